@@ -1,0 +1,112 @@
+"""Configuration as small frozen value objects.
+
+``FeedConfig`` keeps the guide's five fields and defaults (``max_concurrency=50``,
+``timeout_seconds=30.0``, ``batch_size=100``, ``retry_attempts=3``, ``backoff_base=1.5``)
+and adds what a correct engine needs. Only the CLI reads files and the environment
+(see ``_feedsfile``); everything here is plain data handed to constructors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._exceptions import ConfigError
+from ._models import DocKind
+
+__all__ = ["FeedConfig", "FeedSpec", "FieldMapping", "SupplierSpec"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """Limits, timeouts and retry policy of a batch of fetches.
+
+    ``retry_attempts`` is the total number of attempts per URL, as in the guide's loop.
+    ``timeout_seconds`` bounds one attempt from the moment it holds a concurrency slot,
+    so time spent waiting for a slot never counts against it (aiohttp#10313).
+    ``backoff_base`` grows the backoff ceiling: attempt *n* sleeps a uniformly random time
+    in ``[0, min(backoff_max, backoff_initial * backoff_base ** (n - 1))]`` ("full jitter"),
+    drawn from a generator seeded by ``(seed, url, attempt)`` so a run is reproducible.
+    """
+
+    max_concurrency: int = 50
+    timeout_seconds: float = 30.0
+    batch_size: int = 100
+    retry_attempts: int = 3
+    backoff_base: float = 1.5
+    limit_per_host: int = 10
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    jitter: bool = True
+    seed: int = 0
+    retry_after_cap: float = 60.0
+    max_payload_bytes: int = 1024 * MiB
+    spool_threshold_bytes: int = 50 * MiB
+    request_id_header: str = "X-Request-ID"
+    user_agent: str = "supplyfeed/0.1"
+    sla_seconds: float = 900.0
+    error_rate_threshold: float = 0.02
+    loop_lag_threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrency", "batch_size", "retry_attempts", "limit_per_host"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"must be at least 1, got {getattr(self, name)!r}", key=name)
+        for name in ("timeout_seconds", "connect_timeout", "read_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"must be positive, got {getattr(self, name)!r}", key=name)
+        if self.backoff_base < 1:
+            raise ConfigError("must be at least 1.0", key="backoff_base")
+        if self.spool_threshold_bytes < 1 or self.max_payload_bytes < 1:
+            raise ConfigError("payload sizes must be positive", key="max_payload_bytes")
+
+    def replace(self, **changes: Any) -> FeedConfig:
+        """A copy with some fields changed (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """How a non-canonical JSON, CSV or XML payload maps onto canonical fields.
+
+    ``records`` is a dotted path to the list of line records (JSON: ``data.items``; XML:
+    an element path such as ``Stock/Item``; CSV: ignored, every row is a record).
+    ``fields`` maps a canonical field name to a dotted source path relative to a record;
+    a path starting with ``$.`` is taken from the document root instead (header fields).
+    ``constants`` gives fixed values for canonical fields the source lacks.
+    """
+
+    records: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    constants: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed of one supplier: a kind, a format and its URLs."""
+
+    kind: DocKind
+    format: str
+    urls: tuple[str, ...]
+    mapping: FieldMapping | None = None
+    envelope_policy: Literal["strict", "warn"] = "strict"
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierSpec:
+    """A supplier: its id, request headers, its effective config and its feeds."""
+
+    id: str
+    feeds: tuple[FeedSpec, ...]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    config: FeedConfig = field(default_factory=FeedConfig)

@@ -1,0 +1,1 @@
+"""Decoders: payload bytes in, canonical documents out. One module per format."""

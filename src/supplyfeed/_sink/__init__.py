@@ -1,0 +1,1 @@
+"""Sinks: where canonical documents, the run ledger and dead letters are stored."""

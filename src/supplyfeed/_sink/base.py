@@ -1,0 +1,175 @@
+"""The sink seam: one protocol, implemented by SQLite, PostgreSQL and an in-memory fake.
+
+A sink stores three things in one database, so that a document's rows and its ledger
+checkpoint commit in the same transaction:
+
+- the canonical tables of SPEC section 5 (``inventory_positions``, ``po_acks``,
+  ``po_ack_lines``, ``ship_notices``, ``ship_notice_lines``), each row carrying
+  ``run_id``, ``source_url`` and ``request_id``;
+- the run ledger: ``sf_runs`` (one row a run) and ``sf_endpoints`` (one row per endpoint
+  per run), plus ``sf_documents`` (natural key, version and content hash of every loaded
+  document, which makes reloads no-ops and rejects stale versions);
+- dead letters: ``sf_dead_letters``, raw bytes inline or spooled to a file beside the
+  database when large.
+
+Load semantics (:meth:`Sink.load`), per :class:`LoadUnit` and atomically:
+
+1. decode lazily by iterating ``unit.documents()`` inside the transaction (a savepoint per
+   unit); a :class:`~supplyfeed.PayloadError` rolls the unit back, stores a dead letter and
+   records the endpoint as ``quarantined``;
+2. each document replaces the stored one whole (lines absent now are deleted), unless its
+   content hash equals the stored one (nothing is written, not even provenance) or its
+   version ``(issued_at, control_number)`` is lower than the stored one (skipped as stale);
+   at an equal version the higher content hash wins, so the result never depends on the
+   order of delivery;
+3. the endpoint's ledger row becomes ``loaded`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from .._formats.body import Body
+from .._models import DocKind, Document
+
+__all__ = [
+    "DeadLetter",
+    "Endpoint",
+    "EndpointRecord",
+    "LoadUnit",
+    "Outcome",
+    "RunRecord",
+    "Sink",
+]
+
+
+class Outcome(str, Enum):
+    """What became of one endpoint in one run."""
+
+    PENDING = "pending"  # planned, not finished (yet): resume fetches it
+    LOADED = "loaded"  # fetched, decoded and committed
+    UNCHANGED = "unchanged"  # 304, or a body identical to the last one loaded
+    QUARANTINED = "quarantined"  # fetched but undecodable: a dead letter holds the bytes
+    FAILED = "failed"  # fetch failed (see error_kind, permanent)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One planned unit of work of a run: a URL (or a page of it) of a feed."""
+
+    key: str  # stable within the run; for plain URLs the redacted URL itself
+    supplier_id: str
+    kind: DocKind
+    format: str
+    url: str  # redacted: never contains a secret
+
+
+@dataclass(slots=True)
+class EndpointRecord:
+    """The ledger row of one endpoint in one run."""
+
+    endpoint: Endpoint
+    outcome: Outcome
+    attempts: int = 0
+    http_status: int | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    permanent: bool = False
+    bytes: int = 0
+    records: int = 0
+    documents: int = 0
+    stale_documents: int = 0
+    request_id: str | None = None
+    started_at: dt.datetime | None = None
+    elapsed: float = 0.0
+    retry_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoadUnit:
+    """A fetched payload to decode and load atomically, with its ledger row."""
+
+    run_id: str
+    record: EndpointRecord  # outcome is set by the sink (loaded or quarantined)
+    body: Body
+    documents: Callable[[], Iterator[Document]]  # decodes lazily; may raise PayloadError
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    started_at: dt.datetime
+    status: str  # running | finished | interrupted | failed
+    finished_at: dt.datetime | None = None
+    feeds: str = ""  # the feeds file path or "demo"
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    run_id: str
+    endpoint_key: str
+    supplier_id: str
+    kind: DocKind
+    format: str
+    url: str
+    request_id: str | None
+    error_kind: str
+    error_where: str
+    error_message: str
+    size: int
+    sha256: str
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+    body: Body  # inline bytes or the spool file
+
+
+class Sink(Protocol):
+    """What the pipeline needs from a database. All methods are safe to await on the loop:
+    blocking drivers run in a worker thread."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema and take the one-run-at-a-time lock.
+        Raises :class:`~supplyfeed.RunLockedError` when another run holds it."""
+
+    async def close(self) -> None: ...
+
+    # -- runs and the ledger --------------------------------------------------------
+    async def start_run(self, run: RunRecord, endpoints: Sequence[Endpoint]) -> None:
+        """Insert the run and one ``pending`` ledger row per endpoint (idempotent on keys)."""
+
+    async def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None: ...
+
+    async def get_run(self, run_id: str | None = None) -> RunRecord | None:
+        """The given run, or the latest one when ``run_id`` is None."""
+
+    async def record(self, records: Sequence[EndpointRecord], run_id: str) -> None:
+        """Upsert ledger rows that carry no data (fetch failures, unchanged)."""
+
+    async def endpoints(self, run_id: str) -> list[EndpointRecord]:
+        """Every ledger row of a run."""
+
+    # -- data -------------------------------------------------------------------------
+    async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
+        """Decode and load each unit atomically (see the module docstring), commit, and
+        return the units' final ledger rows. Units may share one transaction; a unit is
+        never split across two."""
+
+    async def table_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a canonical table, for reports and the reliability checker."""
+
+    # -- dead letters -----------------------------------------------------------------
+    async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]: ...
+
+    async def replay(
+        self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]
+    ) -> EndpointRecord:
+        """Re-decode a dead letter's bytes and load them; mark it resolved on success.
+        A PayloadError leaves it open (with the new error) and is re-raised."""

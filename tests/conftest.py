@@ -1,0 +1,18 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = REPO_ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    """The shared real-world samples (read in place, never copied); skips when absent."""
+    if not SAMPLES.is_dir():
+        pytest.skip(f"real-world samples not found at {SAMPLES}")
+    return SAMPLES

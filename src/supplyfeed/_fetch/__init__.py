@@ -1,0 +1,1 @@
+"""Fetching: transports, limits, retry policy and the batch engine."""

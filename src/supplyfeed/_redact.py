@@ -1,0 +1,48 @@
+"""Keeping secrets out of logs, the ledger and dead letters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["REDACTED", "redact_headers", "redact_text", "redact_url"]
+
+REDACTED = "REDACTED"
+_SECRET_NAME = re.compile(
+    r"(token|secret|passw|pwd|api[-_]?key|apikey|auth|signature|sig|session|credential|key)",
+    re.IGNORECASE,
+)
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password in its userinfo and without secret-looking query values."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, REDACTED if _SECRET_NAME.search(k) else v) for k, v in pairs], safe=":/"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k: REDACTED if k.lower() in _SECRET_HEADERS or _SECRET_NAME.search(k) else v
+        for k, v in headers.items()
+    }
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """Replace every known secret value (at least 4 characters long) inside free text."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text

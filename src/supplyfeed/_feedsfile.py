@@ -1,0 +1,284 @@
+"""Reading and validating a feeds file (SPEC §3), before any request is sent.
+
+Every error names the file, the line and the key: ``feeds.yaml:14: key 'suppliers[2].feeds[0].kind':
+must be one of po_ack, ship_notice, inventory_snapshot``. Secrets come only from
+``${ENV}`` references; a literal credential in a header or a URL is refused. The resolved
+secret values are kept (``FeedsFile.secrets``) so logs can redact them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from ._config import FeedConfig, FeedSpec, FieldMapping, SupplierSpec
+from ._exceptions import ConfigError
+from ._formats.registry import FORMATS
+from ._models import DocKind
+
+__all__ = ["DEFAULT_SINK", "FeedsFile", "load_feeds_file", "parse_feeds"]
+
+DEFAULT_SINK = "sqlite:///supplyfeed.db"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
+_URL_SCHEMES = frozenset({"http", "https", "sftp", "file"})
+_TOP_KEYS = ("sink", "defaults", "suppliers")
+_SUPPLIER_KEYS = ("id", "headers", "overrides", "feeds")
+_FEED_KEYS = ("kind", "format", "urls", "mapping", "envelope_policy")
+_MAPPING_KEYS = ("records", "fields", "constants")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsFile:
+    path: str
+    sink: str
+    defaults: FeedConfig
+    suppliers: tuple[SupplierSpec, ...]
+    secrets: frozenset[str] = frozenset()
+
+
+def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> FeedsFile:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read feeds file: {exc.strerror}", location=str(p)) from exc
+    return parse_feeds(text, str(p), os.environ if env is None else env)
+
+
+def parse_feeds(text: str, name: str, env: Mapping[str, str]) -> FeedsFile:
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"not valid YAML: {exc}", location=f"{name}{line}") from exc
+    return _Reader(name, env).feeds(root)
+
+
+class _Reader:
+    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+        self.name = name
+        self.env = env
+        self.secrets: set[str] = set()
+
+    # -- errors -------------------------------------------------------------------------
+    def fail(self, node: yaml.Node | None, key: str, message: str) -> ConfigError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        return ConfigError(message, location=f"{self.name}{line}", key=key)
+
+    # -- node helpers -------------------------------------------------------------------
+    def mapping(
+        self, node: yaml.Node | None, key: str, allowed: tuple[str, ...] | None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, key, "must be a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for k, v in node.value:
+            name = str(k.value)
+            if allowed is not None and name not in allowed:
+                hint = difflib.get_close_matches(name, allowed, n=1)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(allowed)})"
+                raise self.fail(k, _join(key, name), f"unknown key{tip}")
+            if name in out:
+                raise self.fail(k, _join(key, name), "duplicate key")
+            out[name] = (k, v)
+        return out
+
+    def seq(self, node: yaml.Node, key: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, key, "must be a list")
+        return list(node.value)
+
+    def string(self, node: yaml.Node, key: str, *, secret_ok: bool = True) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
+            raise self.fail(node, key, "must be a string")
+        return self.expand(str(node.value), node, key)
+
+    def expand(self, value: str, node: yaml.Node, key: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in self.env:
+                resolved = self.env[var]
+            elif default is not None:
+                resolved = default
+            else:
+                raise self.fail(node, key, f"environment variable {var} is not set")
+            self.secrets.add(resolved)
+            return resolved
+
+        return _ENV_REF.sub(sub, value)
+
+    # -- the file -----------------------------------------------------------------------
+    def feeds(self, root: yaml.Node | None) -> FeedsFile:
+        if root is None:
+            raise ConfigError("the feeds file is empty", location=self.name)
+        top = self.mapping(root, "", _TOP_KEYS)
+        sink = self.string(top["sink"][1], "sink") if "sink" in top else DEFAULT_SINK
+        defaults = (
+            self.config(top["defaults"][1], "defaults", FeedConfig())
+            if "defaults" in top
+            else FeedConfig()
+        )
+        if "suppliers" not in top:
+            raise self.fail(root, "suppliers", "missing: list at least one supplier")
+        suppliers = tuple(
+            self.supplier(n, f"suppliers[{i}]", defaults)
+            for i, n in enumerate(self.seq(top["suppliers"][1], "suppliers"))
+        )
+        self.check_unique_ids(top["suppliers"][1], suppliers)
+        # Only the tokens themselves are secrets; the plain parts of a header are not.
+        secrets = frozenset(s for s in self.secrets if len(s) >= 4)
+        return FeedsFile(self.name, sink, defaults, suppliers, secrets)
+
+    def check_unique_ids(self, node: yaml.Node, suppliers: tuple[SupplierSpec, ...]) -> None:
+        seen: set[str] = set()
+        for i, s in enumerate(suppliers):
+            if s.id in seen:
+                raise self.fail(
+                    node.value[i], f"suppliers[{i}].id", f"duplicate supplier id {s.id!r}"
+                )
+            seen.add(s.id)
+
+    def config(self, node: yaml.Node, key: str, base: FeedConfig) -> FeedConfig:
+        fields = {f.name: f for f in dataclasses.fields(FeedConfig)}
+        values: dict[str, Any] = {}
+        for name, (_, vnode) in self.mapping(node, key, tuple(fields)).items():
+            values[name] = self.typed(vnode, _join(key, name), type(getattr(base, name)))
+        try:
+            return base.replace(**values)
+        except ConfigError as exc:
+            raise self.fail(node, _join(key, exc.key), exc.message) from exc
+
+    def typed(self, node: yaml.Node, key: str, kind: type) -> Any:
+        raw = yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
+        if kind is bool and isinstance(raw, bool):
+            return raw
+        if kind is int and isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if kind is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if kind is str and isinstance(raw, str):
+            return self.expand(raw, node, key)
+        raise self.fail(node, key, f"must be {kind.__name__}, got {raw!r}")
+
+    def supplier(self, node: yaml.Node, key: str, defaults: FeedConfig) -> SupplierSpec:
+        m = self.mapping(node, key, _SUPPLIER_KEYS)
+        if "id" not in m:
+            raise self.fail(node, _join(key, "id"), "missing supplier id")
+        sid = self.string(m["id"][1], _join(key, "id"))
+        headers = self.headers(m["headers"][1], _join(key, "headers")) if "headers" in m else {}
+        config = (
+            self.config(m["overrides"][1], _join(key, "overrides"), defaults)
+            if "overrides" in m
+            else defaults
+        )
+        if "feeds" not in m:
+            raise self.fail(node, _join(key, "feeds"), "missing: list at least one feed")
+        feeds = tuple(
+            self.feed(n, f"{key}.feeds[{i}]")
+            for i, n in enumerate(self.seq(m["feeds"][1], _join(key, "feeds")))
+        )
+        return SupplierSpec(id=sid, feeds=feeds, headers=headers, config=config)
+
+    def headers(self, node: yaml.Node, key: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, (_, vnode) in self.mapping(node, key, None).items():
+            hkey = _join(key, name)
+            if not isinstance(vnode, yaml.ScalarNode):
+                raise self.fail(vnode, hkey, "must be a string")
+            raw = str(vnode.value)
+            if name.lower() in _SECRET_HEADERS and not _ENV_REF.search(raw):
+                raise self.fail(
+                    vnode,
+                    hkey,
+                    'secrets only through environment variables, e.g. "Bearer ${TOKEN}"',
+                )
+            out[name] = self.expand(raw, vnode, hkey)
+        return out
+
+    def feed(self, node: yaml.Node, key: str) -> FeedSpec:
+        m = self.mapping(node, key, _FEED_KEYS)
+        for required in ("kind", "format", "urls"):
+            if required not in m:
+                raise self.fail(node, _join(key, required), "missing")
+        kind_s = self.string(m["kind"][1], _join(key, "kind"))
+        kinds = [k.value for k in DocKind]
+        if kind_s not in kinds:
+            raise self.fail(m["kind"][1], _join(key, "kind"), f"must be one of {', '.join(kinds)}")
+        fmt = self.string(m["format"][1], _join(key, "format"))
+        if fmt not in FORMATS:
+            raise self.fail(
+                m["format"][1], _join(key, "format"), f"must be one of {', '.join(sorted(FORMATS))}"
+            )
+        urls = tuple(
+            self.url(n, f"{key}.urls[{i}]")
+            for i, n in enumerate(self.seq(m["urls"][1], _join(key, "urls")))
+        )
+        if not urls:
+            raise self.fail(m["urls"][1], _join(key, "urls"), "must list at least one URL")
+        mapping = (
+            self.field_mapping(m["mapping"][1], _join(key, "mapping")) if "mapping" in m else None
+        )
+        if fmt == "xml" and mapping is None:
+            raise self.fail(node, _join(key, "mapping"), "format xml needs a mapping")
+        policy = (
+            self.string(m["envelope_policy"][1], _join(key, "envelope_policy"))
+            if "envelope_policy" in m
+            else "strict"
+        )
+        if policy not in ("strict", "warn"):
+            raise self.fail(
+                m["envelope_policy"][1], _join(key, "envelope_policy"), "must be strict or warn"
+            )
+        return FeedSpec(
+            DocKind(kind_s), fmt, urls, mapping, "warn" if policy == "warn" else "strict"
+        )
+
+    def url(self, node: yaml.Node, key: str) -> str:
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and ":" in str(node.value).split("@")[0].split("//")[-1]
+        ):
+            raw = str(node.value)
+            userinfo = urlsplit(raw).netloc.rpartition("@")[0]
+            if ":" in userinfo and not _ENV_REF.search(userinfo):
+                raise self.fail(
+                    node, key, "a password in a URL must come from an environment variable"
+                )
+        value = self.string(node, key)
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in _URL_SCHEMES:
+            raise self.fail(
+                node,
+                key,
+                f"unsupported URL scheme {scheme!r} (use {', '.join(sorted(_URL_SCHEMES))})",
+            )
+        return value
+
+    def field_mapping(self, node: yaml.Node, key: str) -> FieldMapping:
+        m = self.mapping(node, key, _MAPPING_KEYS)
+        records = self.string(m["records"][1], _join(key, "records")) if "records" in m else ""
+        fields = self.str_map(m["fields"][1], _join(key, "fields")) if "fields" in m else {}
+        constants = (
+            self.str_map(m["constants"][1], _join(key, "constants")) if "constants" in m else {}
+        )
+        return FieldMapping(records=records, fields=fields, constants=constants)
+
+    def str_map(self, node: yaml.Node, key: str) -> dict[str, str]:
+        return {
+            k: self.string(v, _join(key, k)) for k, (_, v) in self.mapping(node, key, None).items()
+        }
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name

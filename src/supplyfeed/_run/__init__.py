@@ -1,0 +1,1 @@
+"""A run: planning endpoints, the fetch -> decode -> load pipeline and its summary."""

@@ -1,0 +1,211 @@
+"""The run pipeline: fetch -> (bounded queue) -> decode + load, with the ledger.
+
+Stages run under one ``asyncio.TaskGroup``:
+
+- the engine fetches every planned endpoint concurrently, within the limits;
+- each outcome goes into a bounded queue; a full queue makes the engine wait before
+  admitting more requests (backpressure), so a slow database never lets fetched bodies
+  pile up in memory;
+- one writer drains the queue and hands whole payloads to the sink, which decodes them
+  in its worker thread (CPU work stays off the event loop) and commits rows and ledger
+  checkpoints in the same transaction.
+
+A stop request (SIGTERM, Ctrl-C) makes the engine start nothing new; outcomes already
+fetched are still written, and endpoints never fetched stay ``pending`` for ``resume``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._config import FeedConfig, SupplierSpec
+from .._fetch.engine import AsyncBatchIngestor
+from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
+from .._fetch.transport import Transport
+from .._formats.registry import get_decoder
+from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
+from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
+from .progress import NullProgress, ProgressListener
+from .summary import RunSummary, summarize
+
+__all__ = ["RunOptions", "Runner", "new_run_id"]
+
+_QUEUE_DEPTH = 256
+_DONE = object()
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
+
+
+@dataclass(slots=True)
+class RunOptions:
+    label: str = ""  # the feeds file path, or "demo"
+    run_id: str | None = None  # resume this run instead of starting a new one
+    progress: ProgressListener = field(default_factory=NullProgress)
+    observer: FetchObserver | None = None
+    transport: Transport | None = None
+    spool_dir: Path | None = None
+
+
+class Runner:
+    """One ingestion run (or the resumption of one) against an open sink."""
+
+    def __init__(
+        self,
+        suppliers: Sequence[SupplierSpec],
+        sink: Sink,
+        config: FeedConfig,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.suppliers = suppliers
+        self.sink = sink
+        self.config = config
+        self.options = options or RunOptions()
+        self.run_id = self.options.run_id or new_run_id()
+        self.ingestor: AsyncBatchIngestor | None = None
+        self._interrupted = False
+
+    def stop(self) -> None:
+        """Graceful stop: no new fetches; in-flight outcomes are still written."""
+        self._interrupted = True
+        if self.ingestor is not None:
+            self.ingestor.stop()
+
+    async def run(self) -> RunSummary:
+        t0 = time.monotonic()
+        todo = await self._prepare()
+        by_key = {p.endpoint.key: p for p in todo}
+        self.options.progress.start(dict(Counter(p.endpoint.kind.value for p in todo)))
+        try:
+            await self._pipeline(todo, by_key)
+        finally:
+            self.options.progress.stop()
+        records = await self.sink.endpoints(self.run_id)
+        summary = summarize(
+            self.run_id,
+            records,
+            wall_seconds=time.monotonic() - t0,
+            error_rate_threshold=self.config.error_rate_threshold,
+            interrupted=self._interrupted,
+        )
+        status = "interrupted" if self._interrupted else "finished"
+        await self.sink.finish_run(self.run_id, status, summary.to_dict())
+        return summary
+
+    async def _prepare(self) -> list[PlannedEndpoint]:
+        planned = plan_endpoints(self.suppliers)
+        if self.options.run_id is None:
+            run = RunRecord(
+                run_id=self.run_id,
+                started_at=dt.datetime.now(dt.UTC),
+                status="running",
+                feeds=self.options.label,
+            )
+            await self.sink.start_run(run, [p.endpoint for p in planned])
+            return planned
+        done = {Outcome.LOADED, Outcome.UNCHANGED, Outcome.QUARANTINED}
+        finished = {
+            r.endpoint.key for r in await self.sink.endpoints(self.run_id) if r.outcome in done
+        }
+        return [p for p in planned if p.endpoint.key not in finished]
+
+    async def _pipeline(
+        self, todo: list[PlannedEndpoint], by_key: dict[str, PlannedEndpoint]
+    ) -> None:
+        queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_DEPTH)
+
+        async def handle(outcome: FetchOutcome) -> None:
+            await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
+
+        self.ingestor = AsyncBatchIngestor(
+            self.config,
+            transport=self.options.transport,
+            supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
+            observer=self.options.observer,
+            spool_dir=self.options.spool_dir,
+        )
+        if self._interrupted:
+            self.ingestor.stop()
+        async with self.ingestor, asyncio.TaskGroup() as group:
+            writer = group.create_task(self._writer(queue), name="writer")
+            try:
+                await self.ingestor.fetch_each((p.request for p in todo), handle)
+            finally:
+                await queue.put(_DONE)
+            await writer
+
+    def _to_item(self, outcome: FetchOutcome, planned: PlannedEndpoint) -> object:
+        if isinstance(outcome, FetchFailure):
+            return _failure_record(outcome, planned)
+        return self._load_unit(outcome, planned)
+
+    def _load_unit(self, outcome: FetchSuccess, planned: PlannedEndpoint) -> LoadUnit:
+        decoder = get_decoder(planned.feed.format)
+        ctx = planned.decode_context()
+        body = outcome.body
+        record = EndpointRecord(
+            endpoint=planned.endpoint,
+            outcome=Outcome.PENDING,
+            attempts=outcome.attempts,
+            http_status=outcome.status,
+            bytes=body.size,
+            request_id=outcome.request_id,
+            started_at=outcome.started_at,
+            elapsed=outcome.elapsed,
+            retry_history=[a.as_dict() for a in outcome.history],
+        )
+        return LoadUnit(self.run_id, record, body, lambda: decoder(body, ctx))
+
+    async def _writer(self, queue: asyncio.Queue[object]) -> None:
+        """Group whatever is queued (up to ``batch_size`` payloads) into one transaction."""
+        done = False
+        while not done:
+            items = [await queue.get()]
+            while len(items) < self.config.batch_size and not queue.empty():
+                items.append(queue.get_nowait())
+            if items[-1] is _DONE:
+                items.pop()
+                done = True
+            await self._write(items)
+
+    async def _write(self, items: list[object]) -> None:
+        units = [i for i in items if isinstance(i, LoadUnit)]
+        failures = [i for i in items if isinstance(i, EndpointRecord)]
+        progress = self.options.progress
+        if failures:
+            skipped = [f for f in failures if f.error_kind != "cancelled"]
+            await self.sink.record(skipped, self.run_id)
+            for f in skipped:
+                progress.advance(f.endpoint.kind.value, f.outcome, 0)
+        if units:
+            try:
+                results = await self.sink.load(units)
+            finally:
+                for unit in units:
+                    unit.body.discard()
+            for r in results:
+                progress.advance(r.endpoint.kind.value, r.outcome, r.records)
+
+
+def _failure_record(outcome: FetchFailure, planned: PlannedEndpoint) -> EndpointRecord:
+    return EndpointRecord(
+        endpoint=planned.endpoint,
+        outcome=Outcome.FAILED,
+        attempts=outcome.attempts,
+        http_status=outcome.status,
+        error_kind=outcome.error_kind,
+        error_message=outcome.message,
+        permanent=outcome.permanent,
+        request_id=outcome.request_id,
+        started_at=outcome.started_at,
+        elapsed=outcome.elapsed,
+        retry_history=[a.as_dict() for a in outcome.history],
+    )

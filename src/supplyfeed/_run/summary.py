@@ -1,0 +1,103 @@
+"""The end-of-run summary, computed from the ledger (so a resumed run reports the whole)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._sink.base import EndpointRecord, Outcome
+
+__all__ = ["RunSummary", "summarize"]
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: str
+    endpoints: int
+    outcomes: dict[str, int]
+    failures_by_reason: dict[str, int]
+    records: int
+    documents: int
+    stale_documents: int
+    bytes: int
+    wall_seconds: float
+    error_rate: float
+    error_rate_threshold: float
+    interrupted: bool = False
+    per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> bool:
+        return self.error_rate > self.error_rate_threshold
+
+    @property
+    def ok(self) -> bool:
+        done = self.outcomes.get(Outcome.LOADED.value, 0) + self.outcomes.get(
+            Outcome.UNCHANGED.value, 0
+        )
+        return done == self.endpoints and not self.interrupted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "endpoints": self.endpoints,
+            "outcomes": self.outcomes,
+            "failures_by_reason": self.failures_by_reason,
+            "records": self.records,
+            "documents": self.documents,
+            "stale_documents": self.stale_documents,
+            "bytes": self.bytes,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "error_rate": round(self.error_rate, 4),
+            "error_rate_threshold": self.error_rate_threshold,
+            "flagged": self.flagged,
+            "interrupted": self.interrupted,
+            "ok": self.ok,
+            "per_supplier": self.per_supplier,
+        }
+
+
+def _reason(r: EndpointRecord) -> str:
+    if r.outcome is Outcome.QUARANTINED:
+        return f"quarantined:{r.error_kind or 'payload'}"
+    return r.error_kind or "unknown"
+
+
+def summarize(
+    run_id: str,
+    records: Sequence[EndpointRecord],
+    *,
+    wall_seconds: float,
+    error_rate_threshold: float,
+    interrupted: bool = False,
+) -> RunSummary:
+    outcomes = Counter(r.outcome.value for r in records)
+    bad = [r for r in records if r.outcome in (Outcome.FAILED, Outcome.QUARANTINED)]
+    per_supplier: dict[str, dict[str, Any]] = {}
+    for r in records:
+        s = per_supplier.setdefault(
+            r.endpoint.supplier_id, {"endpoints": 0, "ok": 0, "failed": 0, "records": 0}
+        )
+        s["endpoints"] += 1
+        s["records"] += r.records
+        if r.outcome in (Outcome.LOADED, Outcome.UNCHANGED):
+            s["ok"] += 1
+        elif r.outcome in (Outcome.FAILED, Outcome.QUARANTINED):
+            s["failed"] += 1
+    return RunSummary(
+        run_id=run_id,
+        endpoints=len(records),
+        outcomes=dict(sorted(outcomes.items())),
+        failures_by_reason=dict(Counter(_reason(r) for r in bad).most_common()),
+        records=sum(r.records for r in records),
+        documents=sum(r.documents for r in records),
+        stale_documents=sum(r.stale_documents for r in records),
+        bytes=sum(r.bytes for r in records),
+        wall_seconds=wall_seconds,
+        error_rate=len(bad) / len(records) if records else 0.0,
+        error_rate_threshold=error_rate_threshold,
+        interrupted=interrupted,
+        per_supplier=dict(sorted(per_supplier.items())),
+    )

@@ -1,0 +1,285 @@
+"""Generic XML through a per-feed :class:`~supplyfeed.FieldMapping`.
+
+XML has no canonical shape here, so a mapping is required. Its paths are read like this:
+
+- ``records`` is the element path of the line records, e.g. ``Stock/Item``. When its first
+  step names the root element it is taken from the root (``Stock`` is the root and each
+  ``Item`` child a record); otherwise it starts below the root (``Lines/Line`` under any
+  root). Records are found by path only, never by searching, so a ``Line`` elsewhere does
+  not count.
+- ``fields`` maps a canonical field to a path relative to the record: ``Sku`` (the
+  child element's text), ``@sku`` (an attribute of the record), ``Qty/@uom`` (an attribute
+  of a child). Steps are separated by ``/`` or ``.`` (the FieldMapping docstring says
+  "dotted", as for JSON), so element names that contain a dot cannot be addressed.
+- a path starting with ``$.`` is a header field read from the document instead, relative
+  to the root element (``$.Header/AsOf``, ``$.@warehouse``). Header elements must come
+  before the records they apply to, as they do in every feed shape seen in practice:
+  the payload is streamed, and a record sees the header values parsed before it.
+- ``constants`` give values for canonical fields the mapping does not map, as for JSON and
+  CSV. Blank text and absent elements are absent values (defaults apply).
+
+Each record yields one line (an inventory item, a PO-ack line, an ASN line) plus the
+header fields of its document; a record with no line field present contributes only its
+document's header, which is how a document without lines is written. Records are grouped
+into documents by the document's natural key (SPEC section 5): inventory by
+(warehouse_id, as_of), PO acks by (po_number, ack_number), ship notices by asn_number; the
+other header fields come from the document's first record. Values convert to the
+canonical types with msgspec's lax mode (``"12"`` -> 12), as for JSON and CSV; a value
+that does not convert is ``PayloadError(kind="validation")`` naming the record
+(``Stock/Item[3].on_hand``, 1-based). Documents come in parts of at most
+``ctx.max_items_per_part`` lines, with bounded memory for spooled payloads.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import msgspec
+
+from .._config import FieldMapping
+from .._exceptions import PayloadError
+from .._models import (
+    DOCUMENT_TYPES,
+    DocKind,
+    Document,
+    InventoryItem,
+    PoAckLine,
+    ShipNoticeLine,
+    document_key,
+)
+from .base import DecodeContext
+from .body import Body
+from .mapping import HEADER_FIELDS, LINE_FIELDS, LINES_FIELD, validation_where
+from .safe_xml import iterparse as safe_iterparse
+from .safe_xml import parts_by_key, text_of
+
+__all__ = ["decode"]
+
+_STEP = re.compile(r"[/.]")
+_LINE_TYPES: dict[DocKind, type[msgspec.Struct]] = {
+    DocKind.INVENTORY_SNAPSHOT: InventoryItem,
+    DocKind.PO_ACK: PoAckLine,
+    DocKind.SHIP_NOTICE: ShipNoticeLine,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """A compiled mapping path: element steps, then an optional attribute."""
+
+    steps: tuple[str, ...]
+    attr: str | None
+
+    def value(self, elem: ET.Element) -> str | None:
+        for step in self.steps:
+            found = next((child for child in elem if child.tag == step), None)
+            if found is None:
+                return None
+            elem = found
+        if self.attr is None:
+            return text_of(elem)
+        raw = elem.get(self.attr)
+        return raw.strip() or None if raw is not None else None
+
+
+def _compile(path: str, where: str) -> _Path:
+    parts = [p for p in _STEP.split(path.strip()) if p]
+    attr = parts.pop()[1:] if parts and parts[-1].startswith("@") else None
+    if any(p.startswith("@") for p in parts) or (not parts and attr is None) or attr == "":
+        raise PayloadError(f"unusable XML mapping path {path!r}", where=where, kind="mapping")
+    return _Path(tuple(parts), attr)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The mapping compiled against one document's root tag."""
+
+    records: tuple[str, ...]
+    fields: dict[str, _Path]  # record-relative
+    header: dict[str, _Path]  # canonical name -> root-relative path
+    constants: dict[str, str]
+    root: str
+
+    def records_where(self, count: int) -> str:
+        return f"{'/'.join((self.root, *self.records))}[{count}]"
+
+
+def _plan(mapping: FieldMapping, root_tag: str) -> _Plan:
+    records = tuple(p for p in mapping.records.strip().split("/") if p)
+    if not records:
+        raise PayloadError(
+            "an XML mapping needs 'records', the element path of the line records",
+            where="mapping.records",
+            kind="mapping",
+        )
+    if records[0] == root_tag:
+        records = records[1:]
+    fields: dict[str, _Path] = {}
+    header: dict[str, _Path] = {}
+    for name, source in mapping.fields.items():
+        if source.startswith("$."):
+            path = _compile(source[2:], f"mapping.fields.{name}")
+            if path.steps and path.steps[0] == root_tag:
+                path = _Path(path.steps[1:], path.attr)
+            header[name] = path
+        else:
+            fields[name] = _compile(source, f"mapping.fields.{name}")
+    return _Plan(records, fields, header, dict(mapping.constants), root_tag)
+
+
+def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
+    """Decode a generic XML payload through ``ctx.mapping`` (see the module docstring)."""
+    if ctx.mapping is None:
+        raise PayloadError(
+            "generic XML needs a field mapping (feeds file: 'mapping' with records, fields "
+            "and constants); only cXML decodes without one",
+            where="feed mapping",
+            kind="mapping",
+        )
+    try:
+        yield from _decode(body, ctx, ctx.mapping)
+    except PayloadError:
+        raise
+    except (ValueError, LookupError, TypeError) as exc:
+        raise PayloadError(f"undecodable XML: {exc}", kind="validation") from exc
+
+
+_Key = tuple[str, ...]
+_Line = tuple[Document, msgspec.Struct | None]
+
+
+def _decode(body: Body, ctx: DecodeContext, mapping: FieldMapping) -> Iterator[Document]:
+    def records() -> Iterator[tuple[_Key, _Line]]:
+        with body.open() as stream:
+            yield from _keyed_records(stream, ctx, mapping)
+
+    lines_field = LINES_FIELD[ctx.kind]
+    grouped = parts_by_key(records, spooled=body.spooled, max_items=ctx.max_items_per_part)
+    for _key, part in grouped:
+        header = part[0][0]
+        lines = [line for _, line in part if line is not None]
+        yield msgspec.structs.replace(header, **{lines_field: lines})
+
+
+def _keyed_records(
+    stream: BinaryIO, ctx: DecodeContext, mapping: FieldMapping
+) -> Iterator[tuple[_Key, _Line]]:
+    """Each record's document key, converted header and converted line (or None)."""
+    converter = _Converter(ctx)
+    for where, get in _records(stream, mapping):
+        header, line = converter.convert(where, get)
+        yield document_key(header), (header, line)
+
+
+class _Converter:
+    """Converts records with msgspec; consecutive records usually share one header."""
+
+    def __init__(self, ctx: DecodeContext) -> None:
+        self._ctx = ctx
+        self._header_names = HEADER_FIELDS[ctx.kind]
+        self._line_names = LINE_FIELDS[ctx.kind]
+        self._line_type = _LINE_TYPES[ctx.kind]
+        self._last: tuple[tuple[tuple[str, Any], ...], Document] | None = None
+
+    def convert(self, where: str, get: Callable[[str], Any]) -> _Line:
+        raw_header = {n: v for n in self._header_names if (v := get(n)) not in (None, "")}
+        raw_header.setdefault("supplier_id", self._ctx.supplier_id)
+        header = self._header(tuple(raw_header.items()), where)
+        raw_line = {n: v for n in self._line_names if (v := get(n)) not in (None, "")}
+        line = _convert(raw_line, self._line_type, where) if raw_line else None
+        return header, line
+
+    def _header(self, raw: tuple[tuple[str, Any], ...], where: str) -> Document:
+        if self._last is not None and self._last[0] == raw:
+            return self._last[1]
+        header: Document = _convert(dict(raw), DOCUMENT_TYPES[self._ctx.kind], where)
+        self._last = (raw, header)
+        return header
+
+
+def _convert(raw: dict[str, Any], cls: type[msgspec.Struct], where: str) -> Any:
+    try:
+        return msgspec.convert(raw, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise PayloadError(
+            f"invalid record: {exc}", where=validation_where(exc, where), kind="validation"
+        ) from exc
+
+
+def _records(stream: BinaryIO, mapping: FieldMapping) -> Iterator[tuple[str, Callable[[str], Any]]]:
+    """Stream ``(where, get)`` pairs, one per record element, in document order.
+
+    ``stack`` holds the tags below the root of the open elements. Outside records, the
+    elements and attributes named by ``$.`` paths are captured as they are parsed, so a
+    record sees exactly the header values that precede it, however the input is chunked.
+    """
+    events = safe_iterparse(stream)
+    plan: _Plan | None = None
+    stack: list[str] = []
+    in_record = 0
+    header: dict[str, str] = {}
+    count = 0
+    for event, elem in events:
+        if plan is None:
+            plan = _plan(mapping, elem.tag)
+            _capture(plan, (), elem, header, attrs_only=True)
+            continue
+        if event == "start":
+            stack.append(elem.tag)
+            if in_record or tuple(stack) == plan.records:
+                in_record += 1
+            else:
+                _capture(plan, tuple(stack), elem, header, attrs_only=True)
+            continue
+        if not stack:  # the root's end tag
+            if not plan.records:  # the whole document is the one record
+                count += 1
+                yield plan.records_where(count), _getter(elem, plan, dict(header))
+            break
+        if in_record:
+            in_record -= 1
+            if in_record == 0:
+                count += 1
+                yield plan.records_where(count), _getter(elem, plan, dict(header))
+                events.release(elem)
+        else:
+            _capture(plan, tuple(stack), elem, header, attrs_only=False)
+            events.release(elem)
+        stack.pop()
+    if count == 0 and plan is not None and header:
+        # No line records, but a header: a document without lines (a header-level ASN).
+        yield "document header", _getter(ET.Element("none"), plan, header)
+
+
+def _capture(
+    plan: _Plan,
+    steps: tuple[str, ...],
+    elem: ET.Element,
+    header: dict[str, str],
+    *,
+    attrs_only: bool,
+) -> None:
+    for name, path in plan.header.items():
+        if name in header or path.steps != steps or (path.attr is None) == attrs_only:
+            continue
+        value = elem.get(path.attr) if path.attr is not None else text_of(elem)
+        if value is not None and value.strip():
+            header[name] = value.strip()
+
+
+def _getter(record: ET.Element, plan: _Plan, header: dict[str, str]) -> Callable[[str], Any]:
+    fields, constants, header_paths = plan.fields, plan.constants, plan.header
+
+    def get(name: str) -> Any:
+        path = fields.get(name)
+        if path is not None:
+            return path.value(record)
+        if name in header_paths:
+            return header.get(name)
+        return constants.get(name)
+
+    return get

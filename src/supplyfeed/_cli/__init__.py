@@ -1,0 +1,1 @@
+"""The ``supplyfeed`` command line."""

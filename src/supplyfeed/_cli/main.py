@@ -1,0 +1,245 @@
+"""``supplyfeed``: run, demo, resume, report, dead-letters, replay and decode.
+
+Exit status: 0 when every endpoint succeeded; 1 when the run finished but some endpoints
+failed or payloads were quarantined (or the run was interrupted, or the database is held
+by another run); 2 for bad usage or a bad feeds file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from .._config import FeedConfig, SupplierSpec
+from .._exceptions import ConfigError, SinkError
+from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
+from .._run.pipeline import Runner, RunOptions
+from .._run.summary import RunSummary
+from .._sink.factory import open_sink
+from .decode_file import decode_file
+from .display import RichProgress, make_console, print_summary
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="supplyfeed", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="one ingestion run of a feeds file")
+    run.add_argument("feeds", type=Path, help="the feeds file (YAML)")
+    _output_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="ingest a built-in simulated supplier fleet")
+    demo.add_argument("--endpoints", type=int, default=500)
+    demo.add_argument("--hosts", type=int, default=10)
+    demo.add_argument("--records", type=int, default=20, help="records per endpoint")
+    demo.add_argument("--fault-rate", type=float, default=0.1)
+    demo.add_argument("--latency-ms", type=float, default=60.0, help="median latency")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--formats", default="", help="comma list (default: every format)")
+    demo.add_argument("--db", default=DEFAULT_SINK)
+    _output_options(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+    resume = sub.add_parser("resume", help="finish an interrupted or partly failed run")
+    resume.add_argument("run_id", nargs="?", help="default: the latest run")
+    _db_options(resume)
+    _output_options(resume)
+    resume.set_defaults(func=_cmd_resume)
+
+    report = sub.add_parser("report", help="the run report")
+    report.add_argument("run_id", nargs="?", help="default: the latest run")
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    _db_options(report)
+    report.set_defaults(func=_cmd_report)
+
+    dead = sub.add_parser("dead-letters", help="list quarantined payloads")
+    dead.add_argument("--all", action="store_true", help="include resolved ones")
+    dead.add_argument("--json", action="store_true")
+    _db_options(dead)
+    dead.set_defaults(func=_cmd_dead_letters)
+
+    replay = sub.add_parser("replay", help="re-decode quarantined payloads (no refetch)")
+    replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (default: all open)")
+    _db_options(replay)
+    replay.set_defaults(func=_cmd_replay)
+
+    dec = sub.add_parser("decode", help="decode one local file to canonical JSON lines")
+    dec.add_argument("file", type=Path)
+    dec.add_argument("--format", dest="fmt", help="json, csv, xml, cxml, x12, edifact")
+    dec.add_argument("--kind", help="po_ack, ship_notice, inventory_snapshot")
+    dec.add_argument("--supplier", default="", help="supplier id for documents lacking one")
+    dec.set_defaults(func=lambda a: decode_file(a.file, a.fmt, a.kind, a.supplier))
+    return p
+
+
+def _db_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--feeds", type=Path, help="find the database through this feeds file")
+    p.add_argument(
+        "--db", help=f"database URL (default: the feeds file's sink, else {DEFAULT_SINK})"
+    )
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
+    if getattr(args, "db", None):
+        return str(args.db)
+    if feeds is None and getattr(args, "feeds", None):
+        feeds = load_feeds_file(args.feeds)
+    return feeds.sink if feeds is not None else DEFAULT_SINK
+
+
+# -- run / resume / demo ---------------------------------------------------------------
+def _cmd_run(args: argparse.Namespace) -> int:
+    feeds = load_feeds_file(args.feeds)
+    return _execute(feeds.suppliers, feeds.defaults, feeds.sink, str(args.feeds), None, args)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    async def find() -> tuple[str, str]:
+        sink = open_sink(url, lock=False)
+        await sink.open()
+        try:
+            run = await sink.get_run(args.run_id)
+        finally:
+            await sink.close()
+        if run is None:
+            raise ConfigError(f"no run {args.run_id or ''} in {url}".replace("  ", " "))
+        return run.run_id, run.feeds
+
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    url = _sink_url(args, feeds)
+    run_id, label = asyncio.run(find())
+    if feeds is None:
+        if label in ("", "demo") or not Path(label).is_file():
+            raise ConfigError(
+                f"run {run_id} was started from {label or 'an unknown source'}: "
+                "pass --feeds FEEDS.yaml to resume it"
+            )
+        feeds = load_feeds_file(label)
+    return _execute(feeds.suppliers, feeds.defaults, url, label, run_id, args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_fleet
+
+    return asyncio.run(demo_fleet(args, _execute_async))
+
+
+def _execute(
+    suppliers: Sequence[SupplierSpec],
+    config: FeedConfig,
+    sink_url: str,
+    label: str,
+    run_id: str | None,
+    args: argparse.Namespace,
+) -> int:
+    return asyncio.run(_execute_async(suppliers, config, sink_url, label, run_id, args))
+
+
+async def _execute_async(
+    suppliers: Sequence[SupplierSpec],
+    config: FeedConfig,
+    sink_url: str,
+    label: str,
+    run_id: str | None,
+    args: argparse.Namespace,
+) -> int:
+    console = make_console()
+    progress = RichProgress(console, enabled=not args.quiet and not args.json)
+    sink = open_sink(sink_url)
+    await sink.open()
+    try:
+        runner = Runner(
+            suppliers, sink, config, RunOptions(label=label, run_id=run_id, progress=progress)
+        )
+        _install_signal_handlers(runner)
+        summary = await runner.run()
+    finally:
+        await sink.close()
+    _print_result(console, summary, args.json)
+    return 0 if summary.ok else 1
+
+
+def _install_signal_handlers(runner: Runner) -> None:
+    """First SIGINT/SIGTERM: stop starting fetches, write what is in flight, record the
+    checkpoint. Second: exit at once (committed work is safe; ``resume`` finishes)."""
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal() -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            os._exit(130)
+        print("\nstopping: finishing writes in flight (signal again to quit now)", file=sys.stderr)
+        runner.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+def _print_result(console: object, summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.buffer.write(msgspec.json.encode(summary.to_dict()) + b"\n")
+        return
+    from rich.console import Console
+
+    assert isinstance(console, Console)
+    print_summary(console, summary.to_dict())
+
+
+# -- report / dead letters / replay ----------------------------------------------------
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import show_report
+
+    return asyncio.run(show_report(_sink_url(args), args.run_id, as_json=args.json))
+
+
+def _cmd_dead_letters(args: argparse.Namespace) -> int:
+    from .dead_letters import list_dead_letters
+
+    return asyncio.run(
+        list_dead_letters(_sink_url(args), include_resolved=args.all, as_json=args.json)
+    )
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .dead_letters import replay_dead_letters
+
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    return asyncio.run(replay_dead_letters(_sink_url(args, feeds), args.ids, feeds))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,6 +11,15 @@ from ._exceptions import (
     SupplyfeedError,
     TransientFetchError,
 )
+from ._fetch.engine import AsyncBatchIngestor, BatchResult
+from ._fetch.outcome import AttemptRecord, FetchFailure, FetchRequest, FetchSuccess
+from ._fetch.transport import (
+    AiohttpTransport,
+    MockTransport,
+    Transport,
+    TransportRequest,
+    TransportResponse,
+)
 from ._models import (
     DocKind,
     Document,
@@ -25,15 +34,23 @@ from ._models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AiohttpTransport",
+    "AsyncBatchIngestor",
+    "AttemptRecord",
+    "BatchResult",
     "ConfigError",
     "DocKind",
     "Document",
     "FeedConfig",
     "FeedSpec",
     "FetchError",
+    "FetchFailure",
+    "FetchRequest",
+    "FetchSuccess",
     "FieldMapping",
     "InventoryItem",
     "InventorySnapshot",
+    "MockTransport",
     "PayloadError",
     "PermanentFetchError",
     "PoAck",
@@ -45,5 +62,8 @@ __all__ = [
     "SupplierSpec",
     "SupplyfeedError",
     "TransientFetchError",
+    "Transport",
+    "TransportRequest",
+    "TransportResponse",
     "__version__",
 ]

@@ -1,0 +1,39 @@
+"""supplyfeed.sim: an in-process fleet of simulated supplier endpoints on 127.0.0.1.
+
+Used by ``supplyfeed demo``, the tests and the benchmarks. A :class:`FleetSpec` says what
+each endpoint serves (documents generated from a seed) and how it misbehaves (a
+:class:`Fault`); a :class:`SupplierFleet` serves it, one aiohttp server per supplier host,
+counts what clients do, and tells what a correct client must end with
+(:meth:`SupplierFleet.expected`). Nothing here touches any network but the loopback.
+"""
+
+from __future__ import annotations
+
+from .faults import DEFAULT_FAULT_MIX, FAULT_KINDS, AmbiguousOutcome, Fault, FaultKind, Outcome
+from .fleet_spec import TABLES, EndpointSpec, FleetSpec, table_keys
+from .latency import LatencyModel
+from .render import RendererUnavailable, get_renderer
+from .server import EndpointStats, FleetStats, PortStats, SupplierFleet
+from .truth import Discrepancy, GroundTruth
+
+__all__ = [
+    "DEFAULT_FAULT_MIX",
+    "FAULT_KINDS",
+    "TABLES",
+    "AmbiguousOutcome",
+    "Discrepancy",
+    "EndpointSpec",
+    "EndpointStats",
+    "Fault",
+    "FaultKind",
+    "FleetSpec",
+    "FleetStats",
+    "GroundTruth",
+    "LatencyModel",
+    "Outcome",
+    "PortStats",
+    "RendererUnavailable",
+    "SupplierFleet",
+    "get_renderer",
+    "table_keys",
+]

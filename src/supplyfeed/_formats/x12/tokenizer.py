@@ -1,0 +1,216 @@
+"""X12 bytes → segments, with the delimiters read from the ISA segment.
+
+Delimiters are found by *counting* element separators, never by fixed offsets, because
+short (unpadded) ISA segments exist in the wild:
+
+- the element separator is the character right after ``ISA``;
+- ISA16 (the component separator) is the character after the 16th element separator;
+- the segment terminator is the character right after ISA16. When that byte opens a
+  valid UTF-8 sequence the whole sequence is the terminator: a cp1252 NEL (0x85) that was
+  transcoded to UTF-8 on the way arrives as the 3 bytes of "…";
+- ISA11 is the repetition separator only when ISA12 >= 00402; before that version ISA11 is
+  a standards identifier (``U``) and data such as ``999999-001`` must not be split.
+  Elements are never split on the repetition separator here: none of the elements the
+  mappers read is repeatable, and splitting ``REF*BM*999999-001`` is a known bug of
+  stricter parsers.
+
+Bytes are decoded as latin-1, so every byte maps to one character and no input can raise
+a decoding error; mappers re-decode the few non-ASCII values they keep (see ``values``).
+
+Noise tolerated: a UTF-8 BOM, whitespace and CR/LF after terminators and before segments
+(pretty-printed files), a missing final terminator. A line break *inside* a segment is a
+syntax error: it means the sender ended segments with some other character, which would
+otherwise silently merge segments.
+
+Speed: splitting is done with ``str.split`` over the whole text (or over large chunks when
+streaming), which tokenizes well over a million segments a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, TypeAlias
+
+from ..._exceptions import PayloadError
+
+__all__ = [
+    "Segment",
+    "Tokenizer",
+    "X12Delimiters",
+    "iter_segments",
+    "read_delimiters",
+    "tokenize",
+]
+
+Segment: TypeAlias = list[str]
+
+_BOM = "\xef\xbb\xbf"  # the UTF-8 BOM, as latin-1 characters
+_LEADING = _BOM + " \t\r\n\x0b\x0c\x00"
+_NOISE = " \t\r\n\x0b\x0c"
+_MAX_ISA = 512  # a padded ISA is 106 characters; past this we are not reading an ISA
+_MAX_SEGMENT = 1 << 20  # streaming: a segment longer than this means a missing terminator
+_CHUNK = 1 << 18
+
+
+@dataclass(frozen=True, slots=True)
+class X12Delimiters:
+    """The separators of one interchange. ``segment`` may be several characters."""
+
+    element: str = "*"
+    component: str = ":"
+    segment: str = "~"
+    repetition: str | None = None
+
+
+def read_delimiters(text: str) -> tuple[X12Delimiters, int]:
+    """Delimiters of the ISA at the start of ``text``, and where the text starts.
+
+    ``text`` is latin-1 text; a BOM and leading whitespace are skipped.
+    """
+    start = len(text) - len(text.lstrip(_LEADING))
+    if not text.startswith("ISA", start):
+        raise PayloadError("payload does not start with an ISA segment", where="segment 1")
+    if len(text) < start + 4:
+        raise PayloadError("ISA segment is incomplete", where="segment 1 (ISA)")
+    element = text[start + 3]
+    if element.isalnum() or element in _NOISE:
+        raise PayloadError(
+            f"invalid element separator {element!r} after ISA", where="segment 1 (ISA)"
+        )
+    pos = start + 3
+    for _ in range(15):
+        pos = text.find(element, pos + 1, start + _MAX_ISA)
+        if pos < 0:
+            raise PayloadError("ISA segment has fewer than 16 elements", where="segment 1 (ISA)")
+    if len(text) < pos + 3:
+        raise PayloadError("no segment terminator after ISA16", where="segment 1 (ISA)")
+    component = text[pos + 1]
+    segment = _terminator(text, pos + 2)
+    isa = text[start : pos + 2].split(element)
+    delimiters = X12Delimiters(element, component, segment, _repetition(isa))
+    _check_distinct(delimiters)
+    return delimiters, start
+
+
+def _terminator(text: str, at: int) -> str:
+    """The terminator at ``at``: one character, or a whole multi-byte UTF-8 sequence."""
+    lead = ord(text[at])
+    extra = 1 if 0xC2 <= lead <= 0xDF else 2 if 0xE0 <= lead <= 0xEF else 3 if lead <= 0xF4 else 0
+    if lead < 0xC2 or extra == 0:
+        return text[at]
+    candidate = text[at : at + 1 + extra]
+    try:
+        candidate.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return text[at]
+    return candidate if len(candidate) == 1 + extra else text[at]
+
+
+def _repetition(isa: list[str]) -> str | None:
+    version = isa[12].strip() if len(isa) > 12 else ""
+    if not (version.isdigit() and int(version) >= 402):
+        return None
+    value = isa[11]
+    if len(value) != 1 or value.isalnum() or value in _NOISE:
+        return None  # a blank or alphanumeric ISA11 is no separator, whatever ISA12 says
+    return value
+
+
+def _check_distinct(d: X12Delimiters) -> None:
+    chars = [d.element, d.component, *d.segment]
+    if d.component.isalnum() or len(set(chars)) != len(chars) or d.segment.isalnum():
+        raise PayloadError(
+            f"ambiguous delimiters: element {d.element!r}, component {d.component!r}, "
+            f"segment {d.segment!r}",
+            where="segment 1 (ISA)",
+        )
+
+
+class Tokenizer:
+    """Splits latin-1 text into segments for one set of delimiters."""
+
+    __slots__ = ("_noise", "count", "delimiters")
+
+    def __init__(self, delimiters: X12Delimiters) -> None:
+        self.delimiters = delimiters
+        used = set(delimiters.element + delimiters.segment + delimiters.component)
+        self._noise = "".join(c for c in _NOISE if c not in used)
+        self.count = 0  # segments produced so far: positions in errors are 1-based
+
+    def split(self, text: str) -> list[Segment]:
+        """Every complete or final segment of ``text`` (the caller handles partial ends)."""
+        noise = self._noise
+        stripped = [p for s in text.split(self.delimiters.segment) if (p := s.strip(noise))]
+        if "\n" in noise or "\r" in noise:
+            self._check_line_breaks(stripped)
+        element = self.delimiters.element
+        segments = [p.split(element) for p in stripped]
+        self.count += len(segments)
+        return segments
+
+    def _check_line_breaks(self, stripped: list[str]) -> None:
+        joined = "".join(stripped)
+        if "\n" not in joined and "\r" not in joined:
+            return
+        for i, piece in enumerate(stripped):
+            if "\n" in piece or "\r" in piece:
+                seg_id = piece.split(self.delimiters.element, 1)[0][:3]
+                raise PayloadError(
+                    "line break inside a segment: segments must end with "
+                    f"{self.delimiters.segment!r}; another terminator merged them",
+                    where=f"segment {self.count + i + 1} ({seg_id})",
+                )
+
+
+def tokenize(data: bytes) -> tuple[X12Delimiters, list[Segment]]:
+    """All segments of an in-memory payload."""
+    text = data.decode("latin-1")
+    delimiters, start = read_delimiters(text[: start_hint(text)])
+    return delimiters, Tokenizer(delimiters).split(text[start:])
+
+
+def start_hint(text: str) -> int:
+    """How much of the text's head holds the ISA (after any BOM and whitespace)."""
+    head = text[:4096]
+    return len(head) - len(head.lstrip(_LEADING)) + _MAX_ISA
+
+
+def iter_segments(
+    stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
+) -> tuple[X12Delimiters, Iterator[Segment]]:
+    """Segments of a binary stream, read in chunks: memory stays within a few chunks.
+
+    The delimiters are read eagerly (so a bad ISA fails at once); the segments lazily.
+    """
+    head = stream.read(chunk_size)
+    while len(head) < 4096:
+        more = stream.read(chunk_size)
+        if not more:
+            break
+        head += more
+    text = head.decode("latin-1")
+    delimiters, start = read_delimiters(text[: start_hint(text)])
+    return delimiters, _stream(stream, text[start:], delimiters, chunk_size, max_segment)
+
+
+def _stream(
+    stream: BinaryIO, buffer: str, delimiters: X12Delimiters, chunk_size: int, max_segment: int
+) -> Iterator[Segment]:
+    tokenizer = Tokenizer(delimiters)
+    terminator = delimiters.segment
+    while True:
+        cut = buffer.rfind(terminator)
+        if cut >= 0:
+            yield from tokenizer.split(buffer[:cut])
+            buffer = buffer[cut + len(terminator) :]
+        if len(buffer) > max_segment:
+            raise PayloadError(
+                f"no segment terminator {terminator!r} within {max_segment} bytes",
+                where=f"segment {tokenizer.count + 1}",
+            )
+        chunk = stream.read(chunk_size)
+        if not chunk:
+            break
+        buffer += chunk.decode("latin-1")
+    yield from tokenizer.split(buffer)

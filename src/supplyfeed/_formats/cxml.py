@@ -1,7 +1,8 @@
 """cXML decoder: ConfirmationRequest, ShipNoticeRequest and ProductActivityMessage.
 
 One cXML envelope carries one payload under ``Request`` or ``Message``; its element name
-must match the feed's kind (``kind_mismatch`` otherwise). Mapping decisions, payload by
+must match the feed's kind (``kind_mismatch`` otherwise). Several envelopes may be served
+together as the children of a ``<cXMLBatch>`` root. Mapping decisions, payload by
 payload (raw codes the mapping interpreted are kept in ``codes``):
 
 **ConfirmationRequest -> PoAck.** ``OrderReference@orderID`` is the PO number;
@@ -71,9 +72,12 @@ from .._models import (
 )
 from .base import DecodeContext
 from .body import Body
-from .safe_xml import Event, iterparse, parts_by_key, text_of
+from .safe_xml import iterparse, parts_by_key, text_of
 
-__all__ = ["PAYLOAD_KINDS", "decode"]
+__all__ = ["BATCH_TAG", "PAYLOAD_KINDS", "decode"]
+
+BATCH_TAG = "cXMLBatch"
+"""Root of several cXML documents served at one URL (an empty batch holds no documents)."""
 
 PAYLOAD_KINDS: dict[str, DocKind] = {
     "ConfirmationRequest": DocKind.PO_ACK,
@@ -126,51 +130,99 @@ def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
 
 
 def _decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
+    if ctx.kind is DocKind.INVENTORY_SNAPSHOT:
+        yield from _inventory(body, ctx)
+        return
+    mapper = _po_ack if ctx.kind is DocKind.PO_ACK else _ship_notice
     with body.open() as stream:
-        events = iterparse(stream)
-        it = iter(events)
-        envelope, payload = _open_payload(it)
-        _check_kind(envelope.payload, ctx.kind)
-        if ctx.kind is not DocKind.INVENTORY_SNAPSHOT:
-            element = _finish(it, payload)
-            if ctx.kind is DocKind.PO_ACK:
-                yield _po_ack(element, envelope, ctx)
-            else:
-                yield _ship_notice(element, envelope, ctx)
-            return
-    yield from _inventory(body, ctx)
+        for envelope, payload in _walk(stream, ctx, children=False):
+            yield mapper(payload, envelope, ctx)
 
 
 # -- envelope --------------------------------------------------------------------------
 
+_PAYLOAD_PARENTS = ("Request", "Message")
 
-def _open_payload(it: Iterator[Event]) -> tuple[_Envelope, ET.Element]:
-    """Read up to the start tag of the payload (``cXML/Request|Message/*``)."""
-    path: list[str] = []
-    root: ET.Element | None = None
-    for event, elem in it:
-        if event == "end":
-            path.pop()
+
+class _Walk:
+    """Where the walk is: the open path, and the cXML element and payload being read."""
+
+    def __init__(self) -> None:
+        self.path: list[str] = []
+        self.base = 1  # depth of the <cXML> elements: 1 alone, 2 inside a batch root
+        self.root: ET.Element | None = None
+        self.envelope: _Envelope | None = None
+        self.documents = 0
+        self.batch = False
+
+    def in_payload(self, depth: int) -> bool:
+        """Whether the element at ``depth`` (still on ``path``) lies under a payload."""
+        return (
+            self.envelope is not None
+            and depth >= self.base + 2
+            and self.path[self.base] in _PAYLOAD_PARENTS
+        )
+
+
+def _walk(
+    stream: BinaryIO, ctx: DecodeContext, *, children: bool
+) -> Iterator[tuple[_Envelope, ET.Element]]:
+    """Yield each complete payload element (``cXML/Request|Message/*``), or with
+    ``children`` each complete child of a payload, releasing it once consumed.
+
+    A payload holds one ``<cXML>`` document, or several as the children of a
+    ``<cXMLBatch>`` root: cXML allows one request per envelope, and a feed that serves
+    several documents at one URL needs a well-formed way to do so.
+    """
+    events = iterparse(stream)
+    walk = _Walk()
+    target = 3 if children else 2
+    for event, elem in events:
+        if event == "start":
+            walk.path.append(elem.tag)
+            _start(walk, elem, ctx)
             continue
-        path.append(elem.tag)
-        if len(path) == 1:
-            if elem.tag != "cXML":
+        depth = len(walk.path)
+        if depth == walk.base + target and walk.in_payload(depth):
+            assert walk.envelope is not None
+            yield walk.envelope, elem
+            events.release(elem)
+        elif depth == walk.base:
+            if walk.envelope is None:
                 raise PayloadError(
-                    f"not a cXML document (root element <{elem.tag}>)",
-                    where="root element",
+                    "cXML document without a Request or Message payload",
+                    where=f"cXML[{walk.documents + 1}]",
                     kind="envelope",
                 )
-            root = elem
-        elif len(path) == 2 and elem.tag == "Response":
+            walk.envelope = None
+            walk.documents += 1
+            events.release(elem)
+        walk.path.pop()
+    if walk.documents == 0 and not walk.batch:
+        raise PayloadError("no cXML document in the payload", where="root element", kind="envelope")
+
+
+def _start(walk: _Walk, elem: ET.Element, ctx: DecodeContext) -> None:
+    depth = len(walk.path)
+    if depth == 1 and elem.tag == BATCH_TAG:
+        walk.base = 2
+        walk.batch = True
+    elif depth == walk.base:
+        if elem.tag != "cXML":
             raise PayloadError(
-                "a cXML Response carries no document", where="cXML/Response", kind="envelope"
+                f"not a cXML document (element <{elem.tag}>)",
+                where="/".join(walk.path),
+                kind="envelope",
             )
-        elif len(path) == 3 and path[1] in ("Request", "Message"):
-            assert root is not None
-            return _envelope(root, elem.tag), elem
-    raise PayloadError(
-        "cXML document without a Request or Message payload", where="cXML", kind="envelope"
-    )
+        walk.root = elem
+    elif depth == walk.base + 1 and elem.tag == "Response":
+        raise PayloadError(
+            "a cXML Response carries no document", where="cXML/Response", kind="envelope"
+        )
+    elif depth == walk.base + 2 and walk.path[walk.base] in _PAYLOAD_PARENTS:
+        _check_kind(elem.tag, ctx.kind)
+        assert walk.root is not None
+        walk.envelope = _envelope(walk.root, elem.tag)
 
 
 def _envelope(root: ET.Element, payload: str) -> _Envelope:
@@ -192,14 +244,6 @@ def _check_kind(payload: str, kind: DocKind) -> None:
         where=f"cXML/*/{payload}",
         kind="kind_mismatch",
     )
-
-
-def _finish(it: Iterator[Event], payload: ET.Element) -> ET.Element:
-    """Read to the end tag of ``payload``; the element is then complete."""
-    for event, elem in it:
-        if event == "end" and elem is payload:
-            return payload
-    raise PayloadError("truncated cXML payload", where=payload.tag, kind="syntax")
 
 
 # -- ConfirmationRequest -----------------------------------------------------------------
@@ -403,48 +447,45 @@ def _ship_line(item: ET.Element, po_number: str | None, position: int) -> ShipNo
 
 
 def _inventory(body: Body, ctx: DecodeContext) -> Iterator[InventorySnapshot]:
-    header: dict[str, str] = {}
-
-    def records() -> Iterator[tuple[tuple[str, dt.datetime], InventoryItem]]:
+    def records() -> Iterator[tuple[tuple[str, dt.datetime], tuple[InventoryItem, dict[str, str]]]]:
         with body.open() as stream:
-            yield from _activity_records(stream, ctx, header)
+            yield from _activity_records(stream, ctx)
 
     grouped = parts_by_key(records, spooled=body.spooled, max_items=ctx.max_items_per_part)
-    for (warehouse_id, as_of), items in grouped:
+    for (warehouse_id, as_of), part in grouped:
         yield InventorySnapshot(
             warehouse_id=warehouse_id,
             as_of=as_of,
             supplier_id=ctx.supplier_id,
-            items=items,
-            codes=dict(header),
+            items=[item for item, _ in part],
+            codes=dict(part[0][1]),
         )
 
 
 def _activity_records(
-    stream: BinaryIO, ctx: DecodeContext, header: dict[str, str]
-) -> Iterator[tuple[tuple[str, dt.datetime], InventoryItem]]:
-    """Stream ``((location, as_of), item)`` pairs, releasing each detail once mapped."""
-    events = iterparse(stream)
-    it = iter(events)
-    envelope, payload = _open_payload(it)
-    _check_kind(envelope.payload, ctx.kind)
-    as_of = envelope.timestamp
+    stream: BinaryIO, ctx: DecodeContext
+) -> Iterator[tuple[tuple[str, dt.datetime], tuple[InventoryItem, dict[str, str]]]]:
+    """Stream ``((location, as_of), (item, snapshot codes))``, one per activity detail."""
+    as_of: dt.datetime | None = None
+    header: dict[str, str] = {}
+    current: _Envelope | None = None
     count = 0
-    for event, elem in it:
-        if event != "end":
-            continue
+    for envelope, elem in _walk(stream, ctx, children=True):
+        if envelope is not current:  # a new cXML document of a batch
+            current, as_of, header = (
+                envelope,
+                envelope.timestamp,
+                _codes({"payloadID": envelope.payload_id}),
+            )
         if elem.tag == "ProductActivityHeader":
-            as_of = _datetime(_attr(elem, "creationDate"), "ProductActivityHeader/@creationDate")
-            as_of = as_of or envelope.timestamp
-            header.update(_codes(_header_codes(elem, envelope)))
+            created = _datetime(_attr(elem, "creationDate"), "ProductActivityHeader/@creationDate")
+            as_of = created or envelope.timestamp
+            header = _codes(_header_codes(elem, envelope))
         elif elem.tag == "ProductActivityDetails":
             count += 1
             record = _activity_item(elem, f"ProductActivityDetails[{count}]", ctx)
             if record is not None:
-                yield (record[0], _as_of(as_of, count)), record[1]
-            events.release(elem)
-        elif elem is payload:
-            return
+                yield (record[0], _as_of(as_of, count)), (record[1], header)
 
 
 def _header_codes(elem: ET.Element, envelope: _Envelope) -> dict[str, str | None]:

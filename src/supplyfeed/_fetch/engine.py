@@ -219,6 +219,8 @@ class AsyncBatchIngestor:
                 return _cancelled(request, request_id, started_at, t0, history)
             attempt += 1
             result = await self._attempt(request, request_id, attempt)
+            if result is None:  # stop() was called while this request waited for a slot
+                return _cancelled(request, request_id, started_at, t0, history)
             if isinstance(result, TransportResult):
                 history.append(AttemptRecord(attempt, "ok", result.status, result.elapsed))
                 self._notify(request, request_id, history[-1])
@@ -259,8 +261,8 @@ class AsyncBatchIngestor:
 
     async def _attempt(
         self, request: FetchRequest, request_id: str, attempt: int
-    ) -> TransportResult | tuple[FetchError, float]:
-        """One attempt, holding the slots only while on the wire."""
+    ) -> TransportResult | tuple[FetchError, float] | None:
+        """One attempt, holding the slots only while on the wire (None: stopped)."""
         cfg = self.config
         headers = {
             "User-Agent": cfg.user_agent,
@@ -275,6 +277,8 @@ class AsyncBatchIngestor:
             spool_dir=self._spool_dir,
         )
         async with self.limiter.slot(request.url, request.supplier_id):
+            if self._stopping:
+                return None
             if self._observer is not None:
                 self._observer.attempt_started(request, request_id, attempt)
             t0 = time.monotonic()

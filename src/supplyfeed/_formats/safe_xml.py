@@ -50,7 +50,7 @@ class XmlEvents:
         self._chunk_size = chunk_size
         self._builder = ET.TreeBuilder()
         self._pending: list[Event] = []
-        self._open: list[ET.Element] = []  # the elements whose end tag is not yet parsed
+        self._seen: list[ET.Element] = []  # open elements, as far as the consumer has read
         self._parser = _make_parser(self)
         self.root: ET.Element | None = None
 
@@ -59,13 +59,10 @@ class XmlEvents:
         elem = self._builder.start(tag, attrs)
         if self.root is None:
             self.root = elem
-        self._open.append(elem)
         self._pending.append(("start", elem))
 
     def _end(self, tag: str) -> None:
-        elem = self._builder.end(tag)
-        self._open.pop()
-        self._pending.append(("end", elem))
+        self._pending.append(("end", self._builder.end(tag)))
 
     def _data(self, text: str) -> None:
         self._builder.data(text)
@@ -73,45 +70,41 @@ class XmlEvents:
     # -- consumer API -----------------------------------------------------------------
     def __iter__(self) -> Iterator[Event]:
         read = self._stream.read
+        seen = self._seen
         while True:
             chunk = read(self._chunk_size)
             self._feed(chunk, final=not chunk)
             pending, self._pending = self._pending, []
-            yield from pending
+            for event in pending:
+                if event[0] == "start":
+                    seen.append(event[1])
+                    yield event
+                else:
+                    yield event
+                    seen.pop()  # after the consumer is done, so release() finds the parent
             if not chunk:
                 return
 
     def release(self, elem: ET.Element) -> None:
         """Detach a finished element from its parent so that it can be freed.
 
-        Elements are released in document order, so the element is normally its parent's
-        last child; anything else is searched for (rare, and still correct).
+        Call it while handling the element's ``end`` event. The parser may have read
+        further than the consumer, so the element is not always its parent's last child;
+        then it is searched among the children parsed since (at most a chunk's worth).
         """
-        parent = self._parent_of(elem)
-        if parent is None:
+        seen = self._seen
+        if len(seen) < 2 or seen[-1] is not elem:
             return
-        if len(parent) and parent[-1] is elem:
+        parent = seen[-2]
+        if parent[-1] is elem:
             del parent[-1]
         else:
             parent.remove(elem)
 
     def where(self) -> str:
         """The parser's current position (the end of the last chunk read)."""
-        return (
-            f"line {self._parser.CurrentLineNumber}, column {self._parser.CurrentColumnNumber + 1}"
-        )
-
-    def _parent_of(self, elem: ET.Element) -> ET.Element | None:
-        # A finished element's parent is the innermost element still open, unless the
-        # parser has already moved on past that parent too (events are chunk-buffered).
-        for candidate in reversed(self._open):
-            if len(candidate) and candidate[-1] is elem:
-                return candidate
-        for candidate in reversed(self._open):
-            for child in candidate:
-                if child is elem:
-                    return candidate
-        return None
+        line, column = self._parser.CurrentLineNumber, self._parser.CurrentColumnNumber
+        return f"line {line}, column {column + 1}"
 
     def _feed(self, chunk: bytes, *, final: bool) -> None:
         try:

@@ -227,6 +227,7 @@ def _records(stream: BinaryIO, mapping: FieldMapping) -> Iterator[tuple[str, Cal
         if plan is None:
             plan = _plan(mapping, elem.tag)
             _capture(plan, (), elem, header, attrs_only=True)
+            in_record = 0 if plan.records else 1  # the root is the one record: keep it whole
             continue
         if event == "start":
             stack.append(elem.tag)

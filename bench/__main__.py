@@ -1,0 +1,42 @@
+"""``python -m bench [NAME ...]``: run benchmarks, each printing its own table.
+
+Names: fetch (issue 2: bare aiohttp vs the guide vs supplyfeed), decoders (X12, EDIFACT,
+XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 500 MB
+payload), observability (telemetry on vs off), conditional (second run, unchanged fleet).
+With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmark.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = {
+    "fetch": "bench.fetch_bench",
+    "x12": "bench.decode_x12",
+    "edifact": "bench.decode_edifact",
+    "xml": "bench.decode_xml",
+    "sink": "bench.sink_load",
+    "big": "bench.big_payload",
+    "observability": "bench.observability_overhead",
+    "conditional": "bench.conditional_requests",
+}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    extra: list[str] = []
+    if "--" in args:
+        i = args.index("--")
+        args, extra = args[:i], args[i + 1 :]
+    names = args or ["fetch"]
+    for name in names:
+        if name not in BENCHES:
+            sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
+        print(f"\n== {name} ==")
+        module = importlib.import_module(BENCHES[name])
+        module.main(extra) if name == "fetch" else module.main()
+
+
+if __name__ == "__main__":
+    main()

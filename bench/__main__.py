@@ -35,7 +35,7 @@ def main() -> None:
             sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
         print(f"\n== {name} ==")
         module = importlib.import_module(BENCHES[name])
-        module.main(extra) if name == "fetch" else module.main()
+        module.main(extra) if name in ("fetch", "big") else module.main()
 
 
 if __name__ == "__main__":

@@ -207,10 +207,11 @@ class Fault:
 
     def _recovers_within(self, attempts: int, requests_per_attempt: int) -> bool:
         """Whether some attempt reaches a request past the first ``times``."""
-        transient = self.kind in ("reset", "truncate") or is_transient_status(self.status)
-        if not transient or self.times is None:
+        if self.times is None:
             return False
-        return self.times // requests_per_attempt < attempts
+        transient = self.kind in ("reset", "truncate") or is_transient_status(self.status)
+        retried = attempts if transient else 1  # a permanent failure ends at once
+        return self.times // requests_per_attempt < retried
 
     def _answer_time(self, body_bytes: int, latency_max: float) -> tuple[float, float]:
         """Bounds on the time of the answer that finally succeeds (or is quarantined)."""

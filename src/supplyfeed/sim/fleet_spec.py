@@ -56,7 +56,7 @@ class EndpointSpec:
         """The seed handed to the renderer (control numbers and the like): per endpoint."""
         return random.Random(f"render|{self.path}").getrandbits(31)
 
-    def keys(self) -> Iterator[tuple[str, tuple[object, ...]]]:
+    def row_keys(self) -> Iterator[tuple[str, tuple[object, ...]]]:
         """``(table, natural key)`` of every row this endpoint's documents produce."""
         for doc in self.documents:
             yield from table_keys(doc)

@@ -112,7 +112,7 @@ def build_truth(
             ep, size, attempts=attempts, timeout=timeout, max_payload_bytes=max_payload_bytes
         )
         outcomes[url] = outcome
-        keys = list(ep.keys())
+        keys = list(ep.row_keys())
         counts[url] = len(keys)
         if outcome == "loaded":
             for table, key in keys:

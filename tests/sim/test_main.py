@@ -1,0 +1,56 @@
+"""``python -m supplyfeed.sim serve`` in its own process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def test_serve_writes_the_fleet_file_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """The fleet file lists every URL with outcome and rows; SIGTERM exits 0."""
+    out = tmp_path / "fleet.json"
+    args = [
+        sys.executable, "-W", "error", "-m", "supplyfeed.sim", "serve",
+        "--endpoints", "12", "--hosts", "2", "--records", "4", "--fault-rate", "0.25",
+        "--latency-ms", "1", "--seed", "3", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not out.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "fleet file never written"
+            time.sleep(0.05)
+        fleet = json.loads(out.read_text())
+        assert len(fleet["endpoints"]) == 12
+        assert len(fleet["ports"]) == 2
+        healthy = next(e for e in fleet["endpoints"] if e["fault"] is None)
+        assert healthy["expected"] == "loaded"
+        assert healthy["rows"] >= 4
+        with urllib.request.urlopen(healthy["url"], timeout=5) as response:
+            assert response.status == 200
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_rejects_bad_arguments_with_exit_2() -> None:
+    """An unknown format is exit 2 with a one-line error, before any port opens."""
+    result = subprocess.run(
+        [sys.executable, "-m", "supplyfeed.sim", "serve", "--formats", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "nope" in result.stderr

@@ -59,7 +59,7 @@ def serve(path: Path, port_file: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         site = web.SockSite(runner, sock)
         await site.start()
-        port_file.write_text(str(sock.getsockname()[1]))
+        port_file.write_text(str(sock.getsockname()[1]))  # noqa: ASYNC240 - once, at start-up
         await asyncio.Event().wait()
 
     asyncio.run(main())

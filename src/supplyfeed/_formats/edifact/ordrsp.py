@@ -164,9 +164,9 @@ def _build(header: _Header, message: Message, ctx: DecodeContext) -> PoAck:
     if bgm is None or not bgm.value(2):
         raise PayloadError("ORDRSP without a document number (BGM)", where=where, kind="validation")
     if not header.po_number:
-        raise PayloadError(
-            "ORDRSP without an order number (RFF+ON)", where=where, kind="validation"
-        )
+        # EANCOM makes RFF+ON mandatory, yet real responses (book trade) omit it and refer
+        # to order lines by RFF+LI only: keep the document, with an empty order number.
+        ctx.warn(f"ORDRSP {bgm.value(2)!r} has no order number (RFF+ON) (at {where})")
     function = bgm.value(3)
     codes = {"BGM01": bgm.value(1), "UNH01": message.reference}
     if function:

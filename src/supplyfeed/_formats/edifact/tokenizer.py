@@ -58,6 +58,7 @@ __all__ = [
 
 _BOM: Final = b"\xef\xbb\xbf"
 _WHITESPACE: Final = "\r\n\t \x00\x1a"
+_HEAD_BYTES: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ class SegmentReader:
         self._chunk_size = chunk_size
         self._max_segment = max_segment_chars
         self.warnings: list[str] = []
-        head = source[:chunk_size] if isinstance(source, bytes) else source.read(chunk_size)
+        head = _read_head(source, max(chunk_size, _HEAD_BYTES))
         self._head = head
         start = _skip_noise(head)
         self.has_una = head.startswith(b"UNA", start)
@@ -223,6 +224,16 @@ class SegmentReader:
 def tokenize(data: bytes) -> list[Segment]:
     """All segments of an in-memory interchange (a convenience for tests and tools)."""
     return list(SegmentReader(data))
+
+
+def _read_head(source: bytes | BinaryIO, size: int) -> bytes:
+    """Enough bytes to see UNA and the UNB syntax identifier (short reads tolerated)."""
+    if isinstance(source, bytes):
+        return source[:size]
+    head = b""
+    while len(head) < size and (more := source.read(size - len(head))):
+        head += more
+    return head
 
 
 def _decode(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int, *, final: bool) -> str:
@@ -301,7 +312,7 @@ class _Splitter:
             yield from pieces
         if carry.strip(_WHITESPACE):
             self.unterminated = True
-            yield carry
+            yield carry.rstrip(_WHITESPACE)
 
 
 def _rejoin(pieces: list[str], release: str, sep: str) -> tuple[list[str], str | None]:

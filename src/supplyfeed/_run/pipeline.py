@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._config import FeedConfig, SupplierSpec
+from .._failpoints import failpoint
 from .._fetch.engine import AsyncBatchIngestor
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
 from .._fetch.transport import Transport
@@ -123,6 +124,7 @@ class Runner:
         queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_DEPTH)
 
         async def handle(outcome: FetchOutcome) -> None:
+            failpoint("after_fetch")
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
         self.ingestor = AsyncBatchIngestor(
@@ -188,6 +190,7 @@ class Runner:
         if units:
             try:
                 results = await self.sink.load(units)
+                failpoint("after_commit")
             finally:
                 for unit in units:
                     unit.body.discard()

@@ -117,8 +117,8 @@ async def cli(
     )
 
 
-async def finish(proc: asyncio.subprocess.Process, timeout: float = 120.0) -> tuple[int, str]:
-    async with asyncio.timeout(timeout):
+async def finish(proc: asyncio.subprocess.Process, limit: float = 120.0) -> tuple[int, str]:
+    async with asyncio.timeout(limit):
         out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, (out + err).decode(errors="replace")

@@ -1,0 +1,51 @@
+"""Open a sink from its URL (the feeds file's ``sink:`` or ``--db``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, cast
+
+from .._exceptions import ConfigError, SinkError
+from .base import Sink
+
+__all__ = ["DEFAULT_SINK_URL", "open_sink"]
+
+DEFAULT_SINK_URL = "sqlite:///supplyfeed.db"
+
+
+def open_sink(url: str, *, lock: bool = True, **options: Any) -> Sink:
+    """The sink for ``url``, not yet opened (``await sink.open()`` or ``async with``).
+
+    ``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
+    ``memory://`` (the in-process fake) or ``postgresql://...``. ``lock=False`` is for
+    read-only commands that must work while a run holds the database.
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ConfigError(f"not a sink URL: {url!r} (e.g. {DEFAULT_SINK_URL})", key="sink")
+    if scheme == "sqlite":
+        from .sqlite import SqliteSink
+
+        return SqliteSink(url, lock=lock, **options)
+    if scheme == "memory":
+        from .memory import MemorySink
+
+        return MemorySink(url, **options)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(url, lock=lock, **options)
+    raise ConfigError(
+        f"unknown sink scheme {scheme!r} in {url!r}: use sqlite:///, postgresql:// or memory://",
+        key="sink",
+    )
+
+
+def _postgres(url: str, **options: Any) -> Sink:
+    # Imported lazily: the SQLite default must not pay for (or need) the PostgreSQL driver.
+    try:
+        module = importlib.import_module("supplyfeed._sink.postgres")
+    except ModuleNotFoundError as exc:
+        raise SinkError(
+            f"PostgreSQL sink is not available in this build ({exc.name} is missing); "
+            "use a sqlite:/// URL"
+        ) from exc
+    return cast(Sink, module.PostgresSink(url, **options))

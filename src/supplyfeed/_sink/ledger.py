@@ -1,0 +1,121 @@
+"""Ledger records to rows and back, in the column order of :mod:`.schema` (any SQL sink)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from .._formats.body import Body
+from .._models import DocKind
+from .base import DeadLetter, Endpoint, EndpointRecord, Outcome, RunRecord
+from .schema import Row
+
+__all__ = [
+    "dead_letter_from_row",
+    "endpoint_row",
+    "record_from_row",
+    "run_from_row",
+    "run_row",
+    "ts",
+    "ts_parse",
+]
+
+
+def ts(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def ts_parse(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value, order="sorted").decode()
+
+
+def run_row(run: RunRecord) -> Row:
+    return (
+        run.run_id,
+        ts(run.started_at),
+        run.status,
+        ts(run.finished_at),
+        run.feeds,
+        _json(run.summary),
+    )
+
+
+def run_from_row(row: Mapping[str, Any]) -> RunRecord:
+    started = ts_parse(row["started_at"])
+    assert started is not None
+    return RunRecord(
+        run_id=row["run_id"],
+        started_at=started,
+        status=row["status"],
+        finished_at=ts_parse(row["finished_at"]),
+        feeds=row["feeds"],
+        summary=msgspec.json.decode(row["summary"]),
+    )
+
+
+def endpoint_row(run_id: str, rec: EndpointRecord) -> Row:
+    ep = rec.endpoint
+    return (
+        *(run_id, ep.key, ep.supplier_id, DocKind(ep.kind).value, ep.format, ep.url),
+        *(rec.outcome.value, rec.attempts, rec.http_status, rec.error_kind),
+        *(rec.error_message, int(rec.permanent), rec.bytes, rec.records, rec.documents),
+        *(rec.stale_documents, rec.request_id, ts(rec.started_at), rec.elapsed),
+        _json(rec.retry_history),
+    )
+
+
+def record_from_row(row: Mapping[str, Any]) -> EndpointRecord:
+    endpoint = Endpoint(
+        key=row["endpoint_key"],
+        supplier_id=row["supplier_id"],
+        kind=DocKind(row["kind"]),
+        format=row["format"],
+        url=row["url"],
+    )
+    return EndpointRecord(
+        endpoint=endpoint,
+        outcome=Outcome(row["outcome"]),
+        attempts=row["attempts"],
+        http_status=row["http_status"],
+        error_kind=row["error_kind"],
+        error_message=row["error_message"],
+        permanent=bool(row["permanent"]),
+        bytes=row["bytes"],
+        records=row["records"],
+        documents=row["documents"],
+        stale_documents=row["stale_documents"],
+        request_id=row["request_id"],
+        started_at=ts_parse(row["started_at"]),
+        elapsed=row["elapsed"],
+        retry_history=msgspec.json.decode(row["retry_history"]),
+    )
+
+
+def dead_letter_from_row(row: Mapping[str, Any], body: Body) -> DeadLetter:
+    created = ts_parse(row["created_at"])
+    assert created is not None
+    return DeadLetter(
+        id=row["id"],
+        run_id=row["run_id"],
+        endpoint_key=row["endpoint_key"],
+        supplier_id=row["supplier_id"],
+        kind=DocKind(row["kind"]),
+        format=row["format"],
+        url=row["url"],
+        request_id=row["request_id"],
+        error_kind=row["error_kind"],
+        error_where=row["error_where"],
+        error_message=row["error_message"],
+        size=row["size"],
+        sha256=row["sha256"],
+        created_at=created,
+        resolved_at=ts_parse(row["resolved_at"]),
+        body=body,
+    )

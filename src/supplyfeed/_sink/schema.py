@@ -1,0 +1,410 @@
+"""The canonical tables and the ledger, described as data that any SQL sink renders.
+
+Column types are dialect-neutral names (see :data:`SQL_TYPES`); a sink renders them with
+:func:`create_statements`. The row builders turn a canonical document into the tuples of
+each table in column order; they sit on the hot path (100k+ rows/s), so they are plain
+tuple comprehensions with every per-document value computed once.
+
+Storage values are the same for every dialect: dates and timestamps are ISO 8601 text
+(timestamps in UTC with a ``Z``), quantities keep the type the supplier sent (int or
+float), ``codes`` is sorted-key JSON text or NULL when empty. A PostgreSQL sink casts the
+text into ``date``/``timestamptz`` columns on insert (``$n::timestamptz``).
+
+A document's identity in the ledger is ``(doc_type, doc_key)``: its :class:`DocKind` value
+and the JSON array of its natural key (:func:`supplyfeed._models.document_key`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+import msgspec
+
+from .._models import (
+    DocKind,
+    Document,
+    InventorySnapshot,
+    PoAck,
+    ShipNotice,
+    document_key,
+)
+
+__all__ = [
+    "CANONICAL_TABLES",
+    "DOC_SPECS",
+    "LEDGER_TABLES",
+    "NO_PROVENANCE",
+    "SCHEMA_VERSION",
+    "SQL_TYPES",
+    "TABLES",
+    "Column",
+    "DocHasher",
+    "DocSpec",
+    "Provenance",
+    "Row",
+    "Table",
+    "Version",
+    "codes_text",
+    "content_hash",
+    "create_statements",
+    "doc_key_text",
+    "doc_spec",
+    "header_rows",
+    "line_rows",
+    "rows_for",
+    "timestamp_text",
+    "version_key",
+    "version_of",
+]
+
+SCHEMA_VERSION: Final = 1
+
+Row: TypeAlias = tuple[Any, ...]
+Provenance: TypeAlias = tuple[str, str, str | None]  # run_id, source_url, request_id
+NO_PROVENANCE: Final[Provenance] = ("", "", None)
+
+# Neutral type -> rendering per dialect. SQLite tables are STRICT, so a decoder that
+# yields a wrong type is caught by the database instead of stored silently; "ANY" keeps
+# quantities as sent (12 stays an int, 12.5 a float) where NUMERIC would coerce them.
+SQL_TYPES: Final[dict[str, dict[str, str]]] = {
+    "text": {"sqlite": "TEXT", "postgresql": "text"},
+    "int": {"sqlite": "INTEGER", "postgresql": "bigint"},
+    "real": {"sqlite": "REAL", "postgresql": "double precision"},
+    "numeric": {"sqlite": "ANY", "postgresql": "numeric"},
+    "bool": {"sqlite": "INTEGER", "postgresql": "boolean"},
+    "date": {"sqlite": "TEXT", "postgresql": "date"},
+    "timestamp": {"sqlite": "TEXT", "postgresql": "timestamptz"},
+    "json": {"sqlite": "TEXT", "postgresql": "jsonb"},
+    "blob": {"sqlite": "BLOB", "postgresql": "bytea"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # a key of SQL_TYPES
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]  # in index order (the order lookups and deletes use)
+    autoincrement: str | None = None  # an integer id column the database assigns
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _c(spec: str) -> Column:
+    """``"name type"`` or ``"name type!"`` (NOT NULL): keeps the table list readable."""
+    name, type_ = spec.split()
+    return Column(name, type_.rstrip("!"), nullable=not type_.endswith("!"))
+
+
+def _table(name: str, pk: str, *cols: str, autoincrement: str | None = None) -> Table:
+    return Table(name, tuple(_c(c) for c in cols), tuple(pk.split()), autoincrement)
+
+
+_PROVENANCE = ("codes json", "run_id text!", "source_url text!", "request_id text")
+
+# Primary keys list the document's key first (e.g. as_of before sku), so the primary key
+# index also serves "delete every row of this document".
+INVENTORY_POSITIONS = _table(
+    "inventory_positions",
+    "supplier_id warehouse_id as_of sku",
+    *("supplier_id text!", "warehouse_id text!", "as_of timestamp!", "sku text!"),
+    *("on_hand numeric!", "available numeric", "uom text"),
+    *_PROVENANCE,
+)
+PO_ACKS = _table(
+    "po_acks",
+    "supplier_id po_number ack_number",
+    *("supplier_id text!", "po_number text!", "ack_number text!"),
+    *("ack_date date", "status text", "issued_at timestamp", "control_number text"),
+    *_PROVENANCE,
+)
+PO_ACK_LINES = _table(
+    "po_ack_lines",
+    "supplier_id po_number ack_number line_number",
+    *("supplier_id text!", "po_number text!", "ack_number text!", "line_number text!"),
+    *("sku text", "ordered_qty numeric", "acked_qty numeric", "uom text"),
+    *("unit_price real", "line_status text", "promised_date date"),
+    *_PROVENANCE,
+)
+SHIP_NOTICES = _table(
+    "ship_notices",
+    "supplier_id asn_number",
+    *("supplier_id text!", "asn_number text!", "ship_date date", "expected_delivery date"),
+    *("carrier text", "tracking_number text", "ship_from text", "ship_to text"),
+    *("issued_at timestamp", "control_number text"),
+    *_PROVENANCE,
+)
+SHIP_NOTICE_LINES = _table(
+    "ship_notice_lines",
+    "supplier_id asn_number line_seq",
+    *("supplier_id text!", "asn_number text!", "line_seq int!", "po_number text"),
+    *("po_line_number text", "sku text", "shipped_qty numeric", "uom text"),
+    *("container_id text", "lot text"),
+    *_PROVENANCE,
+)
+CANONICAL_TABLES: Final = (
+    INVENTORY_POSITIONS,
+    PO_ACKS,
+    PO_ACK_LINES,
+    SHIP_NOTICES,
+    SHIP_NOTICE_LINES,
+)
+
+SF_SCHEMA_VERSION = _table("sf_schema_version", "version", "version int!", "applied_at text!")
+SF_RUNS = _table(
+    "sf_runs",
+    "run_id",
+    *("run_id text!", "started_at timestamp!", "status text!", "finished_at timestamp"),
+    *("feeds text!", "summary json!"),
+)
+SF_ENDPOINTS = _table(
+    "sf_endpoints",
+    "run_id endpoint_key",
+    *("run_id text!", "endpoint_key text!", "supplier_id text!", "kind text!"),
+    *("format text!", "url text!", "outcome text!", "attempts int!", "http_status int"),
+    *("error_kind text", "error_message text", "permanent bool!", "bytes int!"),
+    *("records int!", "documents int!", "stale_documents int!", "request_id text"),
+    *("started_at timestamp", "elapsed real!", "retry_history json!"),
+)
+SF_DOCUMENTS = _table(
+    "sf_documents",
+    "doc_type doc_key",
+    *("doc_type text!", "doc_key text!", "issued_at timestamp", "control_number text"),
+    *("content_hash text!", "codes json", "run_id text!", "source_url text!"),
+    "request_id text",
+)
+SF_DEAD_LETTERS = _table(
+    "sf_dead_letters",
+    "id",
+    *("id int!", "run_id text!", "endpoint_key text!", "supplier_id text!", "kind text!"),
+    *("format text!", "url text!", "request_id text", "error_kind text!"),
+    *("error_where text!", "error_message text!", "size int!", "sha256 text!"),
+    *("created_at timestamp!", "resolved_at timestamp", "body blob", "body_path text"),
+    autoincrement="id",
+)
+LEDGER_TABLES: Final = (SF_SCHEMA_VERSION, SF_RUNS, SF_ENDPOINTS, SF_DOCUMENTS, SF_DEAD_LETTERS)
+TABLES: Final[dict[str, Table]] = {t.name: t for t in CANONICAL_TABLES + LEDGER_TABLES}
+
+
+def create_statements(dialect: str) -> list[str]:
+    """``CREATE TABLE IF NOT EXISTS`` for every table, rendered for ``dialect``."""
+    return [_create(t, dialect) for t in TABLES.values()]
+
+
+def _create(table: Table, dialect: str) -> str:
+    defs = []
+    for col in table.columns:
+        if col.name == table.autoincrement:
+            auto = "INTEGER PRIMARY KEY" if dialect == "sqlite" else "bigserial PRIMARY KEY"
+            defs.append(f"{col.name} {auto}")
+            continue
+        null = "" if col.nullable else " NOT NULL"
+        defs.append(f"{col.name} {SQL_TYPES[col.type][dialect]}{null}")
+    if table.autoincrement is None:
+        defs.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
+    suffix = ""
+    if dialect == "sqlite":
+        # Canonical rows are small and found by key: WITHOUT ROWID stores them once, in the
+        # key's b-tree, instead of a rowid table plus a key index. Ledger tables keep their
+        # rowid, which gives insertion order for listings.
+        suffix = " STRICT, WITHOUT ROWID" if table in CANONICAL_TABLES else " STRICT"
+    return f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(defs)}){suffix}"
+
+
+# -- documents ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DocSpec:
+    """Where one kind of document lives: its key columns and tables (header first)."""
+
+    kind: DocKind
+    key_columns: tuple[str, ...]
+    tables: tuple[Table, ...]
+
+
+DOC_SPECS: Final[dict[type[Any], DocSpec]] = {
+    InventorySnapshot: DocSpec(
+        DocKind.INVENTORY_SNAPSHOT,
+        ("supplier_id", "warehouse_id", "as_of"),
+        (INVENTORY_POSITIONS,),
+    ),
+    PoAck: DocSpec(
+        DocKind.PO_ACK, ("supplier_id", "po_number", "ack_number"), (PO_ACKS, PO_ACK_LINES)
+    ),
+    ShipNotice: DocSpec(
+        DocKind.SHIP_NOTICE, ("supplier_id", "asn_number"), (SHIP_NOTICES, SHIP_NOTICE_LINES)
+    ),
+}
+
+
+def doc_spec(doc: Document) -> DocSpec:
+    return DOC_SPECS[type(doc)]
+
+
+def doc_key_text(key: tuple[str, ...]) -> str:
+    return msgspec.json.encode(key).decode()
+
+
+_encode = msgspec.json.Encoder(order="sorted").encode
+
+
+def codes_text(codes: dict[str, str]) -> str | None:
+    """Sorted-key JSON, or None when there are no codes (most rows: saves a column's bytes)."""
+    return _encode(codes).decode() if codes else None
+
+
+def timestamp_text(value: dt.datetime | None) -> str | None:
+    """UTC ISO 8601 with ``Z``; naive datetimes are taken as UTC (as document_key does)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return value.strftime(fmt)
+
+
+def _date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def header_rows(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, list[Row]]:
+    """The header table's row (none for inventory snapshots, which have no header table)."""
+    if isinstance(doc, PoAck):
+        po_ack = (
+            *(doc.supplier_id, doc.po_number, doc.ack_number, _date(doc.ack_date), doc.status),
+            *(timestamp_text(doc.issued_at), doc.control_number, codes_text(doc.codes)),
+            *prov,
+        )
+        return {"po_acks": [po_ack]}
+    if isinstance(doc, ShipNotice):
+        notice = (
+            *(doc.supplier_id, doc.asn_number, _date(doc.ship_date)),
+            *(_date(doc.expected_delivery), doc.carrier, doc.tracking_number, doc.ship_from),
+            *(doc.ship_to, timestamp_text(doc.issued_at), doc.control_number),
+            *(codes_text(doc.codes), *prov),
+        )
+        return {"ship_notices": [notice]}
+    return {}
+
+
+# The line builders are one flat tuple literal per row: they run a million times a second.
+# fmt: off
+def line_rows(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, list[Row]]:
+    """The line (or item) rows of one document or one part of it."""
+    run_id, url, request_id = prov
+    if isinstance(doc, InventorySnapshot):
+        sup, wh, as_of = document_key(doc)
+        return {"inventory_positions": [
+            (sup, wh, as_of, i.sku, i.on_hand, i.available, i.uom,
+             codes_text(i.codes) if i.codes else None, run_id, url, request_id)
+            for i in doc.items
+        ]}
+    sup = doc.supplier_id
+    if isinstance(doc, PoAck):
+        po, ack = doc.po_number, doc.ack_number
+        return {"po_ack_lines": [
+            (sup, po, ack, ln.line_number, ln.sku, ln.ordered_qty, ln.acked_qty, ln.uom,
+             ln.unit_price, ln.line_status, _date(ln.promised_date),
+             codes_text(ln.codes) if ln.codes else None, run_id, url, request_id)
+            for ln in doc.lines
+        ]}
+    asn = doc.asn_number
+    return {"ship_notice_lines": [
+        (sup, asn, ln.line_seq, ln.po_number, ln.po_line_number, ln.sku, ln.shipped_qty,
+         ln.uom, ln.container_id, ln.lot,
+         codes_text(ln.codes) if ln.codes else None, run_id, url, request_id)
+        for ln in doc.lines
+    ]}
+# fmt: on
+
+
+def rows_for(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, list[Row]]:
+    """Every row of a whole document, per table, in column order."""
+    return header_rows(doc, prov) | line_rows(doc, prov)
+
+
+# -- versions and content hashes -------------------------------------------------------------
+
+Version: TypeAlias = tuple[str | None, str | None]  # issued_at text, control_number
+
+
+def version_of(doc: Document) -> Version:
+    if isinstance(doc, InventorySnapshot):
+        return (None, None)  # as_of is in the key: every instant is its own document
+    return (timestamp_text(doc.issued_at), doc.control_number)
+
+
+def version_key(version: Version) -> tuple[Any, ...]:
+    """An orderable key: missing parts sort lowest; all-digit control numbers (X12 ISA13,
+    EDIFACT UNB05) compare as numbers so that ``10`` is newer than ``9``."""
+    issued, control = version
+    issued_key = (
+        dt.datetime.fromisoformat(issued) if issued else dt.datetime.min.replace(tzinfo=dt.UTC)
+    )
+    if control is None:
+        control_key: tuple[int, Any] = (0, 0)
+    elif control.isdigit():
+        control_key = (1, int(control))
+    else:
+        control_key = (2, control)
+    return (issued_key, control_key)
+
+
+class DocHasher:
+    """SHA-256 of a document's canonical encoding, fed part by part.
+
+    The hash covers the header (without lines) and then every line, so a document sent
+    whole and the same document streamed in parts hash the same. Provenance is not part of
+    a document, so it never changes the hash.
+    """
+
+    __slots__ = ("_h", "_lines")
+
+    def __init__(self, first: Document) -> None:
+        self._h = hashlib.sha256()
+        header = _header_only(first)
+        self._h.update(type(first).__name__.encode())
+        self._h.update(_encode(header))
+        self._lines = 0
+
+    def add(self, part: Document) -> None:
+        lines = part.items if isinstance(part, InventorySnapshot) else part.lines
+        if not lines:
+            return
+        encoded = _encode(lines)
+        # "[a,b]" + "[c]" hashes like "[a,b,c]": drop the brackets, join parts with commas.
+        self._h.update(b"," if self._lines else b"\n")
+        self._h.update(encoded[1:-1])
+        self._lines += len(lines)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def _header_only(doc: Document) -> Document:
+    if isinstance(doc, InventorySnapshot):
+        return msgspec.structs.replace(doc, items=[])
+    return msgspec.structs.replace(doc, lines=[])
+
+
+def content_hash(doc: Document | Iterable[Document]) -> str:
+    """The content hash of a whole document, or of the parts of one streamed document."""
+    parts = [doc] if isinstance(doc, InventorySnapshot | PoAck | ShipNotice) else list(doc)
+    hasher = DocHasher(parts[0])
+    for part in parts:
+        hasher.add(part)
+    return hasher.hexdigest()

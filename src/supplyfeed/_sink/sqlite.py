@@ -1,0 +1,473 @@
+"""The embedded default sink: one SQLite file, written by one dedicated thread.
+
+The connection is created, used and closed by a single worker thread, so the event loop
+never blocks on the database and SQLite's one-writer rule holds by construction; decoding
+(``unit.documents()``) also runs there, inside the transaction that stores its rows.
+``sqlite3`` errors are converted to :class:`SinkError` once, in :meth:`SqliteSink._call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, ParamSpec, TypeVar
+
+from .._exceptions import ConfigError, PayloadError, SinkError
+from .._formats.body import Body
+from .._models import DocKind, Document
+from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
+from .ledger import (
+    dead_letter_from_row,
+    endpoint_row,
+    record_from_row,
+    run_from_row,
+    run_row,
+)
+from .runlock import RunLock
+from .schema import (
+    CANONICAL_TABLES,
+    SCHEMA_VERSION,
+    SF_DEAD_LETTERS,
+    SF_ENDPOINTS,
+    SF_RUNS,
+    create_statements,
+)
+from .semantics import (
+    DEAD_LETTER_INLINE_MAX,
+    UnitStats,
+    loaded_record,
+    quarantined_record,
+    replay_unit,
+)
+from .sqlite_load import UnitLoader
+
+__all__ = ["SqliteSink", "sqlite_path"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MEMORY: Final = ":memory:"
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ConfigError(
+            f"not a SQLite URL: {url!r} (use sqlite:///relative.db or sqlite:////abs.db)",
+            key="sink",
+        )
+    return url[len(prefix) :]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_ENDPOINT: Final = _upsert(
+    "sf_endpoints", SF_ENDPOINTS.column_names, ("run_id", "endpoint_key")
+)
+_INSERT_ENDPOINT: Final = (
+    f"INSERT INTO sf_endpoints ({', '.join(SF_ENDPOINTS.column_names)}) "
+    f"VALUES ({', '.join('?' * len(SF_ENDPOINTS.columns))}) ON CONFLICT DO NOTHING"
+)
+_START_RUN: Final = (
+    f"INSERT INTO sf_runs ({', '.join(SF_RUNS.column_names)}) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
+    "finished_at = excluded.finished_at"
+)
+_DEAD_LETTER_COLUMNS: Final = SF_DEAD_LETTERS.column_names[1:]  # id is assigned
+_INSERT_DEAD_LETTER: Final = (
+    f"INSERT INTO sf_dead_letters ({', '.join(_DEAD_LETTER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_DEAD_LETTER_COLUMNS))})"
+)
+
+
+class _Database:
+    """Everything that touches the connection. Runs on the worker thread only."""
+
+    def __init__(
+        self, path: str, *, busy_timeout: float, pragmas: Mapping[str, Any], chunk_rows: int
+    ) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._pragmas = dict(pragmas)
+        self._chunk_rows = chunk_rows
+        self._conn: sqlite3.Connection | None = None
+        # In-memory databases have nowhere to spool: their dead letters stay inline.
+        self.spool_dir = None if path == MEMORY else _spool_dir(Path(path))
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise SinkError(f"the SQLite sink {self.path} is not open")
+        return self._conn
+
+    # -- connection --------------------------------------------------------------------
+
+    def open(self) -> None:
+        # isolation_level=None: transactions are explicit (BEGIN/SAVEPOINT), never implicit.
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.row_factory = sqlite3.Row
+        if self.path != MEMORY:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: big snapshots stay in cache
+        conn.execute("PRAGMA temp_store=MEMORY")
+        for name, value in self._pragmas.items():
+            conn.execute(f"PRAGMA {name}={int(value) if isinstance(value, bool) else value}")
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in create_statements("sqlite"):
+                conn.execute(statement)
+            found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
+            if found is not None and found > SCHEMA_VERSION:
+                raise SinkError(
+                    f"{self.path} has schema version {found}; this supplyfeed knows "
+                    f"{SCHEMA_VERSION}: upgrade supplyfeed"
+                )
+            if found is None:
+                conn.execute(
+                    "INSERT INTO sf_schema_version VALUES (?, ?)", (SCHEMA_VERSION, _now())
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            # After SQLITE_FULL or an I/O error SQLite may already have rolled back.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- runs and ledger ---------------------------------------------------------------
+
+    def start_run(self, run: RunRecord, endpoints: Sequence[Endpoint]) -> None:
+        rows = [endpoint_row(run.run_id, EndpointRecord(e, Outcome.PENDING)) for e in endpoints]
+        with self.transaction() as conn:
+            conn.execute(_START_RUN, run_row(run))
+            conn.executemany(_INSERT_ENDPOINT, rows)
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        row = run_row(RunRecord(run_id, dt.datetime.now(dt.UTC), status, summary=summary))
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE sf_runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
+                (status, _now(), row[5], run_id),
+            )
+            if cur.rowcount == 0:
+                raise SinkError(f"no run {run_id!r} in {self.path}")
+
+    def get_run(self, run_id: str | None) -> RunRecord | None:
+        if run_id is None:
+            row = self.conn.execute("SELECT * FROM sf_runs ORDER BY rowid DESC LIMIT 1").fetchone()
+        else:
+            row = self.conn.execute("SELECT * FROM sf_runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else run_from_row(row)
+
+    def record(self, records: Sequence[EndpointRecord], run_id: str) -> None:
+        with self.transaction() as conn:
+            conn.executemany(_UPSERT_ENDPOINT, [endpoint_row(run_id, r) for r in records])
+
+    def endpoints(self, run_id: str) -> list[EndpointRecord]:
+        rows = self.conn.execute(
+            "SELECT * FROM sf_endpoints WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        return [record_from_row(r) for r in rows]
+
+    # -- data --------------------------------------------------------------------------
+
+    def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
+        finals = []
+        with self.transaction() as conn:
+            for unit in units:
+                outcome = self._try_unit(conn, unit)
+                if isinstance(outcome, PayloadError):
+                    self._store_dead_letter(conn, unit, outcome)
+                    final = quarantined_record(unit, outcome)
+                else:
+                    final = loaded_record(unit, outcome)
+                conn.execute(_UPSERT_ENDPOINT, endpoint_row(unit.run_id, final))
+                finals.append(final)
+        for unit, final in zip(units, finals, strict=True):
+            unit.record = final  # only once committed: the caller sees what is stored
+        return finals
+
+    def _try_unit(self, conn: sqlite3.Connection, unit: LoadUnit) -> UnitStats | PayloadError:
+        conn.execute("SAVEPOINT sf_unit")
+        try:
+            stats = UnitLoader(conn, unit, self._chunk_rows).load()
+        except PayloadError as err:
+            conn.execute("ROLLBACK TO sf_unit")
+            conn.execute("RELEASE sf_unit")
+            return err
+        conn.execute("RELEASE sf_unit")
+        return stats
+
+    def table_rows(self, table: str) -> list[dict[str, Any]]:
+        spec = next((t for t in CANONICAL_TABLES if t.name == table), None)
+        if spec is None:
+            raise SinkError(f"unknown table {table!r}; canonical tables: {_table_names()}")
+        order = ", ".join(spec.primary_key)
+        return [dict(r) for r in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+
+    # -- dead letters ------------------------------------------------------------------
+
+    def _store_dead_letter(
+        self, conn: sqlite3.Connection, unit: LoadUnit, err: PayloadError
+    ) -> None:
+        body = unit.body
+        spool = self.spool_dir is not None and body.size > DEAD_LETTER_INLINE_MAX
+        blob = None if spool else body.read()
+        path = self._spool(body) if spool else None
+        ep = unit.record.endpoint
+        conn.execute(
+            _INSERT_DEAD_LETTER,
+            (
+                *(unit.run_id, ep.key, ep.supplier_id, DocKind(ep.kind).value, ep.format, ep.url),
+                *(unit.record.request_id, err.kind, err.where, err.message),
+                *(body.size, body.sha256, _now(), None, blob, path),
+            ),
+        )
+
+    def _spool(self, body: Body) -> str:
+        """Copy the payload to ``<db-stem>-dead-letters/<sha256>.bin`` and fsync it before
+        the transaction that refers to it commits; the name makes a re-quarantine of the
+        same bytes reuse the file. Returns the name, relative to the folder."""
+        assert self.spool_dir is not None
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{body.sha256}.bin"
+        target = self.spool_dir / name
+        if target.exists():
+            return name
+        fd, tmp = tempfile.mkstemp(dir=self.spool_dir, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out, body.open() as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return name
+
+    def dead_letters(self, include_resolved: bool) -> list[DeadLetter]:
+        where = "" if include_resolved else " WHERE resolved_at IS NULL"
+        rows = self.conn.execute(f"SELECT * FROM sf_dead_letters{where} ORDER BY id")
+        return [dead_letter_from_row(r, self._body(r)) for r in rows]
+
+    def _body(self, row: Mapping[str, Any]) -> Body:
+        if row["body"] is not None:
+            return Body(data=row["body"], sha256=row["sha256"])
+        assert self.spool_dir is not None
+        path = self.spool_dir / row["body_path"]
+        if not path.exists():
+            raise SinkError(f"dead letter {row['id']}: its spool file {path} is missing")
+        return Body(path=path, sha256=row["sha256"])
+
+    def replay(
+        self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]
+    ) -> EndpointRecord:
+        row = self.conn.execute(
+            "SELECT * FROM sf_dead_letters WHERE id = ?", (dead_letter_id,)
+        ).fetchone()
+        if row is None:
+            raise SinkError(f"no dead letter {dead_letter_id} in {self.path}")
+        letter = dead_letter_from_row(row, self._body(row))
+        unit = self._replay_unit(letter, documents)
+        with self.transaction() as conn:
+            outcome = self._try_unit(conn, unit)
+            if isinstance(outcome, PayloadError):
+                conn.execute(
+                    "UPDATE sf_dead_letters SET error_kind = ?, error_where = ?, "
+                    "error_message = ? WHERE id = ?",
+                    (outcome.kind, outcome.where, outcome.message, letter.id),
+                )
+            else:
+                final = loaded_record(unit, outcome)
+                conn.execute(_UPSERT_ENDPOINT, endpoint_row(unit.run_id, final))
+                conn.execute(
+                    "UPDATE sf_dead_letters SET resolved_at = ? WHERE id = ?", (_now(), letter.id)
+                )
+        if isinstance(outcome, PayloadError):
+            raise outcome
+        return final
+
+    def _replay_unit(
+        self, letter: DeadLetter, documents: Callable[[Body], Iterator[Document]]
+    ) -> LoadUnit:
+        row = self.conn.execute(
+            "SELECT * FROM sf_endpoints WHERE run_id = ? AND endpoint_key = ?",
+            (letter.run_id, letter.endpoint_key),
+        ).fetchone()
+        return replay_unit(letter, None if row is None else record_from_row(row), documents)
+
+
+def _table_names() -> str:
+    return ", ".join(t.name for t in CANONICAL_TABLES)
+
+
+def _spool_dir(db: Path) -> Path:
+    return db.with_name(f"{db.stem}-dead-letters")
+
+
+def _sink_error(path: str, exc: sqlite3.Error) -> SinkError:
+    text = str(exc)
+    if "full" in text:
+        hint = (
+            "the disk (or the database's size limit) is full; nothing of this batch was committed"
+        )
+    elif isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        hint = "another process kept the database busy past the busy timeout"
+    else:
+        hint = "the transaction was rolled back"
+    return SinkError(f"SQLite error on {path}: {text} ({hint})")
+
+
+class SqliteSink:
+    """The :class:`~supplyfeed._sink.base.Sink` on one SQLite file.
+
+    ``lock=False`` opens without the one-run-at-a-time lock, for read-only commands
+    (report, dead-letters) while a run may be going on. ``pragmas`` are applied after the
+    defaults (WAL, ``synchronous=NORMAL``, ``busy_timeout``), e.g. ``max_page_count``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock: bool = True,
+        busy_timeout: float = 10.0,
+        chunk_rows: int = 20_000,
+        pragmas: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._db = _Database(
+            self.path, busy_timeout=busy_timeout, pragmas=pragmas or {}, chunk_rows=chunk_rows
+        )
+        use_lock = lock and self.path != MEMORY
+        self._lock = RunLock(Path(f"{self.path}.lock")) if use_lock else None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> SqliteSink:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._executor is None:
+            raise SinkError(f"the SQLite sink {self.path} is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except sqlite3.Error as exc:
+            raise _sink_error(self.path, exc) from exc
+        except OSError as exc:  # the spool folder of dead letters: disk full, permissions
+            raise SinkError(f"I/O error beside {self.path}: {exc}") from exc
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        if self._lock is not None:
+            self._lock.acquire()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplyfeed-sqlite")
+        try:
+            await self._call(self._db.open)
+        except BaseException:
+            await self._shutdown()
+            raise
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        try:
+            await self._call(self._db.close)
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # The worker is idle (every call was awaited), so this returns at once.
+            executor.shutdown(wait=True)
+        if self._lock is not None:
+            self._lock.release()
+
+    async def start_run(self, run: RunRecord, endpoints: Sequence[Endpoint]) -> None:
+        await self._call(self._db.start_run, run, endpoints)
+
+    async def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        await self._call(self._db.finish_run, run_id, status, summary)
+
+    async def get_run(self, run_id: str | None = None) -> RunRecord | None:
+        return await self._call(self._db.get_run, run_id)
+
+    async def record(self, records: Sequence[EndpointRecord], run_id: str) -> None:
+        await self._call(self._db.record, records, run_id)
+
+    async def endpoints(self, run_id: str) -> list[EndpointRecord]:
+        return await self._call(self._db.endpoints, run_id)
+
+    async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
+        return await self._call(self._db.load, units)
+
+    async def table_rows(self, table: str) -> list[dict[str, Any]]:
+        return await self._call(self._db.table_rows, table)
+
+    async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]:
+        return await self._call(self._db.dead_letters, include_resolved)
+
+    async def replay(
+        self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]
+    ) -> EndpointRecord:
+        return await self._call(self._db.replay, dead_letter_id, documents)

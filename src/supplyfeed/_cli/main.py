@@ -122,7 +122,8 @@ def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
 # -- run / resume / demo ---------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     feeds = load_feeds_file(args.feeds)
-    return _execute(feeds.suppliers, feeds.defaults, feeds.sink, str(args.feeds), None, args)
+    label = str(args.feeds.resolve())  # resume finds the feeds file again through it
+    return _execute(feeds.suppliers, feeds.defaults, feeds.sink, label, None, args)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:

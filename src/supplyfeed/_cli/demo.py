@@ -30,9 +30,10 @@ async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
         latency=LatencyModel(median=args.latency_ms / 1000.0, max=2.0),
         seed=args.seed,
     )
+    # Short timeouts keep the demo snappy: a hanging endpoint costs 3 x 2 s, not 3 x 30 s.
     defaults = {
-        "timeout_seconds": 5.0,
-        "read_timeout": 5.0,
+        "timeout_seconds": 2.0,
+        "read_timeout": 2.0,
         "backoff_initial": 0.2,
         "seed": args.seed,
     }

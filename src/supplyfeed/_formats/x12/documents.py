@@ -23,7 +23,7 @@ from .envelope import Transaction, read_transactions
 from .inventory_846 import map_846
 from .po_ack_855 import map_855
 from .ship_notice_856 import map_856
-from .tokenizer import Segment, iter_segments, tokenize
+from .tokenizer import Segment, iter_segments, iter_text_segments
 
 __all__ = ["SET_KINDS", "decode"]
 
@@ -45,8 +45,8 @@ def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
                 _, segments = iter_segments(stream)
                 yield from decode_segments(segments, ctx)
         else:
-            _, all_segments = tokenize(body.read())
-            yield from decode_segments(all_segments, ctx)
+            _, segments = iter_text_segments(body.read())
+            yield from decode_segments(segments, ctx)
     except PayloadError:
         raise
     except Exception as exc:  # the boundary: a bug or an unforeseen input, never a crash

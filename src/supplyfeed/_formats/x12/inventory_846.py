@@ -156,6 +156,19 @@ class _Report:
         if not locations:
             self.ctx.warn(f"LIN {sku!r} has no QTY; skipped (at segment {lin_pos} (LIN))")
 
+    def add_simple(self, item: InventoryItem) -> InventorySnapshot | None:
+        """``add`` at the report's own location, without a generator (the hot path)."""
+        location = self.location
+        buffer = self.buffers.get(location)
+        if buffer is None:
+            buffer = self.buffers[location] = []
+        buffer.append(item)
+        if len(buffer) < self.ctx.max_items_per_part or len(self.buffers) != 1:
+            return None
+        self.streamed = location
+        self.buffers[location] = []
+        return self._part(location, buffer)
+
     def add(self, location: str, item: InventoryItem) -> Iterator[InventorySnapshot]:
         buffer = self.buffers.get(location)
         if buffer is None:
@@ -214,8 +227,9 @@ def _items(
     """The LIN loops, from the first LIN on. Kept in one loop: it is the hot path."""
     txn, home = report.txn, report.location
     component = txn.component
-    lin_pos, location, unit = txn.pos, home, ""
+    lin_pos, location, unit, simple = txn.pos, home, "", True
     quantities: list[list[Any]] = []  # [location, qualifier, quantity, unit]
+    add = report.add_simple
     for seg in segments:
         tag = seg[0]
         if tag == "QTY":
@@ -224,8 +238,14 @@ def _items(
             uom = seg[3].split(component, 1)[0].strip() if len(seg) > 3 else ""
             quantities.append([location, seg[1].strip(), number, uom])
         elif tag == "LIN":
-            yield from report.emit(lin, lin_pos, quantities, unit)
-            lin, lin_pos, location, unit, quantities = seg, txn.pos, home, "", []
+            item = _simple_item(lin, quantities, unit) if simple else None
+            if item is not None:
+                part = add(item)
+                if part is not None:
+                    yield part
+            else:
+                yield from report.emit(lin, lin_pos, quantities, unit)
+            lin, lin_pos, location, unit, quantities, simple = seg, txn.pos, home, "", [], True
         elif tag == "UIT":
             uom = element(seg, 1).split(component, 1)[0]
             if quantities and not quantities[-1][3]:
@@ -234,9 +254,44 @@ def _items(
                 unit = uom
         elif tag == "SDQ":
             _sdq(seg, quantities, txn)
+            simple = False
         elif tag == "N1" and element(seg, 1) in _ITEM_LOCATIONS:
             location = text(element(seg, 4) or element(seg, 2))
+            simple = False
     yield from report.emit(lin, lin_pos, quantities, unit)
+
+
+def _simple_item(lin: Segment, quantities: list[list[Any]], unit: str) -> InventoryItem | None:
+    """The common item, fast: one product id, QTY 17 and maybe 33, at the report location.
+
+    Anything else returns None and takes the general path (``_Report.emit``), which gives
+    the same result for these items; this one only skips its generality.
+    """
+    if len(lin) != 4 or not quantities:
+        return None
+    on_hand = available = None
+    uom = ""
+    for row in quantities:
+        qualifier = row[1]
+        if qualifier == "17" and on_hand is None:
+            on_hand, uom = row[2], row[3]
+        elif qualifier == "33" and available is None:
+            available = row[2]
+            uom = uom or row[3]
+        else:
+            return None
+    sku, qualifier = lin[3].strip(), lin[2].strip()
+    if on_hand is None or not sku or not qualifier:
+        return None
+    if not sku.isascii():
+        sku = text(sku)
+    if available is None:
+        codes = {"sku": qualifier, "on_hand": "17"}
+    else:
+        codes = {"sku": qualifier, "on_hand": "17", "available": "33"}
+    return InventoryItem(
+        sku=sku, on_hand=on_hand, available=available, uom=uom or unit or "EA", codes=codes
+    )
 
 
 def _number(value: str, txn: Transaction, seg: Segment) -> Quantity:

@@ -1,0 +1,261 @@
+"""The load semantics every sink must keep (SPEC section 5 and the sink base docstring)."""
+
+from __future__ import annotations
+
+import pytest
+
+from supplyfeed import PayloadError
+from supplyfeed._formats.body import Body
+from supplyfeed._models import DocKind, Document, InventorySnapshot
+from supplyfeed._sink.base import Outcome, Sink
+
+from .helpers import (
+    RUN,
+    bad_payload,
+    check_exactly,
+    dump,
+    endpoint,
+    failing,
+    po_ack,
+    run_record,
+    ship_notice,
+    snapshot,
+    unit,
+)
+
+
+async def test_reload_of_identical_documents_changes_nothing(sink: Sink) -> None:
+    """A second load of the same documents leaves identical tables, provenance included."""
+    docs: list[Document] = [snapshot("W01"), snapshot("W02"), po_ack(), ship_notice()]
+    await sink.load([unit("e1", docs, run_id="run-1")])
+    before = await dump(sink)
+    [final] = await sink.load([unit("e1", docs, run_id="run-2", request_id="other")])
+    assert await dump(sink) == before
+    assert {r["run_id"] for r in before["inventory_positions"]} == {"run-1"}
+    assert (final.outcome, final.documents, final.stale_documents) == (Outcome.LOADED, 4, 0)
+
+
+async def test_every_row_carries_its_provenance(sink: Sink) -> None:
+    """Each row names the run, URL and request id that brought it."""
+    await sink.load([unit("e1", [po_ack()], request_id="req-9")])
+    for table in ("po_acks", "po_ack_lines"):
+        for row in await sink.table_rows(table):
+            assert (row["run_id"], row["source_url"], row["request_id"]) == (
+                RUN,
+                "https://supplier.example/e1",
+                "req-9",
+            )
+
+
+async def test_new_version_replaces_the_whole_document(sink: Sink) -> None:
+    """Lines absent from the new version are deleted; the header is rewritten."""
+    await sink.load([unit("e1", [po_ack((1, 2, 3), control="1")])])
+    await sink.load([unit("e1", [po_ack((1, 4), control="2", qty=99)], run_id="run-2")])
+    lines = await sink.table_rows("po_ack_lines")
+    check_exactly(lines, ["1", "4"], field="line_number")
+    assert {r["acked_qty"] for r in lines} == {99}
+    assert {r["run_id"] for r in lines} == {"run-2"}
+
+
+async def test_new_inventory_snapshot_for_the_same_instant_replaces_items(sink: Sink) -> None:
+    """An inventory snapshot re-sent with other items replaces the items of that instant."""
+    await sink.load([unit("e1", [snapshot(skus=range(5))])])
+    await sink.load([unit("e1", [snapshot(skus=range(2), on_hand=100)])])
+    rows = await sink.table_rows("inventory_positions")
+    assert len(rows) in (2, 5)  # the tie-break by hash decides; order independence is below
+    check_exactly(rows, [f"SKU-{i}" for i in range(len(rows))])
+
+
+@pytest.mark.parametrize("order", ["old_first", "new_first"])
+async def test_older_version_never_overwrites_newer(sink: Sink, order: str) -> None:
+    """Out-of-order delivery: the higher (issued_at, control number) wins either way."""
+    old, new = po_ack((1, 2, 3), control="9"), po_ack((1,), control="10", qty=1)
+    first, second = (old, new) if order == "old_first" else (new, old)
+    await sink.load([unit("e1", [first])])
+    [final] = await sink.load([unit("e2", [second])])
+    lines = await sink.table_rows("po_ack_lines")
+    check_exactly(lines, ["1"], field="line_number")
+    assert final.stale_documents == (1 if order == "new_first" else 0)
+
+
+@pytest.mark.parametrize("order", ["a_first", "b_first"])
+async def test_equal_versions_resolve_by_hash_independent_of_order(sink: Sink, order: str) -> None:
+    """Two different ASNs with one version: the final state does not depend on order."""
+    a, b = ship_notice((1, 2), carrier="UPS"), ship_notice((3,), carrier="DHL")
+    first, second = (a, b) if order == "a_first" else (b, a)
+    await sink.load([unit("e1", [first])])
+    await sink.load([unit("e2", [second])])
+    from supplyfeed._sink.schema import content_hash
+
+    winner = a if content_hash(a) > content_hash(b) else b
+    notices = await sink.table_rows("ship_notices")
+    assert [n["carrier"] for n in notices] == [winner.carrier]
+    lines = await sink.table_rows("ship_notice_lines")
+    check_exactly(lines, [ln.line_seq for ln in winner.lines], field="line_seq")  # type: ignore[misc]
+
+
+async def test_payload_error_quarantines_only_its_unit(sink: Sink) -> None:
+    """A unit whose decoder fails half-way is rolled back whole; the others in the call load."""
+    good1 = unit("e1", [snapshot("W01")])
+    bad = unit("e2", failing([snapshot("W02"), snapshot("W03")], bad_payload()), body=b"bytes")
+    good2 = unit("e3", [snapshot("W04")])
+    finals = await sink.load([good1, bad, good2])
+    assert [f.outcome for f in finals] == [Outcome.LOADED, Outcome.QUARANTINED, Outcome.LOADED]
+    rows = await sink.table_rows("inventory_positions")
+    assert sorted({r["warehouse_id"] for r in rows}) == ["W01", "W04"]
+    check_exactly([r for r in rows if r["warehouse_id"] == "W01"], ["SKU-0", "SKU-1", "SKU-2"])
+    [letter] = await sink.dead_letters()
+    assert (letter.endpoint_key, letter.error_kind, letter.error_where) == (
+        "e2",
+        "syntax",
+        "line 4",
+    )
+    assert (letter.run_id, letter.request_id, letter.url) == (
+        RUN,
+        bad.record.request_id,
+        "https://supplier.example/e2",
+    )
+    assert letter.body.read() == b"bytes"
+    assert finals[1].error_kind == "syntax"
+    assert bad.record.outcome is Outcome.QUARANTINED
+
+
+async def test_a_failed_replacement_keeps_the_previous_version(sink: Sink) -> None:
+    """Rolling a unit back restores the document it had replaced, lines included."""
+    await sink.load([unit("e1", [po_ack((1, 2), control="1")])])
+    before = await dump(sink)
+    await sink.load([unit("e1", failing([po_ack((5,), control="2")], bad_payload()))])
+    assert await dump(sink) == before
+
+
+async def test_decoder_bug_is_quarantined_with_its_traceback(sink: Sink) -> None:
+    """Any other exception from a decoder quarantines the payload as decoder_bug."""
+    [final] = await sink.load([unit("e1", failing([snapshot()], KeyError("sku")))])
+    assert final.outcome is Outcome.QUARANTINED
+    [letter] = await sink.dead_letters()
+    assert letter.error_kind == "decoder_bug"
+    assert "KeyError" in letter.error_message
+    assert "helpers.py" in letter.error_message  # the traceback summary names the decoder
+    assert await sink.table_rows("inventory_positions") == []
+
+
+async def test_duplicate_line_key_in_one_document_is_quarantined(sink: Sink) -> None:
+    """Two items with one SKU in one snapshot cannot both be stored: quarantine, not lose."""
+    doc = snapshot(skus=[1, 1])
+    [final] = await sink.load([unit("e1", [doc])])
+    assert (final.outcome, final.error_kind) == (Outcome.QUARANTINED, "constraint")
+
+
+async def test_replay_loads_a_dead_letter_with_its_original_provenance(sink: Sink) -> None:
+    """Replay with a decoder that now works loads, resolves the letter and the ledger row."""
+    await sink.start_run(run_record(), [endpoint("e1")])
+    bad = unit("e1", failing([], bad_payload()), body=b"W09", request_id="req-orig")
+    await sink.load([bad])
+    [letter] = await sink.dead_letters()
+
+    def decoder(body: Body) -> list[InventorySnapshot]:
+        return [snapshot(body.read().decode())]
+
+    final = await sink.replay(letter.id, lambda body: iter(decoder(body)))
+    assert (final.outcome, final.records) == (Outcome.LOADED, 3)
+    rows = await sink.table_rows("inventory_positions")
+    assert {(r["warehouse_id"], r["run_id"], r["request_id"]) for r in rows} == {
+        ("W09", RUN, "req-orig")
+    }
+    assert await sink.dead_letters() == []
+    [resolved] = await sink.dead_letters(include_resolved=True)
+    assert resolved.resolved_at is not None
+    [ledger] = await sink.endpoints(RUN)
+    assert ledger.outcome is Outcome.LOADED
+
+
+async def test_replay_that_fails_again_keeps_the_letter_open(sink: Sink) -> None:
+    """A replay whose decoder still fails re-raises and records the new error."""
+    await sink.load([unit("e1", failing([], bad_payload()))])
+    [letter] = await sink.dead_letters()
+    error = PayloadError("still broken", where="byte 3", kind="validation")
+    with pytest.raises(PayloadError, match="still broken"):
+        await sink.replay(letter.id, lambda body: failing([snapshot()], error)())
+    [still] = await sink.dead_letters()
+    assert (still.error_kind, still.error_where, still.resolved_at) == (
+        "validation",
+        "byte 3",
+        None,
+    )
+    assert await sink.table_rows("inventory_positions") == []
+
+
+async def test_ledger_rows_follow_the_run(sink: Sink) -> None:
+    """start_run writes pending rows, record() failures, load() loaded rows, idempotently."""
+    eps = [endpoint("e1"), endpoint("e2"), endpoint("e3")]
+    await sink.start_run(run_record(), eps)
+    await sink.start_run(run_record(), eps)  # idempotent
+    assert [e.outcome for e in await sink.endpoints(RUN)] == [Outcome.PENDING] * 3
+    await sink.load([unit("e1", [snapshot()], body=b"12345")])
+    [failed] = [e for e in await sink.endpoints(RUN) if e.endpoint.key == "e2"]
+    failed.outcome, failed.error_kind, failed.http_status = Outcome.FAILED, "http_status", 404
+    failed.permanent, failed.retry_history = True, [{"attempt": 1, "status": 404}]
+    await sink.record([failed], RUN)
+    await sink.start_run(run_record(), eps)  # a resume must not reset finished rows
+    rows = {e.endpoint.key: e for e in await sink.endpoints(RUN)}
+    assert [rows[k].outcome for k in ("e1", "e2", "e3")] == [
+        Outcome.LOADED,
+        Outcome.FAILED,
+        Outcome.PENDING,
+    ]
+    assert (rows["e1"].records, rows["e1"].documents, rows["e1"].bytes) == (3, 1, 5)
+    assert rows["e2"] == failed
+    assert rows["e1"].endpoint.kind is DocKind.INVENTORY_SNAPSHOT
+
+
+async def test_runs_are_started_finished_and_found(sink: Sink) -> None:
+    """get_run() without an id is the latest run; finish_run stores status and summary."""
+    await sink.start_run(run_record("r1"), [])
+    await sink.start_run(run_record("r2"), [])
+    await sink.finish_run("r1", "finished", {"loaded": 3})
+    latest = await sink.get_run()
+    assert latest is not None
+    assert latest.run_id == "r2"
+    r1 = await sink.get_run("r1")
+    assert r1 is not None
+    assert (r1.status, r1.summary, r1.finished_at is not None) == ("finished", {"loaded": 3}, True)
+    assert await sink.get_run("nope") is None
+
+
+async def test_streamed_snapshot_in_parts_is_one_document(sink: Sink) -> None:
+    """Consecutive parts with one key form one document; reloading it changes nothing."""
+    parts = [snapshot(skus=range(i * 100, (i + 1) * 100)) for i in range(10)]
+    [final] = await sink.load([unit("e1", parts)])
+    assert (final.documents, final.records) == (1, 1000)
+    rows = await sink.table_rows("inventory_positions")
+    check_exactly(rows, [f"SKU-{i}" for i in range(1000)])
+    before = await dump(sink)
+    await sink.load([unit("e1", parts, run_id="run-2")])
+    assert await dump(sink) == before
+    # The same snapshot streamed in other parts is the same content: still no change.
+    whole = snapshot(skus=range(1000))
+    await sink.load([unit("e1", [whole], run_id="run-3")])
+    assert await dump(sink) == before
+
+
+async def test_streamed_snapshot_replaced_by_a_smaller_one(sink: Sink) -> None:
+    """A multi-part document replaces the stored one whole, or loses the hash tie-break
+    whole: never a mix of both."""
+    big = [snapshot(skus=range(i * 50, (i + 1) * 50)) for i in range(4)]
+    small = [snapshot(skus=range(3), on_hand=1), snapshot(skus=range(3, 6), on_hand=1)]
+    await sink.load([unit("e1", big)])
+    await sink.load([unit("e2", small)])
+    rows = await sink.table_rows("inventory_positions")
+    assert len(rows) in (200, 6)
+    check_exactly(rows, [f"SKU-{i}" for i in range(len(rows))])
+    # Order independence: the other order gives the same table.
+    await sink.load([unit("e3", big)])
+    assert await sink.table_rows("inventory_positions") == rows
+
+
+async def test_table_rows_rejects_unknown_tables(sink: Sink) -> None:
+    """Only canonical tables can be listed (the name goes into SQL)."""
+    from supplyfeed import SinkError
+
+    with pytest.raises(SinkError, match="unknown table"):
+        await sink.table_rows("sf_runs; DROP TABLE po_acks")

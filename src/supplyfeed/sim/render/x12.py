@@ -121,6 +121,9 @@ def _chars(d: X12Delimiters) -> set[str]:
 
 
 def _check_values(sets: list[list[_Row]], delims: X12Delimiters) -> None:
+    # only the terminator may be non-ASCII: readers find it after ISA16, byte sequence and all
+    if not (delims.element + delims.component + (delims.repetition or "")).isascii():
+        raise ValueError("X12 element, component and repetition separators must be ASCII")
     forbidden = _chars(delims) | {"\r", "\n"}
     for body in sets:
         for row in body:

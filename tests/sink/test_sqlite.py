@@ -14,11 +14,26 @@ from pathlib import Path
 import pytest
 
 from supplyfeed import RunLockedError, SinkError
+from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import Outcome
+from supplyfeed._sink.memory import MemorySink
 from supplyfeed._sink.schema import SCHEMA_VERSION
 from supplyfeed._sink.sqlite import SqliteSink
 
-from .helpers import RUN, bad_payload, check_exactly, endpoint, failing, run_record, snapshot, unit
+from .helpers import (
+    RUN,
+    T0,
+    bad_payload,
+    check_exactly,
+    dump,
+    endpoint,
+    failing,
+    po_ack,
+    run_record,
+    ship_notice,
+    snapshot,
+    unit,
+)
 
 
 def url(path: Path) -> str:
@@ -164,3 +179,26 @@ async def test_methods_on_a_closed_sink_raise_sink_error(tmp_path: Path) -> None
     """Using a sink that is not open is a clear error, not an AttributeError."""
     with pytest.raises(SinkError, match="not open"):
         await SqliteSink(url(tmp_path / "a.db")).get_run()
+
+
+async def test_sqlite_stores_exactly_the_rows_the_memory_fake_holds(tmp_path: Path) -> None:
+    """The SQLite bulk path (JSON arrays) stores the same values as rows_for: ints stay
+    ints, floats floats, text (unicode too) and codes byte for byte."""
+    items = [
+        InventoryItem(sku='Ä-1 "q" 東', on_hand=12, available=12.5, codes={"z": "1", "a": "é"}),
+        InventoryItem(sku="B", on_hand=0.1, available=None, uom="KG"),
+        InventoryItem(sku="C", on_hand=-3, available=2**53),
+    ]
+    docs: list[Document] = [
+        InventorySnapshot(supplier_id="S", warehouse_id="W", as_of=T0, items=items),
+        InventorySnapshot(supplier_id="S", warehouse_id="W", as_of=T0, items=[items[0]]),
+        po_ack(),
+        ship_notice(),
+    ]
+    memory = MemorySink()
+    await memory.load([unit("e1", docs[:1] + docs[2:])])
+    async with SqliteSink(url(tmp_path / "a.db")) as sink:
+        await sink.load([unit("e1", docs[:1] + docs[2:])])
+        assert await dump(sink) == await dump(memory)
+        for key, value in (await sink.table_rows("inventory_positions"))[0].items():
+            assert type(value) is type((await memory.table_rows("inventory_positions"))[0][key])

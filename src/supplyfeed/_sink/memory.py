@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
 from .._exceptions import PayloadError, SinkError
+from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import Document, InventorySnapshot
 from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
@@ -66,9 +67,16 @@ class MemorySink:
         self._runs: dict[str, RunRecord] = {}
         self._endpoints: dict[str, dict[str, EndpointRecord]] = {}
         self._dead: dict[int, DeadLetter] = {}
+        self._http_cache: dict[str, Validators] = {}  # sf_http_cache (_fetch/conditional.py)
 
     async def open(self) -> None:
         self.opened = True
+
+    async def get_validators(self, keys: Sequence[str]) -> dict[str, Validators]:
+        return {k: self._http_cache[k] for k in keys if k in self._http_cache}
+
+    async def put_validators(self, entries: Mapping[str, Validators]) -> None:
+        self._http_cache.update(entries)
 
     async def close(self) -> None:
         self.opened = False

@@ -54,6 +54,7 @@ __all__ = [
     "doc_key_text",
     "doc_spec",
     "header_rows",
+    "inventory_values",
     "line_rows",
     "rows_for",
     "timestamp_text",
@@ -329,6 +330,16 @@ def line_rows(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, list
          codes_text(ln.codes) if ln.codes else None, run_id, url, request_id)
         for ln in doc.lines
     ]}
+
+
+def inventory_values(doc: InventorySnapshot) -> list[Row]:
+    """The per-item columns of ``inventory_positions`` (sku .. codes), without the key
+    prefix and provenance, which are the same for the whole document: a bulk path binds
+    those once and ships these as one JSON array (see the SQLite loader)."""
+    return [
+        (i.sku, i.on_hand, i.available, i.uom, codes_text(i.codes) if i.codes else None)
+        for i in doc.items
+    ]
 # fmt: on
 
 

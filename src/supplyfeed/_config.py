@@ -53,6 +53,13 @@ class FeedConfig:
     sla_seconds: float = 900.0
     error_rate_threshold: float = 0.02
     loop_lag_threshold: float = 0.1
+    # Supplier-facing behaviour (see _fetch/conditional.py, breaker.py, ratelimit.py).
+    conditional_requests: bool = True  # If-None-Match / If-Modified-Since + body-hash skip
+    breaker_threshold: int = 5  # consecutive connect failures/5xx that open a host; 0: off
+    breaker_cooldown: float = 30.0  # seconds an open host gets no requests before a probe
+    rate_limit_per_second: float = 0.0  # per supplier token bucket; 0: unlimited
+    rate_limit_burst: int = 0  # bucket size; 0: max(1, rate_limit_per_second)
+    honour_rate_limit_headers: bool = True  # RateLimit-* / X-RateLimit-* pause a supplier
 
     def __post_init__(self) -> None:
         for name in ("max_concurrency", "batch_size", "retry_attempts", "limit_per_host"):
@@ -63,6 +70,13 @@ class FeedConfig:
                 raise ConfigError(f"must be positive, got {getattr(self, name)!r}", key=name)
         if self.backoff_base < 1:
             raise ConfigError("must be at least 1.0", key="backoff_base")
+        for name in ("breaker_threshold", "rate_limit_burst"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"must not be negative, got {getattr(self, name)!r}", key=name)
+        if self.breaker_cooldown <= 0:
+            raise ConfigError("must be positive", key="breaker_cooldown")
+        if self.rate_limit_per_second < 0:
+            raise ConfigError("must not be negative", key="rate_limit_per_second")
         if self.spool_threshold_bytes < 1 or self.max_payload_bytes < 1:
             raise ConfigError("payload sizes must be positive", key="max_payload_bytes")
 

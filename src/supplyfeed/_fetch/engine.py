@@ -29,6 +29,7 @@ from .._config import FeedConfig
 from .._exceptions import FetchError, PayloadError, TransientFetchError
 from .._formats.body import Body
 from .._redact import redact_url
+from .hooks import FetchHook, chain
 from .limits import Limiter
 from .outcome import (
     AttemptRecord,
@@ -93,6 +94,7 @@ class AsyncBatchIngestor:
         sleep: Sleep = asyncio.sleep,
         spool_dir: Path | None = None,
         max_pending: int = 10_000,
+        hooks: Sequence[FetchHook] = (),
     ) -> None:
         self.config = config or FeedConfig()
         self._own_transport = transport is None
@@ -109,6 +111,7 @@ class AsyncBatchIngestor:
         self._sleep = sleep
         self._spool_dir = spool_dir
         self._max_pending = max_pending
+        self.hooks: list[FetchHook] = list(hooks)  # see hooks.py
         self._stopping = False
         self.last_batch = BatchResult()
 
@@ -276,6 +279,11 @@ class AsyncBatchIngestor:
             spool_threshold=cfg.spool_threshold_bytes,
             spool_dir=self._spool_dir,
         )
+        try:
+            for hook in self.hooks:  # before any slot: a hook may wait (rate limit)
+                await hook.admit(request)
+        except FetchError as exc:  # e.g. circuit_open: fail fast, no slot taken
+            return exc, 0.0
         async with self.limiter.slot(request.url, request.supplier_id):
             if self._stopping:
                 return None
@@ -284,7 +292,7 @@ class AsyncBatchIngestor:
             t0 = time.monotonic()
             try:
                 async with asyncio.timeout(cfg.timeout_seconds):
-                    response = await self._transport.send(treq)
+                    response = await chain(self.hooks, request, self._transport.send)(treq)
             except TimeoutError:
                 error: FetchError = TransientFetchError(
                     f"no complete response within {cfg.timeout_seconds}s", kind="timeout"

@@ -27,14 +27,19 @@ from pathlib import Path
 
 from .._config import FeedConfig, SupplierSpec
 from .._failpoints import failpoint
+from .._fetch.conditional import ValidatorStore
 from .._fetch.engine import AsyncBatchIngestor
+from .._fetch.hooks import FetchHook
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
+from .._fetch.policies import supplier_hooks
 from .._fetch.transport import Transport
 from .._formats.registry import get_decoder
 from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
+from .._sink.http_cache import store_for_sink
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
 from .progress import NullProgress, ProgressListener
 from .summary import RunSummary, summarize
+from .unchanged import UnchangedFilter
 
 __all__ = ["RunOptions", "Runner", "new_run_id"]
 
@@ -54,6 +59,8 @@ class RunOptions:
     observer: FetchObserver | None = None
     transport: Transport | None = None
     spool_dir: Path | None = None
+    hooks: Sequence[FetchHook] = ()  # extra engine hooks, outermost first
+    http_cache: ValidatorStore | None = None  # default: the sink's (see _sink/http_cache.py)
 
 
 class Runner:
@@ -73,6 +80,9 @@ class Runner:
         self.run_id = self.options.run_id or new_run_id()
         self.ingestor: AsyncBatchIngestor | None = None
         self._interrupted = False
+        self.unchanged = UnchangedFilter(
+            self.options.http_cache or store_for_sink(sink), enabled=config.conditional_requests
+        )
 
     def stop(self) -> None:
         """Graceful stop: no new fetches; in-flight outcomes are still written."""
@@ -133,6 +143,11 @@ class Runner:
             supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
             observer=self.options.observer,
             spool_dir=self.options.spool_dir,
+            hooks=[
+                *self.options.hooks,
+                *supplier_hooks(self.suppliers, self.config),
+                *await self.unchanged.hooks(p.endpoint.key for p in todo),
+            ],
         )
         if self._interrupted:
             self.ingestor.stop()
@@ -147,7 +162,12 @@ class Runner:
     def _to_item(self, outcome: FetchOutcome, planned: PlannedEndpoint) -> object:
         if isinstance(outcome, FetchFailure):
             return _failure_record(outcome, planned)
-        return self._load_unit(outcome, planned)
+        unit = self._load_unit(outcome, planned)
+        if self.unchanged.is_unchanged(outcome):  # 304, or the body last loaded: no decode
+            unit.body.discard()
+            unit.record.outcome = Outcome.UNCHANGED
+            return unit.record
+        return unit
 
     def _load_unit(self, outcome: FetchSuccess, planned: PlannedEndpoint) -> LoadUnit:
         decoder = get_decoder(planned.feed.format)
@@ -185,6 +205,7 @@ class Runner:
         if failures:
             skipped = [f for f in failures if f.error_kind != "cancelled"]
             await self.sink.record(skipped, self.run_id)
+            await self.unchanged.committed(skipped)
             for f in skipped:
                 progress.advance(f.endpoint.kind.value, f.outcome, 0)
         if units:
@@ -194,6 +215,7 @@ class Runner:
             finally:
                 for unit in units:
                     unit.body.discard()
+            await self.unchanged.committed(results)
             for r in results:
                 progress.advance(r.endpoint.kind.value, r.outcome, r.records)
 

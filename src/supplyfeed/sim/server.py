@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import hashlib
 import math
 import random
 import socket
@@ -94,6 +95,7 @@ class _Served:
     stats: EndpointStats
     requests: int = 0
     corrupt_body: bytes = b""
+    etag: str = ""  # strong validator of ``body``; empty when the fleet serves no ETags
 
 
 class _Flight:
@@ -125,9 +127,16 @@ class SupplierFleet:
     """
 
     def __init__(
-        self, spec: FleetSpec, *, seed: int = 0, shutdown_timeout: float = 0.25, backlog: int = 2048
+        self,
+        spec: FleetSpec,
+        *,
+        seed: int = 0,
+        shutdown_timeout: float = 0.25,
+        backlog: int = 2048,
+        etags: bool = True,
     ) -> None:
         self.spec = spec
+        self.etags = etags  # healthy answers carry an ETag and honour If-None-Match
         self.seed = seed
         self.stats = FleetStats()
         self._shutdown_timeout = shutdown_timeout
@@ -185,6 +194,8 @@ class SupplierFleet:
         served = _Served(
             ep, url, body, CONTENT_TYPES.get(ep.format, "application/octet-stream"), stats
         )
+        if self.etags:
+            served.etag = f'"{hashlib.sha256(body).hexdigest()[:24]}"'
         if ep.fault is not None and ep.fault.kind == "malformed":
             served.corrupt_body = get_corrupter(ep.format)(body)
         self._routes[ep.host][ep.path] = served
@@ -269,6 +280,9 @@ class SupplierFleet:
             if fault is not None and fault.misbehaves_on(number):
                 served.stats.faulted += 1
                 return await _act(fault, served, request, flight)
+            if served.etag and served.etag in request.headers.get("If-None-Match", ""):
+                served.stats.statuses[304] += 1
+                return web.Response(status=304, headers={"ETag": served.etag})
             served.stats.statuses[200] += 1
             return _ok(served, served.body)
         finally:
@@ -302,7 +316,10 @@ def _mapping_dict(mapping: FieldMapping) -> dict[str, Any]:
 
 
 def _ok(served: _Served, body: bytes, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=body, headers={"Content-Type": served.content_type})
+    headers = {"Content-Type": served.content_type}
+    if served.etag and body is served.body:
+        headers["ETag"] = served.etag
+    return web.Response(status=status, body=body, headers=headers)
 
 
 async def _act(

@@ -259,3 +259,23 @@ async def test_table_rows_rejects_unknown_tables(sink: Sink) -> None:
 
     with pytest.raises(SinkError, match="unknown table"):
         await sink.table_rows("sf_runs; DROP TABLE po_acks")
+
+
+async def test_stream_failing_mid_document_loses_nothing_else(sink: Sink) -> None:
+    """A decoder that fails in the middle of a streamed snapshot rolls back every part,
+    and leaves the stored version and the other units untouched."""
+    await sink.load([unit("e0", [snapshot(skus=range(4))])])
+    before = await dump(sink)
+    parts = [snapshot(skus=range(i * 10, i * 10 + 10), on_hand=9) for i in range(3)]
+    finals = await sink.load(
+        [unit("e1", failing(parts, bad_payload())), unit("e2", [snapshot("W02")])]
+    )
+    assert [f.outcome for f in finals] == [Outcome.QUARANTINED, Outcome.LOADED]
+    after = await dump(sink)
+    check_exactly(
+        [r for r in after["inventory_positions"] if r["warehouse_id"] == "W01"],
+        [f"SKU-{i}" for i in range(4)],
+    )
+    assert [r for r in after["inventory_positions"] if r["warehouse_id"] == "W01"] == before[
+        "inventory_positions"
+    ]

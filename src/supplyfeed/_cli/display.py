@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .._sink.base import Outcome
+from .._telemetry.render import print_report
 
 __all__ = ["RichProgress", "make_console", "print_summary"]
 
@@ -97,3 +98,4 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     note = f"  FLAGGED: above {summary['error_rate_threshold']:.0%}" if flagged else ""
     table.add_row("error rate", f"[{style}]{rate:.2%}{note}")
     console.print(table)
+    print_report(console, summary.get("report") or {})

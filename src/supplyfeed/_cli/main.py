@@ -23,6 +23,7 @@ from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._sink.factory import open_sink
+from .._telemetry import Telemetry, TelemetryOptions
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
 
@@ -109,6 +110,47 @@ def _db_options(p: argparse.ArgumentParser) -> None:
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--debug", action="store_true", help="asyncio debug mode: log slow callbacks by name"
+    )
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="log lines on stderr: text (warnings and up) or json (one object a line, "
+        "one line a fetch)",
+    )  # fmt: skip
+    p.add_argument(
+        "--metrics-port", type=_metrics_address, metavar="[ADDR:]PORT",
+        help="serve Prometheus metrics on /metrics during the run",
+    )  # fmt: skip
+    p.add_argument(
+        "--metrics-file", type=Path, help="write the run's metrics here (node_exporter textfile)"
+    )
+    p.add_argument(
+        "--profile-memory", action="store_true",
+        help="tracemalloc: top allocation sites in the report (slows the run)",
+    )  # fmt: skip
+
+
+def _metrics_address(value: str) -> tuple[str, int]:
+    addr, _, port = value.rpartition(":")
+    try:
+        return addr or "0.0.0.0", int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not [ADDR:]PORT: {value!r}") from None
+
+
+def _telemetry(args: argparse.Namespace) -> Telemetry:
+    addr, port = args.metrics_port or ("0.0.0.0", None)
+    return Telemetry(
+        TelemetryOptions(
+            log_format=args.log_format,
+            metrics_port=port,
+            metrics_addr=addr,
+            metrics_file=args.metrics_file,
+            profile_memory=args.profile_memory,
+            debug=args.debug,
+        )
+    )
 
 
 def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
@@ -182,7 +224,10 @@ async def _execute_async(
     await sink.open()
     try:
         runner = Runner(
-            suppliers, sink, config, RunOptions(label=label, run_id=run_id, progress=progress)
+            suppliers,
+            sink,
+            config,
+            RunOptions(label=label, run_id=run_id, progress=progress, telemetry=_telemetry(args)),
         )
         _install_signal_handlers(runner)
         summary = await runner.run()

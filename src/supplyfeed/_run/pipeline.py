@@ -36,6 +36,7 @@ from .._fetch.transport import Transport
 from .._formats.registry import get_decoder
 from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._sink.http_cache import store_for_sink
+from .._telemetry.telemetry import Telemetry
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
 from .progress import NullProgress, ProgressListener
 from .summary import RunSummary, summarize
@@ -61,6 +62,7 @@ class RunOptions:
     spool_dir: Path | None = None
     hooks: Sequence[FetchHook] = ()  # extra engine hooks, outermost first
     http_cache: ValidatorStore | None = None  # default: the sink's (see _sink/http_cache.py)
+    telemetry: Telemetry | None = None  # loop lag, pool, leaks, logs, metrics (_telemetry/)
 
 
 class Runner:
@@ -95,10 +97,15 @@ class Runner:
         todo = await self._prepare()
         by_key = {p.endpoint.key: p for p in todo}
         self.options.progress.start(dict(Counter(p.endpoint.kind.value for p in todo)))
+        telemetry = self.options.telemetry
+        if telemetry is not None:
+            await telemetry.start(self.run_id, self.config, sink_url=self.sink.url)
         try:
             await self._pipeline(todo, by_key)
         finally:
             self.options.progress.stop()
+            if telemetry is not None:
+                await telemetry.stop()  # closes its transport, then checks for leaks
         records = await self.sink.endpoints(self.run_id)
         summary = summarize(
             self.run_id,
@@ -107,6 +114,8 @@ class Runner:
             error_rate_threshold=self.config.error_rate_threshold,
             interrupted=self._interrupted,
         )
+        if telemetry is not None:
+            summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"
         await self.sink.finish_run(self.run_id, status, summary.to_dict())
         return summary
@@ -137,11 +146,12 @@ class Runner:
             failpoint("after_fetch")
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
+        tele = self.options.telemetry
         self.ingestor = AsyncBatchIngestor(
             self.config,
-            transport=self.options.transport,
+            transport=self.options.transport or (tele.transport(self.config) if tele else None),
             supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
-            observer=self.options.observer,
+            observer=self.options.observer or (tele.observer if tele else None),
             spool_dir=self.options.spool_dir,
             hooks=[
                 *self.options.hooks,
@@ -206,6 +216,8 @@ class Runner:
             skipped = [f for f in failures if f.error_kind != "cancelled"]
             await self.sink.record(skipped, self.run_id)
             await self.unchanged.committed(skipped)
+            if self.options.telemetry is not None:
+                self.options.telemetry.written(skipped)
             for f in skipped:
                 progress.advance(f.endpoint.kind.value, f.outcome, 0)
         if units:
@@ -216,6 +228,8 @@ class Runner:
                 for unit in units:
                     unit.body.discard()
             await self.unchanged.committed(results)
+            if self.options.telemetry is not None:
+                self.options.telemetry.written(results)
             for r in results:
                 progress.advance(r.endpoint.kind.value, r.outcome, r.records)
 

@@ -27,6 +27,7 @@ class RunSummary:
     error_rate_threshold: float
     interrupted: bool = False
     per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
 
     @property
     def flagged(self) -> bool:
@@ -56,6 +57,7 @@ class RunSummary:
             "interrupted": self.interrupted,
             "ok": self.ok,
             "per_supplier": self.per_supplier,
+            **({"report": self.report} if self.report else {}),
         }
 
 

@@ -1,0 +1,164 @@
+"""Leak checks at the end of a run (the guide's protocol 3).
+
+An unreleased response holds its socket; enough of them and the process dies with
+``OSError: [Errno 24] Too many open files``. So after the transport is closed, the run
+checks three things:
+
+- every response the trace hooks saw is closed (``ClientResponse.closed``, public);
+- the process has no more open file descriptors than when the run started;
+- no TCP connection the run opened is still there (``CLOSE_WAIT`` is the guide's symptom).
+
+Sockets close a loop iteration or two after ``close()`` (and a server in the same process
+closes its side when it sees EOF), so the check polls for up to ``grace`` seconds before
+it calls anything a leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from .pool_trace import PoolTracer
+
+__all__ = ["LeakCheck", "LeakReport"]
+
+_Conn = tuple[str, str, str]  # local, remote, status
+
+
+@dataclass(slots=True)
+class LeakReport:
+    fds_start: int
+    fds_end: int
+    new_fds: list[str] = field(default_factory=list)
+    open_connections: list[str] = field(default_factory=list)
+    open_responses: list[str] = field(default_factory=list)
+
+    @property
+    def leaked(self) -> bool:
+        return (
+            self.fds_end > self.fds_start
+            or bool(self.open_connections)
+            or bool(self.open_responses)
+        )
+
+    def findings(self) -> list[str]:
+        out = []
+        if self.open_responses:
+            out.append(
+                f"{len(self.open_responses)} response(s) never released or closed, e.g. "
+                f"{self.open_responses[0]}"
+            )
+        if self.open_connections:
+            shown = ", ".join(self.open_connections[:3])
+            out.append(f"{len(self.open_connections)} TCP connection(s) still open: {shown}")
+        if self.fds_end > self.fds_start:
+            shown = ", ".join(self.new_fds[:3])
+            out.append(
+                f"open file descriptors: {self.fds_start} at start, {self.fds_end} at end"
+                + (f" (new: {shown})" if shown else "")
+            )
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leaked": self.leaked,
+            "fds_start": self.fds_start,
+            "fds_end": self.fds_end,
+            "new_fds": self.new_fds[:10],
+            "open_connections": self.open_connections[:10],
+            "open_responses": self.open_responses[:10],
+        }
+
+
+class LeakCheck:
+    """``start()`` before the first request; ``await finish()`` after the transport closed."""
+
+    def __init__(
+        self,
+        tracer: PoolTracer | None = None,
+        *,
+        grace: float = 1.0,
+        expected: tuple[str, ...] = (),
+    ) -> None:
+        # Paths a still-open component may open lazily during the run (the sink's
+        # database and its -wal/-shm files): their descriptors are not leaks.
+        self._expected = expected
+        self._tracer = tracer
+        self._grace = grace
+        self._proc = psutil.Process()
+        self._fds0: dict[int, str] = {}
+        self._count0 = 0
+        self._conns0: set[_Conn] = set()
+
+    def expect(self, *paths: str) -> None:
+        self._expected += tuple(p for p in paths if p)
+
+    def start(self) -> None:
+        self._fds0 = _fds()
+        self._count0 = self._fd_count()
+        self._conns0 = self._connections()
+
+    async def finish(self) -> LeakReport:
+        deadline = time.monotonic() + self._grace
+        while True:
+            report = self._measure()
+            if not report.leaked or time.monotonic() >= deadline:
+                return report
+            await asyncio.sleep(0.05)
+
+    def _measure(self) -> LeakReport:
+        fds = _fds()
+        fresh = {fd: t for fd, t in fds.items() if self._fds0.get(fd) != t}
+        excused = [t for t in fresh.values() if self._expected and t.startswith(self._expected)]
+        new = sorted(f"{fd} -> {t}" for fd, t in fresh.items() if t not in excused)
+        conns = sorted(
+            f"{local} -> {remote} {status}"
+            for local, remote, status in self._connections() - self._conns0
+        )
+        return LeakReport(
+            fds_start=self._count0,
+            fds_end=self._fd_count() - len(excused),
+            new_fds=new,
+            open_connections=conns,
+            open_responses=self._tracer.open_responses() if self._tracer else [],
+        )
+
+    def _fd_count(self) -> int:
+        if sys.platform == "win32":  # pragma: no cover
+            return int(getattr(self._proc, "num_handles")())  # noqa: B009 (Windows only)
+        return self._proc.num_fds()
+
+    def _connections(self) -> set[_Conn]:
+        try:
+            conns = self._proc.net_connections(kind="tcp")
+        except psutil.Error:  # not permitted on some platforms: fds still tell
+            return set()
+        return {
+            (_addr(c.laddr), _addr(c.raddr), c.status)
+            for c in conns
+            if c.status != psutil.CONN_LISTEN
+        }
+
+
+def _addr(addr: Any) -> str:
+    return f"{addr.ip}:{addr.port}" if addr else "-"
+
+
+def _fds() -> dict[int, str]:
+    """Open descriptors and what they point at (Linux); empty elsewhere (counts still work)."""
+    base = "/proc/self/fd"
+    if not os.path.isdir(base):
+        return {}
+    out = {}
+    for name in os.listdir(base):
+        try:
+            out[int(name)] = os.readlink(f"{base}/{name}")
+        except OSError:  # closed meanwhile, or the directory's own descriptor
+            continue
+    return out

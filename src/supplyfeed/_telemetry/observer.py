@@ -1,0 +1,182 @@
+"""The engine's :class:`~supplyfeed._fetch.outcome.FetchObserver`, for telemetry.
+
+It sees every attempt begin (holding its slots) and end, and every request finish, and
+from that keeps, per host: connections in use now and at peak, time on the wire, and
+time spent waiting for a slot (queue wait). The engine records when a request began
+(``started_at``) and each attempt's duration and backoff; the observer records when each
+attempt actually got its slots. Their difference is the queue wait:
+
+    wait(1) = start(1) - started_at
+    wait(n) = start(n) - (end(n-1) + backoff(n-1))
+
+Every hook is synchronous and runs on the hot path, so each does a few dict operations
+and counter increments, nothing more; log lines are built only when a level is enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._fetch.limits import host_key
+from .._fetch.outcome import AttemptRecord, FetchOutcome, FetchRequest, FetchSuccess
+from . import logging as sflog
+from .metrics import Metrics
+
+__all__ = ["HostUsage", "TelemetryObserver"]
+
+log = logging.getLogger("supplyfeed.fetch")
+
+
+@dataclass(slots=True)
+class HostUsage:
+    """Slot usage of one host (``host:port``), as the engine's limiter hands slots out."""
+
+    in_use: int = 0
+    peak_in_use: int = 0
+    attempts: int = 0
+    wire_seconds: float = 0.0
+    queue_wait_seconds: float = 0.0
+    max_queue_wait: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peak_in_use": self.peak_in_use,
+            "attempts": self.attempts,
+            "wire_seconds": round(self.wire_seconds, 4),
+            "queue_wait_seconds": round(self.queue_wait_seconds, 4),
+            "max_queue_wait_seconds": round(self.max_queue_wait, 4),
+        }
+
+
+@dataclass(slots=True)
+class _Pending:
+    host: str
+    usage: HostUsage
+    starts: list[float] = field(default_factory=list)
+    ready: list[float] = field(default_factory=list)  # when the next attempt could start
+    last_outcome: str = ""
+
+
+class TelemetryObserver:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
+        self.hosts: dict[str, HostUsage] = {}
+        self.in_use = 0
+        self.peak_in_use = 0
+        self.finished_count = 0
+        self.bytes = 0
+        self._pending: dict[str, _Pending] = {}
+        self._host_of_url: dict[str, str] = {}
+
+    def _host(self, url: str) -> str:
+        host = self._host_of_url.get(url)
+        if host is None:
+            _scheme, name, port = host_key(url)
+            host = self._host_of_url[url] = f"{name}:{port}"
+        return host
+
+    def attempt_started(self, request: FetchRequest, request_id: str, attempt: int) -> None:
+        now = time.time()
+        p = self._pending.get(request_id)
+        if p is None:
+            host = self._host(request.url)
+            usage = self.hosts.get(host)
+            if usage is None:
+                usage = self.hosts[host] = HostUsage()
+            p = self._pending[request_id] = _Pending(host, usage)
+        elif self.metrics is not None:
+            self.metrics.retry(p.last_outcome)
+        p.starts.append(now)
+        usage = p.usage
+        usage.in_use += 1
+        if usage.in_use > usage.peak_in_use:
+            usage.peak_in_use = usage.in_use
+        self.in_use += 1
+        if self.in_use > self.peak_in_use:
+            self.peak_in_use = self.in_use
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
+        # This runs inside the request's own task: its log lines carry these fields.
+        sflog.set_fields(
+            {
+                **_base_fields(),
+                "supplier": request.supplier_id,
+                "kind": request.kind,
+                "url": request.url,  # redacted when (if ever) a line is written
+                "request_id": request_id,
+                "attempt": attempt,
+            }
+        )
+
+    def attempt_finished(
+        self, request: FetchRequest, request_id: str, record: AttemptRecord
+    ) -> None:
+        p = self._pending.get(request_id)
+        if p is None:  # an attempt that never held a slot (e.g. a circuit breaker)
+            return
+        p.ready.append(time.time() + record.wait_before_next)
+        p.last_outcome = record.outcome
+        usage = p.usage
+        usage.in_use -= 1
+        usage.attempts += 1
+        usage.wire_seconds += record.elapsed
+        self.in_use -= 1
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            self.metrics.request(record.outcome, p.host, record.elapsed)
+        if record.outcome != "ok" and log.isEnabledFor(logging.INFO):
+            log.info(
+                "attempt %d failed: %s (status %s) after %.3f s",
+                record.attempt, record.outcome, record.status, record.elapsed,
+            )  # fmt: skip
+
+    def finished(self, outcome: FetchOutcome) -> None:
+        self.finished_count += 1
+        p = self._pending.pop(outcome.request_id, None)
+        if p is None:  # never held a slot: bind the fields its log line needs here
+            request = outcome.request
+            sflog.set_fields(
+                {
+                    **_base_fields(),
+                    "supplier": request.supplier_id,
+                    "kind": request.kind,
+                    "url": request.url,
+                    "request_id": outcome.request_id,
+                    "attempt": outcome.attempts,
+                }
+            )
+        if p is not None and p.starts:
+            ready = outcome.started_at.timestamp()
+            usage = p.usage
+            for start, next_ready in zip(p.starts, [*p.ready, 0.0], strict=False):
+                wait = start - ready if start > ready else 0.0
+                usage.queue_wait_seconds += wait
+                if wait > usage.max_queue_wait:
+                    usage.max_queue_wait = wait
+                ready = next_ready
+        if isinstance(outcome, FetchSuccess):
+            size = outcome.body.size
+            self.bytes += size
+            if self.metrics is not None:
+                self.metrics.payload(outcome.request.supplier_id, size)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "fetched: status %d, %d bytes, %d attempt(s), %.3f s",
+                    outcome.status, size, outcome.attempts, outcome.elapsed,
+                )  # fmt: skip
+        elif outcome.error_kind != "cancelled":
+            log.warning(
+                "fetch failed: %s: %s (%d attempt(s), %s)",
+                outcome.error_kind, outcome.message, outcome.attempts,
+                "permanent" if outcome.permanent else "transient",
+            )  # fmt: skip
+
+
+def _base_fields() -> dict[str, Any]:
+    """The run-level fields bound by the runner (``run_id``), kept under the request's."""
+    current = sflog.current_fields()
+    run_id = current.get("run_id")
+    return {"run_id": run_id} if run_id is not None else {}

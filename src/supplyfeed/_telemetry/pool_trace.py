@@ -1,0 +1,120 @@
+"""Connection-pool visibility through aiohttp's public ``TraceConfig`` hooks (protocol 2).
+
+The guide says to watch ``connector._acquired``; private attributes change between
+releases and only show the present moment. The trace hooks tell, per host, how long
+requests queued for a pooled connection, how many connections were created and how
+many reused, and what DNS cost. Connection events carry no URL, so ``on_request_start``
+puts the host into the per-request ``trace_config_ctx`` that every later hook receives.
+
+Responses seen by ``on_request_end`` go into a weak set, so the leak check can tell at
+the end of a run whether any is still open without keeping a single one alive.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+__all__ = ["HostPoolStats", "PoolTracer"]
+
+
+@dataclass(slots=True)
+class HostPoolStats:
+    """What the pool did for one host (``host:port``)."""
+
+    requests: int = 0
+    queued: int = 0  # requests that waited for a free connection in aiohttp's pool
+    queued_seconds: float = 0.0
+    new_connections: int = 0
+    connect_seconds: float = 0.0
+    reused_connections: int = 0
+    dns_lookups: int = 0
+    dns_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "pool_queued": self.queued,
+            "pool_queued_seconds": round(self.queued_seconds, 4),
+            "new_connections": self.new_connections,
+            "connect_seconds": round(self.connect_seconds, 4),
+            "reused_connections": self.reused_connections,
+            "dns_lookups": self.dns_lookups,
+            "dns_seconds": round(self.dns_seconds, 4),
+        }
+
+
+class PoolTracer:
+    """Collects per-host pool statistics from one or more aiohttp sessions."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, HostPoolStats] = {}
+        self.responses: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        tc = aiohttp.TraceConfig()
+        tc.on_request_start.append(self._request_start)
+        tc.on_request_end.append(self._request_end)
+        tc.on_connection_queued_start.append(self._queued_start)
+        tc.on_connection_queued_end.append(self._queued_end)
+        tc.on_connection_create_start.append(self._create_start)
+        tc.on_connection_create_end.append(self._create_end)
+        tc.on_connection_reuseconn.append(self._reuse)
+        tc.on_dns_resolvehost_start.append(self._dns_start)
+        tc.on_dns_resolvehost_end.append(self._dns_end)
+        tc.freeze()
+        return tc
+
+    def open_responses(self) -> list[str]:
+        """Responses traced during the run that were never released or closed."""
+        return [str(r.url) for r in list(self.responses) if not r.closed]
+
+    def _stats(self, ctx: SimpleNamespace) -> HostPoolStats:
+        host: str = getattr(ctx, "host", "?")
+        stats = self.hosts.get(host)
+        if stats is None:
+            stats = self.hosts[host] = HostPoolStats()
+        return stats
+
+    async def _request_start(
+        self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, p: aiohttp.TraceRequestStartParams
+    ) -> None:
+        ctx.host = f"{p.url.host}:{p.url.port}"
+        self._stats(ctx).requests += 1
+
+    async def _request_end(
+        self, _s: aiohttp.ClientSession, _ctx: SimpleNamespace, p: aiohttp.TraceRequestEndParams
+    ) -> None:
+        self.responses.add(p.response)
+
+    async def _queued_start(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        ctx.queued_at = time.monotonic()
+
+    async def _queued_end(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        stats = self._stats(ctx)
+        stats.queued += 1
+        stats.queued_seconds += time.monotonic() - ctx.queued_at
+
+    async def _create_start(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        ctx.create_at = time.monotonic()
+
+    async def _create_end(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        stats = self._stats(ctx)
+        stats.new_connections += 1
+        stats.connect_seconds += time.monotonic() - ctx.create_at
+
+    async def _reuse(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        self._stats(ctx).reused_connections += 1
+
+    async def _dns_start(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        ctx.dns_at = time.monotonic()
+
+    async def _dns_end(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        stats = self._stats(ctx)
+        stats.dns_lookups += 1
+        stats.dns_seconds += time.monotonic() - ctx.dns_at

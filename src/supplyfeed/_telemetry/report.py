@@ -1,0 +1,239 @@
+"""The run report: what an operator reads after a run, computed from the ledger (so a
+resumed run reports the whole) plus the telemetry findings of the run.
+
+Findings are sentences an operator acts on, each with a severity:
+``error`` (a leak, an SLA miss), ``warning`` (error rate above threshold, a pool
+bottleneck, a blocked loop) or ``info``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._config import FeedConfig
+from .._sink.base import EndpointRecord, Outcome
+from .stats import quantile
+
+__all__ = ["build_report", "pool_findings"]
+
+_OK = (Outcome.LOADED, Outcome.UNCHANGED)
+_BAD = (Outcome.FAILED, Outcome.QUARANTINED)
+_SLOWEST = 10
+_MIN_MEAN_WAIT = 0.005  # below this, "queue wait dominates" is noise, not a bottleneck
+
+
+def _reason(r: EndpointRecord) -> str:
+    if r.outcome is Outcome.QUARANTINED:
+        return f"quarantined:{r.error_kind or 'payload'}"
+    return r.error_kind or "unknown"
+
+
+def _group(records: Sequence[EndpointRecord], threshold: float) -> dict[str, Any]:
+    """Endpoints ok / failed by reason, error rate, latency, retries, bytes, records."""
+    fetched = sorted(r.elapsed for r in records if r.outcome is not Outcome.PENDING)
+    bad = [r for r in records if r.outcome in _BAD]
+    records_by_kind: Counter[str] = Counter()
+    for r in records:
+        records_by_kind[r.endpoint.kind.value] += r.records
+    rate = len(bad) / len(records) if records else 0.0
+    return {
+        "endpoints": len(records),
+        "ok": sum(r.outcome in _OK for r in records),
+        "failed": len(bad),
+        "pending": sum(r.outcome is Outcome.PENDING for r in records),
+        "failed_by_reason": dict(Counter(_reason(r) for r in bad).most_common()),
+        "error_rate": round(rate, 4),
+        "flagged": rate > threshold,
+        "latency_seconds": {
+            "p50": round(quantile(fetched, 0.50), 4),
+            "p95": round(quantile(fetched, 0.95), 4),
+            "p99": round(quantile(fetched, 0.99), 4),
+        },
+        "retries": sum(max(0, r.attempts - 1) for r in records),
+        "bytes": sum(r.bytes for r in records),
+        "records_by_kind": dict(sorted(records_by_kind.items())),
+        "dead_letters": sum(r.outcome is Outcome.QUARANTINED for r in records),
+    }
+
+
+def _slowest(records: Sequence[EndpointRecord]) -> list[dict[str, Any]]:
+    fetched = [r for r in records if r.outcome is not Outcome.PENDING]
+    fetched.sort(key=lambda r: -r.elapsed)
+    return [
+        {
+            "url": r.endpoint.url,
+            "supplier": r.endpoint.supplier_id,
+            "kind": r.endpoint.kind.value,
+            "seconds": round(r.elapsed, 4),
+            "attempts": r.attempts,
+            "outcome": r.outcome.value if r.outcome in _OK else _reason(r),
+            "request_id": r.request_id,
+        }
+        for r in fetched[:_SLOWEST]
+    ]
+
+
+def _sla(wall: float, handled: int, sla: float) -> dict[str, Any]:
+    rate = handled / wall if wall > 0 else 0.0
+    return {
+        "sla_seconds": sla,
+        "wall_seconds": round(wall, 3),
+        "used": round(wall / sla, 4) if sla > 0 else 0.0,
+        "endpoints_this_run": handled,
+        "endpoints_per_second": round(rate, 2),
+        "estimated_endpoints_within_sla": int(rate * sla),
+    }
+
+
+def pool_findings(
+    hosts: Mapping[str, Mapping[str, Any]], config: FeedConfig, global_peak: int
+) -> list[dict[str, str]]:
+    """Where requests waited for a slot longer than they spent on the wire, say which
+    limit held them and what the observed peak was (hosts held by one limit are grouped,
+    worst first, so a fleet of identical hosts gives one finding, not one per host)."""
+    groups: dict[str, list[tuple[float, str, Mapping[str, Any]]]] = {}
+    for host, h in hosts.items():
+        waited, wire = h.get("queue_wait_seconds", 0.0), h.get("wire_seconds", 0.0)
+        attempts = max(1, h.get("attempts", 1))
+        if waited <= wire or waited / attempts < _MIN_MEAN_WAIT:
+            continue
+        if h.get("peak_in_use", 0) >= config.limit_per_host:
+            limit = "limit_per_host"
+        elif global_peak >= config.max_concurrency:
+            limit = "max_concurrency"
+        else:
+            limit = "other"
+        groups.setdefault(limit, []).append((waited / attempts, host, h))
+    return [_pool_finding(limit, sorted(g, key=lambda x: -x[0]), config, global_peak)
+            for limit, g in sorted(groups.items())]  # fmt: skip
+
+
+def _pool_finding(
+    limit: str,
+    ranked: list[tuple[float, str, Mapping[str, Any]]],
+    config: FeedConfig,
+    global_peak: int,
+) -> dict[str, str]:
+    _mean_wait, host, h = ranked[0]
+    attempts = max(1, h.get("attempts", 1))
+    more = f" and {len(ranked) - 1} more host(s)" if len(ranked) > 1 else ""
+    detail = (
+        f"requests to {host} waited {h['queue_wait_seconds'] / attempts:.3f} s on average "
+        f"for a slot against {h['wire_seconds'] / attempts:.3f} s on the wire"
+    )
+    if limit == "limit_per_host":
+        msg = (
+            f"limit_per_host is the bottleneck for host {host}{more} (peak "
+            f"{h['peak_in_use']} in use, limit {config.limit_per_host}): {detail}; raise "
+            "limit_per_host if the supplier allows more connections"
+        )
+    elif limit == "max_concurrency":
+        msg = (
+            f"max_concurrency is the bottleneck (peak {global_peak} in flight, limit "
+            f"{config.max_concurrency}): {detail}{more and ' (and' + more[4:] + ')'}"
+        )
+    else:
+        msg = (
+            f"requests to host {host}{more} queued below every global limit (peak "
+            f"{h['peak_in_use']} in use): {detail}; a supplier override or rate limit "
+            "holds them"
+        )
+    return {"severity": "warning", "kind": "pool", "message": msg}
+
+
+def build_report(
+    records: Sequence[EndpointRecord],
+    *,
+    wall_seconds: float,
+    config: FeedConfig,
+    handled: int | None = None,
+    telemetry: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report dict stored with the run (``supplyfeed report --json`` prints it)."""
+    threshold = config.error_rate_threshold
+    by_supplier: dict[str, list[EndpointRecord]] = {}
+    for r in records:
+        by_supplier.setdefault(r.endpoint.supplier_id, []).append(r)
+    overall = _group(records, threshold)
+    handled = len(records) - overall["pending"] if handled is None else handled
+    tele = dict(telemetry or {})
+    report: dict[str, Any] = {
+        "overall": overall,
+        "suppliers": {s: _group(rs, threshold) for s, rs in sorted(by_supplier.items())},
+        "slowest": _slowest(records),
+        "sla": _sla(wall_seconds, handled, config.sla_seconds),
+        **tele,
+    }
+    report["findings"] = _findings(report, config)
+    return report
+
+
+def _findings(report: Mapping[str, Any], config: FeedConfig) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    overall, sla = report["overall"], report["sla"]
+    for leak in report.get("leaks", {}).get("findings", []):
+        out.append({"severity": "error", "kind": "leak", "message": leak})
+    if sla["wall_seconds"] > sla["sla_seconds"]:
+        out.append(
+            {
+                "severity": "error",
+                "kind": "sla",
+                "message": f"the run took {sla['wall_seconds']:.0f} s, over the "
+                f"{sla['sla_seconds']:.0f} s SLA",
+            }
+        )
+    if overall["flagged"]:
+        flagged = [s for s, g in report["suppliers"].items() if g["flagged"]]
+        out.append(
+            {
+                "severity": "warning",
+                "kind": "errors",
+                "message": f"error rate {overall['error_rate']:.1%} is above "
+                f"{config.error_rate_threshold:.0%}"
+                + (f" (worst: {', '.join(flagged[:5])})" if flagged else ""),
+            }
+        )
+    hosts = report.get("hosts")
+    if hosts:
+        out += pool_findings(hosts, config, report.get("peak_in_flight", 0))
+    lag = report.get("loop_lag")
+    if lag and lag.get("stalls"):
+        worst = lag["worst"][0]
+        out.append(
+            {
+                "severity": "warning",
+                "kind": "loop_lag",
+                "message": f"event loop blocked {lag['stalls']} time(s) over "
+                f"{lag['threshold_seconds'] * 1000:.0f} ms, max {lag['max_seconds']:.3f} s; "
+                f"worst: {worst['culprit']}",
+            }
+        )
+    memory = report.get("memory")
+    if memory:
+        sites = memory.get("top_sites") or []
+        top = (
+            f"; top allocation site {sites[0]['site']} ({_mib(sites[0]['bytes'])})" if sites else ""
+        )
+        out.append(
+            {
+                "severity": "info",
+                "kind": "memory",
+                "message": f"peak RSS {_mib(memory['peak_rss_bytes'])}{top}",
+            }
+        )
+    out.append(
+        {
+            "severity": "info",
+            "kind": "sla",
+            "message": f"used {sla['used']:.1%} of the {sla['sla_seconds']:.0f} s SLA; at "
+            f"{sla['endpoints_per_second']:.1f} endpoints/s these settings handle about "
+            f"{sla['estimated_endpoints_within_sla']:,} endpoints within it",
+        }
+    )
+    return out
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"

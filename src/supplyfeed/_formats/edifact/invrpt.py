@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Final
 
 from ..._exceptions import PayloadError
@@ -46,7 +46,7 @@ from ..._models import InventoryItem, InventorySnapshot
 from ..base import DecodeContext
 from .envelope import Message
 from .tokenizer import Segment
-from .values import DateValue, first_of, parse_decimal, parse_dtm, pick_sku, read_pia, to_number
+from .values import DateValue, first_of, parse_dtm, parse_exact, pick_sku, read_pia, to_number
 
 __all__ = ["HELD_BACK", "decode_invrpt"]
 
@@ -60,7 +60,7 @@ NAD_ORDER: Final = ("WH", "GY")
 @dataclass(slots=True)
 class _Sub:
     qualifier: str
-    amount: Decimal
+    amount: int | Decimal
     unit: str
     location: str | None = None
     loc_qualifier: str = ""
@@ -172,7 +172,7 @@ def _read_header(segment: Segment, header: _Header) -> None:
 def _read_item(segment: Segment, item: _Item) -> None:
     tag = segment.tag
     if tag == "QTY":
-        amount = parse_decimal(segment.value(1, 2), segment)
+        amount = parse_exact(segment.value(1, 2), segment)
         sub = _Sub(segment.value(1, 1).upper(), amount, segment.value(1, 3))
         if item.pending_loc is not None:
             sub.location, sub.loc_qualifier = item.pending_loc
@@ -231,7 +231,16 @@ def _position(sku: str, subs: list[_Sub], line_codes: dict[str, str]) -> Invento
     return InventoryItem(
         sku=sku,
         on_hand=to_number(on_hand.amount),
-        available=to_number(on_hand.amount - sum(held, Decimal(0))) if held else None,
+        available=_minus(on_hand.amount, held) if held else None,
         uom=on_hand.unit or "EA",
         codes=codes,
     )
+
+
+def _minus(amount: int | Decimal, held: list[int | Decimal]) -> int | float:
+    ints = [h for h in held if isinstance(h, int)]
+    if isinstance(amount, int) and len(ints) == len(held):
+        return amount - sum(ints)
+    # Exact whatever the exponents (the default 28 digits would round 1 - 1e-60).
+    with localcontext(prec=1000):
+        return to_number(amount - sum(held, Decimal(0)))

@@ -27,6 +27,7 @@ __all__ = [
     "number_text",
     "parse_decimal",
     "parse_dtm",
+    "parse_exact",
     "parse_quantity",
     "pick_sku",
     "read_pia",
@@ -58,6 +59,13 @@ class DateValue:
         return self.when.date()
 
 
+def parse_exact(text: str, segment: Segment) -> int | Decimal:
+    """A numeric value, exactly: ``int`` for plain digits (the fast, common case)."""
+    if text.isdigit() and len(text) <= 30:
+        return int(text)
+    return parse_decimal(text, segment)
+
+
 def parse_decimal(text: str, segment: Segment) -> Decimal:
     """A numeric data value as ``Decimal``; ``PayloadError`` naming the segment otherwise."""
     try:
@@ -73,9 +81,11 @@ def parse_decimal(text: str, segment: Segment) -> Decimal:
     return value
 
 
-def to_number(value: Decimal) -> int | float:
+def to_number(value: int | Decimal) -> int | float:
     """``int`` for an integral value written without decimals, ``float`` otherwise."""
-    if value == value.to_integral_value() and value.as_tuple().exponent == 0:
+    if isinstance(value, int):
+        return value
+    if value.as_tuple().exponent == 0:
         return int(value)
     return float(value)
 

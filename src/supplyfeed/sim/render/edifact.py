@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from itertools import groupby
 from typing import Final, TypeVar
 
@@ -288,7 +288,8 @@ class _Writer:
                 if located:
                     segments.append([["LOC"], ["18"], [snapshot.warehouse_id, "", "9"]])
                 if item.available is not None:
-                    held = _exact(item.on_hand) - _exact(item.available)
+                    with localcontext(prec=1000):  # exact: the decoder subtracts back
+                        held = _exact(item.on_hand) - _exact(item.available)
                     segments.append([["QTY"], ["66", self._num(held), unit]])
                     if located:
                         segments.append([["LOC"], ["18"], [snapshot.warehouse_id, "", "9"]])

@@ -98,7 +98,7 @@ class Telemetry:
             loop.slow_callback_duration = threshold
         if opts.metrics_port is not None:
             self.metrics_port = self.metrics.serve(opts.metrics_port, opts.metrics_addr)
-            log.warning("metrics on http://%s:%d/metrics", opts.metrics_addr, self.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", opts.metrics_addr, self.metrics_port)
         self.memory.start()
         self.leaks.start()
         self.lag = LoopLagMonitor(

@@ -268,7 +268,8 @@ def test_details_without_inventory_are_skipped_with_a_warning() -> None:
     [snapshot] = list(decode(Body.from_bytes(data), ctx))
     assert isinstance(snapshot, InventorySnapshot)
     assert [i.sku for i in snapshot.items] == ["S1"]
-    assert ctx.warnings and "ProductActivityDetails[1]" in ctx.warnings[0]
+    assert ctx.warnings
+    assert "ProductActivityDetails[1]" in ctx.warnings[0]
 
 
 def test_batch_of_envelopes_gives_every_document() -> None:

@@ -40,9 +40,7 @@ def test_every_cxml_sample_decodes(samples_dir: Path) -> None:
 
 def test_office_depot_confirmation(samples_dir: Path) -> None:
     """Order 400-2591453-0, confirmed in detail: three accepted lines with prices."""
-    [ack] = decode_sample(
-        samples_dir, "cxml_ConfirmationRequest_officedepot.xml", DocKind.PO_ACK
-    )
+    [ack] = decode_sample(samples_dir, "cxml_ConfirmationRequest_officedepot.xml", DocKind.PO_ACK)
     assert isinstance(ack, PoAck)
     assert ack.po_number == "400-2591453-0"
     # confirmID is blank in the file, so the payloadID identifies the acknowledgment.

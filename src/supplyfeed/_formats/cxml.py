@@ -174,7 +174,8 @@ def _walk(
     ``<cXMLBatch>`` root: cXML allows one request per envelope, and a feed that serves
     several documents at one URL needs a well-formed way to do so.
     """
-    events = iterparse(stream)
+    # Payload children sit at depth 4, or 5 inside a batch; nothing deeper is needed.
+    events = iterparse(stream, max_depth=5 if children else 4)
     walk = _Walk()
     target = 3 if children else 2
     for event, elem in events:

@@ -32,6 +32,7 @@ that does not convert is ``PayloadError(kind="validation")`` naming the record
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -54,8 +55,8 @@ from .._models import (
 from .base import DecodeContext
 from .body import Body
 from .mapping import HEADER_FIELDS, LINE_FIELDS, LINES_FIELD, validation_where
+from .safe_xml import CHUNK_SIZE, parts_by_key, text_of
 from .safe_xml import iterparse as safe_iterparse
-from .safe_xml import parts_by_key, text_of
 
 __all__ = ["decode"]
 
@@ -153,9 +154,11 @@ _Line = tuple[Document, msgspec.Struct | None]
 
 
 def _decode(body: Body, ctx: DecodeContext, mapping: FieldMapping) -> Iterator[Document]:
+    root = _peek_root(body)
+
     def records() -> Iterator[tuple[_Key, _Line]]:
         with body.open() as stream:
-            yield from _keyed_records(stream, ctx, mapping)
+            yield from _keyed_records(stream, ctx, mapping, root)
 
     lines_field = LINES_FIELD[ctx.kind]
     grouped = parts_by_key(records, spooled=body.spooled, max_items=ctx.max_items_per_part)
@@ -166,39 +169,41 @@ def _decode(body: Body, ctx: DecodeContext, mapping: FieldMapping) -> Iterator[D
 
 
 def _keyed_records(
-    stream: BinaryIO, ctx: DecodeContext, mapping: FieldMapping
+    stream: BinaryIO, ctx: DecodeContext, mapping: FieldMapping, root: str | None
 ) -> Iterator[tuple[_Key, _Line]]:
     """Each record's document key, converted header and converted line (or None)."""
     converter = _Converter(ctx)
-    for where, get in _records(stream, mapping):
-        header, line = converter.convert(where, get)
-        yield document_key(header), (header, line)
+    for where, get in _records(stream, mapping, root):
+        key, header, line = converter.convert(where, get)
+        yield key, (header, line)
 
 
 class _Converter:
-    """Converts records with msgspec; consecutive records usually share one header."""
+    """Converts records with msgspec; consecutive records usually share one header, so
+    its conversion and document key are reused."""
 
     def __init__(self, ctx: DecodeContext) -> None:
         self._ctx = ctx
         self._header_names = HEADER_FIELDS[ctx.kind]
         self._line_names = LINE_FIELDS[ctx.kind]
         self._line_type = _LINE_TYPES[ctx.kind]
-        self._last: tuple[tuple[tuple[str, Any], ...], Document] | None = None
+        self._last: tuple[tuple[tuple[str, Any], ...], _Key, Document] | None = None
 
-    def convert(self, where: str, get: Callable[[str], Any]) -> _Line:
+    def convert(self, where: str, get: Callable[[str], Any]) -> tuple[_Key, Document, Any]:
         raw_header = {n: v for n in self._header_names if (v := get(n)) not in (None, "")}
         raw_header.setdefault("supplier_id", self._ctx.supplier_id)
-        header = self._header(tuple(raw_header.items()), where)
+        key, header = self._header(tuple(raw_header.items()), where)
         raw_line = {n: v for n in self._line_names if (v := get(n)) not in (None, "")}
         line = _convert(raw_line, self._line_type, where) if raw_line else None
-        return header, line
+        return key, header, line
 
-    def _header(self, raw: tuple[tuple[str, Any], ...], where: str) -> Document:
+    def _header(self, raw: tuple[tuple[str, Any], ...], where: str) -> tuple[_Key, Document]:
         if self._last is not None and self._last[0] == raw:
-            return self._last[1]
+            return self._last[1], self._last[2]
         header: Document = _convert(dict(raw), DOCUMENT_TYPES[self._ctx.kind], where)
-        self._last = (raw, header)
-        return header
+        key = document_key(header)
+        self._last = (raw, key, header)
+        return key, header
 
 
 def _convert(raw: dict[str, Any], cls: type[msgspec.Struct], where: str) -> Any:
@@ -210,25 +215,31 @@ def _convert(raw: dict[str, Any], cls: type[msgspec.Struct], where: str) -> Any:
         ) from exc
 
 
-def _records(stream: BinaryIO, mapping: FieldMapping) -> Iterator[tuple[str, Callable[[str], Any]]]:
+def _records(
+    stream: BinaryIO, mapping: FieldMapping, root: str | None
+) -> Iterator[tuple[str, Callable[[str], Any]]]:
     """Stream ``(where, get)`` pairs, one per record element, in document order.
 
     ``stack`` holds the tags below the root of the open elements. Outside records, the
     elements and attributes named by ``$.`` paths are captured as they are parsed, so a
     record sees exactly the header values that precede it, however the input is chunked.
     """
-    events = safe_iterparse(stream)
-    plan: _Plan | None = None
+    plan = _plan(mapping, root) if root is not None else None
+    events = safe_iterparse(stream, max_depth=_event_depth(mapping, plan))
+    opened = False
     stack: list[str] = []
     in_record = 0
     header: dict[str, str] = {}
     count = 0
     for event, elem in events:
-        if plan is None:
-            plan = _plan(mapping, elem.tag)
+        if not opened:  # the root element (plan was computed from a peek at it)
+            opened = True
+            if plan is None or plan.root != elem.tag:
+                plan = _plan(mapping, elem.tag)
             _capture(plan, (), elem, header, attrs_only=True)
             in_record = 0 if plan.records else 1  # the root is the one record: keep it whole
             continue
+        assert plan is not None
         if event == "start":
             stack.append(elem.tag)
             if in_record or tuple(stack) == plan.records:
@@ -254,6 +265,30 @@ def _records(stream: BinaryIO, mapping: FieldMapping) -> Iterator[tuple[str, Cal
     if count == 0 and plan is not None and header:
         # No line records, but a header: a document without lines (a header-level ASN).
         yield "document header", _getter(ET.Element("none"), plan, header)
+
+
+def _peek_root(body: Body) -> str | None:
+    """The root element's tag, from the first bytes (None if they do not show it)."""
+    try:
+        for _event, elem in safe_iterparse(io.BytesIO(body.head(CHUNK_SIZE)), max_depth=1):
+            return elem.tag
+    except PayloadError:
+        pass  # the real parse reports it, with the right position
+    return None
+
+
+def _event_depth(mapping: FieldMapping, plan: _Plan | None) -> int:
+    """How deep parse events are needed: down to the records and the header elements.
+
+    Deeper elements are still built into their records; they just cost no event. Without
+    a plan (root unknown) the depth allows for paths that start below the root.
+    """
+    if plan is not None:
+        header = max((len(p.steps) + 1 for p in plan.header.values()), default=1)
+        return max(len(plan.records) + 1, header)
+    steps = [p for p in mapping.records.split("/") if p]
+    headers = [_compile(p[2:], k) for k, p in mapping.fields.items() if p.startswith("$.")]
+    return max(len(steps) + 1, max((len(p.steps) + 2 for p in headers), default=1))
 
 
 def _capture(

@@ -1,0 +1,83 @@
+"""A huge spooled ProductActivityMessage decodes in bounded memory, every item accounted for."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from supplyfeed import DocKind, InventorySnapshot
+from supplyfeed._formats.base import DecodeContext
+from supplyfeed._formats.body import Body
+from supplyfeed._formats.cxml import decode
+
+HEAD = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE cXML SYSTEM "http://xml.cxml.org/schemas/cXML/1.2.050/cXML.dtd">
+<cXML payloadID="big@test" timestamp="2026-03-02T06:00:00Z">
+  <Header><From><Credential domain="NetworkID"><Identity>S</Identity></Credential></From>
+  <To><Credential domain="NetworkID"><Identity>B</Identity></Credential></To>
+  <Sender><Credential domain="NetworkID"><Identity>S</Identity></Credential>
+  <UserAgent>t</UserAgent></Sender></Header>
+  <Message><ProductActivityMessage>
+    <ProductActivityHeader messageID="BIG" creationDate="2026-03-02T06:00:00Z"/>
+"""
+TAIL = b"  </ProductActivityMessage></Message>\n</cXML>\n"
+DETAIL = b"""    <ProductActivityDetails>
+      <ItemID><SupplierPartID>SKU-%08d</SupplierPartID></ItemID>
+      <Contact role="locationFrom"><Name xml:lang="en">Warehouse %s</Name>
+        <IdReference domain="NetworkId" identifier="%s"/></Contact>
+      <Inventory>
+        <StockOnHandQuantity quantity="%d"><UnitOfMeasure>EA</UnitOfMeasure></StockOnHandQuantity>
+        <UnrestrictedUseQuantity quantity="%d"><UnitOfMeasure>EA</UnitOfMeasure>
+        </UnrestrictedUseQuantity>
+      </Inventory>
+    </ProductActivityDetails>
+"""
+WAREHOUSES = (b"W01", b"W02", b"W03", b"W04")
+
+
+def write_message(path: Path, per_warehouse: int) -> int:
+    """Write a message with ``per_warehouse`` items at each warehouse, grouped by warehouse."""
+    with path.open("wb") as f:
+        f.write(HEAD)
+        n = 0
+        for warehouse in WAREHOUSES:
+            block = bytearray()
+            for _ in range(per_warehouse):
+                block += DETAIL % (n, warehouse, warehouse, n % 500, n % 400)
+                n += 1
+                if len(block) > 1 << 20:
+                    f.write(block)
+                    block.clear()
+            f.write(block)
+        f.write(TAIL)
+    return n
+
+
+@pytest.mark.slow
+def test_huge_spooled_message_streams_in_bounded_memory(tmp_path: Path) -> None:
+    """~31 MB on disk: every item arrives, in parts, with a small fraction of that in memory."""
+    path = tmp_path / "pam.xml"
+    expected = write_message(path, per_warehouse=19_000)
+    body = Body(path=path)
+    assert body.spooled
+    assert body.size > 30_000_000
+    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=2_000)
+    counts: dict[str, int] = {}
+    order: list[str] = []
+    tracemalloc.start()
+    try:
+        for part in decode(body, ctx):
+            assert isinstance(part, InventorySnapshot)
+            assert len(part.items) <= 2_000
+            counts[part.warehouse_id] = counts.get(part.warehouse_id, 0) + len(part.items)
+            if not order or order[-1] != part.warehouse_id:
+                order.append(part.warehouse_id)
+            del part
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(counts.values()) == expected == 76_000
+    assert order == ["W01", "W02", "W03", "W04"]  # each warehouse's parts are consecutive
+    assert peak < body.size / 10, f"peak {peak} bytes for a {body.size}-byte body"

@@ -1,0 +1,92 @@
+"""Conditional requests: the second 15-minute poll of a fleet that did not change.
+
+A fleet of inventory/PO/ASN endpoints (JSON and CSV, seeded latency) is ingested once
+into a fresh SQLite database; then a second run polls it again, in three modes:
+
+- ``off``: ``conditional_requests: false`` - every body is downloaded, decoded and handed
+  to the sink (which finds every document's content hash unchanged and writes nothing,
+  but only after decoding and hashing it);
+- ``hash``: the server sends no ETag; a body whose SHA-256 equals the last loaded one is
+  recorded ``unchanged`` without decoding;
+- ``etag``: the server sends ETags; the client sends ``If-None-Match`` and gets 304s:
+  no body is downloaded at all.
+
+Prints wall time, bytes downloaded, records decoded and rows in the database per mode
+(medians of ``runs``). Run: ``.venv/bin/python bench/conditional_requests.py [endpoints]
+[records_per_endpoint] [runs]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supplyfeed._feedsfile import parse_feeds
+from supplyfeed._run.pipeline import Runner
+from supplyfeed._run.summary import RunSummary
+from supplyfeed._sink.factory import open_sink
+from supplyfeed.sim import TABLES, FleetSpec, LatencyModel, SupplierFleet
+
+LATENCY = LatencyModel(median=0.02, sigma=0.4, max=0.2)
+DEFAULTS: dict[str, Any] = {"max_concurrency": 64, "limit_per_host": 16, "batch_size": 50}
+
+
+async def _run(fleet: SupplierFleet, db: Path, **overrides: Any) -> tuple[RunSummary, int]:
+    doc = fleet.feeds_document(sink=f"sqlite:///{db}", defaults={**DEFAULTS, **overrides})
+    feeds = parse_feeds(yaml.safe_dump(doc), "bench.yaml", {})
+    sink = open_sink(feeds.sink)
+    await sink.open()
+    try:
+        summary = await Runner(feeds.suppliers, sink, feeds.defaults).run()
+        rows = sum([len(await sink.table_rows(t)) for t in TABLES])
+    finally:
+        await sink.close()
+    return summary, rows
+
+
+async def _mode(spec: FleetSpec, mode: str) -> dict[str, float]:
+    async with SupplierFleet(spec, etags=mode == "etag") as fleet:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "bench.db"
+            first, _ = await _run(fleet, db)
+            second, rows = await _run(fleet, db, conditional_requests=mode != "off")
+    return {
+        "first_wall": first.wall_seconds,
+        "wall": second.wall_seconds,
+        "bytes": second.bytes,
+        "records": second.records,
+        "unchanged": second.outcomes.get("unchanged", 0),
+        "rows": rows,
+    }
+
+
+async def main(endpoints: int, records: int, runs: int) -> None:
+    spec = FleetSpec.generate(
+        endpoints=endpoints, hosts=8, records_per_endpoint=records, latency=LATENCY, seed=3
+    )
+    print(f"{endpoints} endpoints x {records} records, 8 hosts, median latency 20 ms")
+    print(
+        f"{'mode':6} {'1st run s':>9} {'2nd run s':>9} {'bytes':>11} {'records':>9} "
+        f"{'unchanged':>9} {'rows in db':>10}"
+    )
+    base = 0.0
+    for mode in ("off", "hash", "etag"):
+        samples = [await _mode(spec, mode) for _ in range(runs)]
+        med = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+        base = base or med["wall"]
+        print(
+            f"{mode:6} {med['first_wall']:9.2f} {med['wall']:9.2f} {int(med['bytes']):11,} "
+            f"{int(med['records']):9,} {int(med['unchanged']):9,} {int(med['rows']):10,}"
+            f"   ({base / med['wall']:.1f}x vs off)"
+        )
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    asyncio.run(main(*(args + [400, 500, 3][len(args) :])))

@@ -707,7 +707,7 @@ class PostgresSink:
                         f"another supplyfeed run (backend {holder or 'unknown'}) holds "
                         f"{redact(self.url)}; wait for it to finish, or use a read-only command"
                     )
-                await self._sleep(0.2)
+                await asyncio.sleep(0.05)  # real time: the server is ending a session
         except BaseException:
             await _close(conn)
             raise

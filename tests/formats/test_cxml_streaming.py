@@ -55,22 +55,19 @@ def write_message(path: Path, per_warehouse: int) -> int:
     return n
 
 
-@pytest.mark.slow
-def test_huge_spooled_message_streams_in_bounded_memory(tmp_path: Path) -> None:
-    """~31 MB on disk: every item arrives, in parts, with a small fraction of that in memory."""
-    path = tmp_path / "pam.xml"
-    expected = write_message(path, per_warehouse=19_000)
+def _stream(path: Path, per_warehouse: int) -> tuple[int, dict[str, int], list[str], int]:
+    """Write and decode a message; return (written, counts, warehouse order, peak bytes)."""
+    expected = write_message(path, per_warehouse=per_warehouse)
     body = Body(path=path)
     assert body.spooled
-    assert body.size > 30_000_000
-    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=2_000)
+    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=500)
     counts: dict[str, int] = {}
     order: list[str] = []
     tracemalloc.start()
     try:
         for part in decode(body, ctx):
             assert isinstance(part, InventorySnapshot)
-            assert len(part.items) <= 2_000
+            assert len(part.items) <= 500
             counts[part.warehouse_id] = counts.get(part.warehouse_id, 0) + len(part.items)
             if not order or order[-1] != part.warehouse_id:
                 order.append(part.warehouse_id)
@@ -78,6 +75,21 @@ def test_huge_spooled_message_streams_in_bounded_memory(tmp_path: Path) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert sum(counts.values()) == expected == 76_000
-    assert order == ["W01", "W02", "W03", "W04"]  # each warehouse's parts are consecutive
-    assert peak < body.size / 10, f"peak {peak} bytes for a {body.size}-byte body"
+    return expected, counts, order, peak
+
+
+@pytest.mark.slow
+def test_huge_spooled_message_streams_in_bounded_memory(tmp_path: Path) -> None:
+    """Every item arrives, in parts, and peak memory does not grow with the file size.
+
+    Two files, ~2 MB and ~7 MB: the larger one must not need noticeably more memory.
+    (The 500 MB case is a benchmark, ``python -m bench big``: tracemalloc makes a large
+    file here cost minutes.)
+    """
+    small = _stream(tmp_path / "small.xml", per_warehouse=1_000)
+    large = _stream(tmp_path / "large.xml", per_warehouse=3_500)
+    for expected, counts, order, _ in (small, large):
+        assert sum(counts.values()) == expected
+        assert order == ["W01", "W02", "W03", "W04"]  # each warehouse's parts are consecutive
+    assert large[0] == 14_000
+    assert large[3] < small[3] * 1.5, f"peak grew from {small[3]} to {large[3]} bytes"

@@ -50,7 +50,7 @@ def _decode_canonical(data: bytes, ctx: DecodeContext) -> Iterator[Document]:
             kind="validation",
         ) from exc
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"invalid JSON: {exc}", where=_json_where(exc)) from exc
+        raise PayloadError(f"invalid JSON: {exc}", where=_json_where(exc, len(data))) from exc
     docs: list[Document] = decoded if isinstance(decoded, list) else [decoded]
     for doc in docs:
         if not doc.supplier_id:
@@ -58,9 +58,11 @@ def _decode_canonical(data: bytes, ctx: DecodeContext) -> Iterator[Document]:
         yield doc
 
 
-def _json_where(exc: Exception) -> str:
+def _json_where(exc: Exception, size: int) -> str:
     _, sep, pos = str(exc).rpartition("at byte ")
-    return f"byte {pos}" if sep else ""
+    if sep:
+        return f"byte {pos}"
+    return f"byte {size} (end of input)" if "truncated" in str(exc) else "$"
 
 
 def _decode_mapped(body: Body, ctx: DecodeContext) -> Iterator[Document]:

@@ -9,6 +9,7 @@ convert is a :class:`~supplyfeed.PayloadError` naming the record and the field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -83,11 +84,34 @@ def validation_where(exc: msgspec.ValidationError, prefix: str = "") -> str:
 def convert_document(data: dict[str, Any], kind: DocKind, where: str) -> Document:
     """Lax conversion of a plain dict to the canonical document type of ``kind``."""
     try:
-        return msgspec.convert(data, DOCUMENT_TYPES[kind], strict=False)
+        doc = msgspec.convert(data, DOCUMENT_TYPES[kind], strict=False)
     except msgspec.ValidationError as exc:
         raise PayloadError(
             f"invalid {kind.value}: {exc}", where=validation_where(exc, where), kind="validation"
         ) from exc
+    _check_finite(doc, kind, where)
+    return doc
+
+
+_NUMERIC_LINE_FIELDS: Final = {
+    DocKind.INVENTORY_SNAPSHOT: ("on_hand", "available"),
+    DocKind.PO_ACK: ("ordered_qty", "acked_qty", "unit_price"),
+    DocKind.SHIP_NOTICE: ("shipped_qty",),
+}
+
+
+def _check_finite(doc: Document, kind: DocKind, where: str) -> None:
+    """Lax conversion reads "nan" and "inf" as floats; no quantity or price is either."""
+    names = _NUMERIC_LINE_FIELDS[kind]
+    for i, line in enumerate(getattr(doc, LINES_FIELD[kind])):
+        for name in names:
+            value = getattr(line, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise PayloadError(
+                    f"{name} is {value}, not a finite number",
+                    where=f"{where} {LINES_FIELD[kind]}[{i}].{name}",
+                    kind="validation",
+                )
 
 
 def build_documents(

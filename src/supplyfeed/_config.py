@@ -55,7 +55,7 @@ class FeedConfig:
     loop_lag_threshold: float = 0.1
     # Supplier-facing behaviour (see _fetch/conditional.py, breaker.py, ratelimit.py).
     conditional_requests: bool = True  # If-None-Match / If-Modified-Since + body-hash skip
-    breaker_threshold: int = 5  # consecutive connect failures/5xx that open a host; 0: off
+    breaker_threshold: int = 10  # consecutive connect failures/5xx that open a host; 0: off
     breaker_cooldown: float = 30.0  # seconds an open host gets no requests before a probe
     rate_limit_per_second: float = 0.0  # per supplier token bucket; 0: unlimited
     rate_limit_burst: int = 0  # bucket size; 0: max(1, rate_limit_per_second)

@@ -1,10 +1,16 @@
-"""The supplier-facing hooks of a run, built from the suppliers' configs."""
+"""The supplier-facing hooks of a run, built from the run's and the suppliers' configs.
+
+Order matters: the first hook is outermost. The breaker comes first so that a request to
+an open host fails before it waits for a rate-limit token, and so that it sees one
+outcome per attempt (after auth has refreshed a token once on a 401).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from .._config import FeedConfig, SupplierSpec
+from .breaker import CircuitBreaker
 from .hooks import FetchHook
 
 __all__ = ["supplier_hooks"]
@@ -12,4 +18,7 @@ __all__ = ["supplier_hooks"]
 
 def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> list[FetchHook]:
     """Circuit breakers, rate limits and auth for ``suppliers``, outermost first."""
-    return []
+    hooks: list[FetchHook] = []
+    if config.breaker_threshold > 0:
+        hooks.append(CircuitBreaker(config.breaker_threshold, config.breaker_cooldown))
+    return hooks

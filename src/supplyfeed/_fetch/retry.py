@@ -68,6 +68,8 @@ class RetryPolicy:
 
     def should_retry(self, error: FetchError, attempt: int) -> bool:
         """Whether to make another attempt after ``attempt`` attempts failed with ``error``."""
+        if error.kind == "circuit_open":  # retrying would only meet the same open circuit
+            return False
         return isinstance(error, TransientFetchError) and attempt < self._config.retry_attempts
 
     def backoff(self, url: str, attempt: int) -> float:

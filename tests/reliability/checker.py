@@ -48,6 +48,15 @@ class Verdict:
     missing_dead_letters: list[str] = field(default_factory=list)
     unexpected_dead_letters: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        return (
+            f"rows={self.rows} lost={sum(self.lost.values())} "
+            f"duplicated={sum(self.duplicated.values())} "
+            f"unexpected={sum(self.unexpected.values())} "
+            f"dead_letters_missing={len(self.missing_dead_letters)} "
+            f"dead_letters_unexpected={len(self.unexpected_dead_letters)}"
+        )
+
     @property
     def ok(self) -> bool:
         return not (

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 from .._exceptions import ConfigError, PayloadError, SinkError
+from .._failpoints import failpoint
 from .._formats.body import Body
 from .._models import DocKind, Document
 from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
@@ -233,6 +234,7 @@ class _Database:
                     final = loaded_record(unit, outcome)
                 conn.execute(_UPSERT_ENDPOINT, endpoint_row(unit.run_id, final))
                 finals.append(final)
+                failpoint("mid_batch")  # crash tests: rows written, nothing committed
         for unit, final in zip(units, finals, strict=True):
             unit.record = final  # only once committed: the caller sees what is stored
         return finals

@@ -100,7 +100,6 @@ class Proxy:
                 self.commit_armed = False
                 self._links.discard(link)
                 self._frozen.add(link)
-                link[1].transport.pause_reading()  # nothing of the reply goes back
                 await asyncio.sleep(0.3)  # the server runs the COMMIT, then loses us
                 self.drops += 1
                 for w in link:

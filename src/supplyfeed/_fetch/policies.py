@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from .._config import FeedConfig, SupplierSpec
 from .breaker import CircuitBreaker
 from .hooks import FetchHook
+from .ratelimit import BucketSpec, RateLimiter
 
 __all__ = ["supplier_hooks"]
 
@@ -21,4 +22,15 @@ def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> lis
     hooks: list[FetchHook] = []
     if config.breaker_threshold > 0:
         hooks.append(CircuitBreaker(config.breaker_threshold, config.breaker_cooldown))
+    buckets = {
+        s.id: BucketSpec(
+            s.config.rate_limit_per_second,
+            s.config.rate_limit_burst,
+            s.config.honour_rate_limit_headers,
+        )
+        for s in suppliers
+        if s.config.rate_limit_per_second > 0 or s.config.honour_rate_limit_headers
+    }
+    if buckets:
+        hooks.append(RateLimiter(buckets, pause_cap=config.retry_after_cap))
     return hooks

@@ -1,0 +1,137 @@
+"""Rate limits per supplier: a token bucket, and the supplier's own RateLimit headers.
+
+- ``rate_limit_per_second`` and ``rate_limit_burst`` (per supplier, through ``overrides``)
+  make a token bucket: a request takes a token before it takes any concurrency slot, so
+  waiting for the supplier's budget never holds a host slot or counts against the
+  attempt's timeout.
+- ``RateLimit-Remaining`` / ``RateLimit-Reset`` (draft-ietf-httpapi-ratelimit-headers),
+  the combined ``RateLimit: remaining=0, reset=5`` form and the common
+  ``X-RateLimit-*`` headers are honoured: when a response says nothing remains, the
+  supplier's requests pause until the reset (capped by ``retry_after_cap``). A reset
+  value larger than a year of seconds is read as a Unix time, as GitHub and others send.
+
+The clock and the sleep function are injectable so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from .hooks import BaseHook, Send
+from .outcome import FetchRequest
+from .transport import TransportRequest, TransportResponse
+
+__all__ = ["BucketSpec", "RateLimiter", "TokenBucket", "pause_from_headers"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+_YEAR = 365 * 24 * 3600.0
+_FIELD = re.compile(r"(remaining|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    rate: float = 0.0  # tokens per second; 0: no bucket (headers may still pause)
+    burst: int = 0  # 0: max(1, rate)
+    honour_headers: bool = True
+
+
+class TokenBucket:
+    """Tokens refill at ``rate`` per second up to ``burst``; waiters are served in order."""
+
+    def __init__(self, spec: BucketSpec, *, clock: Clock, sleep: Sleep) -> None:
+        self.rate = spec.rate
+        self.burst = float(spec.burst or max(1, int(spec.rate)))
+        self._tokens = self.burst
+        self._clock = clock
+        self._sleep = sleep
+        self._stamp = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()  # FIFO: asyncio.Lock wakes waiters in arrival order
+
+    def pause_until(self, when: float) -> None:
+        self._paused_until = max(self._paused_until, when)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                if self.rate <= 0:
+                    return
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                await self._sleep((1.0 - self._tokens) / self.rate)
+
+
+def _get(headers: Mapping[str, str], *names: str) -> str | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def pause_from_headers(headers: Mapping[str, str], now_unix: float) -> float | None:
+    """Seconds to pause when the supplier's rate-limit headers say nothing remains."""
+    remaining = _get(headers, "ratelimit-remaining", "x-ratelimit-remaining")
+    reset = _get(headers, "ratelimit-reset", "x-ratelimit-reset")
+    combined = _get(headers, "ratelimit")
+    if combined is not None:
+        fields = {k.lower(): v for k, v in _FIELD.findall(combined)}
+        remaining = fields.get("remaining", remaining)
+        reset = fields.get("reset", reset)
+    try:
+        if remaining is None or float(remaining) > 0 or reset is None:
+            return None
+        seconds = float(reset)
+    except ValueError:
+        return None
+    if seconds > _YEAR:  # a Unix time, not a delta
+        seconds -= now_unix
+    return max(0.0, seconds)
+
+
+class RateLimiter(BaseHook):
+    """One :class:`TokenBucket` per supplier (``specs`` by supplier id)."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, BucketSpec],
+        *,
+        pause_cap: float = 60.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        self._specs = dict(specs)
+        self._buckets = {
+            sid: TokenBucket(spec, clock=clock, sleep=sleep) for sid, spec in specs.items()
+        }
+        self._pause_cap = pause_cap
+        self._clock = clock
+        self._wall = wall_clock
+        self.pauses = 0  # how often a supplier's headers paused it
+
+    async def admit(self, request: FetchRequest) -> None:
+        bucket = self._buckets.get(request.supplier_id)
+        if bucket is not None:
+            await bucket.acquire()
+
+    async def send(
+        self, request: FetchRequest, treq: TransportRequest, call_next: Send
+    ) -> TransportResponse:
+        response = await call_next(treq)
+        bucket = self._buckets.get(request.supplier_id)
+        if bucket is not None and self._specs[request.supplier_id].honour_headers:
+            pause = pause_from_headers(response.headers, self._wall())
+            if pause is not None and pause > 0:
+                self.pauses += 1
+                bucket.pause_until(self._clock() + min(pause, self._pause_cap))
+        return response

@@ -1,0 +1,116 @@
+"""PostgreSQL-only behaviour: the run lock, the schema version, spooled dead letters and
+values no column takes. The shared semantics are in the contract suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from supplyfeed import RunLockedError, SinkError
+from supplyfeed._models import InventoryItem, InventorySnapshot
+from supplyfeed._sink.base import Outcome
+from supplyfeed._sink.postgres import PostgresSink
+from supplyfeed._sink.schema import SCHEMA_VERSION
+from supplyfeed._sink.semantics import DEAD_LETTER_INLINE_MAX
+
+from .conftest import reset_database
+from .helpers import T0, bad_payload, failing, unit
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def url(pg_database: str) -> str:
+    await reset_database(pg_database)
+    return pg_database
+
+
+async def test_a_second_run_on_the_same_database_is_refused(url: str) -> None:
+    """The advisory lock lets one run write; a read-only open still works."""
+    first = PostgresSink(url)
+    await first.open()
+    try:
+        second = PostgresSink(url)
+        with pytest.raises(RunLockedError, match="another supplyfeed run"):
+            await second.open()
+        reader = PostgresSink(url, lock=False)
+        await reader.open()
+        assert await reader.table_rows("inventory_positions") == []
+        await reader.close()
+    finally:
+        await first.close()
+    again = PostgresSink(url)
+    await again.open()  # released on close
+    await again.close()
+
+
+async def test_the_lock_dies_with_its_session(url: str) -> None:
+    """A run killed without closing (its session ended by the server) leaves no stale lock."""
+    holder = PostgresSink(url)
+    await holder.open()
+    try:
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'supplyfeed run lock'"
+            )
+        finally:
+            await admin.close()
+        other = PostgresSink(url, relock_wait=0)
+        await other.open()
+        await other.close()
+    finally:
+        await holder.close()
+
+
+async def test_schema_version_is_recorded_and_a_newer_one_refused(url: str) -> None:
+    """Open records the schema version once; a database from a newer supplyfeed is refused."""
+    async with PostgresSink(url):
+        pass
+    async with PostgresSink(url):
+        pass
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT array_agg(version) FROM sf_schema_version") == [
+            SCHEMA_VERSION
+        ]
+        await conn.execute("INSERT INTO sf_schema_version VALUES ($1, 'later')", 999)
+        with pytest.raises(SinkError, match="upgrade supplyfeed"):
+            await PostgresSink(url).open()
+        await conn.execute("DELETE FROM sf_schema_version WHERE version = 999")
+    finally:
+        await conn.close()
+
+
+async def test_large_dead_letter_is_spooled_to_the_folder(url: str, tmp_path: Path) -> None:
+    """A dead letter past the inline limit lives in the spool folder, read back whole."""
+    body = b"x" * (DEAD_LETTER_INLINE_MAX + 1)
+    async with PostgresSink(url, dead_letter_dir=tmp_path / "dl") as sink:
+        [final] = await sink.load([unit("e1", failing([], bad_payload()), body=body)])
+        [letter] = await sink.dead_letters()
+    assert final.outcome is Outcome.QUARANTINED
+    assert letter.body.spooled
+    assert letter.body.read() == body
+    assert [p.name for p in (tmp_path / "dl").iterdir()] == [f"{letter.sha256}.bin"]
+
+
+async def test_a_value_no_column_takes_quarantines_the_unit(url: str) -> None:
+    """A decoder yielding an unstorable quantity is a decoder bug: quarantine, and the
+    session stays usable for the next unit."""
+    item = InventoryItem(sku="S1", on_hand=5)
+    item.on_hand = "five"  # type: ignore[assignment]
+    bad = InventorySnapshot(supplier_id="SUP", warehouse_id="W1", as_of=T0, items=[item])
+    good = InventorySnapshot(
+        supplier_id="SUP", warehouse_id="W2", as_of=T0, items=[InventoryItem(sku="S", on_hand=1)]
+    )
+    async with PostgresSink(url) as sink:
+        finals = await sink.load([unit("e1", [bad]), unit("e2", [good])])
+        rows = await sink.table_rows("inventory_positions")
+    assert [(f.outcome, f.error_kind) for f in finals] == [
+        (Outcome.QUARANTINED, "decoder_bug"),
+        (Outcome.LOADED, None),
+    ]
+    assert [r["warehouse_id"] for r in rows] == ["W2"]

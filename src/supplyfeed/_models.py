@@ -20,7 +20,7 @@ so every instant is its own document.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 from typing import Final, TypeAlias
 
 import msgspec
@@ -41,7 +41,7 @@ __all__ = [
 Quantity: TypeAlias = int | float
 
 
-class DocKind(str, Enum):
+class DocKind(StrEnum):
     """The feed kinds of the feeds file (``kind:``)."""
 
     PO_ACK = "po_ack"
@@ -148,4 +148,6 @@ def document_key(doc: Document) -> tuple[str, ...]:
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None, microsecond=0).isoformat() + "Z"

@@ -273,9 +273,10 @@ def timestamp_text(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    value = value.astimezone(dt.UTC)
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return value.strftime(fmt)
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    # isoformat is ~4x cheaper than strftime here, and this runs for every document.
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def _date(value: dt.date | None) -> str | None:

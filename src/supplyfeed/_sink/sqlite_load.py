@@ -70,6 +70,12 @@ _UPSERT_DOC: Final = (
     + " ON CONFLICT (doc_type, doc_key) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _DOC_COLUMNS[2:])
 )
+_LOOKUP_BATCH: Final = 256
+_JSON_MIN_ITEMS: Final = 64
+_SELECT_DOCS: Final = (
+    "SELECT doc_key, issued_at, control_number, content_hash FROM sf_documents "
+    "WHERE doc_type = ?"
+)
 _SELECT_DOC: Final = (
     "SELECT issued_at, control_number, content_hash FROM sf_documents "
     "WHERE doc_type = ? AND doc_key = ?"
@@ -97,26 +103,47 @@ class UnitLoader:
         self._inventory: list[Row] = []  # (key..., provenance..., JSON items)
         self._buffered = 0
         self._doc_rows: list[Row] = []
+        # Written earlier in this unit and not flushed yet; checked before the database.
         self._pending: dict[tuple[str, str], StoredDoc] = {}
+        # The stored state of the current batch of whole documents (None: not stored).
+        self._prefetched: dict[tuple[str, str], StoredDoc | None] = {}
         self.stats = UnitStats()
 
     def load(self) -> UnitStats:
+        singles: list[tuple[DocSpec, tuple[str, ...], Document]] = []
         for spec, key, parts in group_documents(guarded(self._unit.documents)):
             first = next(parts)
             second = next(parts, None)
             self.stats.documents += 1
             if second is None:
-                self._single(spec, key, first)
+                singles.append((spec, key, first))
+                if len(singles) >= _LOOKUP_BATCH:
+                    self._singles(singles)
+                    singles = []
             else:
+                self._singles(singles)
+                singles = []
                 self._streamed(spec, key, first, chain([second], parts))
+        self._singles(singles)
         self._flush()
         return self.stats
 
-    # -- one document ------------------------------------------------------------------
+    # -- whole documents -----------------------------------------------------------------
 
-    def _single(self, spec: DocSpec, key: tuple[str, ...], doc: Document) -> None:
+    def _singles(self, docs: list[tuple[DocSpec, tuple[str, ...], Document]]) -> None:
+        """Documents that arrived whole, with their stored state looked up in one query
+        (a payload of many small documents would otherwise cost one SELECT each)."""
+        if not docs:
+            return
+        idents = [(spec.kind.value, doc_key_text(key)) for spec, key, _ in docs]
+        self._prefetch(idents)
+        for (spec, key, doc), ident in zip(docs, idents, strict=True):
+            self._single(spec, key, doc, ident)
+
+    def _single(
+        self, spec: DocSpec, key: tuple[str, ...], doc: Document, ident: tuple[str, str]
+    ) -> None:
         self.stats.records += _lines(doc)
-        ident = (spec.kind.value, doc_key_text(key))
         version, digest = version_of(doc), content_hash(doc)
         stored = self._stored(ident)
         decision = decide(stored, version, digest)
@@ -169,13 +196,33 @@ class UnitLoader:
         pending = self._pending.get(ident)
         if pending is not None:
             return pending
+        if ident in self._prefetched:
+            return self._prefetched[ident]
         row = self._conn.execute(_SELECT_DOC, ident).fetchone()
         return None if row is None else StoredDoc((row[0], row[1]), row[2])
+
+    def _prefetch(self, idents: list[tuple[str, str]]) -> None:
+        """Load the stored state of ``idents`` in one query per document type."""
+        self._prefetched = {}
+        by_type: dict[str, list[str]] = {}
+        for doc_type, doc_key in idents:
+            by_type.setdefault(doc_type, []).append(doc_key)
+        for doc_type, keys in by_type.items():
+            marks = ", ".join("?" * len(keys))
+            sql = f"{_SELECT_DOCS} AND doc_key IN ({marks})"
+            found = {
+                (doc_type, row[0]): StoredDoc((row[1], row[2]), row[3])
+                for row in self._conn.execute(sql, (doc_type, *keys))
+            }
+            for key in keys:
+                self._prefetched[(doc_type, key)] = found.get((doc_type, key))
 
     def _remember(
         self, ident: tuple[str, str], version: Version, digest: str, doc: Document
     ) -> None:
         self._pending[ident] = StoredDoc(version, digest)
+        if ident in self._prefetched:  # a later duplicate in this batch must see this write
+            self._prefetched[ident] = self._pending[ident]
         self._doc_rows.append((*ident, *version, digest, codes_text(doc.codes), *self._prov))
 
     def _delete(self, spec: DocSpec, key: tuple[str, ...]) -> None:
@@ -194,7 +241,8 @@ class UnitLoader:
             self._flush()
 
     def _add_lines(self, doc: Document) -> None:
-        if isinstance(doc, InventorySnapshot):
+        # json_each pays a fixed cost per statement; it wins only for larger documents.
+        if isinstance(doc, InventorySnapshot) and len(doc.items) >= _JSON_MIN_ITEMS:
             if doc.items:
                 values = _encode(inventory_values(doc))
                 self._inventory.append((*document_key(doc), *self._prov, values))

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ._exceptions import ConfigError
 from ._models import DocKind
 
-__all__ = ["FeedConfig", "FeedSpec", "FieldMapping", "SupplierSpec"]
+__all__ = ["AuthSpec", "FeedConfig", "FeedSpec", "FieldMapping", "SupplierSpec"]
 
 MiB = 1024 * 1024
 
@@ -116,6 +116,42 @@ class FeedSpec:
     envelope_policy: Literal["strict", "warn"] = "strict"
 
 
+AuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    """How to authenticate to one supplier, and how to check its TLS (``_fetch/auth.py``).
+
+    Secret fields are left out of ``repr`` so a logged config never shows them; their
+    values come only from ``${ENV}`` references in the feeds file. TLS verification is on
+    unless ``tls_verify`` is False, which the run summary flags.
+    """
+
+    type: AuthType = "none"
+    token: str = field(default="", repr=False)  # bearer
+    username: str = ""  # basic
+    password: str = field(default="", repr=False)  # basic
+    key_name: str = "X-API-Key"  # api_key: header or query parameter name
+    key_in: Literal["header", "query"] = "header"
+    key_value: str = field(default="", repr=False)
+    token_url: str = ""  # oauth2 client credentials
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    scope: str = ""
+    refresh_margin: float = 60.0  # refresh this long before expiry (at most half the lifetime)
+    client_cert: str = ""  # PEM file: mutual TLS
+    client_key: str = ""  # PEM file; empty: the key is in client_cert
+    ca_bundle: str = ""  # PEM file: trust only these CAs for this supplier
+    tls_verify: bool = True
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(
+            s for s in (self.token, self.password, self.key_value, self.client_secret) if s
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SupplierSpec:
     """A supplier: its id, request headers, its effective config and its feeds."""
@@ -124,3 +160,4 @@ class SupplierSpec:
     feeds: tuple[FeedSpec, ...]
     headers: Mapping[str, str] = field(default_factory=dict)
     config: FeedConfig = field(default_factory=FeedConfig)
+    auth: AuthSpec = field(default_factory=AuthSpec)

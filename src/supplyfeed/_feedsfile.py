@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ._config import FeedConfig, FeedSpec, FieldMapping, SupplierSpec
+from ._config import AuthSpec, FeedConfig, FeedSpec, FieldMapping, SupplierSpec
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
 from ._models import DocKind
@@ -32,7 +32,17 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
 _URL_SCHEMES = frozenset({"http", "https", "sftp", "file"})
 _TOP_KEYS = ("sink", "defaults", "suppliers")
-_SUPPLIER_KEYS = ("id", "headers", "overrides", "feeds")
+_SUPPLIER_KEYS = ("id", "headers", "overrides", "auth", "feeds")
+_AUTH_KEYS = tuple(f.name for f in dataclasses.fields(AuthSpec))
+_AUTH_SECRETS = frozenset({"token", "password", "key_value", "client_secret"})
+_AUTH_FILES = ("client_cert", "client_key", "ca_bundle")
+_AUTH_REQUIRED: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "api_key": ("key_value",),
+    "oauth2": ("token_url", "client_id", "client_secret"),
+}
 _FEED_KEYS = ("kind", "format", "urls", "mapping", "envelope_policy")
 _MAPPING_KEYS = ("records", "fields", "constants")
 
@@ -188,7 +198,54 @@ class _Reader:
             self.feed(n, f"{key}.feeds[{i}]")
             for i, n in enumerate(self.seq(m["feeds"][1], _join(key, "feeds")))
         )
-        return SupplierSpec(id=sid, feeds=feeds, headers=headers, config=config)
+        auth = self.auth(m["auth"][1], _join(key, "auth")) if "auth" in m else AuthSpec()
+        return SupplierSpec(id=sid, feeds=feeds, headers=headers, config=config, auth=auth)
+
+    def auth(self, node: yaml.Node, key: str) -> AuthSpec:
+        """A supplier's ``auth:`` mapping; secrets must be ``${ENV}`` references."""
+        m = self.mapping(node, key, _AUTH_KEYS)
+        values: dict[str, Any] = {}
+        for name, (_, vnode) in m.items():
+            akey = _join(key, name)
+            if name == "tls_verify":
+                values[name] = self.typed(vnode, akey, bool)
+            elif name == "refresh_margin":
+                values[name] = self.typed(vnode, akey, float)
+            elif name in _AUTH_SECRETS:
+                values[name] = self.secret(vnode, akey)
+            else:
+                values[name] = self.string(vnode, akey)
+        kind = values.get("type", "none")
+        if kind not in _AUTH_REQUIRED:
+            raise self.fail(
+                m["type"][1], _join(key, "type"), f"must be one of {', '.join(_AUTH_REQUIRED)}"
+            )
+        for required in _AUTH_REQUIRED[kind]:
+            if not values.get(required):
+                raise self.fail(node, _join(key, required), f"missing: auth type {kind} needs it")
+        if values.get("key_in", "header") not in ("header", "query"):
+            raise self.fail(m["key_in"][1], _join(key, "key_in"), "must be header or query")
+        if values.get("token_url") and urlsplit(values["token_url"]).scheme not in (
+            "http",
+            "https",
+        ):
+            raise self.fail(m["token_url"][1], _join(key, "token_url"), "must be an http(s) URL")
+        for name in _AUTH_FILES:
+            if name in values and not Path(values[name]).is_file():
+                raise self.fail(m[name][1], _join(key, name), f"no such file: {values[name]}")
+        if "client_key" in values and "client_cert" not in values:
+            raise self.fail(m["client_key"][1], _join(key, "client_key"), "needs client_cert")
+        return AuthSpec(**values)
+
+    def secret(self, node: yaml.Node, key: str) -> str:
+        if isinstance(node, yaml.ScalarNode) and not _ENV_REF.search(str(node.value)):
+            raise self.fail(
+                node, key, 'secrets only through environment variables, e.g. "${TOKEN}"'
+            )
+        value = self.string(node, key)
+        if value:
+            self.secrets.add(value)
+        return value
 
     def headers(self, node: yaml.Node, key: str) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._config import FeedConfig, SupplierSpec
+from .auth import AuthHook
 from .breaker import CircuitBreaker
 from .hooks import FetchHook
 from .ratelimit import BucketSpec, RateLimiter
@@ -33,4 +34,7 @@ def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> lis
     }
     if buckets:
         hooks.append(RateLimiter(buckets, pause_cap=config.retry_after_cap))
+    auth = AuthHook({s.id: s.auth for s in suppliers})
+    if auth:
+        hooks.append(auth)
     return hooks

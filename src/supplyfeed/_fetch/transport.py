@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -43,6 +43,9 @@ class TransportRequest:
     max_bytes: int = 1024 * 1024 * 1024
     spool_threshold: int = 50 * 1024 * 1024
     spool_dir: Path | None = None
+    # Per-request TLS (a supplier's CA bundle, client certificate, or False when the
+    # supplier's tls_verify is off); None: the transport's default, which verifies.
+    tls: ssl.SSLContext | bool | None = None
 
 
 @dataclass(slots=True)
@@ -105,7 +108,10 @@ class AiohttpTransport:
         session = self._get_session()
         try:
             async with session.request(
-                request.method, request.url, headers=dict(request.headers), ssl=self._ssl or True
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                ssl=_ssl_arg(request.tls, self._ssl),
             ) as resp:
                 headers = dict(resp.headers.items())
                 if not 200 <= resp.status < 300:
@@ -169,6 +175,12 @@ async def _read_body(resp: aiohttp.ClientResponse, request: TransportRequest) ->
         spool.abort()
         raise
     return spool.finish()
+
+
+def _ssl_arg(per_request: ssl.SSLContext | bool | None, default: ssl.SSLContext | None) -> Any:
+    if per_request is not None:
+        return per_request
+    return default or True
 
 
 Handler = Callable[[TransportRequest], Awaitable[TransportResponse]]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .._config import FeedConfig, SupplierSpec
 from .._failpoints import failpoint
+from .._fetch.auth import unverified_suppliers
 from .._fetch.conditional import ValidatorStore
 from .._fetch.engine import AsyncBatchIngestor
 from .._fetch.hooks import FetchHook
@@ -85,6 +86,7 @@ class Runner:
         self.unchanged = UnchangedFilter(
             self.options.http_cache or store_for_sink(sink), enabled=config.conditional_requests
         )
+        self._unverified = unverified_suppliers(suppliers)  # flagged in the summary
 
     def stop(self) -> None:
         """Graceful stop: no new fetches; in-flight outcomes are still written."""
@@ -114,6 +116,7 @@ class Runner:
             error_rate_threshold=self.config.error_rate_threshold,
             interrupted=self._interrupted,
         )
+        summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"

@@ -28,6 +28,8 @@ class RunSummary:
     interrupted: bool = False
     per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
+    # Settings a reader must not miss, e.g. a supplier whose TLS certificates go unchecked.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -58,6 +60,7 @@ class RunSummary:
             "ok": self.ok,
             "per_supplier": self.per_supplier,
             **({"report": self.report} if self.report else {}),
+            **({"warnings": self.warnings} if self.warnings else {}),
         }
 
 

@@ -2,11 +2,12 @@
 
 An unreleased response holds its socket; enough of them and the process dies with
 ``OSError: [Errno 24] Too many open files``. So after the transport is closed, the run
-checks three things:
+checks two things:
 
-- every response the trace hooks saw is closed (``ClientResponse.closed``, public);
 - the process has no more open file descriptors than when the run started;
-- no TCP connection the run opened is still there (``CLOSE_WAIT`` is the guide's symptom).
+- no TCP connection the run opened is still there (``CLOSE_WAIT`` is the guide's symptom);
+  an unreleased response shows up here, through the connection it holds, whichever
+  transport or session made it.
 
 Sockets close a loop iteration or two after ``close()`` (and a server in the same process
 closes its side when it sees EOF), so the check polls for up to ``grace`` seconds before
@@ -24,8 +25,6 @@ from typing import Any
 
 import psutil
 
-from .pool_trace import PoolTracer
-
 __all__ = ["LeakCheck", "LeakReport"]
 
 _Conn = tuple[str, str, str]  # local, remote, status
@@ -37,23 +36,13 @@ class LeakReport:
     fds_end: int
     new_fds: list[str] = field(default_factory=list)
     open_connections: list[str] = field(default_factory=list)
-    open_responses: list[str] = field(default_factory=list)
 
     @property
     def leaked(self) -> bool:
-        return (
-            self.fds_end > self.fds_start
-            or bool(self.open_connections)
-            or bool(self.open_responses)
-        )
+        return self.fds_end > self.fds_start or bool(self.open_connections)
 
     def findings(self) -> list[str]:
         out = []
-        if self.open_responses:
-            out.append(
-                f"{len(self.open_responses)} response(s) never released or closed, e.g. "
-                f"{self.open_responses[0]}"
-            )
         if self.open_connections:
             shown = ", ".join(self.open_connections[:3])
             out.append(f"{len(self.open_connections)} TCP connection(s) still open: {shown}")
@@ -72,7 +61,6 @@ class LeakReport:
             "fds_end": self.fds_end,
             "new_fds": self.new_fds[:10],
             "open_connections": self.open_connections[:10],
-            "open_responses": self.open_responses[:10],
         }
 
 
@@ -81,7 +69,6 @@ class LeakCheck:
 
     def __init__(
         self,
-        tracer: PoolTracer | None = None,
         *,
         grace: float = 1.0,
         expected: tuple[str, ...] = (),
@@ -89,7 +76,6 @@ class LeakCheck:
         # Paths a still-open component may open lazily during the run (the sink's
         # database and its -wal/-shm files): their descriptors are not leaks.
         self._expected = expected
-        self._tracer = tracer
         self._grace = grace
         self._proc = psutil.Process()
         self._fds0: dict[int, str] = {}
@@ -126,7 +112,6 @@ class LeakCheck:
             fds_end=self._fd_count() - len(excused),
             new_fds=new,
             open_connections=conns,
-            open_responses=self._tracer.open_responses() if self._tracer else [],
         )
 
     def _fd_count(self) -> int:

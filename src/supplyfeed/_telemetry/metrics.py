@@ -12,14 +12,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
+    make_wsgi_app,
     write_to_textfile,
 )
 
@@ -69,6 +69,10 @@ class Metrics:
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+    def track_in_flight(self, current: Callable[[], float]) -> None:
+        """In-flight requests read at scrape time: no cost per request."""
+        self.in_flight.set_function(current)
+
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric._name, "\x00".join(labels))
         child = self._children.get(key)
@@ -96,9 +100,20 @@ class Metrics:
 
     # -- exposition -------------------------------------------------------------------
     def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Serve ``/metrics`` from a thread; returns the bound port (``port=0``: any)."""
-        self._server, self._thread = start_http_server(port, addr, registry=self.registry)
-        return int(self._server.server_address[1])
+        """Serve ``/metrics`` from a thread; returns the bound port (``port=0``: any).
+
+        Not ``prometheus_client.start_http_server``: its ``serve_forever`` polls for
+        shutdown every 0.5 s, which added up to half a second to every run's wall time."""
+        server = make_server(addr, port, make_wsgi_app(self.registry), handler_class=_Quiet)
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="supplyfeed-metrics",
+            daemon=True,
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        return int(server.server_address[1])
 
     def close(self) -> None:
         if self._server is not None:
@@ -112,3 +127,8 @@ class Metrics:
     def write_textfile(self, path: Path) -> None:
         """Atomically (temp file + rename), as the textfile collector requires."""
         write_to_textfile(str(path), self.registry)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one stderr line per scrape would drown our own logs

@@ -6,14 +6,13 @@ requests queued for a pooled connection, how many connections were created and h
 many reused, and what DNS cost. Connection events carry no URL, so ``on_request_start``
 puts the host into the per-request ``trace_config_ctx`` that every later hook receives.
 
-Responses seen by ``on_request_end`` go into a weak set, so the leak check can tell at
-the end of a run whether any is still open without keeping a single one alive.
+Only the hooks needed are attached: each one is an awaited signal on every request.
+An open response is found by the leak check through the socket it holds.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -54,12 +53,10 @@ class PoolTracer:
 
     def __init__(self) -> None:
         self.hosts: dict[str, HostPoolStats] = {}
-        self.responses: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
 
     def trace_config(self) -> aiohttp.TraceConfig:
         tc = aiohttp.TraceConfig()
         tc.on_request_start.append(self._request_start)
-        tc.on_request_end.append(self._request_end)
         tc.on_connection_queued_start.append(self._queued_start)
         tc.on_connection_queued_end.append(self._queued_end)
         tc.on_connection_create_start.append(self._create_start)
@@ -69,10 +66,6 @@ class PoolTracer:
         tc.on_dns_resolvehost_end.append(self._dns_end)
         tc.freeze()
         return tc
-
-    def open_responses(self) -> list[str]:
-        """Responses traced during the run that were never released or closed."""
-        return [str(r.url) for r in list(self.responses) if not r.closed]
 
     def _stats(self, ctx: SimpleNamespace) -> HostPoolStats:
         host: str = getattr(ctx, "host", "?")
@@ -84,13 +77,8 @@ class PoolTracer:
     async def _request_start(
         self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, p: aiohttp.TraceRequestStartParams
     ) -> None:
-        ctx.host = f"{p.url.host}:{p.url.port}"
+        ctx.host = p.url.host_port_subcomponent
         self._stats(ctx).requests += 1
-
-    async def _request_end(
-        self, _s: aiohttp.ClientSession, _ctx: SimpleNamespace, p: aiohttp.TraceRequestEndParams
-    ) -> None:
-        self.responses.add(p.response)
 
     async def _queued_start(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
         ctx.queued_at = time.monotonic()

@@ -55,9 +55,10 @@ class Telemetry:
         self.options = options or TelemetryOptions()
         self.metrics = Metrics()
         self.observer = TelemetryObserver(self.metrics)
+        self.metrics.track_in_flight(lambda: self.observer.in_use)
         self.pool = PoolTracer()
         self.memory = MemoryMonitor(profile=self.options.profile_memory, on_pause=self._excuse)
-        self.leaks = LeakCheck(self.pool, grace=self.options.leak_grace)
+        self.leaks = LeakCheck(grace=self.options.leak_grace)
         self.lag: LoopLagMonitor | None = None
         self.metrics_port: int | None = None
         self._transport: AiohttpTransport | None = None

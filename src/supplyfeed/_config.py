@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ._exceptions import ConfigError
 from ._models import DocKind
 
-__all__ = ["AuthSpec", "FeedConfig", "FeedSpec", "FieldMapping", "SupplierSpec"]
+__all__ = ["AuthSpec", "FeedConfig", "FeedSpec", "FieldMapping", "PaginationSpec", "SupplierSpec"]
 
 MiB = 1024 * 1024
 
@@ -105,6 +105,35 @@ class FieldMapping:
     constants: Mapping[str, str] = field(default_factory=dict)
 
 
+PageStyle = Literal["next_url", "cursor", "link", "page", "offset"]
+PageStop = Literal["empty", "short", "total"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaginationSpec:
+    """How one feed pages (``_fetch/pagination.py``).
+
+    ``next_url`` / ``cursor``: ``path`` is a dotted path in the JSON body to the next URL
+    or to the cursor that ``param`` carries; no value ends the feed. ``link``: the
+    ``Link: <...>; rel="next"`` header. ``page`` / ``offset``: ``param`` counts pages from
+    ``start`` (or items, by ``page_size``), ``size_param`` optionally sends the page size,
+    and ``stop`` ends the feed on an empty page, a short page, or once ``total_path``'s
+    count is reached. ``records`` is the dotted path of a JSON page's list of documents
+    (empty: the body is the list). ``max_pages`` guards against a server that never ends.
+    """
+
+    style: PageStyle
+    path: str = ""
+    param: str = ""
+    start: int | None = None  # page: 1, offset: 0
+    page_size: int = 0
+    size_param: str = ""
+    stop: PageStop = "empty"
+    total_path: str = ""
+    records: str = ""
+    max_pages: int = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
     """One feed of one supplier: a kind, a format and its URLs."""
@@ -114,6 +143,7 @@ class FeedSpec:
     urls: tuple[str, ...]
     mapping: FieldMapping | None = None
     envelope_policy: Literal["strict", "warn"] = "strict"
+    pagination: PaginationSpec | None = None
 
 
 AuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ._config import AuthSpec, FeedConfig, FeedSpec, FieldMapping, SupplierSpec
+from ._config import AuthSpec, FeedConfig, FeedSpec, FieldMapping, PaginationSpec, SupplierSpec
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
 from ._models import DocKind
@@ -43,7 +43,16 @@ _AUTH_REQUIRED: dict[str, tuple[str, ...]] = {
     "api_key": ("key_value",),
     "oauth2": ("token_url", "client_id", "client_secret"),
 }
-_FEED_KEYS = ("kind", "format", "urls", "mapping", "envelope_policy")
+_FEED_KEYS = ("kind", "format", "urls", "mapping", "envelope_policy", "pagination")
+_PAGE_KEYS = tuple(f.name for f in dataclasses.fields(PaginationSpec))
+_PAGE_INTS = frozenset({"start", "page_size", "max_pages"})
+_PAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "next_url": ("path",),
+    "cursor": ("path", "param"),
+    "link": (),
+    "page": ("param",),
+    "offset": ("param", "page_size"),
+}
 _MAPPING_KEYS = ("records", "fields", "constants")
 
 
@@ -297,9 +306,50 @@ class _Reader:
             raise self.fail(
                 m["envelope_policy"][1], _join(key, "envelope_policy"), "must be strict or warn"
             )
-        return FeedSpec(
-            DocKind(kind_s), fmt, urls, mapping, "warn" if policy == "warn" else "strict"
+        pagination = (
+            self.pagination(m["pagination"][1], _join(key, "pagination"))
+            if "pagination" in m
+            else None
         )
+        return FeedSpec(
+            DocKind(kind_s),
+            fmt,
+            urls,
+            mapping,
+            "warn" if policy == "warn" else "strict",
+            pagination,
+        )
+
+    def pagination(self, node: yaml.Node, key: str) -> PaginationSpec:
+        """A feed's ``pagination:`` mapping (see ``_fetch/pagination.py``)."""
+        m = self.mapping(node, key, _PAGE_KEYS)
+        values: dict[str, Any] = {}
+        for name, (_, vnode) in m.items():
+            pkey = _join(key, name)
+            values[name] = (
+                self.typed(vnode, pkey, int) if name in _PAGE_INTS else self.string(vnode, pkey)
+            )
+        style = values.get("style")
+        if style not in _PAGE_NEEDS:
+            raise self.fail(
+                m["style"][1] if "style" in m else node,
+                _join(key, "style"),
+                f"must be one of {', '.join(_PAGE_NEEDS)}",
+            )
+        for required in _PAGE_NEEDS[style]:
+            if not values.get(required):
+                raise self.fail(node, _join(key, required), f"missing: style {style} needs it")
+        stop = values.get("stop", "empty")
+        if stop not in ("empty", "short", "total"):
+            raise self.fail(m["stop"][1], _join(key, "stop"), "must be empty, short or total")
+        if stop == "short" and not values.get("page_size"):
+            raise self.fail(node, _join(key, "page_size"), "missing: stop short needs it")
+        if stop == "total" and not values.get("total_path"):
+            raise self.fail(node, _join(key, "total_path"), "missing: stop total needs it")
+        for name in ("page_size", "max_pages"):
+            if name in values and values[name] < 1:
+                raise self.fail(m[name][1], _join(key, name), "must be at least 1")
+        return PaginationSpec(**values)
 
     def url(self, node: yaml.Node, key: str) -> str:
         if (

@@ -36,8 +36,10 @@ from .._fetch.policies import supplier_hooks
 from .._fetch.transport import Transport
 from .._formats.registry import get_decoder
 from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
+from .._sink.feed_state import state_for_sink
 from .._sink.http_cache import store_for_sink
 from .._telemetry.telemetry import Telemetry
+from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
 from .progress import NullProgress, ProgressListener
 from .summary import RunSummary, summarize
@@ -87,6 +89,8 @@ class Runner:
             self.options.http_cache or store_for_sink(sink), enabled=config.conditional_requests
         )
         self._unverified = unverified_suppliers(suppliers)  # flagged in the summary
+        secrets = [x for s in suppliers for x in s.auth.secrets]
+        self.pages = PagedFeeds(state_for_sink(sink), self.run_id, secrets)  # paging.py
 
     def stop(self) -> None:
         """Graceful stop: no new fetches; in-flight outcomes are still written."""
@@ -138,7 +142,8 @@ class Runner:
         finished = {
             r.endpoint.key for r in await self.sink.endpoints(self.run_id) if r.outcome in done
         }
-        return [p for p in planned if p.endpoint.key not in finished]
+        # A paged feed resumes from its page mark (paging.py), whatever its first page did.
+        return [p for p in planned if p.endpoint.key not in finished or PagedFeeds.is_paged(p)]
 
     async def _pipeline(
         self, todo: list[PlannedEndpoint], by_key: dict[str, PlannedEndpoint]
@@ -149,6 +154,12 @@ class Runner:
             failpoint("after_fetch")
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
+        async def emit_page(outcome: FetchOutcome, page: PlannedEndpoint) -> None:
+            failpoint("after_fetch")
+            await queue.put(self.pages.item(self._to_item(outcome, page), page))
+
+        paged = [p for p in todo if PagedFeeds.is_paged(p)]
+        todo = [p for p in todo if not PagedFeeds.is_paged(p)]
         tele = self.options.telemetry
         self.ingestor = AsyncBatchIngestor(
             self.config,
@@ -167,7 +178,9 @@ class Runner:
         async with self.ingestor, asyncio.TaskGroup() as group:
             writer = group.create_task(self._writer(queue), name="writer")
             try:
-                await self.ingestor.fetch_each((p.request for p in todo), handle)
+                async with asyncio.TaskGroup() as fetchers:
+                    fetchers.create_task(self.pages.walk(self.ingestor, paged, emit_page))
+                    await self.ingestor.fetch_each((p.request for p in todo), handle)
             finally:
                 await queue.put(_DONE)
             await writer
@@ -231,6 +244,7 @@ class Runner:
                 for unit in units:
                     unit.body.discard()
             await self.unchanged.committed(results)
+            await self.pages.committed(results)
             if self.options.telemetry is not None:
                 self.options.telemetry.written(results)
             for r in results:

@@ -16,7 +16,15 @@ from typing import Any, Literal
 from ._exceptions import ConfigError
 from ._models import DocKind
 
-__all__ = ["AuthSpec", "FeedConfig", "FeedSpec", "FieldMapping", "PaginationSpec", "SupplierSpec"]
+__all__ = [
+    "AuthSpec",
+    "FeedConfig",
+    "FeedSpec",
+    "FieldMapping",
+    "IncrementalSpec",
+    "PaginationSpec",
+    "SupplierSpec",
+]
 
 MiB = 1024 * 1024
 
@@ -135,6 +143,22 @@ class PaginationSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IncrementalSpec:
+    """Incremental pulls (``_run/incremental.py``): ask only for data newer than the last run.
+
+    ``cursor_field`` is a dotted path in each JSON record (or a CSV column) whose highest
+    loaded value is kept per feed; ``param`` carries it in the next run's request.
+    ``initial`` is sent when nothing is stored yet; ``lookback`` (seconds, or units of a
+    numeric cursor) is subtracted from the stored value so late-arriving data is caught.
+    """
+
+    cursor_field: str
+    param: str
+    initial: str = ""
+    lookback: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class FeedSpec:
     """One feed of one supplier: a kind, a format and its URLs."""
 
@@ -144,6 +168,7 @@ class FeedSpec:
     mapping: FieldMapping | None = None
     envelope_policy: Literal["strict", "warn"] = "strict"
     pagination: PaginationSpec | None = None
+    incremental: IncrementalSpec | None = None
 
 
 AuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]

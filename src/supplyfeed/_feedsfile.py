@@ -20,7 +20,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ._config import AuthSpec, FeedConfig, FeedSpec, FieldMapping, PaginationSpec, SupplierSpec
+from ._config import (
+    AuthSpec,
+    FeedConfig,
+    FeedSpec,
+    FieldMapping,
+    IncrementalSpec,
+    PaginationSpec,
+    SupplierSpec,
+)
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
 from ._models import DocKind
@@ -43,7 +51,16 @@ _AUTH_REQUIRED: dict[str, tuple[str, ...]] = {
     "api_key": ("key_value",),
     "oauth2": ("token_url", "client_id", "client_secret"),
 }
-_FEED_KEYS = ("kind", "format", "urls", "mapping", "envelope_policy", "pagination")
+_FEED_KEYS = (
+    "kind",
+    "format",
+    "urls",
+    "mapping",
+    "envelope_policy",
+    "pagination",
+    "incremental",
+)
+_INCREMENTAL_KEYS = ("cursor_field", "param", "initial", "lookback")
 _PAGE_KEYS = tuple(f.name for f in dataclasses.fields(PaginationSpec))
 _PAGE_INTS = frozenset({"start", "page_size", "max_pages"})
 _PAGE_NEEDS: dict[str, tuple[str, ...]] = {
@@ -318,6 +335,29 @@ class _Reader:
             mapping,
             "warn" if policy == "warn" else "strict",
             pagination,
+            self.incremental(m["incremental"][1], _join(key, "incremental"), fmt)
+            if "incremental" in m
+            else None,
+        )
+
+    def incremental(self, node: yaml.Node, key: str, fmt: str) -> IncrementalSpec:
+        """A feed's ``incremental:`` mapping (see ``_run/incremental.py``)."""
+        m = self.mapping(node, key, _INCREMENTAL_KEYS)
+        for required in ("cursor_field", "param"):
+            if required not in m:
+                raise self.fail(node, _join(key, required), "missing")
+        if fmt not in ("json", "csv"):
+            raise self.fail(node, key, "incremental pulls read json or csv records")
+        lookback = (
+            self.typed(m["lookback"][1], _join(key, "lookback"), float) if "lookback" in m else 0.0
+        )
+        if lookback < 0:
+            raise self.fail(m["lookback"][1], _join(key, "lookback"), "must not be negative")
+        return IncrementalSpec(
+            cursor_field=self.string(m["cursor_field"][1], _join(key, "cursor_field")),
+            param=self.string(m["param"][1], _join(key, "param")),
+            initial=self.string(m["initial"][1], _join(key, "initial")) if "initial" in m else "",
+            lookback=lookback,
         )
 
     def pagination(self, node: yaml.Node, key: str) -> PaginationSpec:

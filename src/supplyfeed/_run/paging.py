@@ -119,8 +119,9 @@ class PagedFeeds:
         item.documents = lambda: page_documents(body, ctx, spec.records, decode)
         return item
 
-    async def committed(self, records: Sequence[EndpointRecord]) -> None:
-        """Store the marks of pages whose rows just committed (in commit order)."""
+    async def committed(self, records: Sequence[EndpointRecord]) -> set[str]:
+        """Store the marks of pages whose rows just committed (in commit order); return
+        the feeds whose last page is among them."""
         marks: dict[str, PageMark] = {}
         for r in records:
             pending = self._pending.pop(r.endpoint.key, None)
@@ -128,3 +129,4 @@ class PagedFeeds:
                 marks[pending[0]] = pending[1]
         if marks:
             await self._store.put_page_marks(self._run_id, marks)
+        return {key for key, mark in marks.items() if mark.next_url is None}

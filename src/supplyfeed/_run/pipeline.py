@@ -39,6 +39,7 @@ from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._sink.feed_state import state_for_sink
 from .._sink.http_cache import store_for_sink
 from .._telemetry.telemetry import Telemetry
+from .incremental import CursorTracker
 from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
 from .progress import NullProgress, ProgressListener
@@ -91,6 +92,7 @@ class Runner:
         self._unverified = unverified_suppliers(suppliers)  # flagged in the summary
         secrets = [x for s in suppliers for x in s.auth.secrets]
         self.pages = PagedFeeds(state_for_sink(sink), self.run_id, secrets)  # paging.py
+        self.cursors = CursorTracker(state_for_sink(sink))  # incremental.py
 
     def stop(self) -> None:
         """Graceful stop: no new fetches; in-flight outcomes are still written."""
@@ -152,12 +154,16 @@ class Runner:
 
         async def handle(outcome: FetchOutcome) -> None:
             failpoint("after_fetch")
+            self.cursors.seen(outcome, by_key[outcome.request.key])
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
         async def emit_page(outcome: FetchOutcome, page: PlannedEndpoint) -> None:
             failpoint("after_fetch")
+            self.cursors.seen(outcome, page)
             await queue.put(self.pages.item(self._to_item(outcome, page), page))
 
+        todo = await self.cursors.prepare(todo)  # incremental feeds ask for newer data only
+        by_key.update((p.endpoint.key, p) for p in todo)
         paged = [p for p in todo if PagedFeeds.is_paged(p)]
         todo = [p for p in todo if not PagedFeeds.is_paged(p)]
         tele = self.options.telemetry
@@ -232,6 +238,7 @@ class Runner:
             skipped = [f for f in failures if f.error_kind != "cancelled"]
             await self.sink.record(skipped, self.run_id)
             await self.unchanged.committed(skipped)
+            self.cursors.failed(skipped)
             if self.options.telemetry is not None:
                 self.options.telemetry.written(skipped)
             for f in skipped:
@@ -244,7 +251,8 @@ class Runner:
                 for unit in units:
                     unit.body.discard()
             await self.unchanged.committed(results)
-            await self.pages.committed(results)
+            finished = await self.pages.committed(results)
+            await self.cursors.committed(results, finished)
             if self.options.telemetry is not None:
                 self.options.telemetry.written(results)
             for r in results:

@@ -18,6 +18,7 @@ from ._models import DocKind
 
 __all__ = [
     "AuthSpec",
+    "DropSpec",
     "FeedConfig",
     "FeedSpec",
     "FieldMapping",
@@ -159,6 +160,18 @@ class IncrementalSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class DropSpec:
+    """What becomes of a file:// or sftp:// drop file once it has loaded (``_fetch/drops.py``).
+
+    ``after``: ``move`` it into ``done_dir`` (relative to the file's folder, or absolute),
+    ``delete`` it, or ``keep`` it. Files that did not load always stay where they are.
+    """
+
+    after: Literal["move", "delete", "keep"] = "move"
+    done_dir: str = "done"
+
+
+@dataclass(frozen=True, slots=True)
 class FeedSpec:
     """One feed of one supplier: a kind, a format and its URLs."""
 
@@ -169,6 +182,7 @@ class FeedSpec:
     envelope_policy: Literal["strict", "warn"] = "strict"
     pagination: PaginationSpec | None = None
     incremental: IncrementalSpec | None = None
+    drop: DropSpec = field(default_factory=DropSpec)
 
 
 AuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
@@ -198,7 +212,9 @@ class AuthSpec:
     client_cert: str = ""  # PEM file: mutual TLS
     client_key: str = ""  # PEM file; empty: the key is in client_cert
     ca_bundle: str = ""  # PEM file: trust only these CAs for this supplier
-    tls_verify: bool = True
+    tls_verify: bool = True  # for sftp://: False skips the host key check (flagged too)
+    ssh_key: str = ""  # sftp://: private key file (the password may come from basic auth)
+    known_hosts: str = ""  # sftp://: known_hosts file; empty: ~/.ssh/known_hosts
 
     @property
     def secrets(self) -> tuple[str, ...]:

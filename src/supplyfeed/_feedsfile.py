@@ -22,6 +22,7 @@ import yaml
 
 from ._config import (
     AuthSpec,
+    DropSpec,
     FeedConfig,
     FeedSpec,
     FieldMapping,
@@ -43,7 +44,7 @@ _TOP_KEYS = ("sink", "defaults", "suppliers")
 _SUPPLIER_KEYS = ("id", "headers", "overrides", "auth", "feeds")
 _AUTH_KEYS = tuple(f.name for f in dataclasses.fields(AuthSpec))
 _AUTH_SECRETS = frozenset({"token", "password", "key_value", "client_secret"})
-_AUTH_FILES = ("client_cert", "client_key", "ca_bundle")
+_AUTH_FILES = ("client_cert", "client_key", "ca_bundle", "ssh_key", "known_hosts")
 _AUTH_REQUIRED: dict[str, tuple[str, ...]] = {
     "none": (),
     "bearer": ("token",),
@@ -59,6 +60,7 @@ _FEED_KEYS = (
     "envelope_policy",
     "pagination",
     "incremental",
+    "drop",
 )
 _INCREMENTAL_KEYS = ("cursor_field", "param", "initial", "lookback")
 _PAGE_KEYS = tuple(f.name for f in dataclasses.fields(PaginationSpec))
@@ -338,6 +340,21 @@ class _Reader:
             self.incremental(m["incremental"][1], _join(key, "incremental"), fmt)
             if "incremental" in m
             else None,
+            self.drop(m["drop"][1], _join(key, "drop")) if "drop" in m else DropSpec(),
+        )
+
+    def drop(self, node: yaml.Node, key: str) -> DropSpec:
+        """A feed's ``drop:`` mapping: what to do with a file:// or sftp:// file once loaded."""
+        m = self.mapping(node, key, ("after", "done_dir"))
+        after = self.string(m["after"][1], _join(key, "after")) if "after" in m else "move"
+        if after not in ("move", "delete", "keep"):
+            raise self.fail(m["after"][1], _join(key, "after"), "must be move, delete or keep")
+        done = self.string(m["done_dir"][1], _join(key, "done_dir")) if "done_dir" in m else "done"
+        if not done:
+            raise self.fail(m["done_dir"][1], _join(key, "done_dir"), "must not be empty")
+        return DropSpec(
+            after="move" if after == "move" else "delete" if after == "delete" else "keep",
+            done_dir=done,
         )
 
     def incremental(self, node: yaml.Node, key: str, fmt: str) -> IncrementalSpec:

@@ -39,6 +39,7 @@ from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._sink.feed_state import state_for_sink
 from .._sink.http_cache import store_for_sink
 from .._telemetry.telemetry import Telemetry
+from .drops import DropFiles
 from .incremental import CursorTracker
 from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
@@ -93,6 +94,7 @@ class Runner:
         secrets = [x for s in suppliers for x in s.auth.secrets]
         self.pages = PagedFeeds(state_for_sink(sink), self.run_id, secrets)  # paging.py
         self.cursors = CursorTracker(state_for_sink(sink))  # incremental.py
+        self.drops = DropFiles(suppliers)  # file:// and sftp:// drop folders (drops.py)
 
     def stop(self) -> None:
         """Graceful stop: no new fetches; in-flight outcomes are still written."""
@@ -111,6 +113,7 @@ class Runner:
         try:
             await self._pipeline(todo, by_key)
         finally:
+            await self.drops.aclose()
             self.options.progress.stop()
             if telemetry is not None:
                 await telemetry.stop()  # closes its transport, then checks for leaks
@@ -123,6 +126,7 @@ class Runner:
             interrupted=self._interrupted,
         )
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
+        summary.warnings += self.drops.left_in_place(records)
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"
@@ -130,7 +134,7 @@ class Runner:
         return summary
 
     async def _prepare(self) -> list[PlannedEndpoint]:
-        planned = plan_endpoints(self.suppliers)
+        planned = await self.drops.expand(plan_endpoints(self.suppliers))
         if self.options.run_id is None:
             run = RunRecord(
                 run_id=self.run_id,
@@ -177,6 +181,7 @@ class Runner:
                 *self.options.hooks,
                 *supplier_hooks(self.suppliers, self.config),
                 *await self.unchanged.hooks(p.endpoint.key for p in todo),
+                self.drops.hook,  # innermost: file:// and sftp:// never reach HTTP
             ],
         )
         if self._interrupted:
@@ -253,6 +258,7 @@ class Runner:
             await self.unchanged.committed(results)
             finished = await self.pages.committed(results)
             await self.cursors.committed(results, finished)
+            await self.drops.committed(results)  # move or delete files only once loaded
             if self.options.telemetry is not None:
                 self.options.telemetry.written(results)
             for r in results:

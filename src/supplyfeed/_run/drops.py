@@ -1,0 +1,75 @@
+"""The run's side of drop sources: list the files, and move them only once loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from .._config import DropSpec, SupplierSpec
+from .._exceptions import FetchError
+from .._fetch.drops import DropHook, DropTransport, is_drop_pattern
+from .._redact import redact_url
+from .._sink.base import EndpointRecord, Outcome
+from .plan import PlannedEndpoint, endpoint_key
+
+__all__ = ["DropFiles"]
+
+_DONE = frozenset({Outcome.LOADED, Outcome.UNCHANGED})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _File:
+    url: str  # with its credentials: never logged
+    supplier_id: str
+    spec: DropSpec
+
+
+class DropFiles:
+    def __init__(self, suppliers: Sequence[SupplierSpec]) -> None:
+        self.transport = DropTransport({s.id: s.auth for s in suppliers})
+        self.hook = DropHook(self.transport)
+        self._files: dict[str, _File] = {}  # endpoint key -> file
+        self.finished = 0  # files moved or deleted after loading
+
+    async def expand(self, planned: list[PlannedEndpoint]) -> list[PlannedEndpoint]:
+        """Each drop pattern replaced by one endpoint per file it matches now.
+
+        A pattern that cannot be listed stays as one endpoint: its fetch fails with the
+        listing's error, so the ledger and the report show it.
+        """
+        out: list[PlannedEndpoint] = []
+        for p in planned:
+            if not is_drop_pattern(p.request.url):
+                out.append(p)
+                continue
+            try:
+                files = await self.transport.list(p.request.url, p.endpoint.supplier_id)
+            except FetchError:
+                out.append(p)
+                continue
+            for url in files:
+                key = endpoint_key(p.endpoint.supplier_id, p.endpoint.kind.value, url)
+                endpoint = dataclasses.replace(p.endpoint, key=key, url=redact_url(url))
+                request = dataclasses.replace(p.request, url=url, key=key)
+                out.append(PlannedEndpoint(endpoint, request, p.feed))
+                self._files[key] = _File(url, p.endpoint.supplier_id, p.feed.drop)
+        return out
+
+    async def committed(self, records: Sequence[EndpointRecord]) -> None:
+        """Move or delete the files whose rows just committed as loaded (and only those)."""
+        for r in records:
+            file = self._files.get(r.endpoint.key)
+            if file is not None and r.outcome in _DONE:
+                await self.transport.finish(file.url, file.supplier_id, file.spec)
+                self.finished += 1
+
+    def left_in_place(self, records: Sequence[EndpointRecord]) -> list[str]:
+        """Report lines for the drop files that did not load and so were not moved."""
+        return [
+            f"drop file not loaded, left in place: {r.endpoint.url}"
+            for r in records
+            if r.endpoint.key in self._files and r.outcome not in _DONE
+        ]
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

@@ -69,6 +69,8 @@ class FeedConfig:
     rate_limit_per_second: float = 0.0  # per supplier token bucket; 0: unlimited
     rate_limit_burst: int = 0  # bucket size; 0: max(1, rate_limit_per_second)
     honour_rate_limit_headers: bool = True  # RateLimit-* / X-RateLimit-* pause a supplier
+    adaptive_concurrency: bool = False  # AIMD per host within [1, limit_per_host] (adaptive.py)
+    adaptive_latency_factor: float = 2.0  # back off when latency exceeds this x the lowest
 
     def __post_init__(self) -> None:
         for name in ("max_concurrency", "batch_size", "retry_attempts", "limit_per_host"):
@@ -84,6 +86,8 @@ class FeedConfig:
                 raise ConfigError(f"must not be negative, got {getattr(self, name)!r}", key=name)
         if self.breaker_cooldown <= 0:
             raise ConfigError("must be positive", key="breaker_cooldown")
+        if self.adaptive_latency_factor <= 1:
+            raise ConfigError("must be greater than 1", key="adaptive_latency_factor")
         if self.rate_limit_per_second < 0:
             raise ConfigError("must not be negative", key="rate_limit_per_second")
         if self.spool_threshold_bytes < 1 or self.max_payload_bytes < 1:

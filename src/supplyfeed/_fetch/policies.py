@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._config import FeedConfig, SupplierSpec
+from .adaptive import AdaptiveConcurrency
 from .auth import AuthHook
 from .breaker import CircuitBreaker
 from .hooks import FetchHook
@@ -37,4 +38,11 @@ def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> lis
     auth = AuthHook({s.id: s.auth for s in suppliers})
     if auth:
         hooks.append(auth)
+    adaptive = {
+        s.id: (s.config.limit_per_host, s.config.adaptive_latency_factor)
+        for s in suppliers
+        if s.config.adaptive_concurrency
+    }
+    if adaptive:  # last: its admit counts a request in flight, nothing after it may refuse
+        hooks.append(AdaptiveConcurrency(adaptive))
     return hooks

@@ -18,8 +18,10 @@ from supplyfeed._fetch.pagination import link_next
 from supplyfeed._run.pipeline import RunOptions
 from supplyfeed._sink.feed_state import state_for_sink
 from supplyfeed._sink.memory import MemorySink
+from supplyfeed.sim import SupplierFleet
+from supplyfeed.sim.paged import STYLES, paged_feeds_document
 
-from .helpers import QUICK, run
+from .helpers import QUICK, assert_rows_match, fleet_spec, run
 
 DOCS = 10
 SIZE = 3
@@ -229,3 +231,20 @@ def test_bad_pagination_names_file_line_and_key(pagination: dict[str, Any], key:
         parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {})
     assert info.value.key == f"suppliers[0].feeds[0].pagination.{key}"
     assert info.value.location.startswith("feeds.yaml:")
+
+
+@pytest.mark.parametrize("style", STYLES)
+async def test_simulator_serves_every_paging_style(style: str) -> None:
+    """The sim's paged views of its JSON endpoints load exactly the fleet's ground truth."""
+    spec = fleet_spec(6, formats=("json",), records=40)  # up to ten documents an endpoint
+    async with SupplierFleet(spec) as fleet:
+        doc = paged_feeds_document(fleet, style, defaults=QUICK)
+        suppliers = parse_feeds(yaml.safe_dump(doc), "fleet.yaml", {}).suppliers
+        sink = MemorySink()
+        summary = await run(suppliers, sink, suppliers[0].config)
+        rows = await assert_rows_match(sink, fleet.expected())
+    assert rows > 0
+    assert summary.outcomes == {"loaded": summary.endpoints}
+    documents = sum(len(e.documents) for e in spec.endpoints)
+    extra = 6 if style == "offset" else 0  # offset ends on an empty page
+    assert summary.endpoints == documents + extra  # one document a page

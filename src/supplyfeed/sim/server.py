@@ -32,6 +32,7 @@ from .._config import FieldMapping
 from .._models import DocKind
 from .faults import Fault
 from .fleet_spec import EndpointSpec, FleetSpec
+from .paged import PAGED, serve_page
 from .render import CONTENT_TYPES, get_corrupter, get_mapping, get_renderer
 from .truth import GroundTruth, build_truth
 
@@ -268,8 +269,11 @@ class SupplierFleet:
         flight = _Flight(port_stats)
         self.stats.total_requests += 1
         try:
-            served = self._routes[host].get(request.path)
-            if served is None:
+            served = self._routes[host].get(request.path.partition(PAGED)[0])
+            if served is not None and PAGED in request.path:  # paged.py: every paging style
+                served.stats.statuses[200] += 1
+                return serve_page(served.body, served.spec.path, request)
+            if served is None or PAGED in request.path:
                 self.stats.unknown_paths += 1
                 return web.Response(status=404, text="no such feed")
             served.requests += 1

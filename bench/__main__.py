@@ -13,6 +13,7 @@ import sys
 
 BENCHES = {
     "fetch": "bench.fetch_bench",
+    "decoders": "bench.decoders",
     "x12": "bench.decode_x12",
     "edifact": "bench.decode_edifact",
     "xml": "bench.decode_xml",
@@ -35,7 +36,7 @@ def main() -> None:
             sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
         print(f"\n== {name} ==")
         module = importlib.import_module(BENCHES[name])
-        module.main(extra) if name in ("fetch", "big") else module.main()
+        module.main(extra) if name in ("fetch", "big", "decoders") else module.main()
 
 
 if __name__ == "__main__":

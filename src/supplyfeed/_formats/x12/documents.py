@@ -23,7 +23,7 @@ from .envelope import Transaction, read_transactions
 from .inventory_846 import map_846
 from .po_ack_855 import map_855
 from .ship_notice_856 import map_856
-from .tokenizer import Segment, iter_segments, iter_text_segments
+from .tokenizer import Segment, iter_chunks, iter_text_chunks
 
 __all__ = ["SET_KINDS", "decode"]
 
@@ -42,11 +42,11 @@ def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
     try:
         if body.spooled:
             with body.open() as stream:
-                _, segments = iter_segments(stream)
-                yield from decode_segments(segments, ctx)
+                _, chunks = iter_chunks(stream)
+                yield from decode_chunks(chunks, ctx)
         else:
-            _, segments = iter_text_segments(body.read())
-            yield from decode_segments(segments, ctx)
+            _, chunks = iter_text_chunks(body.read())
+            yield from decode_chunks(chunks, ctx)
     except PayloadError:
         raise
     except Exception as exc:  # the boundary: a bug or an unforeseen input, never a crash
@@ -55,9 +55,9 @@ def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
         ) from exc
 
 
-def decode_segments(segments: Iterable[Segment], ctx: DecodeContext) -> Iterator[Document]:
-    """Documents of already tokenized segments (the benchmark times this part alone)."""
-    for txn in read_transactions(segments, ctx):
+def decode_chunks(chunks: Iterable[list[Segment]], ctx: DecodeContext) -> Iterator[Document]:
+    """Documents of already tokenized segments, given as lists (one per chunk)."""
+    for txn in read_transactions(chunks, ctx):
         mapper = _MAPPERS.get(txn.set_id)
         kind = SET_KINDS.get(txn.set_id)
         if mapper is None or kind != ctx.kind:

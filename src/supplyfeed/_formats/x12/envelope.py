@@ -14,7 +14,11 @@ without its SE, or segments out of their nesting, are always errors: the content
 cannot be trusted then.
 
 Transactions are handed out lazily, with a body iterator over the segments between ST and
-SE, so that a large 846 can be mapped while it is read. Because of that, a violation found
+SE, so that a large 846 can be mapped while it is read. The tokenizer hands over one list
+of segments per chunk, and so does ``Transaction.chunks()``: a mapper's hot loop then runs
+over a list in one frame, and the envelope looks at a chunk's tags once (a set test over
+the chunk) instead of at every segment through a chain of generators, which had cost
+more than the mapping. Because of that, a violation found
 at SE is raised after the transaction's documents were yielded: a caller that gets a
 ``PayloadError`` must treat the whole payload as failed (the pipeline quarantines it).
 Every error names the segment and its 1-based position, ISA being segment 1.
@@ -23,6 +27,7 @@ Every error names the segment and its 1-based position, ISA being segment 1.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
+from operator import itemgetter
 
 from ..._exceptions import PayloadError
 from ..base import DecodeContext
@@ -30,8 +35,8 @@ from .tokenizer import Segment
 
 __all__ = ["Transaction", "read_transactions"]
 
-_OUTER = frozenset({"ST", "GS", "GE", "ISA", "IEA"})
-_Numbered = Iterator[tuple[int, Segment]]
+_OUTER = frozenset({"ST", "SE", "GS", "GE", "ISA", "IEA"})
+_tag = itemgetter(0)
 
 
 def where(pos: int, seg: Segment) -> str:
@@ -56,13 +61,85 @@ def _element(seg: Segment, i: int) -> str:
     return seg[i].strip() if i < len(seg) else ""
 
 
+class _Cursor:
+    """The payload's segments: one at a time for the envelope, a run at a time for bodies.
+
+    ``pos`` is the 1-based position of the last segment taken. Each chunk's envelope
+    segments (ST, SE, GS, GE, ISA, IEA) are located once, when the chunk is loaded, so
+    that a transaction body is cut out of a chunk with a slice.
+    """
+
+    __slots__ = ("_chunk", "_chunks", "_i", "_o", "_outer", "base", "pos")
+
+    def __init__(self, chunks: Iterable[list[Segment]]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk: list[Segment] = []
+        self._outer: list[int] = []  # indexes of envelope segments in the chunk, ascending
+        self._o = 0  # the first of them not yet passed
+        self._i = 0
+        self.base = 0  # position of the chunk's first segment, minus one
+        self.pos = 0
+
+    def _load(self) -> bool:
+        """Move to the next non-empty chunk; False at the end of the payload."""
+        self.base += len(self._chunk)
+        for chunk in self._chunks:
+            if chunk:
+                self._chunk, self._i, self._o = chunk, 0, 0
+                # Most chunks of a large payload hold no envelope segment at all: a set
+                # test over the tags costs a fraction of a per-segment Python loop.
+                if _OUTER.isdisjoint(map(_tag, chunk)):
+                    self._outer = []
+                else:
+                    self._outer = [i for i, seg in enumerate(chunk) if seg[0] in _OUTER]
+                return True
+            # an empty list has no segments: nothing to count
+        self._chunk, self._i, self._outer = [], 0, []
+        return False
+
+    def next(self) -> Segment | None:
+        """The next segment, or None at the end of the payload."""
+        if self._i >= len(self._chunk) and not self._load():
+            return None
+        seg = self._chunk[self._i]
+        self._i += 1
+        self.pos = self.base + self._i
+        return seg
+
+    def run(self) -> list[Segment] | None:
+        """The segments from here up to the next envelope segment (or the chunk's end).
+
+        Returns an empty list when the next segment is an envelope segment, None at the
+        end of the payload.
+        """
+        if self._i >= len(self._chunk) and not self._load():
+            return None
+        chunk, i, outer = self._chunk, self._i, self._outer
+        o = self._o
+        while o < len(outer) and outer[o] < i:
+            o += 1
+        self._o = o
+        stop = outer[o] if o < len(outer) else len(chunk)
+        if stop == i:
+            return []
+        self._i = stop
+        self.pos = self.base + stop
+        return chunk if i == 0 and stop == len(chunk) else chunk[i:stop]
+
+
 class Transaction:
-    """One ST..SE transaction set; ``segments()`` yields the segments between ST and SE."""
+    """One ST..SE transaction set.
+
+    ``chunks()`` yields the segments between ST and SE as lists (the fast way to read a
+    large set); ``segments()`` yields them one by one. Use one of the two, once.
+    """
 
     __slots__ = (
+        "_chunk",
         "_ctx",
+        "_cursor",
         "_gen",
-        "_it",
+        "chunk_pos",
         "component",
         "control",
         "group",
@@ -74,7 +151,7 @@ class Transaction:
 
     def __init__(
         self,
-        it: _Numbered,
+        cursor: _Cursor,
         st: Segment,
         position: int,
         group: Segment,
@@ -89,43 +166,72 @@ class Transaction:
         self.pos = position  # position of the segment last handed out
         self.group = group
         self.interchange = isa
-        self._it = it
+        self._cursor = cursor
         self._ctx = ctx
+        self._chunk: list[Segment] = []  # the list last handed out by chunks()
+        self.chunk_pos = 0  # position of its first segment
         self._gen = self._body()
 
-    def segments(self) -> Iterator[Segment]:
+    def chunks(self) -> Iterator[list[Segment]]:
+        """The body as lists of consecutive segments (none empty); checks SE at the end."""
         return self._gen
 
+    def segments(self) -> Iterator[Segment]:
+        return self._one_by_one()
+
+    def _one_by_one(self) -> Iterator[Segment]:
+        for chunk in self._gen:
+            pos = self.chunk_pos
+            for seg in chunk:
+                self.pos = pos
+                pos += 1
+                yield seg
+
     def where(self, seg: Segment) -> str:
-        """Where the segment last handed out is (mappers name it in their errors)."""
-        return where(self.pos, seg)
+        """Where ``seg`` is: a segment of the list last handed out by ``chunks()``, else the
+        segment last handed out by ``segments()`` (mappers name it in their errors)."""
+        return where(self.position_of(seg), seg)
+
+    def position_of(self, seg: Segment) -> int:
+        """The position of ``seg`` (see :meth:`where`); looked up only on the error path."""
+        for i, candidate in enumerate(self._chunk):
+            if candidate is seg:
+                return self.chunk_pos + i
+        return self.pos
 
     def drain(self) -> None:
         for _ in self._gen:
             pass
 
-    def _body(self) -> Iterator[Segment]:
-        count = 1
-        for pos, seg in self._it:
-            self.pos = pos
-            count += 1
-            tag = seg[0]
-            if tag == "SE":
-                self._close(seg, count, pos)
-                return
-            if tag in _OUTER:
+    def _body(self) -> Iterator[list[Segment]]:
+        cursor, count = self._cursor, 1
+        while True:
+            run = cursor.run()
+            if run is None:
                 raise PayloadError(
-                    f"transaction set {self.control} (segment {self.position}) has no SE "
-                    f"before {tag}",
-                    where=where(pos, seg),
+                    f"transaction set {self.control} has no SE: the payload ends inside it",
+                    where=f"segment {cursor.pos + 1} (end of payload)",
                     kind="envelope",
                 )
-            yield seg
-        raise PayloadError(
-            f"transaction set {self.control} has no SE: the payload ends inside it",
-            where=f"segment {self.pos + 1} (end of payload)",
-            kind="envelope",
-        )
+            if run:
+                count += len(run)
+                self._chunk, self.chunk_pos = run, cursor.pos - len(run) + 1
+                self.pos = cursor.pos
+                yield run
+                continue
+            seg = cursor.next()
+            assert seg is not None  # run() returned [] because an envelope segment is next
+            pos = self.pos = cursor.pos
+            count += 1
+            if seg[0] == "SE":
+                self._close(seg, count, pos)
+                return
+            raise PayloadError(
+                f"transaction set {self.control} (segment {self.position}) has no SE "
+                f"before {seg[0]}",
+                where=where(pos, seg),
+                kind="envelope",
+            )
 
     def _close(self, se: Segment, count: int, pos: int) -> None:
         at = where(pos, se)
@@ -142,26 +248,27 @@ class Transaction:
             )
 
 
-def read_transactions(segments: Iterable[Segment], ctx: DecodeContext) -> Iterator[Transaction]:
-    """Every transaction set of the payload, checking the envelope around it."""
-    it: _Numbered = iter(enumerate(segments, 1))
-    for pos, seg in it:
+def read_transactions(chunks: Iterable[list[Segment]], ctx: DecodeContext) -> Iterator[Transaction]:
+    """Every transaction set of the payload (given as lists of segments), checking the
+    envelope around it."""
+    cursor = _Cursor(chunks)
+    while (seg := cursor.next()) is not None:
         if seg[0] != "ISA":
-            raise PayloadError(f"expected ISA, found {seg[0][:3]!r}", where=where(pos, seg))
-        if (yield from _interchange(it, pos, seg, ctx)):
+            raise PayloadError(f"expected ISA, found {seg[0][:3]!r}", where=where(cursor.pos, seg))
+        if (yield from _interchange(cursor, cursor.pos, seg, ctx)):
             return
 
 
 def _interchange(
-    it: _Numbered, isa_pos: int, isa: Segment, ctx: DecodeContext
+    cursor: _Cursor, isa_pos: int, isa: Segment, ctx: DecodeContext
 ) -> Generator[Transaction, None, bool]:
     """Yields the interchange's transactions; returns True when the payload ended early."""
     groups = 0
-    for pos, seg in it:
-        tag = seg[0]
+    while (seg := cursor.next()) is not None:
+        tag, pos = seg[0], cursor.pos
         if tag == "GS":
             groups += 1
-            if (yield from _group(it, pos, seg, isa, ctx)):
+            if (yield from _group(cursor, pos, seg, isa, ctx)):
                 break
         elif tag == "IEA":
             _close_interchange(isa, seg, groups, where(pos, seg), ctx)
@@ -184,15 +291,15 @@ def _close_interchange(
 
 
 def _group(
-    it: _Numbered, gs_pos: int, gs: Segment, isa: Segment, ctx: DecodeContext
+    cursor: _Cursor, gs_pos: int, gs: Segment, isa: Segment, ctx: DecodeContext
 ) -> Generator[Transaction, None, bool]:
     """Yields the group's transactions; returns True when the payload ended early."""
     count = 0
-    for pos, seg in it:
-        tag = seg[0]
+    while (seg := cursor.next()) is not None:
+        tag, pos = seg[0], cursor.pos
         if tag == "ST":
             count += 1
-            txn = Transaction(it, seg, pos, gs, isa, ctx)
+            txn = Transaction(cursor, seg, pos, gs, isa, ctx)
             yield txn
             txn.drain()
         elif tag == "GE":

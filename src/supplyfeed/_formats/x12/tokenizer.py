@@ -39,7 +39,9 @@ __all__ = [
     "Segment",
     "Tokenizer",
     "X12Delimiters",
+    "iter_chunks",
     "iter_segments",
+    "iter_text_chunks",
     "iter_text_segments",
     "read_delimiters",
     "tokenize",
@@ -52,7 +54,11 @@ _LEADING = _BOM + " \t\r\n\x0b\x0c\x00"
 _NOISE = " \t\r\n\x0b\x0c"
 _MAX_ISA = 512  # a padded ISA is 106 characters; past this we are not reading an ISA
 _MAX_SEGMENT = 1 << 20  # streaming: a segment longer than this means a missing terminator
-_CHUNK = 1 << 16
+_CHUNK = 1 << 16  # bytes read from a stream at a time
+# Characters split at a time. Small on purpose: the segments of an 8 KB piece (~500 lists,
+# ~2,000 strings) stay in the CPU cache while the mapper reads them; 64 KB pieces made
+# the 846 decode 25% slower for the same work (measured 137k vs 176k records/s).
+_SPLIT = 1 << 13
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +207,25 @@ class Tokenizer:
                     where=f"segment {self.count + i + 1} ({seg_id})",
                 )
 
-    def chunks(self, text: str, size: int = _CHUNK) -> Iterator[Segment]:
+    def chunks(self, text: str, size: int = _SPLIT) -> Iterator[Segment]:
         """Segments of a whole text, split a chunk at a time (few lists alive at once)."""
+        for segments in self.chunk_lists(text, size):
+            yield from segments
+
+    def chunk_lists(self, text: str, size: int = _SPLIT) -> Iterator[list[Segment]]:
+        """The segments of a whole text as one list per chunk of about ``size`` characters.
+
+        Consumers that loop over a list in one frame (the envelope, the 846 mapper) avoid a
+        generator resumption per segment, which cost as much as the splitting itself.
+        """
         terminator, pos = self.delimiters.segment, 0
         while pos < len(text):
             end = text.find(terminator, pos + size)
             if end < 0:
                 end = len(text)
-            yield from self.split(text[pos:end])
+            segments = self.split(text[pos:end])
+            if segments:
+                yield segments
             pos = end + len(terminator)
 
 
@@ -226,6 +243,13 @@ def iter_text_segments(data: bytes) -> tuple[X12Delimiters, Iterator[Segment]]:
     return delimiters, Tokenizer(delimiters).chunks(text[start:])
 
 
+def iter_text_chunks(data: bytes) -> tuple[X12Delimiters, Iterator[list[Segment]]]:
+    """Like :func:`iter_text_segments`, one list of segments per chunk."""
+    text = data.decode("latin-1")
+    delimiters, start = read_delimiters(text[: start_hint(text)])
+    return delimiters, Tokenizer(delimiters).chunk_lists(text[start:])
+
+
 def start_hint(text: str) -> int:
     """How much of the text's head holds the ISA (after any BOM and whitespace)."""
     head = text[:4096]
@@ -239,6 +263,14 @@ def iter_segments(
 
     The delimiters are read eagerly (so a bad ISA fails at once); the segments lazily.
     """
+    delimiters, chunks = iter_chunks(stream, chunk_size=chunk_size, max_segment=max_segment)
+    return delimiters, (seg for segments in chunks for seg in segments)
+
+
+def iter_chunks(
+    stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
+) -> tuple[X12Delimiters, Iterator[list[Segment]]]:
+    """Like :func:`iter_segments`, one list of segments per chunk read."""
     head = stream.read(chunk_size)
     while len(head) < 4096:
         more = stream.read(chunk_size)
@@ -252,13 +284,13 @@ def iter_segments(
 
 def _stream(
     stream: BinaryIO, buffer: str, delimiters: X12Delimiters, chunk_size: int, max_segment: int
-) -> Iterator[Segment]:
+) -> Iterator[list[Segment]]:
     tokenizer = Tokenizer(delimiters)
     terminator = delimiters.segment
     while True:
         cut = buffer.rfind(terminator)
         if cut >= 0:
-            yield from tokenizer.split(buffer[:cut])
+            yield from tokenizer.chunk_lists(buffer[:cut])
             buffer = buffer[cut + len(terminator) :]
         if len(buffer) > max_segment:
             raise PayloadError(
@@ -269,4 +301,6 @@ def _stream(
         if not chunk:
             break
         buffer += chunk.decode("latin-1")
-    yield from tokenizer.split(buffer)
+    segments = tokenizer.split(buffer)
+    if segments:
+        yield segments

@@ -181,6 +181,7 @@ class Transaction:
 
     def _one_by_one(self) -> Iterator[Segment]:
         for chunk in self._gen:
+            self._chunk = []  # where() then names the segment last handed out, as before
             pos = self.chunk_pos
             for seg in chunk:
                 self.pos = pos

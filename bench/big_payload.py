@@ -66,11 +66,10 @@ def serve(path: Path, port_file: Path) -> None:
 
 
 def ingest(url: str, db: Path) -> None:
-    from supplyfeed._sink.factory import open_sink
-
     from supplyfeed import FeedConfig, FeedSpec, SupplierSpec
     from supplyfeed._models import DocKind
     from supplyfeed._run.pipeline import Runner, RunOptions
+    from supplyfeed._sink.factory import open_run_sink
 
     async def main() -> dict[str, float]:
         worst = 0.0
@@ -86,7 +85,7 @@ def ingest(url: str, db: Path) -> None:
         config = FeedConfig(timeout_seconds=3600, read_timeout=60, max_payload_bytes=4 << 30)
         feed = FeedSpec(DocKind.INVENTORY_SNAPSHOT, "json", (url,))
         supplier = SupplierSpec(id="BIG", feeds=(feed,), config=config)
-        sink = open_sink(f"sqlite:///{db}")
+        sink = open_run_sink(f"sqlite:///{db}")
         await sink.open()
         tick = asyncio.create_task(ticker())
         t0 = time.monotonic()

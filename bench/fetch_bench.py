@@ -24,19 +24,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
-from supplyfeed._sink.factory import open_sink
 
 from bench.guide_baseline import AsyncBatchIngestor as GuideIngestor
 from bench.guide_baseline import FeedConfig as GuideConfig
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._run.pipeline import Runner, RunOptions
+from supplyfeed._sink.factory import open_run_sink
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ async def supplyfeed_sqlite(fleet: dict[str, Any], w: Workload) -> Result:
         doc["sink"] = f"sqlite:///{db}"
         doc["defaults"] = {"timeout_seconds": w.timeout, "read_timeout": w.timeout}
         feeds = parse_feeds(yaml.safe_dump(doc), "<bench>", {})
-        sink = open_sink(feeds.sink)
+        sink = open_run_sink(feeds.sink)
         await sink.open()
         t0 = time.monotonic()
         try:
@@ -154,7 +154,7 @@ async def supplyfeed_sqlite(fleet: dict[str, Any], w: Workload) -> Result:
     return Result(wall, summary.outcomes.get("loaded", 0), records)
 
 
-IMPLS: dict[str, Callable[[dict[str, Any], Workload], Awaitable[Result]]] = {
+IMPLS: dict[str, Callable[[dict[str, Any], Workload], Coroutine[Any, Any, Result]]] = {
     "(a) bare aiohttp": bare_aiohttp,
     "(b) guide chunked gather": guide,
     "(c) supplyfeed -> SQLite": supplyfeed_sqlite,

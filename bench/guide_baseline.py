@@ -49,7 +49,10 @@ class AsyncBatchIngestor:
             await self.session.close()
 
     async def fetch_feed_batch(self, urls: List[str]) -> List[Dict[str, Any]]:
-        chunks = [urls[i : i + self.config.batch_size] for i in range(0, len(urls), self.config.batch_size)]
+        chunks = [
+            urls[i : i + self.config.batch_size]
+            for i in range(0, len(urls), self.config.batch_size)
+        ]
         all_successful: List[Dict[str, Any]] = []
 
         for chunk in chunks:
@@ -73,7 +76,9 @@ class AsyncBatchIngestor:
                         return await response.json()
                 except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                     wait_time = self.config.backoff_base**attempt + (hash(url) % 1000) / 1000
-                    logger.warning(f"Attempt {attempt + 1} failed for {url}: {e}. Retrying in {wait_time:.2f}s")
+                    logger.warning(
+                        f"Attempt {attempt + 1} failed for {url}: {e}. Retrying in {wait_time:.2f}s"
+                    )
                     await asyncio.sleep(wait_time)
             logger.critical(f"Exhausted retries for {url}")
             return None

@@ -2,4 +2,7 @@
 
 from ._cli.main import main
 
-raise SystemExit(main())
+# The guard matters: the SQLite sink's worker process is spawned, and spawning imports
+# the parent's __main__ module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

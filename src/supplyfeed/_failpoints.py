@@ -27,6 +27,7 @@ def _parse(spec: str) -> dict[str, int]:
 
 
 _armed = _parse(os.environ.get("SUPPLYFEED_FAILPOINTS", ""))
+KILL_PARENT = False  # set in worker processes: the crash takes the whole program down
 
 
 def failpoint(name: str) -> None:
@@ -35,4 +36,6 @@ def failpoint(name: str) -> None:
         return
     _armed[name] -= 1
     if _armed[name] <= 0:
+        if KILL_PARENT:
+            os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -22,7 +22,7 @@ from .._exceptions import ConfigError, SinkError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
-from .._sink.factory import open_sink
+from .._sink.factory import open_run_sink, open_sink
 from .._telemetry import Telemetry, TelemetryOptions
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
@@ -220,7 +220,7 @@ async def _execute_async(
 ) -> int:
     console = make_console()
     progress = RichProgress(console, enabled=not args.quiet and not args.json)
-    sink = open_sink(sink_url)
+    sink = open_run_sink(sink_url)
     await sink.open()
     try:
         runner = Runner(

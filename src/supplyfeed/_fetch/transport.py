@@ -156,8 +156,10 @@ async def _read_body(resp: aiohttp.ClientResponse, request: TransportRequest) ->
     """Stream the body in chunks into memory or a spool file, enforcing ``max_bytes``
     on the decompressed size (a decompression bomb fails fast, never exhausts memory)."""
     declared = resp.content_length
-    if declared is not None and declared > request.max_bytes and not resp.headers.get(
-        "Content-Encoding"
+    if (
+        declared is not None
+        and declared > request.max_bytes
+        and not resp.headers.get("Content-Encoding")
     ):
         raise PermanentFetchError(
             f"declared size {declared} exceeds max_payload_bytes {request.max_bytes}",

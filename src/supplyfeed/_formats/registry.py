@@ -7,12 +7,15 @@ does not read it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import cast
 
 from .._exceptions import ConfigError, PayloadError
-from .base import Decoder
+from .._models import Document
+from .base import DecodeContext, Decoder
+from .body import Body
 
-__all__ = ["FORMATS", "get_decoder", "sniff_format"]
+__all__ = ["FORMATS", "decode_payload", "get_decoder", "sniff_format"]
 
 _DECODERS: dict[str, str] = {
     "json": "supplyfeed._formats.json_docs:decode",
@@ -41,6 +44,12 @@ def get_decoder(fmt: str) -> Decoder:
     decoder = cast(Decoder, getattr(importlib.import_module(module_name), attr))
     _loaded[fmt] = decoder
     return decoder
+
+
+def decode_payload(fmt: str, body: Body, ctx: DecodeContext) -> Iterator[Document]:
+    """Decode ``body`` as ``fmt``. A module-level function, so that
+    ``functools.partial(decode_payload, fmt, body, ctx)`` can cross to a worker process."""
+    return get_decoder(fmt)(body, ctx)
 
 
 def sniff_format(head: bytes) -> str:

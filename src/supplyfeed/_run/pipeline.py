@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import os
 import time
 from collections import Counter
@@ -34,7 +35,7 @@ from .._fetch.hooks import FetchHook
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
 from .._fetch.policies import supplier_hooks
 from .._fetch.transport import Transport
-from .._formats.registry import get_decoder
+from .._formats.registry import decode_payload
 from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._sink.feed_state import state_for_sink
 from .._sink.http_cache import store_for_sink
@@ -207,7 +208,6 @@ class Runner:
         return unit
 
     def _load_unit(self, outcome: FetchSuccess, planned: PlannedEndpoint) -> LoadUnit:
-        decoder = get_decoder(planned.feed.format)
         ctx = planned.decode_context()
         body = outcome.body
         record = EndpointRecord(
@@ -221,7 +221,8 @@ class Runner:
             elapsed=outcome.elapsed,
             retry_history=[a.as_dict() for a in outcome.history],
         )
-        return LoadUnit(self.run_id, record, body, lambda: decoder(body, ctx))
+        documents = functools.partial(decode_payload, planned.feed.format, body, ctx)
+        return LoadUnit(self.run_id, record, body, documents)
 
     async def _writer(self, queue: asyncio.Queue[object]) -> None:
         """Group whatever is queued (up to ``batch_size`` payloads) into one transaction."""

@@ -39,6 +39,16 @@ def open_sink(url: str, *, lock: bool = True, **options: Any) -> Sink:
     )
 
 
+def open_run_sink(url: str) -> Sink:
+    """The sink an ingestion run writes through.
+
+    SQLite keeps its database work in a worker thread. ``worker="process"`` exists (see
+    ``sqlite_worker.py``) but measured no gain on the throughput benchmark on 2 cores,
+    where the simulator, the fetch loop and the writer compete for CPU anyway.
+    """
+    return open_sink(url)
+
+
 def _postgres(url: str, **options: Any) -> Sink:
     # Imported lazily: the SQLite default must not pay for (or need) the PostgreSQL driver.
     try:

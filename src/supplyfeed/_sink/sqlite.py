@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import multiprocessing
 import os
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
 
 from .._exceptions import ConfigError, PayloadError, SinkError
 from .._failpoints import failpoint
@@ -50,6 +52,7 @@ from .semantics import (
     replay_unit,
 )
 from .sqlite_load import UnitLoader
+from .sqlite_worker import child_call, child_init
 
 __all__ = ["SqliteSink", "sqlite_path"]
 
@@ -387,15 +390,20 @@ class SqliteSink:
         busy_timeout: float = 10.0,
         chunk_rows: int = 20_000,
         pragmas: Mapping[str, Any] | None = None,
+        worker: Literal["thread", "process"] = "thread",
     ) -> None:
         self.url = url
         self.path = sqlite_path(url)
+        if worker not in ("thread", "process"):
+            raise ConfigError(f"worker must be thread or process, not {worker!r}", key="worker")
+        self._worker = "thread" if self.path == MEMORY else worker
+        self._db_args = (self.path, busy_timeout, dict(pragmas or {}), chunk_rows)
         self._db = _Database(
             self.path, busy_timeout=busy_timeout, pragmas=pragmas or {}, chunk_rows=chunk_rows
         )
         use_lock = lock and self.path != MEMORY
         self._lock = RunLock(Path(f"{self.path}.lock")) if use_lock else None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Executor | None = None
 
     async def __aenter__(self) -> SqliteSink:
         await self.open()
@@ -408,10 +416,15 @@ class SqliteSink:
         if self._executor is None:
             raise SinkError(f"the SQLite sink {self.path} is not open")
         loop = asyncio.get_running_loop()
+        if self._worker == "process":
+            # The child holds its own _Database: call it by method name.
+            call = functools.partial(child_call, fn.__name__, args, kwargs)
+        else:
+            call = functools.partial(fn, *args, **kwargs)
         try:
-            return await loop.run_in_executor(
-                self._executor, functools.partial(fn, *args, **kwargs)
-            )
+            return cast(T, await loop.run_in_executor(self._executor, call))
+        except BrokenProcessPool as exc:
+            raise SinkError(f"the database worker for {self.path} died") from exc
         except sqlite3.Error as exc:
             raise _sink_error(self.path, exc) from exc
         except OSError as exc:  # the spool folder of dead letters: disk full, permissions
@@ -422,12 +435,22 @@ class SqliteSink:
             return
         if self._lock is not None:
             self._lock.acquire()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplyfeed-sqlite")
+        self._executor = self._new_executor()
         try:
             await self._call(self._db.open)
         except BaseException:
             await self._shutdown()
             raise
+
+    def _new_executor(self) -> Executor:
+        if self._worker == "process":
+            return ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a live loop
+                initializer=child_init,
+                initargs=self._db_args,
+            )
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplyfeed-sqlite")
 
     async def close(self) -> None:
         if self._executor is None:

@@ -73,8 +73,7 @@ _UPSERT_DOC: Final = (
 _LOOKUP_BATCH: Final = 256
 _JSON_MIN_ITEMS: Final = 64
 _SELECT_DOCS: Final = (
-    "SELECT doc_key, issued_at, control_number, content_hash FROM sf_documents "
-    "WHERE doc_type = ?"
+    "SELECT doc_key, issued_at, control_number, content_hash FROM sf_documents WHERE doc_type = ?"
 )
 _SELECT_DOC: Final = (
     "SELECT issued_at, control_number, content_hash FROM sf_documents "

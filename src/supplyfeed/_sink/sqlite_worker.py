@@ -1,0 +1,68 @@
+"""The SQLite sink's database worker in its own process.
+
+On a 2-core machine, decoding and writing in a thread of the fetching process competes for
+one GIL with the event loop: every socket call then waits for the writer's Python work
+(the convoy effect), and the run goes at the speed of one core. With ``worker="process"``
+the sink's :class:`~supplyfeed._sink.sqlite._Database` lives in a spawned child: decode
+and SQL run on the other core, and the parent only fetches. There is still exactly one
+writer, so SQLite's single-writer rule and the transaction design are unchanged.
+
+The child ignores SIGINT and SIGTERM: a terminal's Ctrl-C reaches the whole process
+group, and a graceful stop means the parent stops fetching while the child finishes the
+transaction in flight. If the parent dies, the child finishes (commits or rolls back) the
+call in progress and exits when its task pipe closes; any commit it makes is a complete
+unit with its ledger row, so ``resume`` stays exact.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .. import _failpoints
+from .._exceptions import SinkError
+
+__all__ = ["child_call", "child_init"]
+
+_db: Any = None  # the child's _Database
+
+
+def child_init(path: str, busy_timeout: float, pragmas: Mapping[str, Any], chunk_rows: int) -> None:
+    from .sqlite import _Database  # imported here: the parent must not create one
+
+    global _db
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _failpoints.KILL_PARENT = True  # a crash point means the whole program dies there
+    _exit_with_parent()
+    _db = _Database(path, busy_timeout=busy_timeout, pragmas=pragmas, chunk_rows=chunk_rows)
+
+
+def _exit_with_parent() -> None:
+    """A SIGKILLed parent cannot shut the pool down: leave when it is gone (an open
+    transaction then rolls back, which is exactly what the ledger expects)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="supplyfeed-parent-watch", daemon=True).start()
+
+
+def child_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run one ``_Database`` method; errors cross the process boundary as SinkError."""
+    from .sqlite import _sink_error
+
+    try:
+        return getattr(_db, method)(*args, **kwargs)
+    except sqlite3.Error as exc:
+        raise _sink_error(_db.path, exc) from None
+    except OSError as exc:
+        raise SinkError(f"I/O error beside {_db.path}: {exc}") from None

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -98,4 +99,6 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     note = f"  FLAGGED: above {summary['error_rate_threshold']:.0%}" if flagged else ""
     table.add_row("error rate", f"[{style}]{rate:.2%}{note}")
     console.print(table)
+    for warning in summary.get("warnings", []):  # e.g. TLS verification turned off
+        console.print(f"[bold yellow]warning[/]: {escape(warning)}", highlight=False)
     print_report(console, summary.get("report") or {})

@@ -3,6 +3,7 @@ values no column takes. The shared semantics are in the contract suite."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -57,6 +58,13 @@ async def test_the_lock_dies_with_its_session(url: str) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND application_name = 'supplyfeed run lock'"
             )
+            # pg_terminate_backend only signals: wait until the server has let go of the lock.
+            async with asyncio.timeout(10):
+                while await admin.fetchval(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+                ):
+                    await asyncio.sleep(0.02)  # noqa: ASYNC110 - polling the server, no event to wait on
         finally:
             await admin.close()
         other = PostgresSink(url, relock_wait=0)

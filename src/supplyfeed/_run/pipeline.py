@@ -35,6 +35,7 @@ from .._fetch.hooks import FetchHook
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
 from .._fetch.policies import supplier_hooks
 from .._fetch.transport import Transport
+from .._formats.body import Body
 from .._formats.registry import decode_payload
 from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._sink.feed_state import state_for_sink
@@ -254,8 +255,13 @@ class Runner:
                 results = await self.sink.load(units)
                 failpoint("after_commit")
             finally:
+                # Unlinking a large spool file can take long enough to stall the loop.
+                spooled = [u.body for u in units if u.body.spooled]
                 for unit in units:
-                    unit.body.discard()
+                    if not unit.body.spooled:
+                        unit.body.discard()
+                if spooled:
+                    await asyncio.to_thread(_discard_all, spooled)
             await self.unchanged.committed(results)
             finished = await self.pages.committed(results)
             await self.cursors.committed(results, finished)
@@ -264,6 +270,11 @@ class Runner:
                 self.options.telemetry.written(results)
             for r in results:
                 progress.advance(r.endpoint.kind.value, r.outcome, r.records)
+
+
+def _discard_all(bodies: list[Body]) -> None:
+    for body in bodies:
+        body.discard()
 
 
 def _failure_record(outcome: FetchFailure, planned: PlannedEndpoint) -> EndpointRecord:

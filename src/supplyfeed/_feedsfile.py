@@ -33,10 +33,11 @@ from ._config import (
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
 from ._models import DocKind
+from ._sink.factory import DEFAULT_SINK_URL
 
 __all__ = ["DEFAULT_SINK", "FeedsFile", "load_feeds_file", "parse_feeds"]
 
-DEFAULT_SINK = "sqlite:///supplyfeed.db"
+DEFAULT_SINK = DEFAULT_SINK_URL  # the embedded default, one definition (_sink/factory.py)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
 _URL_SCHEMES = frozenset({"http", "https", "sftp", "file"})

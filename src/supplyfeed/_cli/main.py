@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+from rich.console import Console
 
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError, SinkError
@@ -165,7 +166,9 @@ def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     feeds = load_feeds_file(args.feeds)
     label = str(args.feeds.resolve())  # resume finds the feeds file again through it
-    return _execute(feeds.suppliers, feeds.defaults, feeds.sink, label, None, args)
+    return asyncio.run(
+        _execute_async(feeds.suppliers, feeds.defaults, feeds.sink, label, None, args)
+    )
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -190,24 +193,13 @@ def _cmd_resume(args: argparse.Namespace) -> int:
                 "pass --feeds FEEDS.yaml to resume it"
             )
         feeds = load_feeds_file(label)
-    return _execute(feeds.suppliers, feeds.defaults, url, label, run_id, args)
+    return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, run_id, args))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_fleet
 
     return asyncio.run(demo_fleet(args, _execute_async))
-
-
-def _execute(
-    suppliers: Sequence[SupplierSpec],
-    config: FeedConfig,
-    sink_url: str,
-    label: str,
-    run_id: str | None,
-    args: argparse.Namespace,
-) -> int:
-    return asyncio.run(_execute_async(suppliers, config, sink_url, label, run_id, args))
 
 
 async def _execute_async(
@@ -255,13 +247,10 @@ def _install_signal_handlers(runner: Runner) -> None:
         loop.add_signal_handler(sig, on_signal)
 
 
-def _print_result(console: object, summary: RunSummary, as_json: bool) -> None:
+def _print_result(console: Console, summary: RunSummary, as_json: bool) -> None:
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(summary.to_dict()) + b"\n")
         return
-    from rich.console import Console
-
-    assert isinstance(console, Console)
     print_summary(console, summary.to_dict())
 
 

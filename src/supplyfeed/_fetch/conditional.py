@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from .._formats.body import Body
 from .hooks import BaseHook, Send
 from .outcome import FetchRequest
-from .transport import TransportRequest, TransportResponse
+from .transport import TransportRequest, TransportResponse, header_value
 
 __all__ = [
     "ConditionalHook",
@@ -53,16 +53,13 @@ class ValidatorStore(Protocol):
     async def put_validators(self, entries: Mapping[str, Validators]) -> None: ...
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
 def validators_from(headers: Mapping[str, str], sha256: str | None) -> Validators:
     """The validators a response carries, with the hash of its body."""
-    etag = _header(headers, "ETag")
+    etag = header_value(headers, "ETag")
     # A weak ETag is fine for If-None-Match (RFC 9110 §13.1.2 uses weak comparison).
-    return Validators(etag=etag, last_modified=_header(headers, "Last-Modified"), sha256=sha256)
+    return Validators(
+        etag=etag, last_modified=header_value(headers, "Last-Modified"), sha256=sha256
+    )
 
 
 def conditional_headers(known: Validators) -> dict[str, str]:

@@ -40,7 +40,7 @@ from .outcome import (
     FetchSuccess,
 )
 from .retry import RetryPolicy, error_for_status
-from .transport import AiohttpTransport, Transport, TransportRequest
+from .transport import AiohttpTransport, Transport, TransportRequest, header_value
 
 __all__ = ["AsyncBatchIngestor", "BatchResult", "new_request_id"]
 
@@ -302,7 +302,7 @@ class AsyncBatchIngestor:
                 return exc, time.monotonic() - t0
             elapsed = time.monotonic() - t0
         if response.body is None:
-            retry_after = _header(response.headers, "Retry-After")
+            retry_after = header_value(response.headers, "Retry-After")
             return error_for_status(response.status, response.reason, retry_after), elapsed
         return TransportResult(response.status, response.headers, response.body, elapsed)
 
@@ -313,14 +313,6 @@ class TransportResult:
     headers: Mapping[str, str]
     body: Body
     elapsed: float
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
 
 
 def _payload_failure(outcome: FetchSuccess, exc: PayloadError) -> FetchFailure:

@@ -34,6 +34,7 @@ from .._formats.base import DecodeContext
 from .._formats.body import Body
 from .._formats.mapping import lookup
 from .._models import Document
+from .transport import header_value
 
 __all__ = ["Paginator", "link_next", "page_documents", "with_param"]
 
@@ -51,7 +52,7 @@ def with_param(url: str, name: str, value: str | int) -> str:
 
 def link_next(headers: Mapping[str, str]) -> str | None:
     """The ``rel="next"`` target of a ``Link`` header, if any."""
-    value = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    value = header_value(headers, "Link")
     if not value:
         return None
     for target, params in _LINK.findall(value):

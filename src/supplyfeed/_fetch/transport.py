@@ -30,6 +30,7 @@ __all__ = [
     "Transport",
     "TransportRequest",
     "TransportResponse",
+    "header_value",
 ]
 
 _CHUNK = 64 * 1024
@@ -56,6 +57,12 @@ class TransportResponse:
     headers: Mapping[str, str]
     body: Body | None = None
     reason: str = ""
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A response header by case-insensitive name (transports hand back plain dicts)."""
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 class Transport(Protocol):

@@ -279,3 +279,91 @@ async def test_stream_failing_mid_document_loses_nothing_else(sink: Sink) -> Non
     assert [r for r in after["inventory_positions"] if r["warehouse_id"] == "W01"] == before[
         "inventory_positions"
     ]
+
+
+# -- many payloads in one load call (the SQLite batch path) ----------------------------------
+
+
+async def test_one_call_sees_its_own_earlier_writes(sink: Sink) -> None:
+    """A stored document replaced twice within one call ends as its newest version, with no
+    line of the older versions left; an identical re-send in the same call is unchanged."""
+    await sink.load([unit("e0", [po_ack((1, 2, 3), control="1")], kind=DocKind.PO_ACK)])
+    v2 = po_ack((1, 2), control="2", qty=20)
+    v3 = po_ack((4,), control="3", qty=30)
+    finals = await sink.load(
+        [
+            unit("e1", [v2], kind=DocKind.PO_ACK),
+            unit("e2", [v3], kind=DocKind.PO_ACK),
+            unit("e3", [v2], kind=DocKind.PO_ACK),  # older than v3: stale
+            unit("e4", [v3], kind=DocKind.PO_ACK),  # identical: unchanged
+        ]
+    )
+    assert [f.outcome for f in finals] == [Outcome.LOADED] * 4
+    assert [f.stale_documents for f in finals] == [0, 0, 1, 0]
+    lines = await sink.table_rows("po_ack_lines")
+    check_exactly(lines, ["4"], field="line_number")
+    assert [(r["acked_qty"], r["request_id"]) for r in lines] == [(30, f"req-e2-{RUN}")]
+    [header] = await sink.table_rows("po_acks")
+    assert header["control_number"] == "3"
+
+
+async def test_a_bad_row_in_a_batch_quarantines_only_its_payload(sink: Sink) -> None:
+    """A duplicate line key among many good payloads: that payload alone is quarantined,
+    every other one loads once, and what was stored before stays."""
+    await sink.load([unit("e0", [snapshot("W00", skus=range(2))])])
+    dup = InventorySnapshot(
+        supplier_id="SUP", warehouse_id="W99", as_of=snapshot().as_of, items=snapshot().items * 2
+    )
+    payloads = [unit(f"g{i}", [snapshot(f"W{i + 1:02d}", skus=range(3))]) for i in range(5)]
+    payloads.insert(2, unit("bad", [dup]))
+    finals = await sink.load(payloads)
+    outcomes = {f.endpoint.key: f.outcome for f in finals}
+    assert outcomes.pop("bad") is Outcome.QUARANTINED
+    assert set(outcomes.values()) == {Outcome.LOADED}
+    rows = await sink.table_rows("inventory_positions")
+    for i in range(5):
+        mine = [r for r in rows if r["warehouse_id"] == f"W{i + 1:02d}"]
+        check_exactly(mine, [f"SKU-{n}" for n in range(3)])
+    assert {r["warehouse_id"] for r in rows} == {f"W{i:02d}" for i in range(6)}
+    check_exactly([r for r in rows if r["warehouse_id"] == "W00"], ["SKU-0", "SKU-1"])
+    [letter] = await sink.dead_letters()
+    assert (letter.endpoint_key, letter.error_kind) == ("bad", "constraint")
+
+
+async def test_a_batch_replacing_many_stored_documents_leaves_no_old_line(sink: Sink) -> None:
+    """Many stored documents, each replaced by a newer, shorter version in one call (and
+    some by two): exactly the newest lines remain."""
+
+    def ack(n: int, lines: range, control: int) -> Document:
+        doc = po_ack(lines, control=str(control), qty=control)
+        doc.po_number = f"PO-{n}"
+        return doc
+
+    await sink.load([unit(f"e{n}", [ack(n, range(6), 1)], kind=DocKind.PO_ACK) for n in range(8)])
+    newer = [unit(f"f{n}", [ack(n, range(n % 3), 2)], kind=DocKind.PO_ACK) for n in range(8)]
+    newest = [unit(f"g{n}", [ack(n, range(1), 3)], kind=DocKind.PO_ACK) for n in range(0, 8, 2)]
+    finals = await sink.load(newer + newest)
+    assert {f.outcome for f in finals} == {Outcome.LOADED}
+    lines = await sink.table_rows("po_ack_lines")
+    for n in range(8):
+        mine = [r for r in lines if r["po_number"] == f"PO-{n}"]
+        want = range(1) if n % 2 == 0 else range(n % 3)
+        check_exactly(mine, [str(i) for i in want], field="line_number")
+        assert {r["acked_qty"] for r in mine} <= {3 if n % 2 == 0 else 2}
+
+
+async def test_a_snapshot_replaced_twice_in_one_call_keeps_only_the_last(sink: Sink) -> None:
+    """Snapshots of one instant resolve by hash: three of them, ordered so that each beats
+    the one before, loaded as one stored and two in the same call (disjoint SKUs, so a
+    leftover line of the middle one could not hide behind a key conflict)."""
+    from supplyfeed._sink.schema import content_hash
+
+    first, second, third = sorted(
+        (snapshot(skus=range(n * 10, n * 10 + 3)) for n in range(3)), key=content_hash
+    )
+    await sink.load([unit("e0", [first])])
+    finals = await sink.load([unit("e1", [second]), unit("e2", [third])])
+    assert [f.stale_documents for f in finals] == [0, 0]
+    rows = await sink.table_rows("inventory_positions")
+    check_exactly(rows, [i.sku for i in third.items])
+    assert {r["request_id"] for r in rows} == {f"req-e2-{RUN}"}

@@ -51,6 +51,7 @@ from .semantics import (
     quarantined_record,
     replay_unit,
 )
+from .sqlite_batch import load_batch
 from .sqlite_load import UnitLoader
 from .sqlite_worker import child_call, child_init
 
@@ -228,16 +229,18 @@ class _Database:
     def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         finals = []
         with self.transaction() as conn:
-            for unit in units:
-                outcome = self._try_unit(conn, unit)
+            per_unit = functools.partial(self._try_unit, conn)
+            outcomes = load_batch(conn, units, self._chunk_rows, per_unit)
+            for unit, outcome in zip(units, outcomes, strict=True):
                 if isinstance(outcome, PayloadError):
                     self._store_dead_letter(conn, unit, outcome)
                     final = quarantined_record(unit, outcome)
                 else:
                     final = loaded_record(unit, outcome)
-                conn.execute(_UPSERT_ENDPOINT, endpoint_row(unit.run_id, final))
                 finals.append(final)
                 failpoint("mid_batch")  # crash tests: rows written, nothing committed
+            rows = [endpoint_row(u.run_id, f) for u, f in zip(units, finals, strict=True)]
+            conn.executemany(_UPSERT_ENDPOINT, rows)
         for unit, final in zip(units, finals, strict=True):
             unit.record = final  # only once committed: the caller sees what is stored
         return finals

@@ -81,3 +81,12 @@ def test_ddl_renders_for_both_dialects() -> None:
     inventory = next(s for s in sqlite if "inventory_positions" in s)
     assert "PRIMARY KEY (supplier_id, warehouse_id, as_of, sku)" in inventory
     assert len(CANONICAL_TABLES) == 5
+
+
+@given(st.lists(st.integers(1, 50), max_size=30, unique=True), st.integers(1, 7))
+def test_acks_and_notices_in_parts_hash_like_the_whole(lines: list[int], size: int) -> None:
+    """The header's JSON is cut around the line array: any header fields, any parts."""
+    for make in (po_ack, ship_notice):
+        whole = make(lines)
+        parts = [make(lines[i : i + size]) for i in range(0, max(len(lines), 1), size)]
+        assert content_hash(parts) == content_hash(whole)

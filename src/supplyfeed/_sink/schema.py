@@ -271,12 +271,14 @@ def timestamp_text(value: dt.datetime | None) -> str | None:
     """UTC ISO 8601 with ``Z``; naive datetimes are taken as UTC (as document_key does)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    if value.utcoffset():
+    offset = value.utcoffset()
+    if offset is None:
+        return value.isoformat() + "Z"
+    if offset:
         value = value.astimezone(dt.UTC)
-    # isoformat is ~4x cheaper than strftime here, and this runs for every document.
-    return value.replace(tzinfo=None).isoformat() + "Z"
+    # isoformat is ~4x cheaper than strftime, and this runs for every document; an aware
+    # UTC datetime's text ends in "+00:00".
+    return value.isoformat()[:-6] + "Z"
 
 
 def _date(value: dt.date | None) -> str | None:
@@ -379,18 +381,21 @@ def version_key(version: Version) -> tuple[Any, ...]:
 class DocHasher:
     """SHA-256 of a document's canonical encoding, fed part by part.
 
-    The hash covers the header (without lines) and then every line, so a document sent
-    whole and the same document streamed in parts hash the same. Provenance is not part of
-    a document, so it never changes the hash.
+    The hash is that of the type name and the sorted-key JSON of the whole document, so a
+    document sent whole (:func:`content_hash`, one encode) and the same document streamed
+    in parts hash the same: the header's JSON is cut where the line array goes, and each
+    part's lines are fed in between. Provenance is not part of a document, so it never
+    changes the hash.
     """
 
-    __slots__ = ("_h", "_lines")
+    __slots__ = ("_h", "_header", "_lines", "_post", "_tag")
 
     def __init__(self, first: Document) -> None:
-        self._h = hashlib.sha256()
-        header = _header_only(first)
-        self._h.update(type(first).__name__.encode())
-        self._h.update(_encode(header))
+        self._tag = _TYPE_TAG[type(first)]
+        self._header = _encode(_header_only(first))
+        pre, self._post = _split_header(self._header, _LINES_FIELD[type(first)])
+        self._h = hashlib.sha256(self._tag)
+        self._h.update(pre)
         self._lines = 0
 
     def add(self, part: Document) -> None:
@@ -399,12 +404,32 @@ class DocHasher:
             return
         encoded = _encode(lines)
         # "[a,b]" + "[c]" hashes like "[a,b,c]": drop the brackets, join parts with commas.
-        self._h.update(b"," if self._lines else b"\n")
+        if self._lines:
+            self._h.update(b",")
         self._h.update(encoded[1:-1])
         self._lines += len(lines)
 
     def hexdigest(self) -> str:
-        return self._h.hexdigest()
+        if not self._lines:  # no lines: the encoding omits the (default, empty) array
+            return hashlib.sha256(self._tag + self._header).hexdigest()
+        h = self._h.copy()
+        h.update(self._post)
+        return h.hexdigest()
+
+
+_TYPE_TAG: Final = {t: t.__name__.encode() for t in (InventorySnapshot, PoAck, ShipNotice)}
+_LINES_FIELD: Final = {InventorySnapshot: "items", PoAck: "lines", ShipNotice: "lines"}
+
+
+def _split_header(header: bytes, field: str) -> tuple[bytes, bytes]:
+    """The JSON of a whole document around its line array: ``{...,"items":[`` and
+    ``],...}``, given the header's JSON (keys sorted, the empty array omitted)."""
+    fields: dict[str, Any] = msgspec.json.decode(header)
+    before = _encode({k: v for k, v in fields.items() if k < field})
+    after = _encode({k: v for k, v in fields.items() if k > field})
+    pre = before[:-1] + (b"," if len(before) > 2 else b"") + f'"{field}":['.encode()
+    post = b"]" + (b"," + after[1:] if len(after) > 2 else b"}")
+    return pre, post
 
 
 def _header_only(doc: Document) -> Document:
@@ -414,8 +439,13 @@ def _header_only(doc: Document) -> Document:
 
 
 def content_hash(doc: Document | Iterable[Document]) -> str:
-    """The content hash of a whole document, or of the parts of one streamed document."""
-    parts = [doc] if isinstance(doc, InventorySnapshot | PoAck | ShipNotice) else list(doc)
+    """The content hash of a whole document (one encode), or of the parts of one
+    streamed document."""
+    if isinstance(doc, InventorySnapshot | PoAck | ShipNotice):
+        h = hashlib.sha256(_TYPE_TAG[type(doc)])
+        h.update(_encode(doc))
+        return h.hexdigest()
+    parts = list(doc)
     hasher = DocHasher(parts[0])
     for part in parts:
         hasher.add(part)

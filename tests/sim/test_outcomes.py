@@ -81,9 +81,10 @@ def test_public_names_are_pinned() -> None:
     import supplyfeed.sim
 
     assert set(supplyfeed.sim.__all__) == {
-        "DEFAULT_FAULT_MIX", "FAULT_KINDS", "TABLES", "AmbiguousOutcome", "Discrepancy",
-        "EndpointSpec", "EndpointStats", "Fault", "FaultKind", "FleetSpec", "FleetStats",
-        "GroundTruth", "LatencyModel", "Outcome", "PortStats", "RendererUnavailable",
-        "SupplierFleet", "get_renderer", "table_keys",
+        "DEFAULT_FAULT_MIX", "FAULT_KINDS", "TABLES", "AmbiguousOutcome", "Degradation",
+        "Discrepancy", "EndpointSpec", "EndpointStats", "Fault", "FaultKind", "FleetSpec",
+        "FleetStats", "GroundTruth", "HostBehaviour", "HostCounters", "LatencyModel",
+        "Outcome", "PortStats", "RateLimit", "RendererUnavailable", "SftpDrop",
+        "SupplierFleet", "TokenEndpoint", "get_renderer", "table_keys",
     }  # fmt: skip
     assert all(hasattr(supplyfeed.sim, name) for name in supplyfeed.sim.__all__)

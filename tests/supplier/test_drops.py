@@ -1,12 +1,13 @@
-"""Drop sources: file:// shares and sftp:// servers (asyncssh's own server, in process)."""
+"""Drop sources: file:// shares, and sftp:// against the sim's SFTP server (asyncssh)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import orjson
 import pytest
 import yaml
@@ -14,10 +15,9 @@ import yaml
 from supplyfeed._config import SupplierSpec
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._sink.memory import MemorySink
+from supplyfeed.sim import TABLES, Fault, FleetSpec, GroundTruth, SftpDrop
 
-from .helpers import QUICK, run
-
-ENV = {"SFTP_PW": "drop-secret-pw"}
+from .helpers import QUICK, assert_rows_match, run, table_keys
 
 
 def _drop(folder: Path, names: list[str], *, bad: tuple[str, ...] = ()) -> None:
@@ -34,13 +34,13 @@ def _drop(folder: Path, names: list[str], *, bad: tuple[str, ...] = ()) -> None:
     (folder / "readme.txt").write_text("not matched by *.json")
 
 
-def feeds(url: str, auth: dict[str, Any] | None = None, **drop: str) -> tuple[SupplierSpec, ...]:
+def feeds(url: str, **drop: str) -> tuple[SupplierSpec, ...]:
     feed: dict[str, Any] = {"kind": "inventory_snapshot", "format": "json", "urls": [url]}
     if drop:
         feed["drop"] = drop
-    supplier: dict[str, Any] = {"id": "D", "feeds": [feed], **({"auth": auth} if auth else {})}
+    supplier: dict[str, Any] = {"id": "D", "feeds": [feed]}
     doc = {"defaults": dict(QUICK), "suppliers": [supplier]}
-    return parse_feeds(yaml.safe_dump(doc), "feeds.yaml", ENV).suppliers
+    return parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {}).suppliers
 
 
 def _names(folder: Path, *, files_only: bool = False) -> list[str]:
@@ -83,102 +83,85 @@ async def test_local_drop_can_delete_after_loading(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["readme.txt"]
 
 
-# -- SFTP ------------------------------------------------------------------------------------
-
-
-class _Server(asyncssh.SSHServer):
-    def begin_auth(self, username: str) -> bool:
-        return True
-
-    def password_auth_supported(self) -> bool:
-        return True
-
-    def validate_password(self, username: str, password: str) -> bool:
-        return username == "edi" and password == ENV["SFTP_PW"]
-
-
-class SftpDrop:
-    def __init__(self, root: Path, keys: Path) -> None:
-        self.root = root
-        self.keys = keys
-        self.port = 0
-        self._server: asyncssh.SSHAcceptor | None = None
-
-    async def __aenter__(self) -> SftpDrop:
-        host_key = asyncssh.generate_private_key("ssh-ed25519")
-        client_key = asyncssh.generate_private_key("ssh-ed25519")
-        client_key.write_private_key(str(self.keys / "client_key"))
-        root = str(self.root).encode()
-        self._server = await asyncssh.listen(
-            "127.0.0.1",
-            0,
-            server_host_keys=[host_key],
-            authorized_client_keys=asyncssh.import_authorized_keys(
-                client_key.export_public_key().decode()
-            ),
-            server_factory=_Server,
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root),
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        line = f"[127.0.0.1]:{self.port} {host_key.export_public_key().decode()}"
-        (self.keys / "known_hosts").write_text(line)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+# -- SFTP (supplyfeed.sim.SftpDrop) -----------------------------------------------------
 
 
 @pytest.fixture
 async def sftp(tmp_path: Path) -> AsyncIterator[SftpDrop]:
-    (tmp_path / "root").mkdir()
-    (tmp_path / "keys").mkdir()
-    async with SftpDrop(tmp_path / "root", tmp_path / "keys") as server:
+    """Eight EDI and JSON files of supplier D; file 5 is malformed."""
+    base = FleetSpec.generate(
+        endpoints=8,
+        hosts=1,
+        suppliers=["D"],
+        records_per_endpoint=3,
+        formats=("x12", "edifact", "json"),
+        seed=11,
+    )
+    eps = tuple(
+        dataclasses.replace(ep, fault=Fault.malformed() if i == 5 else None)
+        for i, ep in enumerate(base.endpoints)
+    )
+    async with SftpDrop(dataclasses.replace(base, endpoints=eps), tmp_path / "sftp") as server:
         yield server
 
 
+def sftp_feeds(server: SftpDrop, login: str, **auth: str) -> tuple[SupplierSpec, ...]:
+    doc = server.feeds_document(defaults=QUICK, login=login)
+    for supplier in doc["suppliers"]:
+        supplier["auth"].update(auth)
+    return parse_feeds(yaml.safe_dump(doc), "feeds.yaml", server.env).suppliers
+
+
+def _outcomes(truth: GroundTruth) -> dict[str, int]:
+    return dict(Counter(truth.outcomes.values()))
+
+
 async def test_sftp_drop_with_a_key(sftp: SftpDrop) -> None:
-    """sftp:// with a client key and a checked host key: files load, then move to done/."""
-    _drop(sftp.root / "out", [f"E{i}.json" for i in range(6)])
-    auth = {
-        "username": "edi",
-        "ssh_key": str(sftp.keys / "client_key"),
-        "known_hosts": str(sftp.keys / "known_hosts"),
-    }
-    suppliers = feeds(f"sftp://127.0.0.1:{sftp.port}/out/*.json", auth)
+    """sftp:// with a client key and a checked host key: every EDI and JSON file is read,
+    the rows are exactly the truth's, loaded files move to done/, the bad one stays."""
+    suppliers = sftp_feeds(sftp, "key")
+    truth = sftp.expected()
+    assert _outcomes(truth) == {"loaded": 7, "quarantined": 1}
     sink = MemorySink()
     summary = await run(suppliers, sink, suppliers[0].config)
-    assert summary.outcomes == {"loaded": 6}
-    assert await _warehouses(sink) == [f"E{i}" for i in range(6)]
-    done = _names(sftp.root / "out" / "done")
-    assert done == [f"E{i}.json" for i in range(6)]
+    assert summary.outcomes == _outcomes(truth)
+    assert await assert_rows_match(sink, truth) > 0
+    for ep in sftp.spec.endpoints:
+        loaded = truth.outcomes[sftp.url_of(ep)] == "loaded"
+        path = sftp.local_path(ep)
+        assert _exists(path.parent / "done" / path.name) is loaded
+        assert _exists(path) is not loaded
 
 
 async def test_sftp_drop_with_a_password_from_env(sftp: SftpDrop) -> None:
-    """The password comes from ${ENV} in the URL and never reaches the ledger."""
-    _drop(sftp.root / "out", ["P1.json", "P2.json", "broken.json"], bad=("broken.json",))
-    url = f"sftp://edi:${{SFTP_PW}}@127.0.0.1:{sftp.port}/out/*.json"
-    suppliers = feeds(url, {"known_hosts": str(sftp.keys / "known_hosts")})
+    """The password comes from ${ENV} in the URL and never reaches the ledger; the
+    undecodable file stays and is named in the summary."""
+    suppliers = sftp_feeds(sftp, "password")
+    assert "${SIM_SFTP_PASSWORD}" in yaml.safe_dump(sftp.feeds_document())
     sink = MemorySink()
     summary = await run(suppliers, sink, suppliers[0].config)
-    assert summary.outcomes == {"loaded": 2, "quarantined": 1}
-    assert await _warehouses(sink) == ["P1", "P2"]
-    assert _exists(sftp.root / "out" / "broken.json")
+    truth = sftp.expected()
+    assert summary.outcomes == _outcomes(truth)
+    await assert_rows_match(sink, truth)
+    bad = next(ep for ep in sftp.spec.endpoints if ep.fault is not None)
+    assert _exists(sftp.local_path(bad))
     assert len(summary.warnings) == 1
-    assert "broken.json" in summary.warnings[0]
+    assert sftp.local_path(bad).name in summary.warnings[0]
     ledger = repr(await sink.endpoints(summary.run_id)) + repr(summary.to_dict())
-    assert ENV["SFTP_PW"] not in ledger
+    assert sftp.password not in ledger
+    again = await run(suppliers, sink, suppliers[0].config)  # only the bad file is left
+    assert again.outcomes == {"quarantined": 1}
+    await assert_rows_match(sink, truth)  # nothing duplicated
 
 
 async def test_sftp_unknown_host_key_is_refused(sftp: SftpDrop, tmp_path: Path) -> None:
     """Host keys are checked: an empty known_hosts fails the listing, nothing is read."""
-    _drop(sftp.root / "out", ["X.json"])
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    url = f"sftp://edi:${{SFTP_PW}}@127.0.0.1:{sftp.port}/out/*.json"
-    suppliers = feeds(url, {"known_hosts": str(empty)})
+    suppliers = sftp_feeds(sftp, "password", known_hosts=str(empty))
     sink = MemorySink()
     summary = await run(suppliers, sink, suppliers[0].config)
-    assert summary.outcomes == {"failed": 1}
-    assert _exists(sftp.root / "out" / "X.json")
+    feeds = sum(len(f.urls) for s in suppliers for f in s.feeds)
+    assert summary.outcomes == {"failed": feeds}
+    assert all(_exists(sftp.local_path(ep)) for ep in sftp.spec.endpoints)
+    assert (await table_keys(sink)) == {t: [] for t in TABLES}

@@ -4,16 +4,22 @@ Used by ``supplyfeed demo``, the tests and the benchmarks. A :class:`FleetSpec` 
 each endpoint serves (documents generated from a seed) and how it misbehaves (a
 :class:`Fault`); a :class:`SupplierFleet` serves it, one aiohttp server per supplier host,
 counts what clients do, and tells what a correct client must end with
-(:meth:`SupplierFleet.expected`). Nothing here touches any network but the loopback.
+(:meth:`SupplierFleet.expected`). A host may behave like a supplier's API gateway
+(:class:`HostBehaviour`: OAuth2 token endpoint, rate-limit headers, degradation under
+load); JSON endpoints are also served paged in every style (``paged.py``); an
+:class:`SftpDrop` serves a fleet's documents as files over SFTP. Nothing here touches
+any network but the loopback.
 """
 
 from __future__ import annotations
 
 from .faults import DEFAULT_FAULT_MIX, FAULT_KINDS, AmbiguousOutcome, Fault, FaultKind, Outcome
 from .fleet_spec import TABLES, EndpointSpec, FleetSpec, table_keys
+from .hosts import Degradation, HostBehaviour, HostCounters, RateLimit, TokenEndpoint
 from .latency import LatencyModel
 from .render import RendererUnavailable, get_renderer
 from .server import EndpointStats, FleetStats, PortStats, SupplierFleet
+from .sftp import SftpDrop
 from .truth import Discrepancy, GroundTruth
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "FAULT_KINDS",
     "TABLES",
     "AmbiguousOutcome",
+    "Degradation",
     "Discrepancy",
     "EndpointSpec",
     "EndpointStats",
@@ -29,11 +36,16 @@ __all__ = [
     "FleetSpec",
     "FleetStats",
     "GroundTruth",
+    "HostBehaviour",
+    "HostCounters",
     "LatencyModel",
     "Outcome",
     "PortStats",
+    "RateLimit",
     "RendererUnavailable",
+    "SftpDrop",
     "SupplierFleet",
+    "TokenEndpoint",
     "get_renderer",
     "table_keys",
 ]

@@ -7,6 +7,7 @@ formats of a fleet never changes the records an endpoint serves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import random
@@ -150,6 +151,19 @@ class FleetSpec:
                 EndpointSpec(host, path, supplier, kind, fmt, tuple(docs), latency, faults.get(i))
             )
         return cls(endpoints=tuple(specs), hosts=hosts)
+
+    @classmethod
+    def combine(cls, *specs: FleetSpec) -> FleetSpec:
+        """One fleet of every host of ``specs``, in order: the hosts of the second spec
+        come after those of the first, and so on (endpoints keep their paths)."""
+        if not specs:
+            raise ValueError("nothing to combine")
+        endpoints: list[EndpointSpec] = []
+        offset = 0
+        for spec in specs:
+            endpoints += [dataclasses.replace(ep, host=ep.host + offset) for ep in spec.endpoints]
+            offset += spec.hosts
+        return cls(endpoints=tuple(endpoints), hosts=offset)
 
     @property
     def suppliers(self) -> list[str]:

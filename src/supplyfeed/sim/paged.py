@@ -10,13 +10,14 @@ pages of ``per_page`` documents (default 1):
 - ``page``: ``{"items": [...], "total": N}`` (``?page=`` from 1);
 - ``offset``: a JSON array (``?offset=&limit=``), ending with an empty page.
 
-:func:`paged_feeds_document` writes the matching feeds file.
+:func:`paged_feeds_document` writes the matching feeds file; :func:`page_supplier` turns
+one supplier of a feeds file into a paged API, its JSON endpoints spread over the styles.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -25,7 +26,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from .server import SupplierFleet
 
-__all__ = ["PAGED", "STYLES", "paged_feeds_document", "serve_page"]
+__all__ = ["PAGED", "STYLES", "page_supplier", "paged_feeds_document", "serve_page"]
 
 PAGED: Final = "/paged/"
 STYLES: Final = ("next", "cursor", "link", "page", "offset")
@@ -103,4 +104,34 @@ def paged_feeds_document(
             if feed["format"] == "json":
                 feed["urls"] = [f"{u}{PAGED}{style}" for u in feed["urls"]]
                 feed["pagination"] = dict(PAGINATION[style])
+    return doc
+
+
+def page_supplier(
+    doc: dict[str, Any], supplier_id: str, styles: Sequence[str] = STYLES
+) -> dict[str, Any]:
+    """``doc`` (a fleet's feeds file) with ``supplier_id``'s JSON endpoints read through
+    pages: its JSON URLs go round-robin to ``styles`` (across its feeds, so that as many
+    styles as URLs are used), one feed per (kind, style). Changes ``doc`` in place and
+    returns it."""
+    unknown = set(styles) - set(STYLES)
+    if unknown or not styles:
+        raise ValueError(f"paging styles must be among {', '.join(STYLES)}")
+    supplier = next(s for s in doc["suppliers"] if s["id"] == supplier_id)
+    feeds: list[dict[str, Any]] = []
+    turn = 0
+    for feed in supplier["feeds"]:
+        if feed["format"] != "json":
+            feeds.append(feed)
+            continue
+        by_style: dict[str, list[str]] = {}
+        for url in feed["urls"]:
+            style = styles[turn % len(styles)]
+            turn += 1
+            by_style.setdefault(style, []).append(f"{url}{PAGED}{style}")
+        feeds += [
+            {**feed, "urls": urls, "pagination": dict(PAGINATION[style])}
+            for style, urls in by_style.items()
+        ]
+    supplier["feeds"] = feeds
     return doc

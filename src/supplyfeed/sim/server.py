@@ -8,6 +8,10 @@ the answer is finished or abandoned) so tests can check that a client never exce
 ``handler_cancellation`` is on: when a client gives up on a hanging or dripping request
 and closes the connection, the handler is cancelled at once instead of living on until
 shutdown (aiohttp's default since 3.9 keeps it running).
+
+A host may also behave like a real supplier's gateway (``hosts.py``: an OAuth2 token
+endpoint, rate-limit headers, degradation under load), and hosts may be bound to fixed
+ports (``ports.py``) so that the fleet keeps its URLs from one process to the next.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import random
 import socket
 import struct
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
@@ -32,13 +36,15 @@ from .._config import FieldMapping
 from .._models import DocKind
 from .faults import Fault
 from .fleet_spec import EndpointSpec, FleetSpec
+from .hosts import HostBehaviour, HostCounters, HostRuntime
 from .paged import PAGED, serve_page
+from .ports import HOST, listen_socket
 from .render import CONTENT_TYPES, get_corrupter, get_mapping, get_renderer
 from .truth import GroundTruth, build_truth
 
-__all__ = ["EndpointStats", "FleetStats", "PortStats", "SupplierFleet"]
+__all__ = ["EndpointStats", "FleetStats", "PortStats", "SupplierFleet", "feed_entry"]
 
-_HOST: Final = "127.0.0.1"
+_HOST: Final = HOST
 _PAD_CHUNK: Final = 1024 * 1024
 _DEFAULT_MAX_PAYLOAD: Final = 1024 * 1024 * 1024  # FeedConfig.max_payload_bytes default
 
@@ -125,6 +131,10 @@ class SupplierFleet:
     >>> spec = FleetSpec.generate(endpoints=20, hosts=2)
     >>> async with SupplierFleet(spec) as fleet:  # doctest: +SKIP
     ...     urls = fleet.urls
+
+    ``behaviours`` gives hosts (by index) a :class:`~supplyfeed.sim.hosts.HostBehaviour`;
+    ``ports`` asks for a fixed port per host (0 or absent: ephemeral). A fixed port that
+    is taken falls back to an ephemeral one, listed in :attr:`moved_ports`.
     """
 
     def __init__(
@@ -135,11 +145,28 @@ class SupplierFleet:
         shutdown_timeout: float = 0.25,
         backlog: int = 2048,
         etags: bool = True,
+        behaviours: Mapping[int, HostBehaviour] | None = None,
+        ports: Sequence[int] = (),
     ) -> None:
         self.spec = spec
         self.etags = etags  # healthy answers carry an ETag and honour If-None-Match
         self.seed = seed
         self.stats = FleetStats()
+        self.behaviours = dict(behaviours or {})
+        for host in self.behaviours:
+            if not 0 <= host < spec.hosts:
+                raise ValueError(f"behaviour for host {host}, not in 0..{spec.hosts - 1}")
+        if len(ports) > spec.hosts or any(not 0 <= p < 65536 for p in ports):
+            raise ValueError("at most one port per host, each in 0..65535")
+        self._wanted_ports = list(ports)
+        self.moved_ports: dict[int, int] = {}  # wanted port -> the ephemeral one it became
+        # One made-up client secret per environment variable name (see hosts.py).
+        self._secrets = {
+            b.oauth2.secret_env: HostRuntime.new_secret()
+            for b in self.behaviours.values()
+            if b.oauth2 is not None
+        }
+        self._runtimes: dict[int, HostRuntime] = {}
         self._shutdown_timeout = shutdown_timeout
         self._backlog = backlog
         self._bodies = [_render(ep) for ep in spec.endpoints]
@@ -163,6 +190,10 @@ class SupplierFleet:
     async def start(self) -> None:
         if self._runners:
             raise RuntimeError("fleet already started")
+        self._runtimes = {
+            host: HostRuntime(b, self._secrets.get(b.oauth2.secret_env, "") if b.oauth2 else "")
+            for host, b in self.behaviours.items()
+        }
         try:
             for host in range(self.spec.hosts):
                 await self._start_host(host)
@@ -183,9 +214,16 @@ class SupplierFleet:
         runner = web.ServerRunner(server, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, _HOST, 0, backlog=self._backlog)
-        await site.start()
+        wanted = self._wanted_ports[host] if host < len(self._wanted_ports) else 0
+        sock = listen_socket(wanted)
+        try:
+            await web.SockSite(runner, sock, backlog=self._backlog).start()
+        except BaseException:
+            sock.close()  # once started, the server owns (and closes) the socket
+            raise
         port = int(runner.addresses[0][1])
+        if wanted and port != wanted:
+            self.moved_ports[wanted] = port
         self._ports.append(port)
         self.stats.ports[port] = port_stats
 
@@ -228,6 +266,39 @@ class SupplierFleet:
         """The bytes a healthy answer of ``endpoint`` carries."""
         return self._bodies[self.spec.endpoints.index(endpoint)]
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment a client needs (the made-up OAuth2 client secrets), by name."""
+        return dict(self._secrets)
+
+    def host_counters(self, host: int) -> HostCounters:
+        """What the behaving ``host`` issued and refused (see hosts.py)."""
+        return self._runtimes[host].counters
+
+    def token_url(self, host: int) -> str:
+        oauth = self.behaviours[host].oauth2
+        if oauth is None:
+            raise ValueError(f"host {host} has no token endpoint")
+        return f"http://{_HOST}:{self._ports[host]}{oauth.path}"
+
+    def auth_of(self, supplier_id: str) -> dict[str, Any] | None:
+        """The feeds-file ``auth`` of a supplier whose endpoints are behind a token
+        endpoint (the secret named by its environment variable), else None."""
+        hosts = {ep.host for ep in self.spec.endpoints if ep.supplier_id == supplier_id}
+        oauth_hosts = sorted(h for h in hosts if (b := self.behaviours.get(h)) and b.oauth2)
+        if not oauth_hosts:
+            return None
+        if len(oauth_hosts) > 1:
+            raise ValueError(f"supplier {supplier_id} spans several token endpoints")
+        oauth = self.behaviours[oauth_hosts[0]].oauth2
+        assert oauth is not None
+        return {
+            "type": "oauth2",
+            "token_url": self.token_url(oauth_hosts[0]),
+            "client_id": oauth.client_id,
+            "client_secret": f"${{{oauth.secret_env}}}",
+        }
+
     # -- what clients are told and what they must end with ------------------------------
     def feeds_document(
         self, sink: str = "sqlite:///supplyfeed.db", defaults: Mapping[str, object] | None = None
@@ -240,10 +311,14 @@ class SupplierFleet:
         doc: dict[str, Any] = {"sink": sink}
         if defaults:
             doc["defaults"] = dict(defaults)
-        doc["suppliers"] = [
-            {"id": sid, "feeds": [_feed(kind, fmt, urls) for (kind, fmt), urls in feeds.items()]}
-            for sid, feeds in suppliers.items()
-        ]
+        doc["suppliers"] = []
+        for sid, feeds in suppliers.items():
+            supplier: dict[str, Any] = {"id": sid}
+            auth = self.auth_of(sid)
+            if auth is not None:
+                supplier["auth"] = auth
+            supplier["feeds"] = [feed_entry(kind, fmt, urls) for (kind, fmt), urls in feeds.items()]
+            doc["suppliers"].append(supplier)
         return doc
 
     def expected(
@@ -269,28 +344,48 @@ class SupplierFleet:
         flight = _Flight(port_stats)
         self.stats.total_requests += 1
         try:
-            served = self._routes[host].get(request.path.partition(PAGED)[0])
-            if served is not None and PAGED in request.path:  # paged.py: every paging style
-                served.stats.statuses[200] += 1
-                return serve_page(served.body, served.spec.path, request)
-            if served is None or PAGED in request.path:
-                self.stats.unknown_paths += 1
-                return web.Response(status=404, text="no such feed")
-            served.requests += 1
-            served.stats.requests += 1
-            number = served.requests
-            await asyncio.sleep(self._latency(served, number))
-            fault = served.spec.fault
-            if fault is not None and fault.misbehaves_on(number):
-                served.stats.faulted += 1
-                return await _act(fault, served, request, flight)
-            if served.etag and served.etag in request.headers.get("If-None-Match", ""):
-                served.stats.statuses[304] += 1
-                return web.Response(status=304, headers={"ETag": served.etag})
-            served.stats.statuses[200] += 1
-            return _ok(served, served.body)
+            gateway = self._runtimes.get(host)
+            if gateway is None:
+                return await self._serve(host, request, flight, 0.0)
+            if gateway.is_token_request(request):
+                return await gateway.issue_token(request)
+            refused = gateway.refuse(request, port_stats.in_flight)
+            if refused is not None:
+                served = self._routes[host].get(request.path.partition(PAGED)[0])
+                if served is not None:
+                    served.stats.statuses[refused.status] += 1
+                return refused
+            extra = gateway.extra_latency(port_stats.in_flight)
+            response = await self._serve(host, request, flight, extra)
+            if not response.prepared:  # a streamed answer's headers are gone already
+                response.headers.update(gateway.rate_limit_headers())
+            return response
         finally:
             flight.land()
+
+    async def _serve(
+        self, host: int, request: web.BaseRequest, flight: _Flight, extra_latency: float
+    ) -> web.StreamResponse:
+        served = self._routes[host].get(request.path.partition(PAGED)[0])
+        if served is not None and PAGED in request.path:  # paged.py: every paging style
+            served.stats.statuses[200] += 1
+            return serve_page(served.body, served.spec.path, request)
+        if served is None or PAGED in request.path:
+            self.stats.unknown_paths += 1
+            return web.Response(status=404, text="no such feed")
+        served.requests += 1
+        served.stats.requests += 1
+        number = served.requests
+        await asyncio.sleep(self._latency(served, number) + extra_latency)
+        fault = served.spec.fault
+        if fault is not None and fault.misbehaves_on(number):
+            served.stats.faulted += 1
+            return await _act(fault, served, request, flight)
+        if served.etag and served.etag in request.headers.get("If-None-Match", ""):
+            served.stats.statuses[304] += 1
+            return web.Response(status=304, headers={"ETag": served.etag})
+        served.stats.statuses[200] += 1
+        return _ok(served, served.body)
 
     def _latency(self, served: _Served, number: int) -> float:
         # Seeded per (fleet seed, endpoint, request number): reproducible whatever the
@@ -303,7 +398,8 @@ def _render(ep: EndpointSpec) -> bytes:
     return get_renderer(ep.format)(ep.documents, ep.kind, seed=ep.render_seed)
 
 
-def _feed(kind: str, fmt: str, urls: list[str]) -> dict[str, Any]:
+def feed_entry(kind: str, fmt: str, urls: list[str]) -> dict[str, Any]:
+    """One ``feeds`` entry of a feeds file, with the field mapping ``fmt`` needs."""
     feed: dict[str, Any] = {"kind": kind, "format": fmt, "urls": urls}
     mapping = get_mapping(fmt, DocKind(kind))
     if mapping is not None:

@@ -1,35 +1,158 @@
-"""``supplyfeed demo``: a simulated supplier fleet on 127.0.0.1, ingested end to end."""
+"""``supplyfeed demo``: a simulated supplier fleet on 127.0.0.1, ingested end to end.
+
+Besides the generated fleet (``--endpoints`` over ``--hosts``, every format, the fault
+mix), five suppliers stand for the systems real partners run (``supplyfeed.sim``):
+
+- ``PAGED``: a JSON API read page by page, one feed per pagination style;
+- ``OAUTH``: an API behind an OAuth2 token endpoint (client credentials; the made-up
+  secret reaches the feeds file only as ``${SIM_OAUTH_CLIENT_SECRET}``);
+- ``QUOTA``: answers carry ``RateLimit-*`` headers and a burst past the budget gets 429
+  with ``Retry-After``;
+- ``BUSY``: a host that slows down and then refuses load (adaptive concurrency on);
+- ``SFTP``: EDI and JSON files in a partner's SFTP drop folder (password from
+  ``${SIM_SFTP_PASSWORD}``, host key checked).
+
+Every host listens on a fixed port (from ``SUPPLYFEED_DEMO_PORT_BASE``, default 27500; a
+taken port falls back to an ephemeral one), so a second ``supplyfeed demo`` into the
+same database sees the same endpoints: ETags and body hashes make most of them
+``unchanged``, with nothing decoded or written twice.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Sequence
+import os
+import tempfile
+import textwrap
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
 
 import yaml
 
 from .._config import FeedConfig, SupplierSpec
+from .._exceptions import ConfigError
 from .._feedsfile import parse_feeds
-from ..sim import FleetSpec, LatencyModel, SupplierFleet
+from .._models import DocKind
+from ..sim import (
+    Degradation,
+    FleetSpec,
+    HostBehaviour,
+    LatencyModel,
+    RateLimit,
+    SftpDrop,
+    SupplierFleet,
+    TokenEndpoint,
+)
+from ..sim.paged import STYLES, page_supplier
 
-__all__ = ["demo_fleet"]
+__all__ = ["DemoPlan", "demo_fleet", "demo_plan"]
 
 Execute = Callable[
     [Sequence[SupplierSpec], FeedConfig, str, str, str | None, argparse.Namespace], Awaitable[int]
 ]
 ALL_FORMATS = ("json", "csv", "x12", "edifact", "cxml", "xml")
+PORT_BASE_ENV: Final = "SUPPLYFEED_DEMO_PORT_BASE"
+DEFAULT_PORT_BASE: Final = 27500  # below Linux's ephemeral range (32768-60999)
+_EXTRA_PORTS: Final = 10  # base: SFTP; base+1..: the extra hosts; base+10..: the fleet
+
+# Short ids keep the report's per-supplier table within 80 columns.
+PAGED, OAUTH, RATED, DEGRADING, SFTP = "PAGED", "OAUTH", "QUOTA", "BUSY", "SFTP"
+RATE_LIMIT: Final = RateLimit(limit=8, window=1.0)
+DEGRADE: Final = Degradation(capacity=4, overload=6, step=0.03)
 
 
-async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
+@dataclass(frozen=True, slots=True)
+class DemoPlan:
+    """What the demo serves: the fleet (generated hosts, then the extra ones), each extra
+    host's behaviour, the SFTP drop's files, and the ports asked for."""
+
+    fleet: FleetSpec
+    behaviours: Mapping[int, HostBehaviour]
+    paged: str | None  # the supplier read through pages (None without JSON)
+    drop: FleetSpec
+    formats: tuple[str, ...]
+    ports: tuple[int, ...]  # per fleet host; 0: ephemeral
+    sftp_port: int
+
+
+def demo_plan(args: argparse.Namespace, port_base: int) -> DemoPlan:
     formats = tuple(f for f in args.formats.split(",") if f) or _available_formats()
-    spec = FleetSpec.generate(
+    latency = LatencyModel(median=args.latency_ms / 1000.0, max=2.0)
+    main = FleetSpec.generate(
         endpoints=args.endpoints,
         hosts=args.hosts,
         records_per_endpoint=args.records,
         formats=formats,
         fault_rate=args.fault_rate,
-        latency=LatencyModel(median=args.latency_ms / 1000.0, max=2.0),
+        latency=latency,
         seed=args.seed,
     )
+
+    def extra(supplier: str, endpoints: int, fmts: Sequence[str], **kw: Any) -> FleetSpec:
+        return FleetSpec.generate(
+            endpoints=endpoints,
+            hosts=1,
+            suppliers=[supplier],
+            records_per_endpoint=args.records,
+            formats=fmts,
+            latency=latency,
+            seed=args.seed,
+            **kw,
+        )
+
+    specs = [main]
+    behaviours: dict[int, HostBehaviour] = {}
+    paged = PAGED if "json" in formats else None
+    if paged:  # one endpoint per paging style; PO acks and ASNs hold several documents
+        specs.append(
+            extra(PAGED, len(STYLES), ("json",), kinds=(DocKind.PO_ACK, DocKind.SHIP_NOTICE))
+        )
+    for supplier, endpoints, behaviour in (
+        (OAUTH, 10, HostBehaviour(oauth2=TokenEndpoint(client_id="supplyfeed-demo"))),
+        (RATED, 12, HostBehaviour(rate_limit=RATE_LIMIT)),
+        (DEGRADING, 20, HostBehaviour(degrade=DEGRADE)),
+    ):
+        behaviours[sum(s.hosts for s in specs)] = behaviour
+        specs.append(extra(supplier, endpoints, formats))
+    fleet = FleetSpec.combine(*specs)
+    drop_formats = tuple(f for f in ("x12", "edifact", "json") if f in formats) or formats
+    drop = extra(SFTP, 6, drop_formats)
+    return DemoPlan(
+        fleet=fleet,
+        behaviours=behaviours,
+        paged=paged,
+        drop=drop,
+        formats=formats,
+        ports=_ports(port_base, main.hosts, fleet.hosts),
+        sftp_port=port_base,
+    )
+
+
+def _ports(base: int, main_hosts: int, hosts: int) -> tuple[int, ...]:
+    if not base:
+        return ()
+    extras = [base + 1 + i for i in range(hosts - main_hosts)]
+    fleet = [base + _EXTRA_PORTS + i for i in range(main_hosts)]
+    return tuple(p if p < 65536 else 0 for p in fleet + extras)
+
+
+def _port_base(args: argparse.Namespace) -> int:
+    value = getattr(args, "port_base", None)
+    if value is None:
+        raw = os.environ.get(PORT_BASE_ENV, "")
+        try:
+            value = int(raw) if raw.strip() else DEFAULT_PORT_BASE
+        except ValueError:
+            raise ConfigError(f"{PORT_BASE_ENV} must be a port number, not {raw!r}") from None
+    if not 0 <= value < 65536 - _EXTRA_PORTS:
+        raise ConfigError(f"demo port base {value} is out of range (0: ephemeral ports)")
+    return int(value)
+
+
+async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
+    plan = demo_plan(args, _port_base(args))
     # Short timeouts keep the demo snappy: a hanging endpoint costs 3 x 2 s, not 3 x 30 s.
     defaults = {
         "timeout_seconds": 2.0,
@@ -37,15 +160,86 @@ async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
         "backoff_initial": 0.2,
         "seed": args.seed,
     }
-    async with SupplierFleet(spec, seed=args.seed) as fleet:
-        document = fleet.feeds_document(sink=args.db, defaults=defaults)
-        feeds = parse_feeds(yaml.safe_dump(document, sort_keys=False), "<demo fleet>", {})
-        if not args.quiet and not args.json:
-            print(
-                f"demo: {len(spec.endpoints)} endpoints on {spec.hosts} simulated supplier hosts "
-                f"(127.0.0.1), formats {', '.join(formats)}, fault rate {args.fault_rate:.0%}"
-            )
-        return await execute(feeds.suppliers, feeds.defaults, args.db, "demo", None, args)
+    show = not args.quiet and not args.json
+    with tempfile.TemporaryDirectory(prefix="supplyfeed-demo-sftp-") as sftp_dir:
+        async with (
+            SupplierFleet(
+                plan.fleet, seed=args.seed, behaviours=plan.behaviours, ports=plan.ports
+            ) as fleet,
+            SftpDrop(plan.drop, Path(sftp_dir), port=plan.sftp_port) as drop,
+        ):
+            document = _feeds_document(plan, fleet, drop, args.db, defaults)
+            env = {**fleet.env, **drop.env}  # made-up secrets, never written anywhere
+            feeds = parse_feeds(yaml.safe_dump(document, sort_keys=False), "<demo fleet>", env)
+            if show:
+                _print_plan(args, plan, fleet, drop)
+            status = await execute(feeds.suppliers, feeds.defaults, args.db, "demo", None, args)
+            if show:
+                _print_extras(plan, fleet, drop)
+            return status
+
+
+def _feeds_document(
+    plan: DemoPlan,
+    fleet: SupplierFleet,
+    drop: SftpDrop,
+    sink: str,
+    defaults: Mapping[str, object],
+) -> dict[str, Any]:
+    document = fleet.feeds_document(sink=sink, defaults=defaults)
+    if plan.paged:
+        page_supplier(document, plan.paged)
+    for supplier in document["suppliers"]:
+        if supplier["id"] == DEGRADING:  # back off on its 503s and latency, not hammer it
+            supplier["overrides"] = {"adaptive_concurrency": True}
+    document["suppliers"] += drop.suppliers(login="password")
+    return document
+
+
+def _say(text: str) -> None:
+    print(textwrap.fill(text, width=80, subsequent_indent="      ", break_on_hyphens=False))
+
+
+def _print_plan(
+    args: argparse.Namespace, plan: DemoPlan, fleet: SupplierFleet, drop: SftpDrop
+) -> None:
+    _say(
+        f"demo: {args.endpoints} endpoints on {args.hosts} simulated supplier hosts "
+        f"(127.0.0.1), fault rate {args.fault_rate:.0%}, formats {', '.join(plan.formats)}"
+    )
+    systems = [
+        f"{OAUTH} OAuth2 client credentials",
+        f"{RATED} RateLimit headers ({RATE_LIMIT.limit} requests/s)",
+        f"{DEGRADING} degrades past {DEGRADE.capacity} in flight (adaptive concurrency)",
+        f"{SFTP} drop folder of {len(plan.drop.endpoints)} EDI/JSON files",
+    ]
+    if plan.paged:
+        systems.insert(0, f"{PAGED} paged JSON ({', '.join(STYLES)})")
+    _say("demo: supplier systems: " + "; ".join(systems))
+    ports = [*fleet.ports, drop.port]
+    moved = dict(fleet.moved_ports)
+    if drop.moved_port:
+        moved[drop.moved_port[0]] = drop.moved_port[1]
+    if not plan.ports:
+        _say("demo: ephemeral ports: a second run will not recognise these endpoints")
+    elif moved:
+        taken = ", ".join(f"{w} (now {g})" for w, g in sorted(moved.items()))
+        _say(f"demo: ports taken, ephemeral instead: {taken}; see {PORT_BASE_ENV}")
+    else:
+        _say(f"demo: ports {min(ports)}-{max(ports)}; run again to see unchanged endpoints")
+
+
+def _print_extras(plan: DemoPlan, fleet: SupplierFleet, drop: SftpDrop) -> None:
+    counters = [fleet.host_counters(host) for host in plan.behaviours]
+    busy = next(h for h, b in plan.behaviours.items() if b.degrade is not None)
+    moved = sum(1 for ep in plan.drop.endpoints if not drop.local_path(ep).exists())
+    _say(
+        f"supplier systems: {sum(c.tokens_issued for c in counters)} OAuth2 token(s) issued; "
+        f"{sum(c.rate_limited for c in counters)} request(s) over the rate limit (429); "
+        f"{DEGRADING} peaked at {fleet.stats.peak_in_flight(fleet.ports[busy])} in flight, "
+        f"{sum(c.overloaded for c in counters)} refused (503); "
+        f"{moved} of {len(plan.drop.endpoints)} SFTP files moved to done/"
+    )
 
 
 def _available_formats() -> tuple[str, ...]:

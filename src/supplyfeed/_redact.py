@@ -18,6 +18,8 @@ _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "
 
 def redact_url(url: str) -> str:
     """The URL without a password in its userinfo and without secret-looking query values."""
+    if "@" not in url and "?" not in url and url.startswith(("http://", "https://")):
+        return url  # nothing to hide (the common case: this runs for every request)
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:

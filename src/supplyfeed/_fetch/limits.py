@@ -10,6 +10,7 @@ a busy host does not hold one of the global slots that requests to idle hosts ne
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ HostKey = tuple[str, str, int]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=8192)
 def host_key(url: str) -> HostKey:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

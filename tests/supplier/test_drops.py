@@ -72,6 +72,25 @@ async def test_local_drop_moves_loaded_files_and_leaves_failed_ones(tmp_path: Pa
     assert await _warehouses(sink) == ["W1", "W2", "W3"]  # nothing duplicated
 
 
+async def test_a_re_dropped_identical_file_is_unchanged_and_still_moved(tmp_path: Path) -> None:
+    """A partner drops the same bytes again: nothing is written twice, and the file goes
+    to done/ like a loaded one (left in place, it would be listed on every poll)."""
+    drop = tmp_path / "in"
+    _drop(drop, ["W1.json", "W2.json"])
+    suppliers = feeds(f"{drop.as_uri()}/*.json")
+    sink = MemorySink()
+    first = await run(suppliers, sink, suppliers[0].config)
+    assert first.outcomes == {"loaded": 2}
+    (drop / "done" / "W1.json").unlink()
+    _drop(drop, ["W1.json"])  # the identical file, dropped again
+    again = await run(suppliers, sink, suppliers[0].config)
+    assert again.outcomes == {"unchanged": 1}
+    assert _names(drop, files_only=True) == ["readme.txt"]
+    assert _names(drop / "done") == ["W1.json", "W2.json"]
+    assert await _warehouses(sink) == ["W1", "W2"]  # nothing duplicated
+    assert again.warnings == []
+
+
 async def test_local_drop_can_delete_after_loading(tmp_path: Path) -> None:
     """after: delete removes each file once its rows committed."""
     _drop(tmp_path, [f"W{i}.json" for i in range(8)])

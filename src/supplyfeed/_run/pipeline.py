@@ -245,6 +245,7 @@ class Runner:
             skipped = [f for f in failures if f.error_kind != "cancelled"]
             await self.sink.record(skipped, self.run_id)
             await self.unchanged.committed(skipped)
+            await self.drops.committed(skipped)  # an unchanged drop file is done too
             self.cursors.failed(skipped)
             if self.options.telemetry is not None:
                 self.options.telemetry.written(skipped)

@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--formats", default="", help="comma list (default: every format)")
     demo.add_argument("--db", default=DEFAULT_SINK)
+    demo.add_argument(
+        "--port-base",
+        type=int,
+        default=None,
+        help="first of the demo's fixed ports (default $SUPPLYFEED_DEMO_PORT_BASE or 27500; "
+        "0: ephemeral ports, so a rerun cannot recognise the endpoints)",
+    )
     _output_options(demo)
     demo.set_defaults(func=_cmd_demo)
 

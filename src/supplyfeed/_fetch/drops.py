@@ -247,6 +247,6 @@ class DropHook(BaseHook):
     async def send(
         self, request: FetchRequest, treq: TransportRequest, call_next: Send
     ) -> TransportResponse:
-        if urlsplit(treq.url).scheme.lower() not in DROP_SCHEMES:
+        if treq.url.partition(":")[0].lower() not in DROP_SCHEMES:
             return await call_next(treq)
         return await self.transport.send(treq, request.supplier_id)

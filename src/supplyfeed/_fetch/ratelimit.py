@@ -73,16 +73,18 @@ class TokenBucket:
                 await self._sleep((1.0 - self._tokens) / self.rate)
 
 
-def _get(headers: Mapping[str, str], *names: str) -> str | None:
-    lowered = {k.lower(): v for k, v in headers.items()}
+def _get(lowered: Mapping[str, str], *names: str) -> str | None:
     return next((lowered[n] for n in names if n in lowered), None)
 
 
 def pause_from_headers(headers: Mapping[str, str], now_unix: float) -> float | None:
     """Seconds to pause when the supplier's rate-limit headers say nothing remains."""
-    remaining = _get(headers, "ratelimit-remaining", "x-ratelimit-remaining")
-    reset = _get(headers, "ratelimit-reset", "x-ratelimit-reset")
-    combined = _get(headers, "ratelimit")
+    lowered = {k.lower(): v for k, v in headers.items() if "ratelimit" in k.lower()}
+    if not lowered:
+        return None
+    remaining = _get(lowered, "ratelimit-remaining", "x-ratelimit-remaining")
+    reset = _get(lowered, "ratelimit-reset", "x-ratelimit-reset")
+    combined = _get(lowered, "ratelimit")
     if combined is not None:
         fields = {k.lower(): v for k, v in _FIELD.findall(combined)}
         remaining = fields.get("remaining", remaining)

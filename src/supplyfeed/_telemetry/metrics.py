@@ -2,131 +2,280 @@
 two tests, never collide in the global one).
 
 Served over HTTP during a run (``--metrics-port``) and/or written to a textfile at the
-end (``--metrics-file``, for cron + node_exporter's textfile collector). Label children
-are cached: ``labels()`` takes a lock and hashes its arguments on every call.
+end (``--metrics-file``, for cron + node_exporter's textfile collector).
+
+The hot path keeps plain Python numbers: a dict of ints per counter and a list of bucket
+counts per histogram, updated with no lock and no ``labels()`` call (prometheus_client's
+``Counter.labels(...).inc()`` takes two locks and hashes its labels every time, and its
+``Histogram.observe`` walks the buckets in Python). A custom collector turns them into
+the same metric families at scrape time and when the textfile is written. A scrape runs
+on the server's thread while the loop updates: it reads copies (``list(d.items())``,
+``list(counts)``: single C calls under the GIL), and a histogram's ``_count`` is the sum
+of the buckets it read, so the two always agree.
 """
 
 from __future__ import annotations
 
+import os
+import selectors
+import socket
 import threading
-from collections.abc import Callable
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    make_wsgi_app,
-    write_to_textfile,
+from prometheus_client import CollectorRegistry, make_wsgi_app, write_to_textfile
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
+from prometheus_client.utils import floatToGoString
 
-__all__ = ["Metrics"]
+__all__ = ["Counter", "Histogram", "Metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# As prometheus_client decides whether to expose ``_created`` series.
+_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in (
+    "true",
+    "1",
+    "t",
+)
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as prometheus_client writes it."""
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
+
+
+class Histogram:
+    """Bucket counts (not cumulative; the last is +Inf), their sum and creation time."""
+
+    __slots__ = ("bounds", "counts", "created", "les", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.les: tuple[str, ...] = (*map(_le, bounds), "+Inf")
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+        self.created = time.time()
+
+    def observe(self, value: float) -> None:
+        # bisect_left: the first bound >= value, i.e. Prometheus' "le" bucket.
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def buckets(self) -> tuple[list[tuple[str, float]], float]:
+        """Cumulative ``(le, count)`` pairs ending with +Inf, and the sum."""
+        counts, total = list(self.counts), self.total
+        out: list[tuple[str, float]] = []
+        acc = 0
+        for le, n in zip(self.les, counts, strict=True):
+            acc += n
+            out.append((le, acc))
+        return out, total
+
+
+class Counter:
+    """Counts by label value (a tuple for several labels), and when each first appeared."""
+
+    __slots__ = ("created", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[Any, float] = {}
+        self.created: dict[Any, float] = {}
+
+    def inc(self, key: Any, amount: float = 1) -> None:
+        try:
+            self.values[key] += amount
+        except KeyError:
+            self.created[key] = time.time()
+            self.values[key] = amount
 
 
 class Metrics:
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
-        self._requests = Counter(
-            "supplyfeed_requests", "HTTP requests (attempts) by outcome", ["outcome"], registry=r
-        )
-        self._retries = Counter(
-            "supplyfeed_retries", "Retries by the reason of the failed attempt", ["reason"],
-            registry=r,
-        )  # fmt: skip
-        self._latency = Histogram(
-            "supplyfeed_request_duration_seconds", "Attempt latency per supplier host",
-            ["host"], buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._bytes = Counter(
-            "supplyfeed_response_bytes", "Payload bytes received", ["supplier"], registry=r
-        )
-        self._endpoints = Counter(
-            "supplyfeed_endpoints", "Endpoints finished by outcome", ["kind", "outcome"],
-            registry=r,
-        )  # fmt: skip
-        self._records = Counter(
-            "supplyfeed_records", "Canonical records loaded by feed kind", ["kind"], registry=r
-        )
-        self._dead = Counter(
-            "supplyfeed_dead_letters", "Payloads quarantined as dead letters", ["kind"],
-            registry=r,
-        )  # fmt: skip
-        self.in_flight = Gauge(
-            "supplyfeed_in_flight_requests", "Requests on the wire now", registry=r
-        )
-        self._lag = Histogram(
-            "supplyfeed_event_loop_lag_seconds", "Event-loop scheduling lag",
-            buckets=_LAG_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.observe_lag: Callable[[float], None] = self._lag.observe
-        self._children: dict[tuple[str, str], Any] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter()  # by outcome
+        self.retries = Counter()  # by reason
+        self.bytes = Counter()  # by supplier
+        self.endpoints = Counter()  # by (kind, outcome)
+        self.records = Counter()  # by kind
+        self.dead_letters = Counter()  # by kind
+        self.latency: dict[str, Histogram] = {}  # by host
+        self.lag = Histogram(_LAG_BUCKETS)
+        self.observe_lag: Callable[[float], None] = self.lag.observe
+        self._in_flight: Callable[[], float] | None = None
+        self.registry.register(_Collector(self))
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None
 
     def track_in_flight(self, current: Callable[[], float]) -> None:
         """In-flight requests read at scrape time: no cost per request."""
-        self.in_flight.set_function(current)
+        self._in_flight = current
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, "\x00".join(labels))
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def in_flight(self) -> float:
+        return 0.0 if self._in_flight is None else float(self._in_flight())
 
     # -- updates (hot path) -----------------------------------------------------------
+    def latency_for(self, host: str) -> Histogram:
+        """The host's latency histogram (callers may keep it: no lookup per request)."""
+        h = self.latency.get(host)
+        if h is None:
+            h = self.latency[host] = Histogram(_LATENCY_BUCKETS)
+        return h
+
     def request(self, outcome: str, host: str, seconds: float) -> None:
-        self._child(self._requests, outcome).inc()
-        self._child(self._latency, host).observe(seconds)
+        self.requests.inc(outcome)
+        self.latency_for(host).observe(seconds)
 
     def retry(self, reason: str) -> None:
-        self._child(self._retries, reason).inc()
+        self.retries.inc(reason)
 
     def payload(self, supplier: str, size: int) -> None:
-        self._child(self._bytes, supplier).inc(size)
+        self.bytes.inc(supplier, size)
 
     def endpoint(self, kind: str, outcome: str, records: int) -> None:
-        self._child(self._endpoints, kind, outcome).inc()
+        self.endpoints.inc((kind, outcome))
         if records:
-            self._child(self._records, kind).inc(records)
+            self.records.inc(kind, records)
         if outcome == "quarantined":
-            self._child(self._dead, kind).inc()
+            self.dead_letters.inc(kind)
 
     # -- exposition -------------------------------------------------------------------
     def serve(self, port: int, addr: str = "0.0.0.0") -> int:
         """Serve ``/metrics`` from a thread; returns the bound port (``port=0``: any).
 
         Not ``prometheus_client.start_http_server``: its ``serve_forever`` polls for
-        shutdown every 0.5 s, which added up to half a second to every run's wall time."""
+        shutdown every 0.5 s, which added up to half a second to every run's wall time.
+        Here the thread sleeps in ``select`` on the listening socket and a wake-up socket:
+        no wake-ups during the run, and :meth:`close` returns at once."""
         server = make_server(addr, port, make_wsgi_app(self.registry), handler_class=_Quiet)
+        self._wake = socket.socketpair()
         thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="supplyfeed-metrics",
-            daemon=True,
+            target=_serve, args=(server, self._wake[1]), name="supplyfeed-metrics", daemon=True
         )
         thread.start()
         self._server, self._thread = server, thread
         return int(server.server_address[1])
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._wake is not None:
+            self._wake[0].send(b"x")
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+        if self._wake is not None:
+            for s in self._wake:
+                s.close()
+            self._wake = None
 
     def write_textfile(self, path: Path) -> None:
         """Atomically (temp file + rename), as the textfile collector requires."""
         write_to_textfile(str(path), self.registry)
+
+
+def _serve(server: WSGIServer, wake: socket.socket) -> None:
+    with selectors.DefaultSelector() as sel:
+        sel.register(server, selectors.EVENT_READ)
+        sel.register(wake, selectors.EVENT_READ)
+        while True:
+            ready = sel.select()
+            if any(key.fileobj is wake for key, _ in ready):
+                return
+            server.handle_request()  # the socket is readable: accepts without waiting
+
+
+class _Collector:
+    """The run's counters and histograms as Prometheus metric families."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families(describe=True)
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(describe=False)
+
+    def _families(self, *, describe: bool) -> Iterator[Metric]:
+        m = self._m
+        yield _counter(
+            "supplyfeed_requests", "HTTP requests (attempts) by outcome", ("outcome",),
+            None if describe else m.requests,
+        )  # fmt: skip
+        yield _counter(
+            "supplyfeed_retries", "Retries by the reason of the failed attempt", ("reason",),
+            None if describe else m.retries,
+        )  # fmt: skip
+        yield _histogram(
+            "supplyfeed_request_duration_seconds", "Attempt latency per supplier host",
+            "host", {} if describe else m.latency,
+        )  # fmt: skip
+        yield _counter(
+            "supplyfeed_response_bytes", "Payload bytes received", ("supplier",),
+            None if describe else m.bytes,
+        )  # fmt: skip
+        yield _counter(
+            "supplyfeed_endpoints", "Endpoints finished by outcome", ("kind", "outcome"),
+            None if describe else m.endpoints,
+        )  # fmt: skip
+        yield _counter(
+            "supplyfeed_records", "Canonical records loaded by feed kind", ("kind",),
+            None if describe else m.records,
+        )  # fmt: skip
+        yield _counter(
+            "supplyfeed_dead_letters", "Payloads quarantined as dead letters", ("kind",),
+            None if describe else m.dead_letters,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "supplyfeed_in_flight_requests", "Requests on the wire now",
+            value=None if describe else m.in_flight(),
+        )  # fmt: skip
+        yield _histogram(
+            "supplyfeed_event_loop_lag_seconds", "Event-loop scheduling lag",
+            None, {} if describe else {"": m.lag},
+        )  # fmt: skip
+
+
+def _counter(
+    name: str, doc: str, labels: tuple[str, ...], counter: Counter | None
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    if counter is None:
+        return family
+    created = counter.created
+    for key, n in list(counter.values.items()):
+        values = list(key) if isinstance(key, tuple) else [key]
+        family.add_metric(values, n, created.get(key) if _CREATED else None)
+    return family
+
+
+def _histogram(
+    name: str, doc: str, label: str | None, by_label: Mapping[str, Histogram]
+) -> HistogramMetricFamily:
+    """One family; ``label=None``: a single unlabelled histogram (under key "")."""
+    family = HistogramMetricFamily(name, doc, labels=[label] if label else [])
+    for value, h in list(by_label.items()):
+        values = [value] if label else []
+        buckets, total = h.buckets()
+        family.add_metric(values, buckets, total)
+        if _CREATED:
+            family.add_sample(
+                f"{name}_created",
+                dict(zip([label] if label else [], values, strict=True)),
+                h.created,
+            )
+    return family
 
 
 class _Quiet(WSGIRequestHandler):

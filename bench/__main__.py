@@ -3,12 +3,14 @@
 Names: fetch (issue 2: bare aiohttp vs the guide vs supplyfeed), decoders (X12, EDIFACT,
 XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 500 MB
 payload), observability (telemetry on vs off), conditional (second run, unchanged fleet).
-With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmark.
+With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmarks that take
+arguments (fetch, decoders, sink, big, observability).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 BENCHES = {
@@ -36,7 +38,10 @@ def main() -> None:
             sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
         print(f"\n== {name} ==")
         module = importlib.import_module(BENCHES[name])
-        module.main(extra) if name in ("fetch", "big", "decoders") else module.main()
+        if inspect.signature(module.main).parameters:
+            module.main(extra)  # benches that take arguments get those after "--"
+        else:
+            module.main()
 
 
 if __name__ == "__main__":

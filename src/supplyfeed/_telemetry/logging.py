@@ -1,12 +1,13 @@
 """Structured logs with the request's context on every line (the guide's protocol 4).
 
-stdlib ``logging`` plus one :class:`~contextvars.ContextVar`: the run binds ``run_id``;
-the fetch observer binds supplier, feed kind, URL, request id and attempt inside each
-fetch task (every task has its own copy of the context, so concurrent fetches never mix
-their fields). A filter on our handler stamps the bound fields on each record; fields
-passed as ``extra={"sf": {...}}`` win over bound ones (the writer uses that for rows
-that outlive their fetch task). URLs are redacted when a line is written, never earlier,
-so binding costs nothing when nothing is logged.
+stdlib ``logging`` plus two context variables: the run binds ``run_id``
+(and any other run-level field); the fetch observer binds the request itself (supplier,
+feed kind, URL, request id and attempt) inside each fetch task, as one tuple: every task
+has its own copy of the context, so concurrent fetches never mix their fields, and
+binding allocates no dict. A filter on our handler turns the bound values into fields
+on each record it writes; fields passed as ``extra={"sf": {...}}`` win over bound ones
+(the writer uses that for rows that outlive their fetch task). URLs are redacted when a
+line is written, never earlier, so binding costs nothing when nothing is logged.
 
 ``text``: ``time level logger: message  run=… supplier=… kind=… request_id=… attempt=… url=…``
 ``json``: one JSON object per line with the same fields.
@@ -15,12 +16,12 @@ so binding costs nothing when nothing is logged.
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import orjson
 
@@ -31,8 +32,8 @@ __all__ = [
     "LogFormat",
     "LogSetup",
     "bind",
+    "bind_request",
     "current_fields",
-    "set_fields",
     "unbind",
 ]
 
@@ -45,6 +46,21 @@ _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 
+class _Request(Protocol):
+    @property
+    def supplier_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+
+
+_Bound = tuple[_Request, str, int]  # request, request id, attempt
+_request: contextvars.ContextVar[_Bound | None] = contextvars.ContextVar(
+    "supplyfeed_log_request", default=None
+)
+
+
 def bind(**fields: Any) -> contextvars.Token[Mapping[str, Any]]:
     """Add fields to the current context (this task and the tasks it creates later)."""
     return _context.set({**_context.get(), **fields})
@@ -54,19 +70,31 @@ def unbind(token: contextvars.Token[Mapping[str, Any]]) -> None:
     _context.reset(token)
 
 
-def set_fields(fields: Mapping[str, Any]) -> None:
-    """Replace the current task's fields wholesale (the observer's hot path: no merge)."""
-    _context.set(fields)
+def bind_request(request: _Request, request_id: str, attempt: int) -> None:
+    """The request this task is fetching now (the observer's hot path: one tuple)."""
+    _request.set((request, request_id, attempt))
 
 
-def current_fields() -> Mapping[str, Any]:
-    return _context.get()
+def current_fields() -> dict[str, Any]:
+    """Every bound field of the current context, as a line would carry them (unredacted)."""
+    fields = dict(_context.get())
+    bound = _request.get()
+    if bound is not None:
+        request, request_id, attempt = bound
+        fields["supplier"] = request.supplier_id
+        fields["kind"] = request.kind
+        fields["url"] = request.url
+        fields["request_id"] = request_id
+        fields["attempt"] = attempt
+    return fields
 
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        fields = dict(_context.get())
-        fields.update(getattr(record, "sf", None) or {})
+        fields = current_fields()
+        extra = getattr(record, "sf", None)
+        if extra:
+            fields.update(extra)
         url = fields.get("url")
         if url:
             fields["url"] = redact_url(str(url))
@@ -75,19 +103,34 @@ class _ContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """``ts`` is UTC ISO 8601 with milliseconds (``2026-05-09T13:31:45.123+00:00``); the
+    seconds part is formatted once per second, not once per line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._prefix = ""
+
+    def _ts(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int(record.msecs):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, "sf_fields", {})
         line: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "ts": self._ts(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
         for name in CONTEXT_FIELDS:
             line[name] = fields.get(name)
-        line.update((k, v) for k, v in fields.items() if k not in line)
+        for k, v in fields.items():
+            if k not in line:
+                line[k] = v
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

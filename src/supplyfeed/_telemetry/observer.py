@@ -9,8 +9,11 @@ attempt actually got its slots. Their difference is the queue wait:
     wait(1) = start(1) - started_at
     wait(n) = start(n) - (end(n-1) + backoff(n-1))
 
-Every hook is synchronous and runs on the hot path, so each does a few dict operations
-and counter increments, nothing more; log lines are built only when a level is enabled.
+Every hook is synchronous and runs on the hot path, so each does a dict lookup or two
+and a few attribute increments, nothing more: no clock read an attempt does not need, no
+per-attempt lists, the request bound to the log context as one tuple, and the metrics
+updated in place (the host's latency histogram hangs on its :class:`HostUsage`). Log
+lines are built only when a level is enabled.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from .._fetch.outcome import AttemptRecord, FetchOutcome, FetchRequest, FetchSuccess
 from . import logging as sflog
-from .metrics import Metrics
+from .metrics import Histogram, Metrics
 
 __all__ = ["HostUsage", "TelemetryObserver"]
 
@@ -39,6 +42,7 @@ class HostUsage:
     wire_seconds: float = 0.0
     queue_wait_seconds: float = 0.0
     max_queue_wait: float = 0.0
+    latency: Histogram | None = field(default=None, repr=False, compare=False)  # metrics
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,14 +53,23 @@ class HostUsage:
             "max_queue_wait_seconds": round(self.max_queue_wait, 4),
         }
 
+    def waited(self, seconds: float) -> None:
+        if seconds > 0.0:
+            self.queue_wait_seconds += seconds
+            if seconds > self.max_queue_wait:
+                self.max_queue_wait = seconds
 
-@dataclass(slots=True)
+
 class _Pending:
-    host: str
-    usage: HostUsage
-    starts: list[float] = field(default_factory=list)
-    ready: list[float] = field(default_factory=list)  # when the next attempt could start
-    last_outcome: str = ""
+    """A request between its first attempt and its outcome."""
+
+    __slots__ = ("first_start", "last_outcome", "ready", "usage")
+
+    def __init__(self, usage: HostUsage, first_start: float) -> None:
+        self.usage = usage
+        self.first_start = first_start  # wait(1) needs started_at: settled in finished()
+        self.ready = 0.0  # when the next attempt could start (end + backoff)
+        self.last_outcome = ""
 
 
 class TelemetryObserver:
@@ -77,19 +90,25 @@ class TelemetryObserver:
         netloc = url.split("/", 3)[2] if "//" in url else url
         return netloc.rpartition("@")[2].lower()
 
+    def _usage(self, url: str) -> HostUsage:
+        host = self._host(url)
+        usage = self.hosts.get(host)
+        if usage is None:
+            latency = self.metrics.latency_for(host) if self.metrics is not None else None
+            usage = self.hosts[host] = HostUsage(latency=latency)
+        return usage
+
     def attempt_started(self, request: FetchRequest, request_id: str, attempt: int) -> None:
         now = time.time()
         p = self._pending.get(request_id)
         if p is None:
-            host = self._host(request.url)
-            usage = self.hosts.get(host)
-            if usage is None:
-                usage = self.hosts[host] = HostUsage()
-            p = self._pending[request_id] = _Pending(host, usage)
-        elif self.metrics is not None:
-            self.metrics.retry(p.last_outcome)
-        p.starts.append(now)
-        usage = p.usage
+            usage = self._usage(request.url)
+            self._pending[request_id] = _Pending(usage, now)
+        else:  # a retry: it waited from its end plus backoff until now
+            usage = p.usage
+            usage.waited(now - p.ready)
+            if self.metrics is not None:
+                self.metrics.retries.inc(p.last_outcome)
         usage.in_use += 1
         if usage.in_use > usage.peak_in_use:
             usage.peak_in_use = usage.in_use
@@ -97,16 +116,7 @@ class TelemetryObserver:
         if self.in_use > self.peak_in_use:
             self.peak_in_use = self.in_use
         # This runs inside the request's own task: its log lines carry these fields.
-        sflog.set_fields(
-            {
-                **_base_fields(),
-                "supplier": request.supplier_id,
-                "kind": request.kind,
-                "url": request.url,  # redacted when (if ever) a line is written
-                "request_id": request_id,
-                "attempt": attempt,
-            }
-        )
+        sflog.bind_request(request, request_id, attempt)
 
     def attempt_finished(
         self, request: FetchRequest, request_id: str, record: AttemptRecord
@@ -114,50 +124,36 @@ class TelemetryObserver:
         p = self._pending.get(request_id)
         if p is None:  # an attempt that never held a slot (e.g. a circuit breaker)
             return
-        p.ready.append(time.time() + record.wait_before_next)
-        p.last_outcome = record.outcome
         usage = p.usage
         usage.in_use -= 1
         usage.attempts += 1
         usage.wire_seconds += record.elapsed
         self.in_use -= 1
         if self.metrics is not None:
-            self.metrics.request(record.outcome, p.host, record.elapsed)
-        if record.outcome != "ok" and log.isEnabledFor(logging.INFO):
-            log.info(
-                "attempt %d failed: %s (status %s) after %.3f s",
-                record.attempt, record.outcome, record.status, record.elapsed,
-            )  # fmt: skip
+            self.metrics.requests.inc(record.outcome)
+            if usage.latency is not None:
+                usage.latency.observe(record.elapsed)
+        if record.outcome != "ok":  # another attempt may follow
+            p.ready = time.time() + record.wait_before_next
+            p.last_outcome = record.outcome
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "attempt %d failed: %s (status %s) after %.3f s",
+                    record.attempt, record.outcome, record.status, record.elapsed,
+                )  # fmt: skip
 
     def finished(self, outcome: FetchOutcome) -> None:
         self.finished_count += 1
         p = self._pending.pop(outcome.request_id, None)
-        if p is None:  # never held a slot: bind the fields its log line needs here
-            request = outcome.request
-            sflog.set_fields(
-                {
-                    **_base_fields(),
-                    "supplier": request.supplier_id,
-                    "kind": request.kind,
-                    "url": request.url,
-                    "request_id": outcome.request_id,
-                    "attempt": outcome.attempts,
-                }
-            )
-        if p is not None and p.starts:
-            ready = outcome.started_at.timestamp()
-            usage = p.usage
-            for start, next_ready in zip(p.starts, [*p.ready, 0.0], strict=False):
-                wait = start - ready if start > ready else 0.0
-                usage.queue_wait_seconds += wait
-                if wait > usage.max_queue_wait:
-                    usage.max_queue_wait = wait
-                ready = next_ready
+        if p is None:  # never held a slot: bind what its log line needs here
+            sflog.bind_request(outcome.request, outcome.request_id, outcome.attempts)
+        else:
+            p.usage.waited(p.first_start - outcome.started_at.timestamp())
         if isinstance(outcome, FetchSuccess):
             size = outcome.body.size
             self.bytes += size
             if self.metrics is not None:
-                self.metrics.payload(outcome.request.supplier_id, size)
+                self.metrics.bytes.inc(outcome.request.supplier_id, size)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "fetched: status %d, %d bytes, %d attempt(s), %.3f s",
@@ -169,10 +165,3 @@ class TelemetryObserver:
                 outcome.error_kind, outcome.message, outcome.attempts,
                 "permanent" if outcome.permanent else "transient",
             )  # fmt: skip
-
-
-def _base_fields() -> dict[str, Any]:
-    """The run-level fields bound by the runner (``run_id``), kept under the request's."""
-    current = sflog.current_fields()
-    run_id = current.get("run_id")
-    return {"run_id": run_id} if run_id is not None else {}

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 __all__ = ["HostPoolStats", "PoolTracer"]
 
@@ -49,10 +50,19 @@ class HostPoolStats:
 
 
 class PoolTracer:
-    """Collects per-host pool statistics from one or more aiohttp sessions."""
+    """Collects per-host pool statistics from one or more aiohttp sessions.
+
+    ``on_request_start`` and ``on_connection_reuseconn`` fire for (nearly) every request,
+    so they do one dict lookup and one increment: the request's :class:`HostPoolStats`
+    is found by the URL's raw authority (a plain attribute of yarl's parsed URL; the
+    ``host_port_subcomponent`` label is computed once per authority) and kept on the
+    trace context for the rarer events (queueing, new connections, DNS), which read the
+    clock once each.
+    """
 
     def __init__(self) -> None:
         self.hosts: dict[str, HostPoolStats] = {}
+        self._by_authority: dict[str, HostPoolStats] = {}
 
     def trace_config(self) -> aiohttp.TraceConfig:
         tc = aiohttp.TraceConfig()
@@ -67,18 +77,31 @@ class PoolTracer:
         tc.freeze()
         return tc
 
-    def _stats(self, ctx: SimpleNamespace) -> HostPoolStats:
-        host: str = getattr(ctx, "host", "?")
-        stats = self.hosts.get(host)
+    def _stats_for(self, url: URL) -> HostPoolStats:
+        stats = self._by_authority.get(url.raw_authority)
         if stats is None:
-            stats = self.hosts[host] = HostPoolStats()
+            host = url.host_port_subcomponent or "?"
+            stats = self.hosts.get(host)
+            if stats is None:
+                stats = self.hosts[host] = HostPoolStats()
+            self._by_authority[url.raw_authority] = stats
+        return stats
+
+    def _stats(self, ctx: SimpleNamespace) -> HostPoolStats:
+        stats: HostPoolStats | None = getattr(ctx, "stats", None)
+        if stats is None:  # a connection event without on_request_start: not expected
+            stats = ctx.stats = self.hosts.setdefault("?", HostPoolStats())
         return stats
 
     async def _request_start(
         self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, p: aiohttp.TraceRequestStartParams
     ) -> None:
-        ctx.host = p.url.host_port_subcomponent
-        self._stats(ctx).requests += 1
+        stats = self._by_authority.get(p.url.raw_authority) or self._stats_for(p.url)
+        stats.requests += 1
+        ctx.stats = stats
+
+    async def _reuse(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
+        self._stats(ctx).reused_connections += 1
 
     async def _queued_start(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
         ctx.queued_at = time.monotonic()
@@ -95,9 +118,6 @@ class PoolTracer:
         stats = self._stats(ctx)
         stats.new_connections += 1
         stats.connect_seconds += time.monotonic() - ctx.create_at
-
-    async def _reuse(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
-        self._stats(ctx).reused_connections += 1
 
     async def _dns_start(self, _s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: Any) -> None:
         ctx.dns_at = time.monotonic()

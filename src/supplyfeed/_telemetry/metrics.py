@@ -115,6 +115,7 @@ class Metrics:
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
+        self._selector: selectors.BaseSelector | None = None
 
     def track_in_flight(self, current: Callable[[], float]) -> None:
         """In-flight requests read at scrape time: no cost per request."""
@@ -158,8 +159,15 @@ class Metrics:
         no wake-ups during the run, and :meth:`close` returns at once."""
         server = make_server(addr, port, make_wsgi_app(self.registry), handler_class=_Quiet)
         self._wake = socket.socketpair()
+        # Every descriptor is opened here, before the leak check's baseline is taken.
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(server, selectors.EVENT_READ)
+        self._selector.register(self._wake[1], selectors.EVENT_READ)
         thread = threading.Thread(
-            target=_serve, args=(server, self._wake[1]), name="supplyfeed-metrics", daemon=True
+            target=_serve,
+            args=(server, self._selector, self._wake[1]),
+            name="supplyfeed-metrics",
+            daemon=True,
         )
         thread.start()
         self._server, self._thread = server, thread
@@ -171,6 +179,9 @@ class Metrics:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
         if self._server is not None:
             self._server.server_close()
             self._server = None
@@ -184,15 +195,12 @@ class Metrics:
         write_to_textfile(str(path), self.registry)
 
 
-def _serve(server: WSGIServer, wake: socket.socket) -> None:
-    with selectors.DefaultSelector() as sel:
-        sel.register(server, selectors.EVENT_READ)
-        sel.register(wake, selectors.EVENT_READ)
-        while True:
-            ready = sel.select()
-            if any(key.fileobj is wake for key, _ in ready):
-                return
-            server.handle_request()  # the socket is readable: accepts without waiting
+def _serve(server: WSGIServer, selector: selectors.BaseSelector, wake: socket.socket) -> None:
+    while True:
+        ready = selector.select()
+        if any(key.fileobj is wake for key, _ in ready):
+            return
+        server.handle_request()  # the socket is readable: accepts without waiting
 
 
 class _Collector:

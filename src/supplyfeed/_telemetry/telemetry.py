@@ -110,10 +110,14 @@ class Telemetry:
     def written(self, records: Sequence[EndpointRecord]) -> None:
         """Ledger rows just committed: count them; log each dead letter with its request id
         (the writer is not the fetch task, so the fields travel with the line)."""
+        metrics = self.metrics
         for r in records:
             kind = r.endpoint.kind.value
-            self.metrics.endpoint(kind, r.outcome.value, r.records)
+            metrics.endpoints.inc((kind, r.outcome.value))
+            if r.records:
+                metrics.records.inc(kind, r.records)
             if r.outcome is Outcome.QUARANTINED:
+                metrics.dead_letters.inc(kind)
                 log.warning(
                     "payload quarantined as a dead letter: %s: %s",
                     r.error_kind, r.error_message,

@@ -5,8 +5,12 @@ The same workload as ``python -m bench fetch --workload throughput`` (2,000 JSON
 run end to end by the Runner with telemetry off, on as the CLI runs it (loop-lag monitor,
 pool trace hooks, leak check, metrics served, text logs), and on with JSON logs (one line
 per fetch, written to /dev/null). Variants are interleaved round by round so drift hits
-all of them alike; the medians and their ratios to "off" are printed.
-Usage: ``python -m bench observability`` or ``python bench/observability_overhead.py [--repeat 5]``.
+all of them alike; the medians and their ratios to "off" are printed, and beside them the
+median of each round's own ratio to that round's "off" run (paired: a round's runs are
+seconds apart, so they share the machine's load far better than runs minutes apart), and
+the telemetry's CPU cost per endpoint (paired CPU difference / endpoints), the absolute
+figure that must stay small as the rest of the run gets faster.
+Usage: ``python -m bench observability`` or ``python bench/observability_overhead.py [--repeat 7]``.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ async def _one(fleet: dict[str, Any], variant: str, devnull: Any) -> tuple[float
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench observability")
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=7)
     args = p.parse_args(
         argv if argv is not None else sys.argv[1:] if __name__ == "__main__" else []
     )
@@ -86,16 +90,28 @@ def main(argv: list[str] | None = None) -> None:
                 print(
                     f"  round {r + 1}: {variant}: {wall:.2f}s wall, {cpu:.2f}s cpu", file=sys.stderr
                 )
+    _table(walls, cpus, w.endpoints)
+
+
+def _table(walls: dict[str, list[float]], cpus: dict[str, list[float]], endpoints: int) -> None:
     # Client CPU time (all threads of this process) is printed beside wall time: on a
     # shared machine wall time swings with other load, CPU time much less.
     base, cbase = statistics.median(walls["off"]), statistics.median(cpus["off"])
-    head = ("telemetry", "wall s", "vs off", "cpu s", "vs off", "wall runs")
-    print(f"{head[0]:<16} | " + " | ".join(f"{h:>6}" for h in head[1:5]) + f" | {head[5]}")
+    head = ("telemetry", "wall s", "vs off", "cpu s", "vs off", "paired wall", "paired cpu",
+            "cpu us/endpoint", "wall runs")  # fmt: skip
+    print(" | ".join((f"{head[0]:<16}", *(f"{h:>6}" for h in head[1:8]), head[8])))
     for variant in VARIANTS:
         med, cmed = statistics.median(walls[variant]), statistics.median(cpus[variant])
+        pairs = list(zip(walls[variant], walls["off"], cpus[variant], cpus["off"], strict=True))
+        paired_wall = statistics.median(wv / wo for wv, wo, _, _ in pairs)
+        paired_cpu = statistics.median(cv / co for _, _, cv, co in pairs)
+        per_endpoint = statistics.median((cv - co) / endpoints * 1e6 for _, _, cv, co in pairs)
+        cells = (
+            f"{med:6.2f}", f"{med / base:6.3f}", f"{cmed:6.2f}", f"{cmed / cbase:6.3f}",
+            f"{paired_wall:11.3f}", f"{paired_cpu:10.3f}", f"{per_endpoint:+15.1f}",
+        )  # fmt: skip
         runs = " ".join(f"{x:.2f}" for x in walls[variant])
-        cells = (f"{med:6.2f}", f"{med / base:6.3f}", f"{cmed:6.2f}", f"{cmed / cbase:6.3f}")
-        print(f"{variant:<16} | " + " | ".join(cells) + f" | {runs}")
+        print(" | ".join((f"{variant:<16}", *cells, runs)))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ checks two things:
 Sockets close a loop iteration or two after ``close()`` (and a server in the same process
 closes its side when it sees EOF), so the check polls for up to ``grace`` seconds before
 it calls anything a leak.
+
+Where ``/proc/self/fd`` can be read (Linux), a connection the run opened is a socket
+descriptor that was not there at the start, so the TCP table (``psutil``'s
+``net_connections``, a few milliseconds with a busy table) is read only when such a
+descriptor exists, and only those descriptors' connections are reported. Elsewhere the
+whole table is compared with its state at the start.
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ class LeakCheck:
         self._proc = psutil.Process()
         self._fds0: dict[int, str] = {}
         self._count0 = 0
+        self._by_fd = False  # /proc/self/fd readable: sockets found by descriptor
         self._conns0: set[_Conn] = set()
 
     def expect(self, *paths: str) -> None:
@@ -88,7 +95,8 @@ class LeakCheck:
     def start(self) -> None:
         self._fds0 = _fds()
         self._count0 = self._fd_count()
-        self._conns0 = self._connections()
+        self._by_fd = bool(self._fds0)
+        self._conns0 = set() if self._by_fd else self._connections()
 
     async def finish(self) -> LeakReport:
         deadline = time.monotonic() + self._grace
@@ -103,10 +111,12 @@ class LeakCheck:
         fresh = {fd: t for fd, t in fds.items() if self._fds0.get(fd) != t}
         excused = [t for t in fresh.values() if self._expected and t.startswith(self._expected)]
         new = sorted(f"{fd} -> {t}" for fd, t in fresh.items() if t not in excused)
-        conns = sorted(
-            f"{local} -> {remote} {status}"
-            for local, remote, status in self._connections() - self._conns0
-        )
+        if self._by_fd:
+            sockets = {fd for fd, t in fresh.items() if t.startswith("socket:")}
+            opened = self._connections(sockets) if sockets else set()
+        else:
+            opened = self._connections() - self._conns0
+        conns = sorted(f"{local} -> {remote} {status}" for local, remote, status in opened)
         return LeakReport(
             fds_start=self._count0,
             fds_end=self._fd_count() - len(excused),
@@ -119,7 +129,8 @@ class LeakCheck:
             return int(getattr(self._proc, "num_handles")())  # noqa: B009 (Windows only)
         return self._proc.num_fds()
 
-    def _connections(self) -> set[_Conn]:
+    def _connections(self, fds: set[int] | None = None) -> set[_Conn]:
+        """This process's TCP connections (not listeners); only those on ``fds`` if given."""
         try:
             conns = self._proc.net_connections(kind="tcp")
         except psutil.Error:  # not permitted on some platforms: fds still tell
@@ -127,7 +138,7 @@ class LeakCheck:
         return {
             (_addr(c.laddr), _addr(c.raddr), c.status)
             for c in conns
-            if c.status != psutil.CONN_LISTEN
+            if c.status != psutil.CONN_LISTEN and (fds is None or c.fd in fds)
         }
 
 

@@ -8,6 +8,7 @@ bottleneck, a blocked loop) or ``info``.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,37 +31,83 @@ def _reason(r: EndpointRecord) -> str:
     return r.error_kind or "unknown"
 
 
-def _group(records: Sequence[EndpointRecord], threshold: float) -> dict[str, Any]:
-    """Endpoints ok / failed by reason, error rate, latency, retries, bytes, records."""
-    fetched = sorted(r.elapsed for r in records if r.outcome is not Outcome.PENDING)
-    bad = [r for r in records if r.outcome in _BAD]
-    records_by_kind: Counter[str] = Counter()
+class _Group:
+    """One pass worth of sums for ``_group`` (overall, or one supplier)."""
+
+    __slots__ = ("bad", "bytes", "dead", "elapsed", "endpoints", "ok", "pending", "reasons",
+                 "records", "retries")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.endpoints = self.ok = self.bad = self.pending = 0
+        self.retries = self.bytes = self.dead = 0
+        self.reasons: Counter[str] = Counter()
+        self.records: Counter[str] = Counter()
+        self.elapsed: list[float] = []
+
+    def add(self, r: EndpointRecord, kind: str) -> None:
+        self.endpoints += 1
+        outcome = r.outcome
+        if outcome is Outcome.PENDING:
+            self.pending += 1
+        else:
+            self.elapsed.append(r.elapsed)
+            if outcome in _OK:
+                self.ok += 1
+            elif outcome in _BAD:
+                self.bad += 1
+                self.reasons[_reason(r)] += 1
+                self.dead += outcome is Outcome.QUARANTINED
+        if r.attempts > 1:
+            self.retries += r.attempts - 1
+        self.bytes += r.bytes
+        self.records[kind] += r.records
+
+    def as_dict(self, threshold: float) -> dict[str, Any]:
+        """Endpoints ok / failed by reason, error rate, latency, retries, bytes, records."""
+        fetched = sorted(self.elapsed)
+        rate = self.bad / self.endpoints if self.endpoints else 0.0
+        return {
+            "endpoints": self.endpoints,
+            "ok": self.ok,
+            "failed": self.bad,
+            "pending": self.pending,
+            "failed_by_reason": dict(self.reasons.most_common()),
+            "error_rate": round(rate, 4),
+            "flagged": rate > threshold,
+            "latency_seconds": {
+                "p50": round(quantile(fetched, 0.50), 4),
+                "p95": round(quantile(fetched, 0.95), 4),
+                "p99": round(quantile(fetched, 0.99), 4),
+            },
+            "retries": self.retries,
+            "bytes": self.bytes,
+            "records_by_kind": dict(sorted(self.records.items())),
+            "dead_letters": self.dead,
+        }
+
+
+def _groups(
+    records: Sequence[EndpointRecord], threshold: float
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Overall and per supplier, in one pass over the ledger."""
+    overall = _Group()
+    suppliers: dict[str, _Group] = {}
     for r in records:
-        records_by_kind[r.endpoint.kind.value] += r.records
-    rate = len(bad) / len(records) if records else 0.0
-    return {
-        "endpoints": len(records),
-        "ok": sum(r.outcome in _OK for r in records),
-        "failed": len(bad),
-        "pending": sum(r.outcome is Outcome.PENDING for r in records),
-        "failed_by_reason": dict(Counter(_reason(r) for r in bad).most_common()),
-        "error_rate": round(rate, 4),
-        "flagged": rate > threshold,
-        "latency_seconds": {
-            "p50": round(quantile(fetched, 0.50), 4),
-            "p95": round(quantile(fetched, 0.95), 4),
-            "p99": round(quantile(fetched, 0.99), 4),
-        },
-        "retries": sum(max(0, r.attempts - 1) for r in records),
-        "bytes": sum(r.bytes for r in records),
-        "records_by_kind": dict(sorted(records_by_kind.items())),
-        "dead_letters": sum(r.outcome is Outcome.QUARANTINED for r in records),
-    }
+        kind = r.endpoint.kind.value
+        overall.add(r, kind)
+        supplier = r.endpoint.supplier_id
+        group = suppliers.get(supplier)
+        if group is None:
+            group = suppliers[supplier] = _Group()
+        group.add(r, kind)
+    by_supplier = {s: g.as_dict(threshold) for s, g in sorted(suppliers.items())}
+    return overall.as_dict(threshold), by_supplier
 
 
 def _slowest(records: Sequence[EndpointRecord]) -> list[dict[str, Any]]:
-    fetched = [r for r in records if r.outcome is not Outcome.PENDING]
-    fetched.sort(key=lambda r: -r.elapsed)
+    fetched = heapq.nlargest(
+        _SLOWEST, (r for r in records if r.outcome is not Outcome.PENDING), key=_elapsed
+    )
     return [
         {
             "url": r.endpoint.url,
@@ -71,8 +118,12 @@ def _slowest(records: Sequence[EndpointRecord]) -> list[dict[str, Any]]:
             "outcome": r.outcome.value if r.outcome in _OK else _reason(r),
             "request_id": r.request_id,
         }
-        for r in fetched[:_SLOWEST]
+        for r in fetched
     ]
+
+
+def _elapsed(r: EndpointRecord) -> float:
+    return r.elapsed
 
 
 def _sla(wall: float, handled: int, sla: float) -> dict[str, Any]:
@@ -152,16 +203,12 @@ def build_report(
     telemetry: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report dict stored with the run (``supplyfeed report --json`` prints it)."""
-    threshold = config.error_rate_threshold
-    by_supplier: dict[str, list[EndpointRecord]] = {}
-    for r in records:
-        by_supplier.setdefault(r.endpoint.supplier_id, []).append(r)
-    overall = _group(records, threshold)
+    overall, suppliers = _groups(records, config.error_rate_threshold)
     handled = len(records) - overall["pending"] if handled is None else handled
     tele = dict(telemetry or {})
     report: dict[str, Any] = {
         "overall": overall,
-        "suppliers": {s: _group(rs, threshold) for s, rs in sorted(by_supplier.items())},
+        "suppliers": suppliers,
         "slowest": _slowest(records),
         "sla": _sla(wall_seconds, handled, config.sla_seconds),
         **tele,

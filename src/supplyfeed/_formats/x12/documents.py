@@ -23,7 +23,7 @@ from .envelope import Transaction, read_transactions
 from .inventory_846 import map_846
 from .po_ack_855 import map_855
 from .ship_notice_856 import map_856
-from .tokenizer import Segment, iter_chunks, iter_text_chunks
+from .tokenizer import Chunk, iter_pieces, iter_text_pieces
 
 __all__ = ["SET_KINDS", "decode"]
 
@@ -42,10 +42,10 @@ def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
     try:
         if body.spooled:
             with body.open() as stream:
-                _, chunks = iter_chunks(stream)
+                _, chunks = iter_pieces(stream)
                 yield from decode_chunks(chunks, ctx)
         else:
-            _, chunks = iter_text_chunks(body.read())
+            _, chunks = iter_text_pieces(body.read())
             yield from decode_chunks(chunks, ctx)
     except PayloadError:
         raise
@@ -55,8 +55,8 @@ def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
         ) from exc
 
 
-def decode_chunks(chunks: Iterable[list[Segment]], ctx: DecodeContext) -> Iterator[Document]:
-    """Documents of already tokenized segments, given as lists (one per chunk)."""
+def decode_chunks(chunks: Iterable[Chunk], ctx: DecodeContext) -> Iterator[Document]:
+    """Documents of already tokenized segments, given a chunk at a time."""
     for txn in read_transactions(chunks, ctx):
         mapper = _MAPPERS.get(txn.set_id)
         kind = SET_KINDS.get(txn.set_id)

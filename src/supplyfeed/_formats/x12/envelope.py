@@ -14,11 +14,13 @@ without its SE, or segments out of their nesting, are always errors: the content
 cannot be trusted then.
 
 Transactions are handed out lazily, with a body iterator over the segments between ST and
-SE, so that a large 846 can be mapped while it is read. The tokenizer hands over one list
-of segments per chunk, and so does ``Transaction.chunks()``: a mapper's hot loop then runs
-over a list in one frame, and the envelope looks at a chunk's tags once (a set test over
-the chunk) instead of at every segment through a chain of generators, which had cost
-more than the mapping. Because of that, a violation found
+SE, so that a large 846 can be mapped while it is read. The tokenizer hands over the
+segments a chunk at a time, and so does ``Transaction.chunks()``: a mapper's hot loop then
+runs over a list in one frame, and the envelope looks at a chunk's tags once (a set test
+over the chunk) instead of at every segment through a chain of generators, which had cost
+more than the mapping. A chunk still unsplit (a ``TextChunk``) that cannot hold an
+envelope segment is handed on whole and unsplit: its mapper may read it as text. Because
+of that, a violation found
 at SE is raised after the transaction's documents were yielded: a caller that gets a
 ``PayloadError`` must treat the whole payload as failed (the pipeline quarantines it).
 Every error names the segment and its 1-based position, ISA being segment 1.
@@ -31,7 +33,7 @@ from operator import itemgetter
 
 from ..._exceptions import PayloadError
 from ..base import DecodeContext
-from .tokenizer import Segment
+from .tokenizer import Chunk, Segment, TextChunk, segments_of
 
 __all__ = ["Transaction", "read_transactions"]
 
@@ -66,14 +68,16 @@ class _Cursor:
 
     ``pos`` is the 1-based position of the last segment taken. Each chunk's envelope
     segments (ST, SE, GS, GE, ISA, IEA) are located once, when the chunk is loaded, so
-    that a transaction body is cut out of a chunk with a slice.
+    that a transaction body is cut out of a chunk with a slice, or is the whole chunk,
+    which then stays as the tokenizer gave it (maybe unsplit).
     """
 
-    __slots__ = ("_chunk", "_chunks", "_i", "_o", "_outer", "base", "pos")
+    __slots__ = ("_chunk", "_chunks", "_i", "_o", "_outer", "_segments", "base", "pos")
 
-    def __init__(self, chunks: Iterable[list[Segment]]) -> None:
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
         self._chunks = iter(chunks)
-        self._chunk: list[Segment] = []
+        self._chunk: Chunk = []
+        self._segments: list[Segment] | None = []  # the chunk's segments, once split
         self._outer: list[int] = []  # indexes of envelope segments in the chunk, ascending
         self._o = 0  # the first of them not yet passed
         self._i = 0
@@ -85,32 +89,40 @@ class _Cursor:
         self.base += len(self._chunk)
         for chunk in self._chunks:
             if chunk:
-                self._chunk, self._i, self._o = chunk, 0, 0
+                self._chunk, self._i, self._o, self._outer = chunk, 0, 0, []
+                if isinstance(chunk, TextChunk) and not chunk.may_hold(_OUTER):
+                    self._segments = None  # no envelope segment: it may stay unsplit
+                    return True
+                segments = self._segments = segments_of(chunk)
                 # Most chunks of a large payload hold no envelope segment at all: a set
                 # test over the tags costs a fraction of a per-segment Python loop.
-                if _OUTER.isdisjoint(map(_tag, chunk)):
-                    self._outer = []
-                else:
-                    self._outer = [i for i, seg in enumerate(chunk) if seg[0] in _OUTER]
+                if not _OUTER.isdisjoint(map(_tag, segments)):
+                    self._outer = [i for i, seg in enumerate(segments) if seg[0] in _OUTER]
                 return True
             # an empty list has no segments: nothing to count
-        self._chunk, self._i, self._outer = [], 0, []
+        self._chunk, self._segments, self._i, self._outer = [], [], 0, []
         return False
+
+    def _split(self) -> list[Segment]:
+        if self._segments is None:
+            self._segments = segments_of(self._chunk)
+        return self._segments
 
     def next(self) -> Segment | None:
         """The next segment, or None at the end of the payload."""
         if self._i >= len(self._chunk) and not self._load():
             return None
-        seg = self._chunk[self._i]
+        seg = self._split()[self._i]
         self._i += 1
         self.pos = self.base + self._i
         return seg
 
-    def run(self) -> list[Segment] | None:
+    def run(self) -> Chunk | None:
         """The segments from here up to the next envelope segment (or the chunk's end).
 
         Returns an empty list when the next segment is an envelope segment, None at the
-        end of the payload.
+        end of the payload; the chunk itself (as the tokenizer gave it) when it is all
+        of the run.
         """
         if self._i >= len(self._chunk) and not self._load():
             return None
@@ -124,14 +136,15 @@ class _Cursor:
             return []
         self._i = stop
         self.pos = self.base + stop
-        return chunk if i == 0 and stop == len(chunk) else chunk[i:stop]
+        return chunk if i == 0 and stop == len(chunk) else self._split()[i:stop]
 
 
 class Transaction:
     """One ST..SE transaction set.
 
-    ``chunks()`` yields the segments between ST and SE as lists (the fast way to read a
-    large set); ``segments()`` yields them one by one. Use one of the two, once.
+    ``chunks()`` yields the segments between ST and SE a chunk at a time, as lists or
+    as unsplit ``TextChunk`` (the fast way to read a large set); ``segments()`` yields
+    them one by one. Use one of the two, once.
     """
 
     __slots__ = (
@@ -168,12 +181,12 @@ class Transaction:
         self.interchange = isa
         self._cursor = cursor
         self._ctx = ctx
-        self._chunk: list[Segment] = []  # the list last handed out by chunks()
+        self._chunk: Chunk = []  # the chunk last handed out by chunks()
         self.chunk_pos = 0  # position of its first segment
         self._gen = self._body()
 
-    def chunks(self) -> Iterator[list[Segment]]:
-        """The body as lists of consecutive segments (none empty); checks SE at the end."""
+    def chunks(self) -> Iterator[Chunk]:
+        """The body as chunks of consecutive segments (none empty); checks SE at the end."""
         return self._gen
 
     def segments(self) -> Iterator[Segment]:
@@ -183,28 +196,34 @@ class Transaction:
         for chunk in self._gen:
             self._chunk = []  # where() then names the segment last handed out, as before
             pos = self.chunk_pos
-            for seg in chunk:
+            for seg in segments_of(chunk):
                 self.pos = pos
                 pos += 1
                 yield seg
 
     def where(self, seg: Segment) -> str:
-        """Where ``seg`` is: a segment of the list last handed out by ``chunks()``, else the
-        segment last handed out by ``segments()`` (mappers name it in their errors)."""
+        """Where ``seg`` is: a segment of the chunk last handed out by ``chunks()`` (or
+        given to :meth:`focus`), else the segment last handed out by ``segments()``
+        (mappers name it in their errors)."""
         return where(self.position_of(seg), seg)
 
     def position_of(self, seg: Segment) -> int:
         """The position of ``seg`` (see :meth:`where`); looked up only on the error path."""
-        for i, candidate in enumerate(self._chunk):
+        for i, candidate in enumerate(segments_of(self._chunk)):
             if candidate is seg:
                 return self.chunk_pos + i
         return self.pos
+
+    def focus(self, segments: list[Segment], pos: int) -> None:
+        """A mapper that split part of a chunk itself names those ``segments``, the first
+        at position ``pos``, as the ones its errors are about (see :meth:`where`)."""
+        self._chunk, self.chunk_pos = segments, pos
 
     def drain(self) -> None:
         for _ in self._gen:
             pass
 
-    def _body(self) -> Iterator[list[Segment]]:
+    def _body(self) -> Iterator[Chunk]:
         cursor, count = self._cursor, 1
         while True:
             run = cursor.run()
@@ -249,8 +268,8 @@ class Transaction:
             )
 
 
-def read_transactions(chunks: Iterable[list[Segment]], ctx: DecodeContext) -> Iterator[Transaction]:
-    """Every transaction set of the payload (given as lists of segments), checking the
+def read_transactions(chunks: Iterable[Chunk], ctx: DecodeContext) -> Iterator[Transaction]:
+    """Every transaction set of the payload (given as chunks of segments), checking the
     envelope around it."""
     cursor = _Cursor(chunks)
     while (seg := cursor.next()) is not None:

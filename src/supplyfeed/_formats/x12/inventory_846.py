@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from itertools import chain, repeat
 from typing import Any, Final
 
@@ -43,7 +44,7 @@ from ..._exceptions import PayloadError
 from ..._models import InventoryItem, InventorySnapshot, Quantity
 from ..base import DecodeContext
 from .envelope import Transaction
-from .tokenizer import Segment
+from .tokenizer import Chunk, Segment, TextChunk, segments_of
 from .values import SKU_PRIORITY, element, parse_datetime, parse_number, product_id, text
 
 __all__ = ["map_846"]
@@ -241,13 +242,14 @@ def map_846(txn: Transaction, ctx: DecodeContext) -> Iterator[InventorySnapshot]
     report = _Report(txn, ctx)
     chunks = txn.chunks()
     for chunk in chunks:
-        for i, seg in enumerate(chunk):
+        segments = segments_of(chunk)
+        for i, seg in enumerate(segments):
             if seg[0] == "LIN":
                 report.require_as_of()
                 loops = _Loops(report)
-                yield from loops.feed(chunk, i)
+                yield from loops.feed(segments, i)
                 for rest in chunks:
-                    yield from loops.feed(rest, 0)
+                    yield from loops.feed_chunk(rest)
                 yield from loops.close()
                 yield from report.finish()
                 return
@@ -262,9 +264,11 @@ class _Loops:
     The common item (``LIN**SK*id`` then ``QTY*17`` and maybe ``QTY*33``, then the next
     LIN) is recognised by looking ahead in the chunk and built straight from its
     segments, with no per-item list of quantity rows, no call and no generator: that is
-    where the time went (about 5 µs an item). Every other shape, and an item cut by a
-    chunk's end, goes through the general state machine below, which gives the same
-    result for the common shape too (the round-trip property tests pin that).
+    where the time went (about 5 µs an item). Whole runs of common items are read in
+    bulk: from an unsplit chunk's text (``feed_chunk``), else from its segments. Every
+    other shape, and an item cut by a chunk's end, goes through the general state machine
+    below, which gives the same result for the common shape too (the round-trip property
+    tests pin that).
     """
 
     __slots__ = (
@@ -293,6 +297,35 @@ class _Loops:
         # would change what ``finish`` yields for a report without items there)
         self.buffer: list[InventoryItem] | None = None
         self.uoms: dict[str, str] = {}  # raw QTY03 -> unit: a few distinct values repeat
+
+    def feed_chunk(self, chunk: Chunk) -> Iterator[InventorySnapshot]:
+        """``feed`` over a whole chunk; an unsplit one has its common items read from the
+        text, and only the segments around them are split."""
+        if isinstance(chunk, TextChunk) and not chunk.is_split:
+            run = _text_items(chunk, self.report.txn.component)
+            if run is not None:
+                yield from self._feed_text(chunk, *run)
+                return
+        yield from self.feed(segments_of(chunk), 0)
+
+    def _feed_text(
+        self, chunk: TextChunk, first: int, items: list[InventoryItem], last: int
+    ) -> Iterator[InventorySnapshot]:
+        """The chunk's segments before text offset ``first`` and from ``last`` on through
+        ``feed``, with ``items`` (read from the text between) in between."""
+        txn = self.report.txn
+        base = txn.chunk_pos
+        head = chunk.split_range(0, first)
+        if head:
+            txn.focus(head, base)  # errors name these segments at their positions
+            yield from self.feed(head, 0)
+        if self.lin is not None:
+            yield from self._close_loop()
+        yield from self.report.extend(self.home, items)
+        self.buffer = self.report.buffers[self.home]
+        tail = chunk.split_range(last, len(chunk.text))
+        txn.focus(tail, base + len(head) + 3 * len(items))
+        yield from self.feed(tail, 0)
 
     def feed(self, chunk: list[Segment], start: int) -> Iterator[InventorySnapshot]:
         txn = self.report.txn
@@ -420,18 +453,69 @@ def _bulk_items(
     A large 846 is mostly ``LIN**SK*id`` / ``QTY*17*n*u`` / ``QTY*33*n*u`` repeated. When
     the chunk has exactly that period from ``i`` to a final LIN (which opens the next
     item, so every item here is complete), its segments are flattened into one list of
-    elements (12 an item), the checks of the per-item fast path are made on whole
-    columns of it with C-level slices, counts and joins, and the items are built in one
-    comprehension: no per-item interpreted branching. Returns the items and the index of
-    the final LIN, or None to leave the chunk to the per-item paths (which give the same
-    items; this only drops their generality).
+    elements and read by :func:`_flat_items`. Returns the items and the index of the final
+    LIN, or None to leave the chunk to the per-item paths (which give the same items;
+    this only drops their generality).
     """
     count = (len(chunk) - 1 - i) // 3
     end = i + 3 * count
     if count < 8 or chunk[end][0] != "LIN":
         return None
-    flat = _flat_elements(chunk[i:end], count)
-    if flat is None:
+    segments = chunk[i:end]
+    if list(map(len, segments)).count(4) != 3 * count:
+        return None  # every segment has exactly 4 elements: the columns line up
+    items = _flat_items(list(chain.from_iterable(segments)), count, component)
+    return None if items is None else (items, end)
+
+
+def _text_items(chunk: TextChunk, component: str) -> tuple[int, list[InventoryItem], int] | None:
+    """:func:`_bulk_items` over an unsplit chunk's text, without making its segments.
+
+    The run is from the chunk's first LIN to its last (which opens an item that may go on
+    in the next chunk). That it is whole common items, 4 elements a segment, is checked
+    on its *skeleton*, the run with every character but the two separators deleted (one
+    C-level ``bytes.translate``): it must be ``***~***~***~`` once an item. Its elements
+    are then one ``split`` away. Returns the text offsets of the first and the last LIN
+    with the items between, or None.
+    """
+    body, terminator, element = chunk.text, chunk.terminator, chunk.element
+    if len(terminator) != 1:
+        return None  # the skeleton test needs one-character separators
+    lin = "LIN" + element
+    at_start = body.startswith(lin)
+    first = 0 if at_start else body.find(terminator + lin) + 1
+    last = body.rfind(terminator + lin) + 1
+    if not (at_start or first) or last <= first:
+        return None
+    run = body[first:last]  # whole segments, the last one's terminator included
+    skeleton = run.encode("latin-1").translate(None, _deletions(element + terminator))
+    count = len(skeleton) // 12
+    if count < 8 or skeleton != ((element * 3 + terminator) * 3 * count).encode("latin-1"):
+        return None
+    items = _flat_items(run[:-1].replace(terminator, element).split(element), count, component)
+    return None if items is None else (first, items, last)
+
+
+@cache
+def _deletions(keep: str) -> bytes:
+    """Every latin-1 byte but those of ``keep``: ``bytes.translate`` deletes them."""
+    return bytes(b for b in range(256) if chr(b) not in keep)
+
+
+def _flat_items(flat: list[str], count: int, component: str) -> list[InventoryItem] | None:
+    """The items of ``count`` common items given as their elements, 12 an item, or None.
+
+    The checks of the per-item fast path are made on whole columns of elements with
+    C-level slices, counts and joins, and the items are built in one comprehension: no
+    per-item interpreted branching.
+    """
+    if (
+        flat[0::12].count("LIN") != count
+        or flat[4::12].count("QTY") != count
+        or flat[5::12].count("17") != count
+        or flat[8::12].count("QTY") != count
+        or flat[9::12].count("33") != count
+    ):
         return None
     on_hand, available = _digits(flat[6::12]), _digits(flat[10::12])
     units = _column(flat[7::12], lambda raw: raw.split(component, 1)[0].strip())
@@ -449,32 +533,19 @@ def _bulk_items(
     else:
         codes = ({"sku": q, "on_hand": "17", "available": "33"} for q in qualifiers)
     uoms = repeat(units, count) if isinstance(units, str) else units
-    items = [
+    return [
         InventoryItem(sku=sku, on_hand=hand, available=avail, uom=uom, codes=code)
         for sku, hand, avail, uom, code in zip(skus, on_hand, available, uoms, codes, strict=True)
     ]
-    return items, end
-
-
-def _flat_elements(segments: list[Segment], count: int) -> list[str] | None:
-    """The elements of ``count`` common items (``segments``), 12 an item, else None."""
-    if list(map(len, segments)).count(4) != 3 * count:
-        return None  # every segment has exactly 4 elements: the columns below line up
-    flat = list(chain.from_iterable(segments))
-    if (
-        flat[0::12].count("LIN") != count
-        or flat[4::12].count("QTY") != count
-        or flat[5::12].count("17") != count
-        or flat[8::12].count("QTY") != count
-        or flat[9::12].count("33") != count
-    ):
-        return None
-    return flat
 
 
 def _digits(values: list[str]) -> list[int] | None:
-    """The integers of a column of quantities when all are plain digits, else None."""
-    if "" in values or not "".join(values).isdigit():
+    """The integers of a column of quantities when all are plain digits, else None.
+
+    ``isdecimal``, not ``isdigit``: "²" is a digit that ``int`` refuses, and the per-item
+    path must be the one to raise on it, after the items before it.
+    """
+    if "" in values or not "".join(values).isdecimal():
         return None
     try:  # msgspec reads a JSON array of integers in C, 3x faster than int() per value
         return _INTS.decode(f"[{','.join(values)}]")

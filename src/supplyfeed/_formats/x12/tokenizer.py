@@ -23,27 +23,39 @@ syntax error: it means the sender ended segments with some other character, whic
 otherwise silently merge segments.
 
 Speed: splitting is done with ``str.split`` over the whole text (or over large chunks when
-streaming), which tokenizes well over a million segments a second.
+streaming), which tokenizes well over a million segments a second. The decoder goes
+further and takes chunks as :class:`TextChunk`: the clean text of a chunk (bare
+terminators between segments), split into segments only when someone asks for them.
+Most chunks of a large payload never need to be: the envelope checks them with one
+regular-expression search and the 846 mapper reads its common items straight from the
+text, so that the lists of a million segments are never made.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import BinaryIO, TypeAlias
 
 from ..._exceptions import PayloadError
 
 __all__ = [
+    "Chunk",
     "Segment",
+    "TextChunk",
     "Tokenizer",
     "X12Delimiters",
     "iter_chunks",
+    "iter_pieces",
     "iter_segments",
     "iter_text_chunks",
+    "iter_text_pieces",
     "iter_text_segments",
     "read_delimiters",
+    "segments_of",
     "tokenize",
 ]
 
@@ -135,10 +147,92 @@ def _check_distinct(d: X12Delimiters) -> None:
         )
 
 
+def _split_clean(text: str, terminator: str, element: str) -> list[Segment]:
+    """The segments of clean text (see :meth:`Tokenizer.piece`), the cyclic GC paused.
+
+    The segments are a burst of small lists that are all alive at once, and
+    young-generation collections over them would cost more than the splitting itself
+    (measured: 2x on a million segments).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        pieces = text.split(terminator)
+        if pieces and not pieces[-1]:
+            pieces.pop()
+        return [p.split(element) for p in pieces]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class TextChunk:
+    """The segments of a piece of clean text, split on first use (:meth:`segments`).
+
+    ``text`` holds segments separated by bare terminators (no noise, no empty segment but
+    maybe a first one), exactly as :meth:`Tokenizer.split` would split it; ``len()`` is
+    the number of segments, known without splitting.
+    """
+
+    __slots__ = ("_segments", "element", "size", "terminator", "text")
+
+    def __init__(self, text: str, terminator: str, element: str) -> None:
+        self.text = text
+        self.terminator = terminator
+        self.element = element
+        self.size = text.count(terminator) + (0 if text.endswith(terminator) else 1)
+        self._segments: list[Segment] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def is_split(self) -> bool:
+        return self._segments is not None
+
+    def segments(self) -> list[Segment]:
+        """The segments (split once, then the same lists every time)."""
+        if self._segments is None:
+            self._segments = _split_clean(self.text, self.terminator, self.element)
+        return self._segments
+
+    def split_range(self, start: int, stop: int) -> list[Segment]:
+        """The segments of ``text[start:stop]``, which starts a segment and ends just
+        after a terminator or at the end: a part of :meth:`segments`, as new lists."""
+        return _split_clean(self.text[start:stop], self.terminator, self.element)
+
+    def may_hold(self, tags: frozenset[str]) -> bool:
+        """False when no segment has one of ``tags`` (True may be a false alarm)."""
+        starts, after_terminator = _tag_search(self.terminator, tags)
+        return self.text.startswith(starts) or after_terminator(self.text) is not None
+
+
+@cache
+def _tag_search(
+    terminator: str, tags: frozenset[str]
+) -> tuple[tuple[str, ...], Callable[[str], re.Match[str] | None]]:
+    """``tags`` as a tuple for ``startswith``, and a search for them after a terminator.
+
+    One regular expression that starts with the terminator scans a chunk several times
+    faster than a substring search per tag (the terminator is frequent, and each search
+    stops at every one).
+    """
+    alternatives = "|".join(map(re.escape, sorted(tags)))
+    return tuple(tags), re.compile(f"{re.escape(terminator)}(?:{alternatives})").search
+
+
+Chunk: TypeAlias = "list[Segment] | TextChunk"
+
+
+def segments_of(chunk: Chunk) -> list[Segment]:
+    """The segments of a chunk, whichever its form."""
+    return chunk if isinstance(chunk, list) else chunk.segments()
+
+
 class Tokenizer:
     """Splits latin-1 text into segments for one set of delimiters."""
 
-    __slots__ = ("_breaks", "_eols", "_noise", "count", "delimiters")
+    __slots__ = ("_breaks", "_dirty", "_eols", "_noise", "count", "delimiters")
 
     def __init__(self, delimiters: X12Delimiters) -> None:
         self.delimiters = delimiters
@@ -146,6 +240,11 @@ class Tokenizer:
         self._noise = "".join(c for c in _NOISE if c not in used)
         self._eols = tuple(e for e in ("\r\n", "\n", "\r") if not set(e) & used)
         self._breaks = tuple(c for c in "\r\n" if c not in used)
+        # what text that is not clean holds after a terminator (see _clean): one regular
+        # expression, several times faster than a substring search for each
+        after = [re.escape(delimiters.segment), *map(re.escape, self._noise)]
+        dirty = re.compile(f"{re.escape(delimiters.segment)}(?:{'|'.join(after)})")
+        self._dirty = dirty.search
         self.count = 0  # segments produced so far: positions in errors are 1-based
 
     def split(self, text: str) -> list[Segment]:
@@ -155,6 +254,11 @@ class Tokenizer:
         are all alive at once, and young-generation collections over them would cost
         more than the splitting itself (measured: 2x on a million segments).
         """
+        return self._split_normal(self._normal(text))
+
+    def _split_normal(self, text: str) -> list[Segment]:
+        """:meth:`split` over text that :meth:`_normal` gave (normalizing twice is not
+        the same: each pass takes one line break off a run of blank lines)."""
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -166,24 +270,40 @@ class Tokenizer:
         return segments
 
     def _split(self, text: str) -> list[Segment]:
-        terminator, element = self.delimiters.segment, self.delimiters.element
+        if self._clean(text):
+            pieces = text.split(self.delimiters.segment)
+            if pieces and not pieces[-1]:
+                pieces.pop()
+            element = self.delimiters.element
+            return [p.split(element) for p in pieces]
+        return self._split_noisy(text)
+
+    def _normal(self, text: str) -> str:
+        """``text`` without noise around it nor the line break after each terminator."""
+        terminator = self.delimiters.segment
         text = text.strip(self._noise)
         for eol in self._eols:  # the usual layout: one segment a line
             if eol in text:
                 text = text.replace(terminator + eol, terminator)
-        if self._clean(text):
-            pieces = text.split(terminator)
-            if pieces and not pieces[-1]:
-                pieces.pop()
-            return [p.split(element) for p in pieces]
-        return self._split_noisy(text)
+        return text
 
     def _clean(self, text: str) -> bool:
         """True when only bare terminators separate segments (no noise, no empties)."""
-        terminator = self.delimiters.segment
-        if any(c in text for c in self._breaks) or terminator + terminator in text:
+        if any(map(text.__contains__, self._breaks)):
             return False
-        return not any(terminator + c in text for c in self._noise)
+        return self._dirty(text) is None
+
+    def piece(self, text: str) -> Chunk:
+        """The segments of ``text`` (as for :meth:`split`): a :class:`TextChunk` when the
+        text is clean, which it usually is, else a list of segments."""
+        text = self._normal(text)
+        if not self._clean(text):
+            return self._split_normal(text)
+        if not text:
+            return []
+        chunk = TextChunk(text, self.delimiters.segment, self.delimiters.element)
+        self.count += chunk.size
+        return chunk
 
     def _split_noisy(self, text: str) -> list[Segment]:
         noise = self._noise
@@ -228,6 +348,18 @@ class Tokenizer:
                 yield segments
             pos = end + len(terminator)
 
+    def pieces(self, text: str, size: int = _SPLIT) -> Iterator[Chunk]:
+        """Like :meth:`chunk_lists`, each chunk as :meth:`piece` gives it."""
+        terminator, pos = self.delimiters.segment, 0
+        while pos < len(text):
+            end = text.find(terminator, pos + size)
+            if end < 0:
+                end = len(text)
+            chunk = self.piece(text[pos:end])
+            if chunk:
+                yield chunk
+            pos = end + len(terminator)
+
 
 def tokenize(data: bytes) -> tuple[X12Delimiters, list[Segment]]:
     """All segments of an in-memory payload, as one list."""
@@ -248,6 +380,13 @@ def iter_text_chunks(data: bytes) -> tuple[X12Delimiters, Iterator[list[Segment]
     text = data.decode("latin-1")
     delimiters, start = read_delimiters(text[: start_hint(text)])
     return delimiters, Tokenizer(delimiters).chunk_lists(text[start:])
+
+
+def iter_text_pieces(data: bytes) -> tuple[X12Delimiters, Iterator[Chunk]]:
+    """Like :func:`iter_text_chunks`, each chunk as :meth:`Tokenizer.piece` gives it."""
+    text = data.decode("latin-1")
+    delimiters, start = read_delimiters(text[: start_hint(text)])
+    return delimiters, Tokenizer(delimiters).pieces(text[start:])
 
 
 def start_hint(text: str) -> int:
@@ -271,6 +410,14 @@ def iter_chunks(
     stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
 ) -> tuple[X12Delimiters, Iterator[list[Segment]]]:
     """Like :func:`iter_segments`, one list of segments per chunk read."""
+    delimiters, chunks = iter_pieces(stream, chunk_size=chunk_size, max_segment=max_segment)
+    return delimiters, map(segments_of, chunks)
+
+
+def iter_pieces(
+    stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
+) -> tuple[X12Delimiters, Iterator[Chunk]]:
+    """Like :func:`iter_chunks`, each chunk as :meth:`Tokenizer.piece` gives it."""
     head = stream.read(chunk_size)
     while len(head) < 4096:
         more = stream.read(chunk_size)
@@ -284,13 +431,13 @@ def iter_chunks(
 
 def _stream(
     stream: BinaryIO, buffer: str, delimiters: X12Delimiters, chunk_size: int, max_segment: int
-) -> Iterator[list[Segment]]:
+) -> Iterator[Chunk]:
     tokenizer = Tokenizer(delimiters)
     terminator = delimiters.segment
     while True:
         cut = buffer.rfind(terminator)
         if cut >= 0:
-            yield from tokenizer.chunk_lists(buffer[:cut])
+            yield from tokenizer.pieces(buffer[:cut])
             buffer = buffer[cut + len(terminator) :]
         if len(buffer) > max_segment:
             raise PayloadError(
@@ -301,6 +448,6 @@ def _stream(
         if not chunk:
             break
         buffer += chunk.decode("latin-1")
-    segments = tokenizer.split(buffer)
-    if segments:
-        yield segments
+    last = tokenizer.piece(buffer)
+    if last:
+        yield last

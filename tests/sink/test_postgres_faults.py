@@ -154,12 +154,19 @@ def record_ids(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 
 class Trigger:
     """A decoder that, on its first run only, fires ``action`` (from the decoder's worker
-    thread, hence call_soon_threadsafe) after yielding ``docs``; counts its runs."""
+    thread, hence call_soon_threadsafe) after yielding half of ``docs``, and then waits
+    for ``until`` (when given) before yielding the rest; counts its runs."""
 
-    def __init__(self, docs: list[Document], action: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        docs: list[Document],
+        action: Callable[[], None],
+        until: threading.Event | None = None,
+    ) -> None:
         self.docs = docs
         self.runs = 0
         self._action = action
+        self._until = until
         self._loop = asyncio.get_running_loop()
 
     def __call__(self) -> Iterator[Document]:
@@ -179,6 +186,8 @@ class Trigger:
 
         self._loop.call_soon_threadsafe(fire)
         done.wait(5)
+        if self._until is not None:
+            self._until.wait(10)
 
 
 async def test_connection_drop_mid_batch_retries_the_batch_exactly_once(
@@ -240,21 +249,30 @@ async def test_server_side_termination_mid_batch_is_retried(pg_database: str) ->
     names = warehouses(20)
     await reset_database(pg_database)
 
+    ended = threading.Event()  # the decoder goes on once our sessions are gone
+
     async def terminate() -> None:
         conn = await asyncpg.connect(pg_database)
+        ours = "datname = current_database() AND application_name LIKE 'supplyfeed%'"
         try:
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name LIKE 'supplyfeed%'"
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {ours}"
             )
+            # pg_terminate_backend only signals: wait until the sessions have ended.
+            for _ in range(500):  # up to 10 s
+                if not await conn.fetchval(f"SELECT count(*) FROM pg_stat_activity WHERE {ours}"):
+                    break
+                await asyncio.sleep(0.02)
         finally:
             await conn.close()
+            ended.set()
 
     tasks: list[asyncio.Task[None]] = []
     async with opened(pg_database) as sink:
         trigger = Trigger(
             [snapshot(w, range(30)) for w in names],
             lambda: tasks.append(asyncio.ensure_future(terminate())),
+            until=ended,
         )
         [final] = await sink.load([unit("e1", trigger)])
         await asyncio.gather(*tasks)

@@ -2,18 +2,13 @@
 
 How a batch (one :meth:`PostgresSink.load` call) is written, in one transaction:
 
-- every unit runs under a savepoint; its decoder is iterated in a worker thread, a chunk of
-  documents at a time (decoding is CPU work and must not stall the event loop), while the
-  loop writes the previous chunk;
-- the replace/skip/stale decisions are the shared ones of :mod:`.semantics`, taken against
-  ``sf_documents`` (looked up once per chunk, not once per document);
-- the rows of the documents that win are COPied into a temporary staging table, then moved
-  with one ``INSERT … SELECT`` per table, after a ``DELETE`` of the rows of the stored
-  documents they replace; ``sf_documents`` and the ledger take ``INSERT … ON CONFLICT``.
-  Every line key extends its document key and the replaced document's rows are gone, so a
-  unique violation can only be a duplicate line inside one document: it becomes the same
-  ``constraint`` quarantine as on SQLite (see :func:`_insert_from_stage` for why the
-  canonical INSERT has no ON CONFLICT clause);
+- the units are written by :mod:`.postgres_load`, each one under a savepoint, or small ones
+  a group at a time under one (a group the server refuses is written again a unit at a
+  time, to find the unit to quarantine); decoders run in worker threads, ahead of the
+  writer; the replace/skip/stale decisions are the shared ones of :mod:`.semantics`, taken
+  against ``sf_documents``, and the rows of the documents that win are COPied as text
+  straight into the canonical tables, after a ``DELETE`` of the rows of the stored
+  documents they replace;
 - the ledger rows are upserted last, stamped with the batch's random token, then COMMIT.
 
 Connection loss (a network drop, a server restart) anywhere in that sequence rolls the
@@ -44,17 +39,16 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeVar
 
 import asyncpg
 import msgspec
 
 from .._exceptions import PayloadError, RunLockedError, SinkError
 from .._formats.body import Body
-from .._models import Document, InventorySnapshot
+from .._models import Document
 from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
 from .ledger import (
     dead_letter_from_row,
@@ -63,37 +57,20 @@ from .ledger import (
     run_from_row,
     run_row,
 )
+from .postgres_load import Conn, load_one, load_units, stage_statements
 from .schema import (
     CANONICAL_TABLES,
     SCHEMA_VERSION,
     SF_DEAD_LETTERS,
-    SF_DOCUMENTS,
     SF_ENDPOINTS,
     SF_RUNS,
-    TABLES,
-    Column,
-    DocHasher,
-    DocSpec,
     Row,
     Table,
-    Version,
-    codes_text,
     create_statements,
-    doc_key_text,
-    line_rows,
-    rows_for,
     timestamp_text,
-    version_of,
 )
 from .semantics import (
     DEAD_LETTER_INLINE_MAX,
-    Decision,
-    StoredDoc,
-    UnitStats,
-    decide,
-    group_documents,
-    guarded,
-    is_stale_version,
     loaded_record,
     quarantined_record,
     replay_unit,
@@ -104,8 +81,6 @@ __all__ = ["DEFAULT_DEAD_LETTER_DIR", "PostgresSink"]
 log = logging.getLogger("supplyfeed.sink.postgres")
 
 T = TypeVar("T")
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
-Ident: TypeAlias = tuple[str, str]  # (doc_type, doc_key) in sf_documents
 
 DEFAULT_DEAD_LETTER_DIR: Final = "./supplyfeed-dead-letters"
 
@@ -120,22 +95,6 @@ _MIGRATE_LOCK_KEY: Final = _advisory_key("supplyfeed:migrate")
 
 # -- SQL ------------------------------------------------------------------------------------
 
-# Staging tables hold what the row builders produce: ISO text for dates and timestamps and
-# JSON text (cast on the way into the canonical table, on the server), quantities as sent.
-_STAGE_TYPES: Final = {
-    "text": "text",
-    "date": "text",
-    "timestamp": "text",
-    "json": "text",
-    "int": "bigint",
-    "real": "double precision",
-    "numeric": "numeric",
-    "bool": "boolean",
-    "blob": "bytea",
-}
-_CASTS: Final = {"date": "::date", "timestamp": "::timestamptz", "json": "::jsonb"}
-_PROVENANCE: Final = ("run_id", "source_url", "request_id")
-
 # What SQLite's rowid gives for free: the insertion order that listings of runs and
 # endpoints follow. ``load_token`` is the batch token the ledger is asked about after a
 # COMMIT whose outcome was lost (see the module docstring).
@@ -146,61 +105,18 @@ _PG_ONLY: Final = (
 )
 
 
-def _stage(table: Table) -> str:
-    return f"sf_stage_{table.name}"
-
-
-def _create_stage(table: Table) -> str:
-    cols = ", ".join(f"{c.name} {_STAGE_TYPES[c.type]}" for c in table.columns)
-    return f"CREATE TEMP TABLE IF NOT EXISTS {_stage(table)} ({cols})"
-
-
-def _insert_from_stage(table: Table) -> str:
-    """Staged rows into the canonical table, casting text to its column type on the
-    server; provenance is the same for every row of a unit, so it comes as $1..$3.
-
-    A plain INSERT, without ON CONFLICT: the stored rows of every document being
-    replaced were deleted just before, and every line key extends its document's key, so
-    a conflict can only be a duplicate line inside one document, which must quarantine
-    the payload (as on SQLite) rather than keep one of the two lines. ON CONFLICT DO
-    UPDATE would refuse that too, but it costs twice the server time (speculative
-    insertion: 30 s against 14 s for 1M rows on this machine)."""
-
-    def value(col: Column) -> str:
-        if col.name in _PROVENANCE:
-            return f"${_PROVENANCE.index(col.name) + 1}"
-        return f"s.{col.name}{_CASTS.get(col.type, '')}"
-
-    return (
-        f"INSERT INTO {table.name} ({', '.join(table.column_names)}) "
-        f"SELECT {', '.join(value(c) for c in table.columns)} FROM {_stage(table)} s"
-    )
-
-
-def _delete_docs(table: Table, key_columns: tuple[str, ...]) -> str:
-    """Delete every row of the documents whose keys arrive as parallel text arrays."""
-    types = {c.name: c.type for c in table.columns}
-    arrays = ", ".join(f"${i + 1}::text[]" for i in range(len(key_columns)))
-    casts = ", ".join(f"u{i}{_CASTS.get(types[k], '')}" for i, k in enumerate(key_columns))
-    names = ", ".join(f"u{i}" for i in range(len(key_columns)))
-    return (
-        f"DELETE FROM {table.name} WHERE ({', '.join(key_columns)}) IN "
-        f"(SELECT {casts} FROM unnest({arrays}) AS u({names}))"
-    )
-
-
-_INSERT_SQL: Final = {t.name: _insert_from_stage(t) for t in CANONICAL_TABLES}
-_LOOKUP_DOCS: Final = (
-    "SELECT d.doc_type, d.doc_key, d.issued_at, d.control_number, d.content_hash "
-    "FROM sf_documents d JOIN unnest($1::text[], $2::text[]) AS u(t, k) "
-    "ON d.doc_type = u.t AND d.doc_key = u.k"
-)
-_UPSERT_DOCS: Final = (
-    f"INSERT INTO sf_documents ({', '.join(SF_DOCUMENTS.column_names)}) "
-    "SELECT t, k, i::timestamptz, c, h, j::jsonb, $7, $8, $9 FROM unnest("
-    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) "
-    "AS u(t, k, i, c, h, j) ON CONFLICT (doc_type, doc_key) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SF_DOCUMENTS.column_names[2:])
+# Deduplication packs equal keys of a B-tree into one entry. A unique index only has equal
+# keys while a replaced row's old version is not yet vacuumed, which is exactly when a
+# document is replaced (DELETE, then COPY of the same keys, in one transaction): every full
+# leaf page then runs a deduplication pass (and a bottom-up deletion one) that cannot free
+# anything, since the deleting transaction is ours and still open. Off, the server spends
+# half the time replacing a document (measured: 16 -> 7 us a row).
+_DEDUP_ON: Final = (
+    "SELECT i.indexrelid::regclass::text FROM pg_index i "
+    "WHERE i.indisprimary AND i.indrelid = ANY(SELECT to_regclass(n) FROM unnest($1::text[]) n) "
+    "AND NOT coalesce(("
+    "SELECT c.reloptions FROM pg_class c WHERE c.oid = i.indexrelid"
+    ") @> ARRAY['deduplicate_items=off'], false)"
 )
 
 
@@ -301,289 +217,15 @@ def _is_disconnect(exc: BaseException, conn: Conn | None) -> bool:
         | asyncpg.exceptions.OperatorInterventionError,  # 57: shutdown, restart, starting up
     ):
         return True
-    return isinstance(exc, asyncpg.InterfaceError) and (conn is None or conn.is_closed())
+    # A message the protocol did not expect (the server's FATAL farewell arriving between
+    # two statements) leaves asyncpg refusing the next one with an InternalClientError:
+    # once the session is closed, that is a lost session too.
+    gone = conn is None or conn.is_closed()
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError) and gone
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-# -- decoding, off the event loop ----------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Piece:
-    """One document, or one part of a streamed document, decoded into rows."""
-
-    spec: DocSpec
-    key: tuple[str, ...]
-    ident: Ident
-    version: Version
-    codes: str | None  # the document's own codes (its first part's), for sf_documents
-    rows: dict[str, list[Row]]
-    lines: int
-    first: bool
-    last: bool
-    digest: str | None  # the document's content hash, on its last part
-
-
-def _lines(doc: Document) -> int:
-    return len(doc.items) if isinstance(doc, InventorySnapshot) else len(doc.lines)
-
-
-def _pieces(unit: LoadUnit) -> Generator[_Piece, None, None]:
-    """The unit's documents as pieces, hashed and turned into rows (no provenance: the
-    INSERT adds it, saving three columns a row on the wire). A streamed document yields one
-    piece per part and is never held whole."""
-    for spec, key, parts in group_documents(guarded(unit.documents)):
-        first = next(parts)
-        ident = (spec.kind.value, doc_key_text(key))
-        version, codes = version_of(first), codes_text(first.codes)
-        hasher = DocHasher(first)
-        part, rows, is_first = first, rows_for(first), True
-        for following in parts:
-            hasher.add(part)
-            yield _Piece(
-                spec, key, ident, version, codes, rows, _lines(part), is_first, False, None
-            )
-            part, rows, is_first = following, line_rows(following), False
-        hasher.add(part)
-        digest = hasher.hexdigest()
-        yield _Piece(spec, key, ident, version, codes, rows, _lines(part), is_first, True, digest)
-
-
-def _take(pieces: Iterator[_Piece], max_rows: int) -> list[_Piece]:
-    """The next pieces, about ``max_rows`` rows' worth; empty at the end. Runs in a thread."""
-    out: list[_Piece] = []
-    rows = 0
-    for piece in pieces:
-        out.append(piece)
-        rows += piece.lines + 1
-        if rows >= max_rows:
-            break
-    return out
-
-
-class _Decoder:
-    """Runs a unit's decoder in worker threads, one chunk ahead of the writer.
-
-    Only one thread advances the generator at a time, and it is closed only once no
-    thread runs it: a cancelled load lets the thread finish its chunk first (hence the
-    shield), then closes the generator, which closes the decoder's files."""
-
-    def __init__(self, unit: LoadUnit, chunk_rows: int) -> None:
-        self._gen = _pieces(unit)
-        self._chunk = chunk_rows
-        self._ahead: asyncio.Future[list[_Piece]] | None = self._start()
-
-    def _start(self) -> asyncio.Future[list[_Piece]]:
-        return asyncio.ensure_future(asyncio.to_thread(_take, self._gen, self._chunk))
-
-    async def next(self) -> list[_Piece]:
-        """The next chunk of pieces; empty once the decoder is exhausted."""
-        if self._ahead is None:
-            return []
-        chunk = await asyncio.shield(self._ahead)
-        self._ahead = self._start() if chunk else None
-        return chunk
-
-    def close(self) -> None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            self._gen.close()
-        else:
-            ahead.add_done_callback(self._closed)
-
-    def _closed(self, ahead: asyncio.Future[list[_Piece]]) -> None:
-        if not ahead.cancelled():
-            ahead.exception()  # an error in a chunk nobody will read is moot: retrieve it
-        self._gen.close()
-
-
-# -- writing one unit -----------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Stream:
-    piece: _Piece  # the first part
-    stored: StoredDoc | None
-    skip: bool  # an older version than the stored one: its parts are only counted
-
-
-class _UnitWriter:
-    """Writes one unit's documents inside the open transaction (the caller holds the
-    unit's savepoint). Raises PayloadError when the payload's rows cannot be stored."""
-
-    def __init__(self, conn: Conn, unit: LoadUnit, chunk_rows: int) -> None:
-        self._conn = conn
-        self._unit = unit
-        self._chunk = chunk_rows
-        self._prov = (unit.run_id, unit.record.endpoint.url, unit.record.request_id)
-        self._known: dict[Ident, StoredDoc | None] = {}  # as stored in the database now
-        self._pending: dict[Ident, StoredDoc] = {}  # staged, not yet moved to the tables
-        self._doc_rows: list[tuple[str | None, ...]] = []
-        self._replaces: list[tuple[DocSpec, tuple[str, ...]]] = []
-        self._buffer: dict[str, list[Row]] = {}
-        self._buffered = 0
-        self._staged: set[str] = set()
-        self._stream: _Stream | None = None
-        self.stats = UnitStats()
-
-    async def write(self) -> UnitStats:
-        decoder = _Decoder(self._unit, self._chunk)
-        try:
-            while chunk := await decoder.next():
-                await self._lookup(chunk)
-                for piece in chunk:
-                    await self._piece(piece)
-        finally:
-            decoder.close()
-        await self._apply()
-        return self.stats
-
-    async def _lookup(self, chunk: list[_Piece]) -> None:
-        """Fetch the stored version of every document that starts in this chunk."""
-        wanted = {
-            p.ident
-            for p in chunk
-            if p.first and p.ident not in self._pending and p.ident not in self._known
-        }
-        if not wanted:
-            return
-        types, keys = zip(*wanted, strict=True)
-        for r in await self._conn.fetch(_LOOKUP_DOCS, list(types), list(keys)):
-            version = (timestamp_text(r["issued_at"]), r["control_number"])
-            self._known[(r["doc_type"], r["doc_key"])] = StoredDoc(version, r["content_hash"])
-        for ident in wanted:
-            self._known.setdefault(ident, None)
-
-    def _stored(self, ident: Ident) -> StoredDoc | None:
-        pending = self._pending.get(ident)
-        return pending if pending is not None else self._known[ident]
-
-    async def _piece(self, p: _Piece) -> None:
-        self.stats.records += p.lines
-        if not p.first:
-            await self._part(p)
-            return
-        self.stats.documents += 1
-        stored = self._stored(p.ident)
-        if not p.last:
-            await self._stream_start(p, stored)
-            return
-        assert p.digest is not None
-        decision = decide(stored, p.version, p.digest)
-        self.stats.stale_documents += decision is Decision.STALE
-        if decision is not Decision.WRITE:
-            return
-        if p.ident in self._pending:
-            await self._apply()  # the staged version is now stored, and will be replaced
-        self._add(p.rows)
-        self._remember(p, p.digest, stored)
-        if self._buffered >= self._chunk:
-            await self._apply()
-
-    async def _stream_start(self, p: _Piece, stored: StoredDoc | None) -> None:
-        if is_stale_version(stored, p.version):
-            self.stats.stale_documents += 1
-            self._stream = _Stream(p, stored, skip=True)
-            return
-        # From here until its last part the staging tables hold this document alone, so
-        # that losing the hash tie-break can drop it by emptying them.
-        await self._apply()
-        self._stream = _Stream(p, stored, skip=False)
-        self._add(p.rows)
-
-    async def _part(self, p: _Piece) -> None:
-        stream = self._stream
-        assert stream is not None
-        if stream.skip:
-            if p.last:
-                self._stream = None
-            return
-        self._add(p.rows)
-        if self._buffered >= self._chunk:
-            await self._copy()
-        if not p.last:
-            return
-        self._stream = None
-        assert p.digest is not None
-        decision = decide(stream.stored, stream.piece.version, p.digest)
-        if decision is Decision.WRITE:
-            self._remember(stream.piece, p.digest, stream.stored)
-            await self._apply()
-            return
-        self.stats.stale_documents += decision is Decision.STALE
-        self._buffer, self._buffered = {}, 0
-        await self._truncate()
-
-    def _remember(self, first: _Piece, digest: str, stored: StoredDoc | None) -> None:
-        if stored is not None:
-            self._replaces.append((first.spec, first.key))
-        self._pending[first.ident] = StoredDoc(first.version, digest)
-        self._doc_rows.append((*first.ident, *first.version, digest, first.codes))
-
-    def _add(self, rows: dict[str, list[Row]]) -> None:
-        for table, table_rows in rows.items():
-            if not table_rows:
-                continue
-            buffered = self._buffer.get(table)
-            if buffered is None:
-                self._buffer[table] = table_rows
-            else:
-                buffered.extend(table_rows)
-            self._buffered += len(table_rows)
-
-    # -- statements --------------------------------------------------------------------
-
-    async def _copy(self) -> None:
-        buffer, self._buffer, self._buffered = self._buffer, {}, 0
-        for table, rows in buffer.items():
-            try:
-                await self._conn.copy_records_to_table(_stage(TABLES[table]), records=rows)
-            except (ArithmeticError, TypeError, ValueError, asyncpg.DataError) as exc:
-                # A decoder yielded a value no column takes (asyncpg refuses it while
-                # encoding, or the server while parsing): the payload cannot be stored.
-                raise PayloadError(f"unstorable value: {exc}", kind="decoder_bug") from exc
-            self._staged.add(table)
-
-    async def _apply(self) -> None:
-        """Move everything staged into the canonical tables and record the documents."""
-        await self._copy()
-        if not self._pending:
-            return
-        try:
-            await self._delete_replaced()
-            for table in self._staged:
-                await self._conn.execute(_INSERT_SQL[table], *self._prov)
-            columns = list(zip(*self._doc_rows, strict=True))
-            await self._conn.execute(_UPSERT_DOCS, *map(list, columns), *self._prov)
-        except (asyncpg.IntegrityConstraintViolationError, asyncpg.CardinalityViolationError) as e:
-            raise PayloadError(
-                f"rows violate the table's constraints: {e}", kind="constraint"
-            ) from e
-        except asyncpg.DataError as exc:
-            raise PayloadError(f"unstorable value: {exc}", kind="decoder_bug") from exc
-        await self._truncate()
-        self._known.update(self._pending)
-        self._pending.clear()
-        self._doc_rows.clear()
-
-    async def _truncate(self) -> None:
-        if self._staged:
-            tables = ", ".join(_stage(TABLES[t]) for t in sorted(self._staged))
-            await self._conn.execute(f"TRUNCATE {tables}")
-            self._staged.clear()
-
-    async def _delete_replaced(self) -> None:
-        by_spec: dict[DocSpec, list[tuple[str, ...]]] = {}
-        for spec, key in self._replaces:
-            by_spec.setdefault(spec, []).append(key)
-        self._replaces.clear()
-        for spec, keys in by_spec.items():
-            arrays = [list(column) for column in zip(*keys, strict=True)]
-            for table in spec.tables:
-                await self._conn.execute(_delete_docs(table, spec.key_columns), *arrays)
 
 
 # -- the sink -------------------------------------------------------------------------------
@@ -642,7 +284,14 @@ class PostgresSink:
             return await asyncpg.connect(
                 self.url,
                 timeout=self._connect_timeout,
-                server_settings={"application_name": f"supplyfeed {purpose}"},
+                server_settings={
+                    "application_name": f"supplyfeed {purpose}",
+                    # asyncpg prepares every statement; a generic plan, made while the
+                    # tables are small, would join a lookup's key array by scanning
+                    # sf_documents (or a DELETE's, a canonical table) for the session's
+                    # life. A custom plan sees the array and the table as they are.
+                    "plan_cache_mode": "force_custom_plan",
+                },
             )
         except asyncpg.InvalidCatalogNameError as exc:
             raise SinkError(f"{redact(self.url)}: {exc} (create the database first)") from exc
@@ -682,8 +331,8 @@ class PostgresSink:
             self._conn = None
             conn = await self._connect("writer")
             try:
-                for table in CANONICAL_TABLES:
-                    await conn.execute(_create_stage(table))
+                for statement in stage_statements():
+                    await conn.execute(statement)
             except BaseException:
                 await _close(conn)
                 raise
@@ -726,6 +375,9 @@ class PostgresSink:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK_KEY)
             for statement in (*create_statements("postgresql"), *_PG_ONLY):
                 await conn.execute(statement)
+            names = [t.name for t in CANONICAL_TABLES]
+            for index in await conn.fetch(_DEDUP_ON, names):
+                await conn.execute(f"ALTER INDEX {index[0]} SET (deduplicate_items = off)")
             found = await conn.fetchval("SELECT max(version) FROM sf_schema_version")
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
@@ -907,8 +559,9 @@ class PostgresSink:
 
         async def body(conn: Conn) -> list[EndpointRecord]:
             finals = []
-            for unit in units:
-                outcome = await self._try_unit(conn, unit)
+            for unit, outcome in zip(
+                units, await load_units(conn, units, self._chunk), strict=True
+            ):
                 if isinstance(outcome, PayloadError):
                     await self._store_dead_letter(conn, unit, outcome)
                     finals.append(quarantined_record(unit, outcome))
@@ -946,17 +599,6 @@ class PostgresSink:
             record_from_row(_ledger(SF_ENDPOINTS, found[(u.run_id, u.record.endpoint.key)]))
             for u in units
         ]
-
-    async def _try_unit(self, conn: Conn, unit: LoadUnit) -> UnitStats | PayloadError:
-        savepoint = conn.transaction()
-        await savepoint.start()
-        try:
-            stats = await _UnitWriter(conn, unit, self._chunk).write()
-        except PayloadError as err:
-            await savepoint.rollback()
-            return err
-        await savepoint.commit()
-        return stats
 
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         self._check_open()
@@ -1063,7 +705,7 @@ class PostgresSink:
             record = None if stored is None else record_from_row(_ledger(SF_ENDPOINTS, stored))
             unit = replay_unit(letter, record, documents)
             units[:] = [unit]
-            outcome = await self._try_unit(conn, unit)
+            outcome = await load_one(conn, unit, self._chunk)
             if isinstance(outcome, PayloadError):
                 await conn.execute(
                     "UPDATE sf_dead_letters SET error_kind = $1, error_where = $2, "

@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import EndpointRecord, LoadUnit, Outcome
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed._sink.postgres import PostgresSink
-from supplyfeed._sink.postgres_copy import copy_text
+from supplyfeed._sink.postgres_copy import copy_text, inventory_text
+from supplyfeed._sink.schema import line_rows
 
 from .conftest import reset_database
 from .helpers import T0, bad_payload, dump, failing, po_ack, ship_notice, snapshot, unit
@@ -49,6 +52,46 @@ def test_copy_text_escapes_only_what_the_format_reserves(value: str, spelled: st
 def test_copy_text_refuses_text_no_encoding_takes() -> None:
     with pytest.raises(UnicodeEncodeError):
         copy_text([("lone \ud800 surrogate",)])
+
+
+_text = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["None", "\\N", "EA", "a\tb", "a\\b", "%s", "{}"]),
+)
+_quantity = st.one_of(st.integers(-(10**20), 10**20), st.floats(allow_nan=False))
+_any_item = st.builds(
+    InventoryItem,
+    sku=_text,
+    on_hand=_quantity,
+    available=st.one_of(st.none(), _quantity),
+    uom=_text,
+    codes=st.dictionaries(_text, _text, max_size=2),
+)
+
+
+@given(
+    items=st.lists(_any_item, max_size=5),
+    warehouse=_text,
+    request_id=st.one_of(st.none(), _text),
+    url=_text,
+)
+def test_inventory_text_is_the_general_path_s_text(
+    items: list[InventoryItem], warehouse: str, request_id: str | None, url: str
+) -> None:
+    """The inventory builder's shortcut gives the very bytes of copy_text over the shared
+    row builder, whatever the values (reserved characters, the text None, NULLs)."""
+    doc = InventorySnapshot(supplier_id="SUP", warehouse_id=warehouse, as_of=T0, items=items)
+    prov = ("run-1", url, request_id)
+    assert inventory_text(doc, prov) == copy_text(line_rows(doc, prov)["inventory_positions"])
+
+
+def test_inventory_text_with_a_missing_sku_says_null() -> None:
+    """A None the f-string would spell ``None`` goes down the general path: NULL, which
+    the server refuses (NOT NULL) instead of storing the text."""
+    item = InventoryItem(sku="S1", on_hand=1)
+    item.sku = None  # type: ignore[assignment]
+    doc = InventorySnapshot(supplier_id="SUP", warehouse_id="W1", as_of=T0, items=[item])
+    assert inventory_text(doc, ("r", "u", None)).split(b"\t")[3] == b"\\N"
 
 
 # -- against the in-memory fake -------------------------------------------------------------

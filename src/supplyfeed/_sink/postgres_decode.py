@@ -16,12 +16,11 @@ from typing import Protocol, TypeAlias
 from .._exceptions import PayloadError
 from .._models import Document, InventorySnapshot
 from .base import LoadUnit
-from .postgres_copy import copy_text
+from .postgres_copy import copy_text, inventory_text
 from .schema import (
     DocHasher,
     DocSpec,
     Provenance,
-    Row,
     Version,
     codes_text,
     doc_key_text,
@@ -65,9 +64,14 @@ def _lines(doc: Document) -> int:
     return len(doc.items) if isinstance(doc, InventorySnapshot) else len(doc.lines)
 
 
-def _copy_data(rows: dict[str, list[Row]]) -> tuple[dict[str, bytes], int]:
-    """Each table's rows as COPY text, and how many rows there are."""
+def _copy_data(doc: Document, prov: Provenance, *, header: bool) -> tuple[dict[str, bytes], int]:
+    """The rows of a document (its header too when ``header``) or of a part, as COPY text
+    per table, and how many rows there are."""
     try:
+        if isinstance(doc, InventorySnapshot):  # no header table; the bulk of the rows
+            data = {"inventory_positions": inventory_text(doc, prov)} if doc.items else {}
+            return data, len(doc.items)
+        rows = rows_for(doc, prov) if header else line_rows(doc, prov)
         data = {table: copy_text(table_rows) for table, table_rows in rows.items() if table_rows}
     except (ArithmeticError, TypeError, ValueError) as exc:
         # A decoder yielded a value no text takes (a lone surrogate, a str() that fails).
@@ -85,14 +89,14 @@ def _pieces(unit: LoadUnit) -> Generator[Piece, None, None]:
         version, codes = version_of(first), codes_text(first.codes)
         hasher = DocHasher(first)
         part, is_first = first, True
-        data, rows = _copy_data(rows_for(first, prov))
+        data, rows = _copy_data(first, prov, header=True)
         for following in parts:
             hasher.add(part)
             yield Piece(
                 spec, key, ident, version, codes, data, rows, _lines(part), is_first, False, None
             )
             part, is_first = following, False
-            data, rows = _copy_data(line_rows(following, prov))
+            data, rows = _copy_data(following, prov, header=False)
         hasher.add(part)
         digest = hasher.hexdigest()
         yield Piece(

@@ -244,6 +244,9 @@ def test_846_reads_the_same_from_text_in_bulk_and_item_by_item(
     assert from_text == in_bulk == one_by_one
 
 
+_ITEMS = 2000  # items enough for several chunks
+
+
 def _chunk_ends(payload: bytes) -> list[int]:
     """The items that open the last LIN of a chunk read from text (they may go on in the
     next chunk): where head and tail segments are split apart from the text."""
@@ -266,10 +269,10 @@ def _chunk_ends(payload: bytes) -> list[int]:
 @pytest.mark.parametrize("kind", ["empty sku", "bare lin", "not a number", "no available", "sdq"])
 def test_846_items_across_chunk_ends_read_the_same(layout: str, kind: str) -> None:
     """Warnings and errors on the items around a chunk's end name the same positions."""
-    ends = _chunk_ends(_payload(1200, {}, layout))
+    ends = _chunk_ends(_payload(_ITEMS, {}, layout))
     assert len(ends) >= 4
     for n in (ends[1] - 1, ends[1], ends[2] + 1):
-        payload = _payload(1200, {n: kind}, layout)
+        payload = _payload(_ITEMS, {n: kind}, layout)
         from_text = _decode(payload, 100, spooled=False)
         with _without("_text_items"):
             assert _decode(payload, 100, spooled=False) == from_text
@@ -281,8 +284,8 @@ def test_846_items_across_chunk_ends_read_the_same(layout: str, kind: str) -> No
 def test_846_a_bad_quantity_fails_after_the_warnings_of_the_items_before_it(bad: str) -> None:
     """ "²" is a digit to ``str.isdigit`` but no number to ``int``: the error comes at its
     item, as item by item, after the warning of an earlier item in the same chunk."""
-    ends = _chunk_ends(_payload(1200, {}, ""))
-    payload = _payload(1200, {ends[1] + 5: "empty sku", ends[1] + 50: bad}, "")
+    ends = _chunk_ends(_payload(_ITEMS, {}, ""))
+    payload = _payload(_ITEMS, {ends[1] + 5: "empty sku", ends[1] + 50: bad}, "")
     from_text = _decode(payload, 100, spooled=False)
     assert "LIN without a product id skipped" in from_text
     with _without("_text_items", "_bulk_items"):

@@ -73,9 +73,6 @@ class XmlEvents:
             self._pending.append(("end", elem))
         self._depth -= 1
 
-    def _data(self, text: str) -> None:
-        self._builder.data(text)
-
     # -- consumer API -----------------------------------------------------------------
     def __iter__(self) -> Iterator[Event]:
         read = self._stream.read
@@ -157,7 +154,8 @@ def _make_parser(events: XmlEvents) -> expat.XMLParserType:
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartElementHandler = events._start
     parser.EndElementHandler = events._end
-    parser.CharacterDataHandler = events._data
+    # the builder's own (C) method: a Python wrapper cost a frame per text node
+    parser.CharacterDataHandler = events._builder.data
 
     def position() -> str:
         return f"line {parser.CurrentLineNumber}, column {parser.CurrentColumnNumber + 1}"

@@ -36,7 +36,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import msgspec
@@ -61,6 +61,7 @@ from .safe_xml import iterparse as safe_iterparse
 __all__ = ["decode"]
 
 _STEP = re.compile(r"[/.]")
+_PLAIN = re.compile(r"[\w:-]+")  # a step that ``Element.find`` reads as a plain tag
 _LINE_TYPES: dict[DocKind, type[msgspec.Struct]] = {
     DocKind.INVENTORY_SNAPSHOT: InventoryItem,
     DocKind.PO_ACK: PoAckLine,
@@ -74,10 +75,20 @@ class _Path:
 
     steps: tuple[str, ...]
     attr: str | None
+    # ``find`` of a plain tag is ElementTree's C loop over the children; a step with
+    # ElementPath syntax in it ("*", "[1]") is no tag, and is compared as written
+    plain: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", all(map(_PLAIN.fullmatch, self.steps)))
 
     def value(self, elem: ET.Element) -> str | None:
+        plain = self.plain
         for step in self.steps:
-            found = next((child for child in elem if child.tag == step), None)
+            if plain:
+                found = elem.find(step)
+            else:
+                found = next((child for child in elem if child.tag == step), None)
             if found is None:
                 return None
             elem = found

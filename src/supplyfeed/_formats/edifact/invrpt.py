@@ -171,9 +171,11 @@ def _read_header(segment: Segment, header: _Header) -> None:
 
 def _read_item(segment: Segment, item: _Item) -> None:
     tag = segment.tag
-    if tag == "QTY":
-        amount = parse_exact(segment.value(1, 2), segment)
-        sub = _Sub(segment.value(1, 1).upper(), amount, segment.value(1, 3))
+    if tag == "QTY":  # C186: qualifier, quantity, unit (what segment.value(1, n) reads)
+        c186 = segment.elements[0] if segment.elements else []
+        size = len(c186)
+        amount = parse_exact(c186[1] if size > 1 else "", segment)
+        sub = _Sub(c186[0].upper() if size else "", amount, c186[2] if size > 2 else "")
         if item.pending_loc is not None:
             sub.location, sub.loc_qualifier = item.pending_loc
             item.pending_loc = None
@@ -220,12 +222,12 @@ def _emit(item: _Item, snapshots: _Snapshots, ctx: DecodeContext) -> Iterator[In
 
 
 def _position(sku: str, subs: list[_Sub], line_codes: dict[str, str]) -> InventoryItem | None:
-    on_hand = next((s for q in ON_HAND for s in subs if s.qualifier == q), None)
+    on_hand = _on_hand(subs)
     if on_hand is None:
         return None
     held = [s.amount for s in subs if s.qualifier in HELD_BACK]
     codes = dict(line_codes)
-    codes["QTY"] = " ".join(s.qualifier for s in subs)
+    codes["QTY"] = " ".join([s.qualifier for s in subs])
     if on_hand.loc_qualifier:
         codes["LOC"] = on_hand.loc_qualifier
     return InventoryItem(
@@ -235,6 +237,15 @@ def _position(sku: str, subs: list[_Sub], line_codes: dict[str, str]) -> Invento
         uom=on_hand.unit or "EA",
         codes=codes,
     )
+
+
+def _on_hand(subs: list[_Sub]) -> _Sub | None:
+    """The first sub-quantity of the first ``ON_HAND`` qualifier present."""
+    for qualifier in ON_HAND:
+        for sub in subs:
+            if sub.qualifier == qualifier:
+                return sub
+    return None
 
 
 def _minus(amount: int | Decimal, held: list[int | Decimal]) -> int | float:

@@ -120,6 +120,17 @@ _DEDUP_ON: Final = (
 )
 
 
+def _session_statements(conn: Conn) -> list[str]:
+    """What a new writer session runs first: its staging tables, and custom plans (12+).
+
+    asyncpg prepares every statement, and a generic plan, made while the tables are
+    small, would join a lookup's key array by scanning sf_documents (or a DELETE's, a
+    canonical table) for the session's life; a custom plan sees the array and the table
+    as they are."""
+    custom = ["SET plan_cache_mode = force_custom_plan"]
+    return [*stage_statements(), *(custom if conn.get_server_version().major >= 12 else [])]
+
+
 def _placeholders(n: int) -> str:
     return ", ".join(f"${i + 1}" for i in range(n))
 
@@ -284,14 +295,7 @@ class PostgresSink:
             return await asyncpg.connect(
                 self.url,
                 timeout=self._connect_timeout,
-                server_settings={
-                    "application_name": f"supplyfeed {purpose}",
-                    # asyncpg prepares every statement; a generic plan, made while the
-                    # tables are small, would join a lookup's key array by scanning
-                    # sf_documents (or a DELETE's, a canonical table) for the session's
-                    # life. A custom plan sees the array and the table as they are.
-                    "plan_cache_mode": "force_custom_plan",
-                },
+                server_settings={"application_name": f"supplyfeed {purpose}"},
             )
         except asyncpg.InvalidCatalogNameError as exc:
             raise SinkError(f"{redact(self.url)}: {exc} (create the database first)") from exc
@@ -331,7 +335,7 @@ class PostgresSink:
             self._conn = None
             conn = await self._connect("writer")
             try:
-                for statement in stage_statements():
+                for statement in _session_statements(conn):
                     await conn.execute(statement)
             except BaseException:
                 await _close(conn)
@@ -375,9 +379,10 @@ class PostgresSink:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK_KEY)
             for statement in (*create_statements("postgresql"), *_PG_ONLY):
                 await conn.execute(statement)
-            names = [t.name for t in CANONICAL_TABLES]
-            for index in await conn.fetch(_DEDUP_ON, names):
-                await conn.execute(f"ALTER INDEX {index[0]} SET (deduplicate_items = off)")
+            if conn.get_server_version().major >= 13:  # deduplication came with 13
+                names = [t.name for t in CANONICAL_TABLES]
+                for index in await conn.fetch(_DEDUP_ON, names):
+                    await conn.execute(f"ALTER INDEX {index[0]} SET (deduplicate_items = off)")
             found = await conn.fetchval("SELECT max(version) FROM sf_schema_version")
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(

@@ -102,6 +102,11 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+_JSON_TEMPLATE: dict[str, Any] = dict.fromkeys(
+    ("ts", "level", "logger", "message", *CONTEXT_FIELDS)
+)
+
+
 class JsonFormatter(logging.Formatter):
     """``ts`` is UTC ISO 8601 with milliseconds (``2026-05-09T13:31:45.123+00:00``); the
     seconds part is formatted once per second, not once per line."""
@@ -119,18 +124,14 @@ class JsonFormatter(logging.Formatter):
         return f"{self._prefix}.{int(record.msecs):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = getattr(record, "sf_fields", {})
-        line: dict[str, Any] = {
-            "ts": self._ts(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for name in CONTEXT_FIELDS:
-            line[name] = fields.get(name)
-        for k, v in fields.items():
-            if k not in line:
-                line[k] = v
+        # The template fixes the key order (base keys, context fields, then any others);
+        # base keys are set after the fields so that a field never replaces one.
+        line = _JSON_TEMPLATE.copy()
+        line.update(getattr(record, "sf_fields", None) or ())
+        line["ts"] = self._ts(record)
+        line["level"] = record.levelname.lower()
+        line["logger"] = record.name
+        line["message"] = record.getMessage()
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

@@ -263,7 +263,7 @@ def _counter(
         return family
     created = counter.created
     for key, n in list(counter.values.items()):
-        values = list(key) if isinstance(key, tuple) else [key]
+        values = [str(v) for v in key] if isinstance(key, tuple) else [str(key)]  # StrEnums
         family.add_metric(values, n, created.get(key) if _CREATED else None)
     return family
 

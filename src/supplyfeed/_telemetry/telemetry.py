@@ -112,8 +112,10 @@ class Telemetry:
         (the writer is not the fetch task, so the fields travel with the line)."""
         metrics = self.metrics
         for r in records:
-            kind = r.endpoint.kind.value
-            metrics.endpoints.inc((kind, r.outcome.value))
+            # Kind and outcome are StrEnums: str keys already, hashed as str ("loaded" and
+            # Outcome.LOADED are one key); ``.value`` is a Python-level property.
+            kind = r.endpoint.kind
+            metrics.endpoints.inc((kind, r.outcome))
             if r.records:
                 metrics.records.inc(kind, r.records)
             if r.outcome is Outcome.QUARANTINED:
@@ -121,7 +123,7 @@ class Telemetry:
                 log.warning(
                     "payload quarantined as a dead letter: %s: %s",
                     r.error_kind, r.error_message,
-                    extra={"sf": {"supplier": r.endpoint.supplier_id, "kind": kind,
+                    extra={"sf": {"supplier": r.endpoint.supplier_id, "kind": kind.value,
                                   "url": r.endpoint.url, "request_id": r.request_id,
                                   "attempt": r.attempts}},
                 )  # fmt: skip

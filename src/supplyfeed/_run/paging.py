@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from .._exceptions import PayloadError
@@ -116,7 +117,8 @@ class PagedFeeds:
             return item
         decode = get_decoder("json")
         body, ctx = item.body, planned.decode_context()
-        item.documents = lambda: page_documents(body, ctx, spec.records, decode)
+        # A partial, not a lambda: the unit may be pickled to the SQLite worker process.
+        item.documents = functools.partial(page_documents, body, ctx, spec.records, decode)
         return item
 
     async def committed(self, records: Sequence[EndpointRecord]) -> set[str]:

@@ -66,7 +66,7 @@ async def _mode(spec: FleetSpec, mode: str) -> dict[str, float]:
     }
 
 
-async def main(endpoints: int, records: int, runs: int) -> None:
+async def run(endpoints: int, records: int, runs: int) -> None:
     spec = FleetSpec.generate(
         endpoints=endpoints, hosts=8, records_per_endpoint=records, latency=LATENCY, seed=3
     )
@@ -87,6 +87,11 @@ async def main(endpoints: int, records: int, runs: int) -> None:
         )
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``[ENDPOINTS [RECORDS [RUNS]]]``, default 400 endpoints x 500 records, 3 runs."""
+    args = [int(a) for a in (sys.argv[1:] if argv is None else argv)]
+    asyncio.run(run(*(args + [400, 500, 3][len(args) :])))
+
+
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    asyncio.run(main(*(args + [400, 500, 3][len(args) :])))
+    main()

@@ -17,13 +17,8 @@ from supplyfeed._cli.main import main
 from supplyfeed._sink.factory import open_sink
 from supplyfeed.sim import TABLES
 
-KEY_COLUMNS = {
-    "inventory_positions": ("supplier_id", "warehouse_id", "sku", "as_of"),
-    "po_acks": ("supplier_id", "po_number", "ack_number"),
-    "po_ack_lines": ("supplier_id", "po_number", "ack_number", "line_number"),
-    "ship_notices": ("supplier_id", "asn_number"),
-    "ship_notice_lines": ("supplier_id", "asn_number", "line_seq"),
-}
+from .supplier.helpers import table_keys
+
 HOSTS = 3
 DEMO = {
     "endpoints": 60,
@@ -73,10 +68,7 @@ def _table_keys(db: str) -> dict[str, list[tuple[Any, ...]]]:
         sink = open_sink(db, lock=False)
         await sink.open()
         try:
-            return {
-                t: [tuple(r[c] for c in KEY_COLUMNS[t]) for r in await sink.table_rows(t)]
-                for t in TABLES
-            }
+            return await table_keys(sink)
         finally:
             await sink.close()
 

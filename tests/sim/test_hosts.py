@@ -18,11 +18,9 @@ from supplyfeed._models import DocKind
 from supplyfeed._run.pipeline import Runner
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed.sim import (
-    TABLES,
     Degradation,
     FleetSpec,
     HostBehaviour,
-    LatencyModel,
     RateLimit,
     SftpDrop,
     SupplierFleet,
@@ -32,15 +30,9 @@ from supplyfeed.sim.hosts import HostRuntime
 from supplyfeed.sim.paged import STYLES, page_supplier
 from supplyfeed.sim.sftp import drop_path
 
-FAST = LatencyModel(median=0.002, sigma=0.2, max=0.02)
+from ..supplier.helpers import FAST, assert_rows_match
+
 QUICK = {"timeout_seconds": 2.0, "read_timeout": 2.0, "backoff_initial": 0.02, "seed": 1}
-KEYS = {
-    "inventory_positions": ("supplier_id", "warehouse_id", "sku", "as_of"),
-    "po_acks": ("supplier_id", "po_number", "ack_number"),
-    "po_ack_lines": ("supplier_id", "po_number", "ack_number", "line_number"),
-    "ship_notices": ("supplier_id", "asn_number"),
-    "ship_notice_lines": ("supplier_id", "asn_number", "line_seq"),
-}
 
 
 def one_host(supplier: str, endpoints: int = 6, seed: int = 1) -> FleetSpec:
@@ -166,9 +158,7 @@ async def test_a_run_through_every_gateway_behaviour_loads_exactly_the_truth() -
         summary = await Runner(feeds.suppliers, sink, feeds.defaults).run()
         truth = fleet.expected()
     assert summary.outcomes == {"loaded": len(spec.endpoints)}
-    for table in TABLES:
-        rows = await sink.table_rows(table)
-        assert truth.compare(table, [tuple(r[c] for c in KEYS[table]) for r in rows]).ok
+    await assert_rows_match(sink, truth)
     assert fleet.host_counters(0).tokens_issued == 1
     assert fleet.host_counters(1).rate_limit_headers >= 10
 
@@ -198,9 +188,7 @@ async def test_page_supplier_reads_one_supplier_through_every_paging_style() -> 
         summary = await Runner(feeds.suppliers, sink, feeds.defaults).run()
         truth = fleet.expected()
     assert set(summary.outcomes) == {"loaded"}
-    for table in TABLES:
-        rows = await sink.table_rows(table)
-        assert truth.compare(table, [tuple(r[c] for c in KEYS[table]) for r in rows]).ok
+    await assert_rows_match(sink, truth)
 
 
 async def test_fixed_ports_are_kept_and_a_taken_one_falls_back() -> None:

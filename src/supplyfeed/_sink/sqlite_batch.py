@@ -141,11 +141,9 @@ class _GroupWriter:
                 stats.stale_documents += 1
             if decision is not Decision.WRITE:
                 continue
-            if stored is None:
-                pass
-            elif ident in self._state.pending:  # written earlier in this group
+            if ident in self._state.pending:  # written earlier in this group
                 self._rows.delete_now(spec, key)
-            else:
+            elif stored is not None:  # stored before this transaction
                 self._rows.delete_first(spec, key)
             self._rows.document(doc, prov)
             self._state.wrote(ident, version, digest)

@@ -177,6 +177,5 @@ class UnitLoader:
             self._wrote(ident, version, digest, first)
 
     def _wrote(self, ident: tuple[str, str], version: Version, digest: str, doc: Document) -> None:
-        self._state.wrote(ident, version, digest)
-        # A later duplicate in this lookup batch must see this write: pending comes first.
+        self._state.wrote(ident, version, digest)  # a later duplicate must see this write
         self._rows.stored(ident, version, digest, doc, self._prov)

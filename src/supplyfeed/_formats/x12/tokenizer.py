@@ -342,26 +342,27 @@ class Tokenizer:
         Consumers that loop over a list in one frame (the envelope, the 846 mapper) avoid a
         generator resumption per segment, which cost as much as the splitting itself.
         """
-        terminator, pos = self.delimiters.segment, 0
-        while pos < len(text):
-            end = text.find(terminator, pos + size)
-            if end < 0:
-                end = len(text)
-            segments = self.split(text[pos:end])
+        for span in self._spans(text, size):
+            segments = self.split(span)
             if segments:
                 yield segments
-            pos = end + len(terminator)
 
     def pieces(self, text: str, size: int = _PIECE) -> Iterator[Chunk]:
         """Like :meth:`chunk_lists`, each chunk as :meth:`piece` gives it."""
+        for span in self._spans(text, size):
+            chunk = self.piece(span)
+            if chunk:
+                yield chunk
+
+    def _spans(self, text: str, size: int) -> Iterator[str]:
+        """``text`` cut after the first segment terminator past every ``size`` characters
+        (the terminator itself dropped)."""
         terminator, pos = self.delimiters.segment, 0
         while pos < len(text):
             end = text.find(terminator, pos + size)
             if end < 0:
                 end = len(text)
-            chunk = self.piece(text[pos:end])
-            if chunk:
-                yield chunk
+            yield text[pos:end]
             pos = end + len(terminator)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Literal
+
+import pytest
 
 from supplyfeed._fetch.conditional import Validators
 from supplyfeed._run.pipeline import RunOptions
-from supplyfeed._sink.http_cache import MemoryValidatorStore, SqliteValidatorStore
+from supplyfeed._sink.http_cache import MemoryValidatorStore, store_for_sink
 from supplyfeed._sink.memory import MemorySink
+from supplyfeed._sink.sqlite import SqliteSink
 from supplyfeed.sim import Fault, SupplierFleet
 
 from .helpers import assert_rows_match, fleet_spec, run, suppliers_of
@@ -87,12 +91,19 @@ async def test_quarantined_body_keeps_no_validators() -> None:
     assert len(store.entries) == 2
 
 
-async def test_sqlite_store_round_trips(tmp_path: Path) -> None:
-    """sf_http_cache keeps validators across store instances (i.e. across runs)."""
-    db = tmp_path / "cache.db"
-    await SqliteValidatorStore(db).put_validators({"k": Validators('"e"', "Mon", "ab")})
-    got = await SqliteValidatorStore(db).get_validators(["k", "missing"])
-    assert got == {"k": Validators('"e"', "Mon", "ab")}
+@pytest.mark.parametrize("worker", ["thread", "process"])
+async def test_sqlite_sink_keeps_validators(
+    tmp_path: Path, worker: Literal["thread", "process"]
+) -> None:
+    """sf_http_cache keeps validators across sink instances (i.e. across runs)."""
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    async with SqliteSink(url, worker=worker) as sink:
+        assert store_for_sink(sink) is sink
+        await sink.put_validators({"k": Validators('"e"', "Mon", "ab")})
+        await sink.put_validators({"k2": Validators(None, None, "cd")})
+    async with SqliteSink(url, worker=worker) as sink:
+        got = await sink.get_validators(["k", "missing", "k2"])
+    assert got == {"k": Validators('"e"', "Mon", "ab"), "k2": Validators(None, None, "cd")}
 
 
 def _statuses(fleet: SupplierFleet) -> Counter[int]:

@@ -25,9 +25,11 @@ from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
 
 from .._exceptions import ConfigError, PayloadError, SinkError
 from .._failpoints import failpoint
+from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
 from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
+from .http_cache import CREATE_HTTP_CACHE, read_validators, write_validators
 from .ledger import (
     dead_letter_from_row,
     endpoint_row,
@@ -160,6 +162,7 @@ class _Database:
         try:
             for statement in create_statements("sqlite"):
                 conn.execute(statement)
+            conn.execute(CREATE_HTTP_CACHE)
             found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
@@ -227,6 +230,15 @@ class _Database:
             "SELECT * FROM sf_endpoints WHERE run_id = ? ORDER BY rowid", (run_id,)
         )
         return [record_from_row(r) for r in rows]
+
+    # -- conditional-request validators (http_cache.py) --------------------------------
+
+    def get_validators(self, keys: Sequence[str]) -> dict[str, Validators]:
+        return read_validators(self.conn, keys)
+
+    def put_validators(self, entries: Mapping[str, Validators]) -> None:
+        with self.transaction() as conn:
+            write_validators(conn, entries)
 
     # -- data --------------------------------------------------------------------------
 
@@ -489,6 +501,13 @@ class SqliteSink:
 
     async def endpoints(self, run_id: str) -> list[EndpointRecord]:
         return await self._call(self._db.endpoints, run_id)
+
+    async def get_validators(self, keys: Sequence[str]) -> dict[str, Validators]:
+        return await self._call(self._db.get_validators, list(keys))
+
+    async def put_validators(self, entries: Mapping[str, Validators]) -> None:
+        if entries:
+            await self._call(self._db.put_validators, dict(entries))
 
     async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         return await self._call(self._db.load, units)

@@ -7,7 +7,8 @@ Stages run under one ``asyncio.TaskGroup``:
   admitting more requests (backpressure), so a slow database never lets fetched bodies
   pile up in memory;
 - one writer drains the queue and hands whole payloads to the sink, which decodes them
-  in its worker thread (CPU work stays off the event loop) and commits rows and ledger
+  in its worker thread or process (CPU work stays off the event loop), one batch queued
+  behind the running one, and commits rows and ledger
   checkpoints in the same transaction.
 
 A stop request (SIGTERM, Ctrl-C) makes the engine start nothing new; outcomes already
@@ -53,6 +54,8 @@ __all__ = ["RunOptions", "Runner", "new_run_id"]
 
 _QUEUE_DEPTH = 256
 _DONE = object()
+# Sink calls started before the previous one returned: one running, one waiting behind it.
+_WRITES_IN_FLIGHT = 2
 
 
 def new_run_id() -> str:
@@ -188,15 +191,20 @@ class Runner:
         )
         if self._interrupted:
             self.ingestor.stop()
-        async with self.ingestor, asyncio.TaskGroup() as group:
-            writer = group.create_task(self._writer(queue), name="writer")
-            try:
-                async with asyncio.TaskGroup() as fetchers:
-                    fetchers.create_task(self.pages.walk(self.ingestor, paged, emit_page))
-                    await self.ingestor.fetch_each((p.request for p in todo), handle)
-            finally:
-                await queue.put(_DONE)
-            await writer
+        try:
+            async with self.ingestor, asyncio.TaskGroup() as group:
+                writer = group.create_task(self._writer(queue), name="writer")
+                try:
+                    async with asyncio.TaskGroup() as fetchers:
+                        fetchers.create_task(self.pages.walk(self.ingestor, paged, emit_page))
+                        await self.ingestor.fetch_each((p.request for p in todo), handle)
+                finally:
+                    await queue.put(_DONE)
+                await writer
+        except BaseExceptionGroup as group:
+            # The caller gets the error that stopped the run (a SinkError, say), not the
+            # task groups' wrapping of it.
+            raise _first_error(group) from group
 
     def _to_item(self, outcome: FetchOutcome, planned: PlannedEndpoint) -> object:
         if isinstance(outcome, FetchFailure):
@@ -226,51 +234,102 @@ class Runner:
         return LoadUnit(self.run_id, record, body, documents)
 
     async def _writer(self, queue: asyncio.Queue[object]) -> None:
-        """Group whatever is queued (up to ``batch_size`` payloads) into one transaction."""
-        done = False
-        while not done:
-            items = [await queue.get()]
-            while len(items) < self.config.batch_size and not queue.empty():
-                items.append(queue.get_nowait())
-            if items[-1] is _DONE:
-                items.pop()
-                done = True
-            await self._write(items)
+        """Group whatever is queued (up to ``batch_size`` payloads) into one transaction.
 
-    async def _write(self, items: list[object]) -> None:
+        Up to ``_WRITES_IN_FLIGHT`` groups are in the sink at once: the next group's call
+        waits in the sink behind the running one (a sink runs its calls in the order they
+        started), so a database worker never sits idle while the loop is busy fetching.
+        The after-commit steps (validators, page marks, cursors, drop files, progress) run
+        group by group, in the order the groups started.
+        """
+        slots = asyncio.Semaphore(_WRITES_IN_FLIGHT)
+        started: asyncio.Queue[_Write | None] = asyncio.Queue()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._finish_writes(started, slots), name="writer-finish")
+            done = False
+            while not done:
+                await slots.acquire()
+                items = [await queue.get()]
+                while len(items) < self.config.batch_size and not queue.empty():
+                    items.append(queue.get_nowait())
+                if items[-1] is _DONE:
+                    items.pop()
+                    done = True
+                started.put_nowait(self._start_write(group, items))
+            started.put_nowait(None)
+
+    def _start_write(self, group: asyncio.TaskGroup, items: list[object]) -> _Write:
+        """Start the sink calls of one group (in order: tasks start in creation order)."""
         units = [i for i in items if isinstance(i, LoadUnit)]
-        failures = [i for i in items if isinstance(i, EndpointRecord)]
-        progress = self.options.progress
-        if failures:
-            skipped = [f for f in failures if f.error_kind != "cancelled"]
-            await self.sink.record(skipped, self.run_id)
-            await self.unchanged.committed(skipped)
-            await self.drops.committed(skipped)  # an unchanged drop file is done too
-            self.cursors.failed(skipped)
-            if self.options.telemetry is not None:
-                self.options.telemetry.written(skipped)
-            for f in skipped:
-                progress.advance(f.endpoint.kind.value, f.outcome, 0)
-        if units:
-            try:
-                results = await self.sink.load(units)
-                failpoint("after_commit")
-            finally:
-                # Unlinking a large spool file can take long enough to stall the loop.
-                spooled = [u.body for u in units if u.body.spooled]
-                for unit in units:
-                    if not unit.body.spooled:
-                        unit.body.discard()
-                if spooled:
-                    await asyncio.to_thread(_discard_all, spooled)
-            await self.unchanged.committed(results)
-            finished = await self.pages.committed(results)
-            await self.cursors.committed(results, finished)
-            await self.drops.committed(results)  # move or delete files only once loaded
-            if self.options.telemetry is not None:
-                self.options.telemetry.written(results)
-            for r in results:
-                progress.advance(r.endpoint.kind.value, r.outcome, r.records)
+        skipped = [
+            i for i in items if isinstance(i, EndpointRecord) and i.error_kind != "cancelled"
+        ]
+        recorded = group.create_task(self.sink.record(skipped, self.run_id)) if skipped else None
+        loaded = group.create_task(self.sink.load(units)) if units else None
+        return _Write(skipped, units, recorded, loaded)
+
+    async def _finish_writes(
+        self, started: asyncio.Queue[_Write | None], slots: asyncio.Semaphore
+    ) -> None:
+        while (write := await started.get()) is not None:
+            if write.recorded is not None:
+                await write.recorded
+                await self._after_record(write.skipped)
+            if write.loaded is not None:
+                await self._after_load(write.units, write.loaded)
+            slots.release()
+
+    async def _after_record(self, skipped: list[EndpointRecord]) -> None:
+        await self.unchanged.committed(skipped)
+        await self.drops.committed(skipped)  # an unchanged drop file is done too
+        self.cursors.failed(skipped)
+        if self.options.telemetry is not None:
+            self.options.telemetry.written(skipped)
+        for f in skipped:
+            self.options.progress.advance(f.endpoint.kind.value, f.outcome, 0)
+
+    async def _after_load(
+        self, units: list[LoadUnit], loaded: asyncio.Task[list[EndpointRecord]]
+    ) -> None:
+        try:
+            results = await loaded
+            failpoint("after_commit")
+        finally:
+            # Unlinking a large spool file can take long enough to stall the loop.
+            spooled = [u.body for u in units if u.body.spooled]
+            for unit in units:
+                if not unit.body.spooled:
+                    unit.body.discard()
+            if spooled:
+                await asyncio.to_thread(_discard_all, spooled)
+        await self.unchanged.committed(results)
+        finished = await self.pages.committed(results)
+        await self.cursors.committed(results, finished)
+        await self.drops.committed(results)  # move or delete files only once loaded
+        if self.options.telemetry is not None:
+            self.options.telemetry.written(results)
+        for r in results:
+            self.options.progress.advance(r.endpoint.kind.value, r.outcome, r.records)
+
+
+@dataclass(slots=True)
+class _Write:
+    """One group's sink calls, already started."""
+
+    skipped: list[EndpointRecord]
+    units: list[LoadUnit]
+    recorded: asyncio.Task[None] | None
+    loaded: asyncio.Task[list[EndpointRecord]] | None
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of ``group`` that is not a cancellation (tasks cancelled because
+    another one failed), or ``group`` itself when there is none."""
+    for exc in group.exceptions:
+        leaf = _first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if not isinstance(leaf, asyncio.CancelledError | BaseExceptionGroup):
+            return leaf
+    return group
 
 
 def _discard_all(bodies: list[Body]) -> None:

@@ -131,7 +131,11 @@ class DeadLetter:
 
 class Sink(Protocol):
     """What the pipeline needs from a database. All methods are safe to await on the loop:
-    blocking drivers run in a worker thread."""
+    blocking drivers run in a worker thread or process.
+
+    The pipeline may start a ``record`` or ``load`` call before the previous one returned
+    (it keeps the next batch waiting behind the running one). A sink runs its calls one at
+    a time, in the order they started: a single-worker executor or a FIFO lock does it."""
 
     url: str
 

@@ -10,12 +10,14 @@ import sys
 import textwrap
 from contextlib import closing
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from supplyfeed import RunLockedError, SinkError
 from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import Outcome
+from supplyfeed._sink.feed_state import PageMark, state_for_sink
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed._sink.schema import SCHEMA_VERSION
 from supplyfeed._sink.sqlite import SqliteSink
@@ -202,3 +204,22 @@ async def test_sqlite_stores_exactly_the_rows_the_memory_fake_holds(tmp_path: Pa
         assert await dump(sink) == await dump(memory)
         for key, value in (await sink.table_rows("inventory_positions"))[0].items():
             assert type(value) is type((await memory.table_rows("inventory_positions"))[0][key])
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+async def test_page_marks_and_cursors_outlive_the_sink(
+    tmp_path: Path, worker: Literal["thread", "process"]
+) -> None:
+    """sf_page_marks and sf_cursors are kept by the sink itself, across sink instances."""
+    async with SqliteSink(url(tmp_path / "s.db"), worker=worker) as sink:
+        assert state_for_sink(sink) is sink
+        await sink.put_page_marks("r1", {"f1": PageMark(3, "http://x/p3"), "f2": PageMark(2, None)})
+        await sink.put_cursors({"f1": "2026-11-28T00:00:00Z"})
+        await sink.put_cursors({"f1": "2026-11-29T00:00:00Z", "f2": "7"})
+    async with SqliteSink(url(tmp_path / "s.db"), worker=worker) as sink:
+        marks = await sink.get_page_marks("r1", ["f1", "f2", "f3"])
+        other_run = await sink.get_page_marks("r2", ["f1"])
+        cursors = await sink.get_cursors(["f1", "f2", "f3"])
+    assert marks == {"f1": PageMark(3, "http://x/p3"), "f2": PageMark(2, None)}
+    assert other_run == {}
+    assert cursors == {"f1": "2026-11-29T00:00:00Z", "f2": "7"}

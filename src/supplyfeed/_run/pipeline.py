@@ -6,10 +6,10 @@ Stages run under one ``asyncio.TaskGroup``:
 - each outcome goes into a bounded queue; a full queue makes the engine wait before
   admitting more requests (backpressure), so a slow database never lets fetched bodies
   pile up in memory;
-- one writer drains the queue and hands whole payloads to the sink, which decodes them
-  in its worker thread or process (CPU work stays off the event loop), one batch queued
-  behind the running one, and commits rows and ledger
-  checkpoints in the same transaction.
+- one writer drains the queue and hands whole payloads to the sink, one batch queued
+  behind the running one; the sink decodes them in its worker thread or process (CPU
+  work stays off the event loop) and commits rows and ledger checkpoints in the same
+  transaction.
 
 A stop request (SIGTERM, Ctrl-C) makes the engine start nothing new; outcomes already
 fetched are still written, and endpoints never fetched stay ``pending`` for ``resume``.
@@ -283,10 +283,7 @@ class Runner:
         await self.unchanged.committed(skipped)
         await self.drops.committed(skipped)  # an unchanged drop file is done too
         self.cursors.failed(skipped)
-        if self.options.telemetry is not None:
-            self.options.telemetry.written(skipped)
-        for f in skipped:
-            self.options.progress.advance(f.endpoint.kind.value, f.outcome, 0)
+        self._report(skipped)
 
     async def _after_load(
         self, units: list[LoadUnit], loaded: asyncio.Task[list[EndpointRecord]]
@@ -306,9 +303,12 @@ class Runner:
         finished = await self.pages.committed(results)
         await self.cursors.committed(results, finished)
         await self.drops.committed(results)  # move or delete files only once loaded
+        self._report(results)
+
+    def _report(self, committed: list[EndpointRecord]) -> None:
         if self.options.telemetry is not None:
-            self.options.telemetry.written(results)
-        for r in results:
+            self.options.telemetry.written(committed)
+        for r in committed:
             self.options.progress.advance(r.endpoint.kind.value, r.outcome, r.records)
 
 

@@ -6,25 +6,34 @@
 - ``sf_cursors``: per feed, the highest cursor value (e.g. ``updated_at``) loaded by a
   run in which every page of that feed loaded; the next run asks only for newer data.
 
-A sink that implements the four methods of :class:`FeedStateStore` is used directly; a
-SQLite sink gets a store in its own file (like ``sf_http_cache``, see ``http_cache.py``);
-any other sink object gets one in-memory store for its lifetime.
+A sink that implements the four methods of :class:`FeedStateStore` is used directly: the
+SQLite sink keeps both tables in its own file, written by its own database worker (like
+``sf_http_cache``, see ``http_cache.py``) with the SQL below; any other sink object gets
+one in-memory store for its lifetime.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import sqlite3
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["FeedStateStore", "MemoryFeedState", "PageMark", "SqliteFeedState", "state_for_sink"]
+__all__ = [
+    "CREATE_FEED_STATE",
+    "FeedStateStore",
+    "MemoryFeedState",
+    "PageMark",
+    "read_cursors",
+    "read_page_marks",
+    "state_for_sink",
+    "write_cursors",
+    "write_page_marks",
+]
 
-_CREATE: Final = (
+CREATE_FEED_STATE: Final = (
     "CREATE TABLE IF NOT EXISTS sf_page_marks (run_id TEXT NOT NULL, feed_key TEXT NOT NULL, "
     "next_index INTEGER NOT NULL, next_url TEXT, updated_at TEXT NOT NULL, "
     "PRIMARY KEY (run_id, feed_key))",
@@ -68,85 +77,47 @@ class MemoryFeedState:
         self.cursors.update(entries)
 
 
-class SqliteFeedState:
-    """Short-lived connections in a worker thread; WAL lets it share the sink's file."""
+def read_page_marks(
+    conn: sqlite3.Connection, run_id: str, keys: Sequence[str]
+) -> dict[str, PageMark]:
+    rows = conn.execute(
+        "SELECT feed_key, next_index, next_url FROM sf_page_marks WHERE run_id = ?", [run_id]
+    )
+    wanted = set(keys)
+    return {
+        str(k): PageMark(int(str(i)), None if u is None else str(u))
+        for k, i, u in rows
+        if k in wanted
+    }
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        for statement in _CREATE:
-            conn.execute(statement)
-        return conn
+def write_page_marks(conn: sqlite3.Connection, run_id: str, marks: Mapping[str, PageMark]) -> None:
+    """Upsert ``marks``; the caller owns the transaction."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    rows = [(run_id, k, m.next_index, m.next_url, now) for k, m in marks.items()]
+    conn.executemany("INSERT OR REPLACE INTO sf_page_marks VALUES (?, ?, ?, ?, ?)", rows)
 
-    def _query(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-        conn = self._connect()
-        try:
-            return list(conn.execute(sql, params))
-        finally:
-            conn.close()
 
-    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        conn = self._connect()
-        try:
-            with conn:
-                conn.executemany(sql, rows)
-        finally:
-            conn.close()
+def read_cursors(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, str]:
+    wanted = set(keys)
+    rows = conn.execute("SELECT feed_key, value FROM sf_cursors")
+    return {str(k): str(v) for k, v in rows if k in wanted}
 
-    async def get_page_marks(self, run_id: str, keys: Sequence[str]) -> dict[str, PageMark]:
-        rows = await asyncio.to_thread(
-            self._query,
-            "SELECT feed_key, next_index, next_url FROM sf_page_marks WHERE run_id = ?",
-            [run_id],
-        )
-        wanted = set(keys)
-        return {
-            str(k): PageMark(int(str(i)), None if u is None else str(u))
-            for k, i, u in rows
-            if k in wanted
-        }
 
-    async def put_page_marks(self, run_id: str, marks: Mapping[str, PageMark]) -> None:
-        if marks:
-            now = dt.datetime.now(dt.UTC).isoformat()
-            rows: list[tuple[object, ...]] = [
-                (run_id, k, m.next_index, m.next_url, now) for k, m in marks.items()
-            ]
-            await asyncio.to_thread(
-                self._write,
-                "INSERT OR REPLACE INTO sf_page_marks VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-
-    async def get_cursors(self, keys: Sequence[str]) -> dict[str, str]:
-        rows = await asyncio.to_thread(self._query, "SELECT feed_key, value FROM sf_cursors", [])
-        wanted = set(keys)
-        return {str(k): str(v) for k, v in rows if k in wanted}
-
-    async def put_cursors(self, entries: Mapping[str, str]) -> None:
-        if entries:
-            now = dt.datetime.now(dt.UTC).isoformat()
-            rows: list[tuple[object, ...]] = [(k, v, now) for k, v in entries.items()]
-            await asyncio.to_thread(
-                self._write, "INSERT OR REPLACE INTO sf_cursors VALUES (?, ?, ?)", rows
-            )
+def write_cursors(conn: sqlite3.Connection, entries: Mapping[str, str]) -> None:
+    """Upsert ``entries``; the caller owns the transaction."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    rows = [(k, v, now) for k, v in entries.items()]
+    conn.executemany("INSERT OR REPLACE INTO sf_cursors VALUES (?, ?, ?)", rows)
 
 
 _MEMORY: weakref.WeakKeyDictionary[object, MemoryFeedState] = weakref.WeakKeyDictionary()
 
 
 def state_for_sink(sink: object) -> FeedStateStore:
-    """The sink itself when it keeps feed state, a store in its SQLite file, or memory."""
+    """The sink itself when it keeps feed state (the SQLite sink does), else memory."""
     if isinstance(sink, FeedStateStore):
         return sink
-    url = str(getattr(sink, "url", ""))
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            return SqliteFeedState(path)
     try:
         return _MEMORY.setdefault(sink, MemoryFeedState())
     except TypeError:  # not weak-referenceable: state lasts for this run only

@@ -29,6 +29,14 @@ from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
 from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
+from .feed_state import (
+    CREATE_FEED_STATE,
+    PageMark,
+    read_cursors,
+    read_page_marks,
+    write_cursors,
+    write_page_marks,
+)
 from .http_cache import CREATE_HTTP_CACHE, read_validators, write_validators
 from .ledger import (
     dead_letter_from_row,
@@ -162,7 +170,8 @@ class _Database:
         try:
             for statement in create_statements("sqlite"):
                 conn.execute(statement)
-            conn.execute(CREATE_HTTP_CACHE)
+            for statement in (CREATE_HTTP_CACHE, *CREATE_FEED_STATE):
+                conn.execute(statement)
             found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
@@ -231,7 +240,7 @@ class _Database:
         )
         return [record_from_row(r) for r in rows]
 
-    # -- conditional-request validators (http_cache.py) --------------------------------
+    # -- state between runs: validators (http_cache.py), marks, cursors (feed_state.py)
 
     def get_validators(self, keys: Sequence[str]) -> dict[str, Validators]:
         return read_validators(self.conn, keys)
@@ -239,6 +248,20 @@ class _Database:
     def put_validators(self, entries: Mapping[str, Validators]) -> None:
         with self.transaction() as conn:
             write_validators(conn, entries)
+
+    def get_page_marks(self, run_id: str, keys: Sequence[str]) -> dict[str, PageMark]:
+        return read_page_marks(self.conn, run_id, keys)
+
+    def put_page_marks(self, run_id: str, marks: Mapping[str, PageMark]) -> None:
+        with self.transaction() as conn:
+            write_page_marks(conn, run_id, marks)
+
+    def get_cursors(self, keys: Sequence[str]) -> dict[str, str]:
+        return read_cursors(self.conn, keys)
+
+    def put_cursors(self, entries: Mapping[str, str]) -> None:
+        with self.transaction() as conn:
+            write_cursors(conn, entries)
 
     # -- data --------------------------------------------------------------------------
 
@@ -508,6 +531,20 @@ class SqliteSink:
     async def put_validators(self, entries: Mapping[str, Validators]) -> None:
         if entries:
             await self._call(self._db.put_validators, dict(entries))
+
+    async def get_page_marks(self, run_id: str, keys: Sequence[str]) -> dict[str, PageMark]:
+        return await self._call(self._db.get_page_marks, run_id, list(keys))
+
+    async def put_page_marks(self, run_id: str, marks: Mapping[str, PageMark]) -> None:
+        if marks:
+            await self._call(self._db.put_page_marks, run_id, dict(marks))
+
+    async def get_cursors(self, keys: Sequence[str]) -> dict[str, str]:
+        return await self._call(self._db.get_cursors, list(keys))
+
+    async def put_cursors(self, entries: Mapping[str, str]) -> None:
+        if entries:
+            await self._call(self._db.put_cursors, dict(entries))
 
     async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         return await self._call(self._db.load, units)

@@ -367,3 +367,44 @@ async def test_a_snapshot_replaced_twice_in_one_call_keeps_only_the_last(sink: S
     rows = await sink.table_rows("inventory_positions")
     check_exactly(rows, [i.sku for i in third.items])
     assert {r["request_id"] for r in rows} == {f"req-e2-{RUN}"}
+
+
+async def test_the_same_bytes_quarantined_again_are_one_letter_with_sightings(sink: Sink) -> None:
+    """A supplier serving one broken file every run: the bytes are kept once, every run and
+    request id that met them is listed, and the latest error replaces the first."""
+    for run, where in (("run-1", "line 4"), ("run-2", "line 4"), ("run-3", "line 9")):
+        bad = failing([], bad_payload(where))
+        [final] = await sink.load([unit("e1", bad, body=b"b", run_id=run, request_id=f"q-{run}")])
+        assert final.outcome is Outcome.QUARANTINED
+    await sink.load([unit("e1", failing([], bad_payload()), body=b"other bytes")])
+    await sink.load([unit("e2", failing([], bad_payload()), body=b"b")])  # another endpoint
+    letters = await sink.dead_letters()
+    assert [(d.endpoint_key, d.body.read(), d.occurrences) for d in letters] == [
+        ("e1", b"b", 3),
+        ("e1", b"other bytes", 1),
+        ("e2", b"b", 1),
+    ]
+    first = letters[0]
+    assert (first.run_id, first.request_id, first.error_where) == ("run-1", "q-run-1", "line 9")
+    assert [(s.run_id, s.request_id) for s in first.sightings] == [
+        ("run-2", "q-run-2"),
+        ("run-3", "q-run-3"),
+    ]
+    assert first.last_seen_at == first.sightings[-1].seen_at >= first.created_at
+
+
+async def test_bytes_met_again_after_a_replay_open_a_new_letter(sink: Sink) -> None:
+    """A resolved letter stays resolved with its history; the same bytes failing again later
+    (say, after a decoder change was rolled back) are a new open letter."""
+    await sink.load([unit("e1", failing([], bad_payload()), body=b"W09", run_id="run-1")])
+    await sink.load([unit("e1", failing([], bad_payload()), body=b"W09", run_id="run-2")])
+    [letter] = await sink.dead_letters()
+    await sink.replay(letter.id, lambda body: iter([snapshot(body.read().decode())]))
+    await sink.load([unit("e1", failing([], bad_payload()), body=b"W09", run_id="run-3")])
+    [reopened] = await sink.dead_letters()
+    assert (reopened.run_id, reopened.occurrences, reopened.resolved_at) == ("run-3", 1, None)
+    everything = await sink.dead_letters(include_resolved=True)
+    assert [(d.run_id, d.occurrences, d.resolved_at is None) for d in everything] == [
+        ("run-1", 2, False),
+        ("run-3", 1, True),
+    ]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from supplyfeed._models import InventoryItem, InventorySnapshot
 from supplyfeed._sink.schema import (
     CANONICAL_TABLES,
+    INDEXES,
     TABLES,
     content_hash,
     create_statements,
@@ -76,7 +77,7 @@ def test_timestamps_are_utc_text_and_quantities_keep_their_type() -> None:
 def test_ddl_renders_for_both_dialects() -> None:
     """The table descriptions render for SQLite and PostgreSQL."""
     sqlite, pg = create_statements("sqlite"), create_statements("postgresql")
-    assert len(sqlite) == len(pg) == len(TABLES)
+    assert len(sqlite) == len(pg) == len(TABLES) + len(INDEXES)
     assert all("STRICT" not in s for s in pg)
     inventory = next(s for s in sqlite if "inventory_positions" in s)
     assert "PRIMARY KEY (supplier_id, warehouse_id, as_of, sku)" in inventory

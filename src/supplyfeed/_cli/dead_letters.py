@@ -35,12 +35,13 @@ async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) 
         sys.stdout.buffer.write(msgspec.json.encode(rows) + b"\n")
         return 0
     table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
-    for col in ("id", "run", "supplier", "kind", "error", "where", "request id", "url"):
+    for col in ("id", "run", "seen", "supplier", "kind", "error", "where", "request id", "url"):
         table.add_column(col, overflow="fold")
     for d in letters:
         table.add_row(
             str(d.id),
             d.run_id,
+            f"{d.occurrences}×",  # runs that met these bytes; --json lists them
             d.supplier_id,
             d.kind.value,
             f"{d.error_kind}: {d.error_message}"[:60],
@@ -69,6 +70,12 @@ def _as_dict(d: DeadLetter) -> dict[str, object]:
         "sha256": d.sha256,
         "created_at": d.created_at.isoformat(),
         "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
+        "occurrences": d.occurrences,
+        "last_seen_at": d.last_seen_at.isoformat(),
+        "sightings": [
+            {"run_id": s.run_id, "request_id": s.request_id, "seen_at": s.seen_at.isoformat()}
+            for s in d.sightings
+        ],
     }
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "LoadUnit",
     "Outcome",
     "RunRecord",
+    "Sighting",
     "Sink",
 ]
 
@@ -110,7 +111,22 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Sighting:
+    """A later run that met a dead letter's bytes again at the same endpoint."""
+
+    run_id: str
+    request_id: str | None
+    seen_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A payload that could not be loaded, kept with its bytes until a replay loads it.
+
+    The same bytes from the same endpoint are stored once while the letter is open: a
+    supplier that serves one broken file every 15 minutes adds a :class:`Sighting` per run
+    (its run and request id), not another copy of the payload."""
+
     id: int
     run_id: str
     endpoint_key: str
@@ -127,6 +143,16 @@ class DeadLetter:
     created_at: dt.datetime
     resolved_at: dt.datetime | None
     body: Body  # inline bytes or the spool file
+    sightings: tuple[Sighting, ...] = ()  # oldest first
+
+    @property
+    def occurrences(self) -> int:
+        """How many runs met these bytes at this endpoint while the letter was open."""
+        return 1 + len(self.sightings)
+
+    @property
+    def last_seen_at(self) -> dt.datetime:
+        return self.sightings[-1].seen_at if self.sightings else self.created_at
 
 
 class Sink(Protocol):

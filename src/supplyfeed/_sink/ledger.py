@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from .._formats.body import Body
 from .._models import DocKind
-from .base import DeadLetter, Endpoint, EndpointRecord, Outcome, RunRecord
+from .base import DeadLetter, Endpoint, EndpointRecord, Outcome, RunRecord, Sighting
 from .schema import Row
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "record_from_row",
     "run_from_row",
     "run_row",
+    "sightings_by_letter",
     "ts",
     "ts_parse",
 ]
@@ -98,7 +99,9 @@ def record_from_row(row: Mapping[str, Any]) -> EndpointRecord:
     )
 
 
-def dead_letter_from_row(row: Mapping[str, Any], body: Body) -> DeadLetter:
+def dead_letter_from_row(
+    row: Mapping[str, Any], body: Body, sightings: Sequence[Sighting] = ()
+) -> DeadLetter:
     created = ts_parse(row["created_at"])
     assert created is not None
     return DeadLetter(
@@ -118,4 +121,16 @@ def dead_letter_from_row(row: Mapping[str, Any], body: Body) -> DeadLetter:
         created_at=created,
         resolved_at=ts_parse(row["resolved_at"]),
         body=body,
+        sightings=tuple(sightings),
     )
+
+
+def sightings_by_letter(rows: Iterable[Mapping[str, Any]]) -> dict[int, list[Sighting]]:
+    """``sf_dead_letter_sightings`` rows (in id order) grouped by their dead letter."""
+    out: dict[int, list[Sighting]] = {}
+    for row in rows:
+        seen = ts_parse(row["seen_at"])
+        assert seen is not None
+        sighting = Sighting(row["run_id"], row["request_id"], seen)
+        out.setdefault(row["dead_letter_id"], []).append(sighting)
+    return out

@@ -17,7 +17,15 @@ from .._exceptions import PayloadError, SinkError
 from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import Document, InventorySnapshot
-from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
+from .base import (
+    DeadLetter,
+    Endpoint,
+    EndpointRecord,
+    LoadUnit,
+    Outcome,
+    RunRecord,
+    Sighting,
+)
 from .schema import (
     CANONICAL_TABLES,
     TABLES,
@@ -168,6 +176,17 @@ class MemorySink:
 
     def _store_dead_letter(self, unit: LoadUnit, err: PayloadError) -> None:
         ep = unit.record.endpoint
+        found = self._open_letter(ep.key, unit.body.sha256)
+        if found is not None:  # the same bytes again: one more sighting, not another copy
+            seen = Sighting(unit.run_id, unit.record.request_id, dt.datetime.now(dt.UTC))
+            self._dead[found.id] = dataclasses.replace(
+                found,
+                error_kind=err.kind,
+                error_where=err.where,
+                error_message=err.message,
+                sightings=(*found.sightings, seen),
+            )
+            return
         letter_id = len(self._dead) + 1
         self._dead[letter_id] = DeadLetter(
             *(letter_id, unit.run_id, ep.key, ep.supplier_id, ep.kind, ep.format, ep.url),
@@ -176,6 +195,12 @@ class MemorySink:
             # A copy: the pipeline may discard a spooled body once load returns.
             Body(data=unit.body.read(), sha256=unit.body.sha256),
         )
+
+    def _open_letter(self, endpoint_key: str, sha256: str) -> DeadLetter | None:
+        for d in self._dead.values():
+            if (d.endpoint_key, d.sha256, d.resolved_at) == (endpoint_key, sha256, None):
+                return d
+        return None
 
     async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]:
         return [d for d in self._dead.values() if include_resolved or d.resolved_at is None]

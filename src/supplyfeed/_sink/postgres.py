@@ -49,18 +49,20 @@ import msgspec
 from .._exceptions import PayloadError, RunLockedError, SinkError
 from .._formats.body import Body
 from .._models import Document
-from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
+from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord, Sighting
 from .ledger import (
     dead_letter_from_row,
     endpoint_row,
     record_from_row,
     run_from_row,
     run_row,
+    sightings_by_letter,
 )
 from .postgres_load import Conn, load_one, load_units, stage_statements
 from .schema import (
     CANONICAL_TABLES,
     SCHEMA_VERSION,
+    SF_DEAD_LETTER_SIGHTINGS,
     SF_DEAD_LETTERS,
     SF_ENDPOINTS,
     SF_RUNS,
@@ -156,6 +158,17 @@ _DEAD_LETTER_COLUMNS: Final = SF_DEAD_LETTERS.column_names[1:]  # id is assigned
 _INSERT_DEAD_LETTER: Final = (
     f"INSERT INTO sf_dead_letters ({', '.join(_DEAD_LETTER_COLUMNS)}) "
     f"VALUES ({_placeholders(len(_DEAD_LETTER_COLUMNS))})"
+)
+_OPEN_LETTER: Final = (
+    "SELECT id FROM sf_dead_letters "
+    "WHERE endpoint_key = $1 AND sha256 = $2 AND resolved_at IS NULL ORDER BY id LIMIT 1"
+)
+_SEEN_AGAIN: Final = (
+    "INSERT INTO sf_dead_letter_sightings (dead_letter_id, run_id, request_id, seen_at) "
+    "VALUES ($1, $2, $3, $4)"
+)
+_LETTER_ERROR: Final = (
+    "UPDATE sf_dead_letters SET error_kind = $1, error_where = $2, error_message = $3 WHERE id = $4"
 )
 _COMMITTED: Final = (
     "SELECT e.* FROM sf_endpoints e JOIN unnest($1::text[], $2::text[]) AS u(r, k) "
@@ -625,7 +638,12 @@ class PostgresSink:
     # -- dead letters --------------------------------------------------------------------
 
     async def _store_dead_letter(self, conn: Conn, unit: LoadUnit, err: PayloadError) -> None:
-        body = unit.body
+        body, ep = unit.body, unit.record.endpoint
+        found = await conn.fetchval(_OPEN_LETTER, ep.key, body.sha256)
+        if found is not None:  # the same bytes again: one more sighting, not another copy
+            await conn.execute(_SEEN_AGAIN, found, unit.run_id, unit.record.request_id, _now())
+            await conn.execute(_LETTER_ERROR, err.kind, err.where, err.message, found)
+            return
         spool = body.size > DEAD_LETTER_INLINE_MAX
         try:
             blob = None if spool else await asyncio.to_thread(body.read)
@@ -635,7 +653,6 @@ class PostgresSink:
                 f"cannot spool a dead letter to {self.dead_letter_dir}: {exc} "
                 "(nothing of this batch was committed)"
             ) from exc
-        ep = unit.record.endpoint
         await conn.execute(
             _INSERT_DEAD_LETTER,
             *(unit.run_id, ep.key, ep.supplier_id, ep.kind.value, ep.format, ep.url),
@@ -673,20 +690,26 @@ class PostgresSink:
             raise SinkError(f"dead letter {row['id']}: its spool file {path} is missing")
         return Body(path=path, sha256=row["sha256"])
 
-    def _letter(self, row: asyncpg.Record) -> DeadLetter:
+    def _letter(self, row: asyncpg.Record, sightings: Sequence[Sighting] = ()) -> DeadLetter:
         plain = _ledger(SF_DEAD_LETTERS, row)
-        return dead_letter_from_row(plain, self._body(plain))
+        return dead_letter_from_row(plain, self._body(plain), sightings)
 
     async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]:
         self._check_open()
-        where = "" if include_resolved else " WHERE resolved_at IS NULL"
+        where = "" if include_resolved else " WHERE d.resolved_at IS NULL"
 
-        async def body(conn: Conn) -> list[asyncpg.Record]:
-            return await conn.fetch(f"{_select(SF_DEAD_LETTERS)}{where} ORDER BY id")
+        async def body(conn: Conn) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+            letters = await conn.fetch(f"{_select(SF_DEAD_LETTERS)} d{where} ORDER BY id")
+            seen = await conn.fetch(
+                "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
+                f"ON d.id = s.dead_letter_id{where} ORDER BY s.id"
+            )
+            return letters, seen
 
         async with self._mutex:
-            rows = await self._read(body, "dead_letters")
-        return [self._letter(r) for r in rows]
+            rows, seen_rows = await self._read(body, "dead_letters")
+        seen = sightings_by_letter(_ledger(SF_DEAD_LETTER_SIGHTINGS, r) for r in seen_rows)
+        return [self._letter(r, seen.get(r["id"], ())) for r in rows]
 
     async def replay(
         self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]
@@ -712,14 +735,8 @@ class PostgresSink:
             units[:] = [unit]
             outcome = await load_one(conn, unit, self._chunk)
             if isinstance(outcome, PayloadError):
-                await conn.execute(
-                    "UPDATE sf_dead_letters SET error_kind = $1, error_where = $2, "
-                    "error_message = $3 WHERE id = $4",
-                    outcome.kind,
-                    outcome.where,
-                    outcome.message,
-                    letter.id,
-                )
+                error = (outcome.kind, outcome.where, outcome.message, letter.id)
+                await conn.execute(_LETTER_ERROR, *error)
                 return outcome
             final = loaded_record(unit, outcome)
             await conn.execute(

@@ -195,13 +195,38 @@ SF_DEAD_LETTERS = _table(
     *("created_at timestamp!", "resolved_at timestamp", "body blob", "body_path text"),
     autoincrement="id",
 )
-LEDGER_TABLES: Final = (SF_SCHEMA_VERSION, SF_RUNS, SF_ENDPOINTS, SF_DOCUMENTS, SF_DEAD_LETTERS)
+# The same bytes quarantined again from the same endpoint while its letter is open: one
+# row per later run that met them, so the letter (and its body) is stored once and every
+# request id that brought it can still be found.
+SF_DEAD_LETTER_SIGHTINGS = _table(
+    "sf_dead_letter_sightings",
+    "id",
+    *("id int!", "dead_letter_id int!", "run_id text!", "request_id text"),
+    "seen_at timestamp!",
+    autoincrement="id",
+)
+LEDGER_TABLES: Final = (
+    SF_SCHEMA_VERSION,
+    SF_RUNS,
+    SF_ENDPOINTS,
+    SF_DOCUMENTS,
+    SF_DEAD_LETTERS,
+    SF_DEAD_LETTER_SIGHTINGS,
+)
 TABLES: Final[dict[str, Table]] = {t.name: t for t in CANONICAL_TABLES + LEDGER_TABLES}
 
 
 def create_statements(dialect: str) -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` for every table, rendered for ``dialect``."""
-    return [_create(t, dialect) for t in TABLES.values()]
+    return [*(_create(t, dialect) for t in TABLES.values()), *INDEXES]
+
+
+# Secondary indexes, the same text in both dialects. Open letters are looked up by
+# endpoint and body hash on every quarantine (to add a sighting instead of a copy).
+INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS sf_dead_letters_open "
+    "ON sf_dead_letters (endpoint_key, sha256) WHERE resolved_at IS NULL",
+)
 
 
 def _create(table: Table, dialect: str) -> str:

@@ -44,6 +44,7 @@ from .ledger import (
     record_from_row,
     run_from_row,
     run_row,
+    sightings_by_letter,
 )
 from .runlock import RunLock
 from .schema import (
@@ -114,6 +115,17 @@ _DEAD_LETTER_COLUMNS: Final = SF_DEAD_LETTERS.column_names[1:]  # id is assigned
 _INSERT_DEAD_LETTER: Final = (
     f"INSERT INTO sf_dead_letters ({', '.join(_DEAD_LETTER_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_DEAD_LETTER_COLUMNS))})"
+)
+_OPEN_LETTER: Final = (
+    "SELECT id FROM sf_dead_letters "
+    "WHERE endpoint_key = ? AND sha256 = ? AND resolved_at IS NULL ORDER BY id LIMIT 1"
+)
+_SEEN_AGAIN: Final = (
+    "INSERT INTO sf_dead_letter_sightings (dead_letter_id, run_id, request_id, seen_at) "
+    "VALUES (?, ?, ?, ?)"
+)
+_LETTER_ERROR: Final = (
+    "UPDATE sf_dead_letters SET error_kind = ?, error_where = ?, error_message = ? WHERE id = ?"
 )
 
 
@@ -307,11 +319,15 @@ class _Database:
     def _store_dead_letter(
         self, conn: sqlite3.Connection, unit: LoadUnit, err: PayloadError
     ) -> None:
-        body = unit.body
+        body, ep = unit.body, unit.record.endpoint
+        found = conn.execute(_OPEN_LETTER, (ep.key, body.sha256)).fetchone()
+        if found is not None:  # the same bytes again: one more sighting, not another copy
+            conn.execute(_SEEN_AGAIN, (found[0], unit.run_id, unit.record.request_id, _now()))
+            conn.execute(_LETTER_ERROR, (err.kind, err.where, err.message, found[0]))
+            return
         spool = self.spool_dir is not None and body.size > DEAD_LETTER_INLINE_MAX
         blob = None if spool else body.read()
         path = self._spool(body) if spool else None
-        ep = unit.record.endpoint
         conn.execute(
             _INSERT_DEAD_LETTER,
             (
@@ -344,9 +360,15 @@ class _Database:
         return name
 
     def dead_letters(self, include_resolved: bool) -> list[DeadLetter]:
-        where = "" if include_resolved else " WHERE resolved_at IS NULL"
-        rows = self.conn.execute(f"SELECT * FROM sf_dead_letters{where} ORDER BY id")
-        return [dead_letter_from_row(r, self._body(r)) for r in rows]
+        where = "" if include_resolved else " WHERE d.resolved_at IS NULL"
+        seen = sightings_by_letter(
+            self.conn.execute(
+                "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
+                f"ON d.id = s.dead_letter_id{where} ORDER BY s.id"
+            )
+        )
+        rows = self.conn.execute(f"SELECT * FROM sf_dead_letters d{where} ORDER BY id")
+        return [dead_letter_from_row(r, self._body(r), seen.get(r["id"], ())) for r in rows]
 
     def _body(self, row: Mapping[str, Any]) -> Body:
         if row["body"] is not None:
@@ -370,11 +392,8 @@ class _Database:
         with self.transaction() as conn:
             outcome = self._try_unit(conn, unit)
             if isinstance(outcome, PayloadError):
-                conn.execute(
-                    "UPDATE sf_dead_letters SET error_kind = ?, error_where = ?, "
-                    "error_message = ? WHERE id = ?",
-                    (outcome.kind, outcome.where, outcome.message, letter.id),
-                )
+                error = (outcome.kind, outcome.where, outcome.message, letter.id)
+                conn.execute(_LETTER_ERROR, error)
             else:
                 final = loaded_record(unit, outcome)
                 conn.execute(_UPSERT_ENDPOINT, endpoint_row(unit.run_id, final))

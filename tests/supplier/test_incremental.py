@@ -130,10 +130,12 @@ async def test_failed_page_stores_no_cursor(server: ChangesServer) -> None:
     assert await state_for_sink(sink).get_cursors([_key(server)]) == {}
     server.broken_pages.clear()
     second = await run(suppliers, sink, suppliers[0].config)
-    assert second.outcomes == {"loaded": 3}
+    # The first page is the one already loaded: unchanged, and its cursor still counts.
+    assert second.outcomes == {"unchanged": 1, "loaded": 2}
     assert server.since == [_stamp(0), _stamp(0)]  # the initial value, both times
     rows = await _warehouses(sink)
     assert sorted(rows) == sorted(f"W{i}" for i in range(7))
+    assert await state_for_sink(sink).get_cursors([_key(server)]) == {_key(server): _stamp(6)}
 
 
 async def test_lookback_window_asks_for_late_data(server: ChangesServer) -> None:

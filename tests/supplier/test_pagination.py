@@ -28,11 +28,11 @@ SIZE = 3
 ITEMS = 2
 
 
-def _doc(style: str, n: int) -> dict[str, Any]:
+def _doc(style: str, n: int, as_of: str = "2026-11-28T07:45:00Z") -> dict[str, Any]:
     return {
         "supplier_id": "P",
         "warehouse_id": f"{style}-{n}",
-        "as_of": "2026-11-28T07:45:00Z",
+        "as_of": as_of,
         "items": [{"sku": f"SKU-{i}", "on_hand": i, "available": i} for i in range(ITEMS)],
     }
 
@@ -43,6 +43,7 @@ class PagedServer:
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.broken: set[tuple[str, int]] = set()
+        self.as_of = "2026-11-28T07:45:00Z"  # a new stock count changes every page
         self.base = ""
         self._runner: web.AppRunner | None = None
 
@@ -72,7 +73,8 @@ class PagedServer:
         self.requests[style, index] += 1
         if (style, index) in self.broken:
             return web.Response(status=500)
-        docs = [_doc(style, n) for n in range(index * SIZE, min(DOCS, (index + 1) * SIZE))]
+        numbers = range(index * SIZE, min(DOCS, (index + 1) * SIZE))
+        docs = [_doc(style, n, self.as_of) for n in numbers]
         more = (index + 1) * SIZE < DOCS
         headers: dict[str, str] = {}
         body: Any
@@ -198,6 +200,31 @@ async def test_resume_continues_after_the_last_loaded_page(server: PagedServer) 
     marks = await state_for_sink(sink).get_page_marks(first.run_id, keys)
     assert {m.next_url for m in marks.values()} == {None}  # both feeds walked to the end
     assert sorted(m.next_index for m in marks.values()) == [5, 5]
+
+
+async def test_a_rerun_writes_only_the_pages_that_changed(server: PagedServer) -> None:
+    """Every page is fetched again (its body names the next page), but a page identical to
+    the one last loaded is unchanged: no decode, no write; a changed page loads whole."""
+    styles = ["next", "cursor", "link"]
+    suppliers = feeds(server, styles)
+    sink = MemorySink()
+    first = await run(suppliers, sink, suppliers[0].config)
+    assert first.outcomes == {"loaded": 12}
+    second = await run(suppliers, sink, suppliers[0].config)
+    assert second.outcomes == {"unchanged": 12}
+    assert set(server.requests.values()) == {2}  # walked to the end, once per run
+    server.as_of = "2026-11-28T08:00:00Z"  # the next stock count: every page changes
+    third = await run(suppliers, sink, suppliers[0].config)
+    assert third.outcomes == {"loaded": 12}
+    rows = await sink.table_rows("inventory_positions")
+    for as_of in ("2026-11-28T07:45:00Z", server.as_of):  # each count stored once, whole
+        _assert_exactly(
+            [(r["warehouse_id"], r["sku"]) for r in rows if r["as_of"] == as_of], styles
+        )
+    assert len(rows) == 2 * len(styles) * DOCS * ITEMS
+    walked = {(r.endpoint.key, r.outcome.value) for r in await sink.endpoints(second.run_id)}
+    assert len(walked) == 12  # one ledger row per page of the second run
+    assert {o for _, o in walked} == {"unchanged"}
 
 
 def test_link_header_next_target() -> None:

@@ -9,7 +9,9 @@ feeds, and the unpaged endpoints, run concurrently within the same limits.
 After a page commits, the feed's *page mark* (the next page's index and URL) is stored
 (``sf_page_marks``). ``resume`` starts each unfinished paged feed from its mark, so it
 continues after the last page that loaded. A page that failed ends its feed's walk for
-this run; its mark still points at it.
+this run; its mark still points at it. A page whose body equals the one last loaded under
+its key is ``unchanged`` (no decode, no write); it is still fetched, since its body names
+the next page.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Final
 
 from .._exceptions import PayloadError
 from .._fetch.engine import AsyncBatchIngestor
@@ -32,6 +35,8 @@ from .plan import PlannedEndpoint
 __all__ = ["PagedFeeds", "page_key"]
 
 Emit = Callable[[FetchOutcome, PlannedEndpoint], Awaitable[None]]
+Recall = Callable[[Sequence[str]], Awaitable[None]]
+_RECALL_AHEAD: Final = 64  # pages whose last-loaded body hashes are read in one call
 _DONE_OUTCOMES = frozenset({Outcome.LOADED, Outcome.UNCHANGED, Outcome.QUARANTINED})
 
 
@@ -50,8 +55,15 @@ def _page(base: PlannedEndpoint, index: int, url: str) -> PlannedEndpoint:
 class PagedFeeds:
     """Walks the paged feeds of one run and keeps their page marks."""
 
-    def __init__(self, store: FeedStateStore, run_id: str, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        store: FeedStateStore,
+        run_id: str,
+        secrets: Iterable[str] = (),
+        recall: Recall | None = None,
+    ) -> None:
         self._store = store
+        self._recall = recall  # reads the body hashes of the next pages (unchanged.py)
         self._run_id = run_id
         self._secrets = tuple(secrets)
         self._marks: dict[str, PageMark] = {}
@@ -84,7 +96,11 @@ class PagedFeeds:
         pager = Paginator(spec, base.request.url, base.feed.format)
         mark = self._marks.get(base.endpoint.key)
         index, url = (mark.next_index, mark.next_url) if mark else (1, pager.first())
+        recalled = index
         while url is not None and not ingestor.stopping:
+            if self._recall is not None and index == recalled:
+                recalled = index + _RECALL_AHEAD
+                await self._recall([page_key(base.endpoint.key, i) for i in range(index, recalled)])
             page = _page(base, index, url)
             outcome = await ingestor.fetch_one(page.request)
             self.pages += 1

@@ -97,7 +97,9 @@ class Runner:
         )
         self._unverified = unverified_suppliers(suppliers)  # flagged in the summary
         secrets = [x for s in suppliers for x in s.auth.secrets]
-        self.pages = PagedFeeds(state_for_sink(sink), self.run_id, secrets)  # paging.py
+        self.pages = PagedFeeds(  # paging.py
+            state_for_sink(sink), self.run_id, secrets, recall=self.unchanged.recall
+        )
         self.cursors = CursorTracker(state_for_sink(sink))  # incremental.py
         self.drops = DropFiles(suppliers)  # file:// and sftp:// drop folders (drops.py)
 

@@ -5,7 +5,8 @@ handed to the engine's :class:`ConditionalHook`. Each success is then checked: a
 a body whose SHA-256 equals the last loaded body of that endpoint, becomes an
 ``unchanged`` ledger row with no decode and no write. Fresh validators are stored only
 after their endpoint's row committed as ``loaded`` (or ``unchanged``): a body that was
-quarantined or never written is fetched in full next time.
+quarantined or never written is fetched in full next time. Pages of a paged feed get
+the body-hash check only (:meth:`UnchangedFilter.recall`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class UnchangedFilter:
 
     def __init__(self, store: ValidatorStore | None, *, enabled: bool = True) -> None:
         self._store = store if enabled else None
-        self._known: dict[str, Validators] = {}
+        self._known: dict[str, Validators] = {}  # sent as conditional headers
+        self._hashes: dict[str, Validators] = {}  # compared by body hash only (pages)
         self._pending: dict[str, Validators] = {}
         self.not_modified = 0  # 304s
         self.same_body = 0  # 200s whose body equals the last loaded one
@@ -43,12 +45,20 @@ class UnchangedFilter:
         self._known = await self._store.get_validators(list(keys))
         return [ConditionalHook(self._known)]
 
+    async def recall(self, keys: Sequence[str]) -> None:
+        """Read the validators of ``keys`` for the body-hash check alone: a paged feed's
+        walk needs every page's body to find the next page, so a page is never asked for
+        conditionally, but a page identical to the one last loaded is not written again."""
+        if self._store is None:
+            return
+        self._hashes.update(await self._store.get_validators(list(keys)))
+
     def is_unchanged(self, outcome: FetchSuccess) -> bool:
         """Whether ``outcome`` needs no decode and no write; remembers its validators."""
         if self._store is None:
             return False
         key = request_key(outcome.request)
-        known = self._known.get(key)
+        known = self._known.get(key) or self._hashes.get(key)
         if outcome.status == 304:
             self.not_modified += 1
             return True

@@ -408,3 +408,34 @@ async def test_bytes_met_again_after_a_replay_open_a_new_letter(sink: Sink) -> N
         ("run-1", 2, False),
         ("run-3", 1, True),
     ]
+
+
+async def test_trace_finds_what_one_request_id_brought(sink: Sink) -> None:
+    """From a request id in a log line: its ledger rows, its dead letter (created by it or
+    met again by it) and the rows it wrote."""
+    await sink.start_run(run_record(), [endpoint("e1"), endpoint("e2")])
+    await sink.load([unit("e1", [po_ack((1, 2, 3))], request_id="req-ok")])
+    await sink.load([unit("e2", failing([], bad_payload()), body=b"x", request_id="req-bad")])
+    again = unit("e2", failing([], bad_payload()), body=b"x", run_id="run-2", request_id="req-2")
+    await sink.load([again])
+
+    ok = await sink.trace("req-ok")
+    assert [(run, r.endpoint.key, r.outcome) for run, r in ok.endpoints] == [
+        (RUN, "e1", Outcome.LOADED)
+    ]
+    assert {t: n for t, n in ok.rows.items() if n} == {
+        "po_acks": 1,
+        "po_ack_lines": 3,
+        "sf_documents": 1,
+    }
+    assert ok.dead_letters == []
+
+    met_again = await sink.trace("req-2")
+    assert [(run, r.outcome) for run, r in met_again.endpoints] == [("run-2", Outcome.QUARANTINED)]
+    [letter] = met_again.dead_letters
+    assert (letter.run_id, letter.request_id) == (RUN, "req-bad")
+    assert [(s.run_id, s.request_id) for s in letter.sightings] == [("run-2", "req-2")]
+    assert set(met_again.rows.values()) == {0}
+    assert [d.id for d in (await sink.trace("req-bad")).dead_letters] == [letter.id]
+    nobody = await sink.trace("no-such-request")
+    assert not nobody.found

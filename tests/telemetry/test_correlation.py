@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
+from supplyfeed._cli.main import main
 from supplyfeed._feedsfile import parse_feeds
+from supplyfeed._run.summary import RunSummary
 from supplyfeed._sink.factory import open_sink
 from supplyfeed._telemetry import Telemetry, TelemetryOptions
 from supplyfeed._telemetry.logging import CONTEXT_FIELDS
@@ -61,3 +66,67 @@ async def test_request_id_in_json_logs_matches_ledger_and_dead_letter(tmp_path: 
     # one line per fetched endpoint, each with a distinct request id
     fetch_lines = [x for x in lines if x["logger"] == "supplyfeed.fetch"]
     assert len({x["request_id"] for x in fetch_lines}) == len(ledger) == 6
+
+
+def _two_runs(url: str, logs: io.StringIO) -> list[RunSummary]:
+    """Two runs of one fleet into one database: endpoint 2 is malformed both times, 3 answers
+    503 once and then loads."""
+    spec = fleet_spec(6, faults={2: Fault("malformed"), 3: Fault.fail_then_ok(503, times=1)})
+
+    async def runs() -> list[RunSummary]:
+        out = []
+        async with SupplierFleet(spec) as fleet:
+            feeds = parse_feeds(yaml.safe_dump(fleet.feeds_document(sink=url)), "<test>", {})
+            for _ in range(2):
+                sink = open_sink(url)
+                await sink.open()
+                try:
+                    options = TelemetryOptions(log_format="json", log_stream=logs)
+                    out.append(await run(feeds, sink, Telemetry(options)))
+                finally:
+                    await sink.close()
+        return out
+
+    return asyncio.run(runs())
+
+
+def test_trace_command_follows_a_request_id_to_ledger_retries_dead_letter_and_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``supplyfeed trace ID`` with an id read from a log line: the second run's quarantine
+    leads to the dead letter the first run created; a retried fetch to its retry history
+    and exactly the rows it wrote."""
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    logs = io.StringIO()
+    first, second = _two_runs(url, logs)
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+
+    def trace(request_id: str) -> dict[str, Any]:
+        assert main(["trace", request_id, "--db", url, "--json"]) == 0
+        result: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return result
+
+    quarantines = {x["run_id"]: x["request_id"] for x in lines if "quarantined" in x["message"]}
+    again = trace(quarantines[second.run_id])
+    [row] = again["endpoints"]
+    assert (row["run_id"], row["outcome"]) == (second.run_id, "quarantined")
+    [letter] = again["dead_letters"]
+    assert (letter["run_id"], letter["request_id"]) == (first.run_id, quarantines[first.run_id])
+    assert letter["occurrences"] == 2
+    assert set(again["rows"].values()) == {0}
+
+    [retried_id] = {
+        x["request_id"] for x in lines if x["run_id"] == first.run_id and x["attempt"] == 2
+    }
+    retried = trace(retried_id)
+    [row] = retried["endpoints"]
+    assert [a["outcome"] for a in row["retry_history"]] == ["http_503", "ok"]
+    line_rows = sum(
+        retried["rows"][t] for t in ("inventory_positions", "po_ack_lines", "ship_notice_lines")
+    )
+    assert row["outcome"] == "loaded"
+    assert line_rows == row["records"] == 3
+    assert retried["dead_letters"] == []
+
+    assert main(["trace", "no-such-request", "--db", url]) == 1
+    assert "nothing in" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``supplyfeed``: run, demo, resume, report, dead-letters, replay and decode.
+"""``supplyfeed``: run, demo, resume, report, dead-letters, trace, replay and decode.
 
 Exit status: 0 when every endpoint succeeded; 1 when the run finished but some endpoints
 failed or payloads were quarantined (or the run was interrupted, or the database is held
@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--json", action="store_true")
     _db_options(dead)
     dead.set_defaults(func=_cmd_dead_letters)
+
+    trace = sub.add_parser(
+        "trace", help="what one request id led to: ledger row, retries, dead letter, rows"
+    )
+    trace.add_argument("request_id", help="as printed in a log line (request_id=...)")
+    trace.add_argument("--json", action="store_true", help="machine-readable output")
+    _db_options(trace)
+    trace.set_defaults(func=_cmd_trace)
 
     replay = sub.add_parser("replay", help="re-decode quarantined payloads (no refetch)")
     replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (default: all open)")
@@ -261,7 +269,7 @@ def _print_result(console: Console, summary: RunSummary, as_json: bool) -> None:
     print_summary(console, summary.to_dict())
 
 
-# -- report / dead letters / replay ----------------------------------------------------
+# -- report / dead letters / trace / replay -------------------------------------------------
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import show_report
 
@@ -274,6 +282,12 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
     return asyncio.run(
         list_dead_letters(_sink_url(args), include_resolved=args.all, as_json=args.json)
     )
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from .trace import show_trace
+
+    return asyncio.run(show_trace(_sink_url(args), args.request_id, as_json=args.json))
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ __all__ = [
     "EndpointRecord",
     "LoadUnit",
     "Outcome",
+    "RequestTrace",
     "RunRecord",
     "Sighting",
     "Sink",
@@ -155,6 +156,21 @@ class DeadLetter:
         return self.sightings[-1].seen_at if self.sightings else self.created_at
 
 
+@dataclass(frozen=True, slots=True)
+class RequestTrace:
+    """Everything one request id leads to: what an operator needs after reading it in a
+    log line (``supplyfeed trace``)."""
+
+    request_id: str
+    endpoints: list[tuple[str, EndpointRecord]]  # (run id, ledger row), retry history in it
+    dead_letters: list[DeadLetter]  # the letter it created, or met again (a sighting)
+    rows: dict[str, int]  # canonical table (and sf_documents) -> rows it brought
+
+    @property
+    def found(self) -> bool:
+        return bool(self.endpoints or self.dead_letters or any(self.rows.values()))
+
+
 class Sink(Protocol):
     """What the pipeline needs from a database. All methods are safe to await on the loop:
     blocking drivers run in a worker thread or process.
@@ -197,6 +213,9 @@ class Sink(Protocol):
 
     # -- dead letters -----------------------------------------------------------------
     async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]: ...
+
+    async def trace(self, request_id: str) -> RequestTrace:
+        """The ledger rows, dead letters and row counts that carry ``request_id``."""
 
     async def replay(
         self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]

@@ -23,12 +23,14 @@ from .base import (
     EndpointRecord,
     LoadUnit,
     Outcome,
+    RequestTrace,
     RunRecord,
     Sighting,
 )
 from .schema import (
     CANONICAL_TABLES,
     TABLES,
+    TRACED_TABLES,
     DocHasher,
     DocSpec,
     Provenance,
@@ -195,6 +197,32 @@ class MemorySink:
             # A copy: the pipeline may discard a spooled body once load returns.
             Body(data=unit.body.read(), sha256=unit.body.sha256),
         )
+
+    async def trace(self, request_id: str) -> RequestTrace:
+        ledger = [
+            (run_id, dataclasses.replace(r))
+            for run_id, records in self._endpoints.items()
+            for r in records.values()
+            if r.request_id == request_id
+        ]
+        letters = [
+            d
+            for d in self._dead.values()
+            if request_id in (d.request_id, *(s.request_id for s in d.sightings))
+        ]
+        return RequestTrace(request_id, ledger, letters, self._rows_of(request_id))
+
+    def _rows_of(self, request_id: str) -> dict[str, int]:
+        counts = dict.fromkeys(TRACED_TABLES, 0)
+        for doc in self._rows.values():
+            carried = 0
+            for table, rows in doc.items():
+                column = TABLES[table].column_names.index("request_id")
+                n = sum(1 for r in rows if r[column] == request_id)
+                counts[table] += n
+                carried += n
+            counts["sf_documents"] += carried > 0  # a document is written whole by one request
+        return counts
 
     def _open_letter(self, endpoint_key: str, sha256: str) -> DeadLetter | None:
         for d in self._dead.values():

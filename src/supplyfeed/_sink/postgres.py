@@ -49,7 +49,16 @@ import msgspec
 from .._exceptions import PayloadError, RunLockedError, SinkError
 from .._formats.body import Body
 from .._models import Document
-from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord, Sighting
+from .base import (
+    DeadLetter,
+    Endpoint,
+    EndpointRecord,
+    LoadUnit,
+    Outcome,
+    RequestTrace,
+    RunRecord,
+    Sighting,
+)
 from .ledger import (
     dead_letter_from_row,
     endpoint_row,
@@ -66,6 +75,7 @@ from .schema import (
     SF_DEAD_LETTERS,
     SF_ENDPOINTS,
     SF_RUNS,
+    TRACED_TABLES,
     Row,
     Table,
     create_statements,
@@ -166,6 +176,10 @@ _OPEN_LETTER: Final = (
 _SEEN_AGAIN: Final = (
     "INSERT INTO sf_dead_letter_sightings (dead_letter_id, run_id, request_id, seen_at) "
     "VALUES ($1, $2, $3, $4)"
+)
+_TRACE_LETTERS: Final = (  # a where clause for _letters: created by, or met again by, $1
+    " WHERE d.request_id = $1 OR d.id IN "
+    "(SELECT dead_letter_id FROM sf_dead_letter_sightings WHERE request_id = $1)"
 )
 _LETTER_ERROR: Final = (
     "UPDATE sf_dead_letters SET error_kind = $1, error_where = $2, error_message = $3 WHERE id = $4"
@@ -698,18 +712,45 @@ class PostgresSink:
         self._check_open()
         where = "" if include_resolved else " WHERE d.resolved_at IS NULL"
 
-        async def body(conn: Conn) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-            letters = await conn.fetch(f"{_select(SF_DEAD_LETTERS)} d{where} ORDER BY id")
-            seen = await conn.fetch(
-                "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
-                f"ON d.id = s.dead_letter_id{where} ORDER BY s.id"
-            )
-            return letters, seen
+        async def body(conn: Conn) -> list[DeadLetter]:
+            return await self._letters(conn, where)
 
         async with self._mutex:
-            rows, seen_rows = await self._read(body, "dead_letters")
+            return await self._read(body, "dead_letters")
+
+    async def _letters(self, conn: Conn, where: str, *params: Any) -> list[DeadLetter]:
+        """The letters ``where`` selects (alias ``d``), with their sightings."""
+        letters = await conn.fetch(f"{_select(SF_DEAD_LETTERS)} d{where} ORDER BY id", *params)
+        seen_rows = await conn.fetch(
+            "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
+            f"ON d.id = s.dead_letter_id{where} ORDER BY s.id",
+            *params,
+        )
         seen = sightings_by_letter(_ledger(SF_DEAD_LETTER_SIGHTINGS, r) for r in seen_rows)
-        return [self._letter(r, seen.get(r["id"], ())) for r in rows]
+        return [self._letter(r, seen.get(r["id"], ())) for r in letters]
+
+    async def trace(self, request_id: str) -> RequestTrace:
+        self._check_open()
+
+        async def body(conn: Conn) -> RequestTrace:
+            ledger = await conn.fetch(
+                f"{_select(SF_ENDPOINTS)} WHERE request_id = $1 ORDER BY sf_seq", request_id
+            )
+            rows = {
+                t: await conn.fetchval(
+                    f"SELECT count(*) FROM {t} WHERE request_id = $1", request_id
+                )
+                for t in TRACED_TABLES
+            }
+            return RequestTrace(
+                request_id,
+                [(r["run_id"], record_from_row(_ledger(SF_ENDPOINTS, r))) for r in ledger],
+                await self._letters(conn, _TRACE_LETTERS, request_id),
+                rows,
+            )
+
+        async with self._mutex:
+            return await self._read(body, "trace")
 
     async def replay(
         self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]

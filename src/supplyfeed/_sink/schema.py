@@ -41,6 +41,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SQL_TYPES",
     "TABLES",
+    "TRACED_TABLES",
     "Column",
     "DocHasher",
     "DocSpec",
@@ -214,6 +215,8 @@ LEDGER_TABLES: Final = (
     SF_DEAD_LETTER_SIGHTINGS,
 )
 TABLES: Final[dict[str, Table]] = {t.name: t for t in CANONICAL_TABLES + LEDGER_TABLES}
+# Where a request id is provenance: the rows it brought (``Sink.trace`` counts them).
+TRACED_TABLES: Final = (*(t.name for t in CANONICAL_TABLES), SF_DOCUMENTS.name)
 
 
 def create_statements(dialect: str) -> list[str]:

@@ -28,7 +28,15 @@ from .._failpoints import failpoint
 from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
-from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome, RunRecord
+from .base import (
+    DeadLetter,
+    Endpoint,
+    EndpointRecord,
+    LoadUnit,
+    Outcome,
+    RequestTrace,
+    RunRecord,
+)
 from .feed_state import (
     CREATE_FEED_STATE,
     PageMark,
@@ -53,6 +61,7 @@ from .schema import (
     SF_DEAD_LETTERS,
     SF_ENDPOINTS,
     SF_RUNS,
+    TRACED_TABLES,
     create_statements,
 )
 from .semantics import (
@@ -123,6 +132,10 @@ _OPEN_LETTER: Final = (
 _SEEN_AGAIN: Final = (
     "INSERT INTO sf_dead_letter_sightings (dead_letter_id, run_id, request_id, seen_at) "
     "VALUES (?, ?, ?, ?)"
+)
+_TRACE_LETTERS: Final = (  # a where clause for _letters: created by, or met again by, ?1
+    " WHERE d.request_id = ?1 OR d.id IN "
+    "(SELECT dead_letter_id FROM sf_dead_letter_sightings WHERE request_id = ?1)"
 )
 _LETTER_ERROR: Final = (
     "UPDATE sf_dead_letters SET error_kind = ?, error_where = ?, error_message = ? WHERE id = ?"
@@ -360,15 +373,36 @@ class _Database:
         return name
 
     def dead_letters(self, include_resolved: bool) -> list[DeadLetter]:
-        where = "" if include_resolved else " WHERE d.resolved_at IS NULL"
+        return self._letters("" if include_resolved else " WHERE d.resolved_at IS NULL")
+
+    def _letters(self, where: str, params: tuple[Any, ...] = ()) -> list[DeadLetter]:
+        """The letters ``where`` selects (alias ``d``), with their sightings."""
         seen = sightings_by_letter(
             self.conn.execute(
                 "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
-                f"ON d.id = s.dead_letter_id{where} ORDER BY s.id"
+                f"ON d.id = s.dead_letter_id{where} ORDER BY s.id",
+                params,
             )
         )
-        rows = self.conn.execute(f"SELECT * FROM sf_dead_letters d{where} ORDER BY id")
+        rows = self.conn.execute(f"SELECT * FROM sf_dead_letters d{where} ORDER BY id", params)
         return [dead_letter_from_row(r, self._body(r), seen.get(r["id"], ())) for r in rows]
+
+    def trace(self, request_id: str) -> RequestTrace:
+        ledger = self.conn.execute(
+            "SELECT * FROM sf_endpoints WHERE request_id = ? ORDER BY rowid", (request_id,)
+        )
+        rows = {
+            table: self.conn.execute(
+                f"SELECT count(*) FROM {table} WHERE request_id = ?", (request_id,)
+            ).fetchone()[0]
+            for table in TRACED_TABLES
+        }
+        return RequestTrace(
+            request_id,
+            [(r["run_id"], record_from_row(r)) for r in ledger],
+            self._letters(_TRACE_LETTERS, (request_id,)),
+            rows,
+        )
 
     def _body(self, row: Mapping[str, Any]) -> Body:
         if row["body"] is not None:
@@ -573,6 +607,9 @@ class SqliteSink:
 
     async def dead_letters(self, *, include_resolved: bool = False) -> list[DeadLetter]:
         return await self._call(self._db.dead_letters, include_resolved)
+
+    async def trace(self, request_id: str) -> RequestTrace:
+        return await self._call(self._db.trace, request_id)
 
     async def replay(
         self, dead_letter_id: int, documents: Callable[[Body], Iterator[Document]]

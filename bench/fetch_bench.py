@@ -176,7 +176,7 @@ def floor_note(w: Workload, hangs: list[int], guide_median: float) -> str | None
     )
 
 
-def run_workload(w: Workload, repeat: int) -> tuple[list[list[str]], str | None]:
+def run_workload(w: Workload, repeat: int) -> tuple[list[list[str]], list[str]]:
     results: dict[str, list[Result]] = {name: [] for name in IMPLS}
     recoverable = 0
     hangs: list[int] = []
@@ -203,7 +203,11 @@ def run_workload(w: Workload, repeat: int) -> tuple[list[list[str]], str | None]
             f"{medians[name] / medians['(b) guide chunked gather']:.2f}",
             f"{medians[name] / medians['(a) bare aiohttp']:.2f}",
         ])  # fmt: skip
-    return rows, floor_note(w, hangs, medians["(b) guide chunked gather"])
+    c, b = results["(c) supplyfeed -> SQLite"], results["(b) guide chunked gather"]
+    per_round = " ".join(f"{x.wall / y.wall:.2f}" for x, y in zip(c, b, strict=True))
+    notes = [f"{w.name}: (c)/(b) round by round (same fleet and faults): {per_round}"]
+    floor = floor_note(w, hangs, medians["(b) guide chunked gather"])
+    return rows, notes if floor is None else [*notes, floor]
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -223,9 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, aiohttp {aiohttp.__version__}")
     results = [run_workload(WORKLOADS[n], args.repeat) for n in names]
     print_table([row for rows, _ in results for row in rows])
-    for _, note in results:
-        if note:
-            print(note)
+    for _, notes in results:
+        print("\n".join(notes))
 
 
 if __name__ == "__main__":

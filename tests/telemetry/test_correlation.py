@@ -128,5 +128,10 @@ def test_trace_command_follows_a_request_id_to_ledger_retries_dead_letter_and_ro
     assert line_rows == row["records"] == 3
     assert retried["dead_letters"] == []
 
+    assert main(["dead-letters", "--db", url, "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["id"], listed["occurrences"]) == (letter["id"], 2)
+    assert [s["request_id"] for s in listed["sightings"]] == [quarantines[second.run_id]]
+
     assert main(["trace", "no-such-request", "--db", url]) == 1
     assert "nothing in" in capsys.readouterr().err

@@ -10,12 +10,19 @@ import asyncpg
 import pytest
 
 from supplyfeed import RunLockedError, SinkError
+from supplyfeed._fetch.conditional import Validators
 from supplyfeed._models import InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import Outcome
+from supplyfeed._sink.feed_state import PageMark, state_for_sink
+from supplyfeed._sink.http_cache import store_for_sink
 from supplyfeed._sink.postgres import PostgresSink
 from supplyfeed._sink.schema import SCHEMA_VERSION
 from supplyfeed._sink.semantics import DEAD_LETTER_INLINE_MAX
 
+from ..supplier.helpers import run
+from ..supplier.test_incremental import ChangesServer
+from ..supplier.test_incremental import _stamp as stamp
+from ..supplier.test_incremental import feeds as incremental_feeds
 from .conftest import reset_database
 from .helpers import T0, bad_payload, failing, unit
 
@@ -123,3 +130,44 @@ async def test_a_value_no_column_takes_quarantines_the_unit(url: str) -> None:
         (Outcome.LOADED, None),
     ]
     assert [r["warehouse_id"] for r in rows] == ["W2"]
+
+
+async def test_state_between_runs_outlives_the_sink(url: str) -> None:
+    """Validators, page marks and cursors are kept in the database, across sink instances
+    (so conditional requests, paged resume and incremental feeds work on PostgreSQL)."""
+    async with PostgresSink(url) as sink:
+        assert store_for_sink(sink) is sink
+        assert state_for_sink(sink) is sink
+        await sink.put_validators({"k": Validators('"e"', "Mon", "ab")})
+        await sink.put_validators({"k": Validators('"f"', None, "cd"), "k2": Validators()})
+        await sink.put_page_marks("r1", {"f1": PageMark(3, "http://x/p3"), "f2": PageMark(2, None)})
+        await sink.put_page_marks("r1", {"f1": PageMark(4, "http://x/p4")})
+        await sink.put_cursors({"f1": "2026-11-28T00:00:00Z"})
+        await sink.put_cursors({"f1": "2026-11-29T00:00:00Z", "f2": "7"})
+    async with PostgresSink(url) as sink:
+        validators = await sink.get_validators(["k", "k2", "missing"])
+        marks = await sink.get_page_marks("r1", ["f1", "f2", "f3"])
+        other_run = await sink.get_page_marks("r2", ["f1"])
+        cursors = await sink.get_cursors(["f1", "f2", "f3"])
+    assert validators == {"k": Validators('"f"', None, "cd"), "k2": Validators()}
+    assert marks == {"f1": PageMark(4, "http://x/p4"), "f2": PageMark(2, None)}
+    assert other_run == {}
+    assert cursors == {"f1": "2026-11-29T00:00:00Z", "f2": "7"}
+
+
+async def test_incremental_feed_on_postgres_asks_only_for_newer_data(url: str) -> None:
+    """Two runs, each with its own sink and session: the second asks from the first's
+    cursor and sees its unchanged page as unchanged; nothing lost or duplicated."""
+    async with ChangesServer() as server:
+        server.add(7)
+        suppliers = incremental_feeds(server)
+        async with PostgresSink(url) as sink:
+            first = await run(suppliers, sink, suppliers[0].config)
+        server.add(2)
+        async with PostgresSink(url) as sink:
+            second = await run(suppliers, sink, suppliers[0].config)
+            rows = [r["warehouse_id"] for r in await sink.table_rows("inventory_positions")]
+    assert first.outcomes == {"loaded": 3}  # 7 documents, 3 a page
+    assert server.since == [None, stamp(6)]
+    assert second.outcomes == {"loaded": 1}  # W6 (at the cursor), W7, W8
+    assert sorted(rows) == sorted(f"W{i}" for i in range(9))

@@ -47,8 +47,10 @@ import asyncpg
 import msgspec
 
 from .._exceptions import PayloadError, RunLockedError, SinkError
+from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import Document
+from . import postgres_state as state
 from .base import (
     DeadLetter,
     Endpoint,
@@ -59,6 +61,7 @@ from .base import (
     RunRecord,
     Sighting,
 )
+from .feed_state import PageMark
 from .ledger import (
     dead_letter_from_row,
     endpoint_row,
@@ -68,6 +71,7 @@ from .ledger import (
     sightings_by_letter,
 )
 from .postgres_load import Conn, load_one, load_units, stage_statements
+from .postgres_state import CREATE_STATE
 from .schema import (
     CANONICAL_TABLES,
     SCHEMA_VERSION,
@@ -404,7 +408,7 @@ class PostgresSink:
         async with conn.transaction():
             # Two processes opening a new database at once must not race on CREATE TABLE.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK_KEY)
-            for statement in (*create_statements("postgresql"), *_PG_ONLY):
+            for statement in (*create_statements("postgresql"), *_PG_ONLY, *CREATE_STATE):
                 await conn.execute(statement)
             if conn.get_server_version().major >= 13:  # deduplication came with 13
                 names = [t.name for t in CANONICAL_TABLES]
@@ -580,6 +584,50 @@ class PostgresSink:
         async with self._mutex:
             rows = await self._read(body, "endpoints")
         return [record_from_row(_ledger(SF_ENDPOINTS, r)) for r in rows]
+
+    # -- state between runs: validators, page marks, cursors (postgres_state.py) ----------
+
+    async def get_validators(self, keys: Sequence[str]) -> dict[str, Validators]:
+        return await self._state_read(state.read_validators, list(keys))
+
+    async def put_validators(self, entries: Mapping[str, Validators]) -> None:
+        await self._state_write(state.write_validators, dict(entries))
+
+    async def get_page_marks(self, run_id: str, keys: Sequence[str]) -> dict[str, PageMark]:
+        def read(conn: Conn, wanted: list[str]) -> Awaitable[dict[str, PageMark]]:
+            return state.read_page_marks(conn, run_id, wanted)
+
+        return await self._state_read(read, list(keys))
+
+    async def put_page_marks(self, run_id: str, marks: Mapping[str, PageMark]) -> None:
+        def write(conn: Conn, entries: dict[str, PageMark]) -> Awaitable[None]:
+            return state.write_page_marks(conn, run_id, entries)
+
+        await self._state_write(write, dict(marks))
+
+    async def get_cursors(self, keys: Sequence[str]) -> dict[str, str]:
+        return await self._state_read(state.read_cursors, list(keys))
+
+    async def put_cursors(self, entries: Mapping[str, str]) -> None:
+        await self._state_write(state.write_cursors, dict(entries))
+
+    async def _state_read(
+        self, read: Callable[[Conn, list[str]], Awaitable[dict[str, T]]], keys: list[str]
+    ) -> dict[str, T]:
+        self._check_open()
+        if not keys:
+            return {}
+        async with self._mutex:
+            return await self._read(lambda conn: read(conn, keys), "state read")
+
+    async def _state_write(
+        self, write: Callable[[Conn, dict[str, T]], Awaitable[None]], entries: dict[str, T]
+    ) -> None:
+        self._check_open()
+        if not entries:
+            return
+        async with self._mutex:  # upserts: a retry after a lost session writes the same
+            await self._write(lambda conn: write(conn, entries), "state write")
 
     # -- data ----------------------------------------------------------------------------
 

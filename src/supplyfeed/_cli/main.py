@@ -24,6 +24,7 @@ from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._sink.factory import open_run_sink, open_sink
+from .._sink.sqlite import sqlite_path
 from .._telemetry import Telemetry, TelemetryOptions
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
@@ -177,6 +178,20 @@ def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
     return feeds.sink if feeds is not None else DEFAULT_SINK
 
 
+def _existing_sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
+    """The database a reading command opens. A SQLite file must exist already: opening a
+    mistyped path would create an empty database and report "nothing found"."""
+    url = _sink_url(args, feeds)
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url)
+        if path != ":memory:" and not Path(path).exists():
+            raise ConfigError(
+                f"no database at {path} ({url}): run `supplyfeed run FEEDS.yaml` first, "
+                "or name it with --db URL or --feeds FEEDS.yaml"
+            )
+    return url
+
+
 # -- run / resume / demo ---------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     feeds = load_feeds_file(args.feeds)
@@ -199,7 +214,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         return run.run_id, run.feeds
 
     feeds = load_feeds_file(args.feeds) if args.feeds else None
-    url = _sink_url(args, feeds)
+    url = _existing_sink_url(args, feeds)
     run_id, label = asyncio.run(find())
     if feeds is None:
         if label in ("", "demo") or not Path(label).is_file():
@@ -273,28 +288,28 @@ def _print_result(console: Console, summary: RunSummary, as_json: bool) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import show_report
 
-    return asyncio.run(show_report(_sink_url(args), args.run_id, as_json=args.json))
+    return asyncio.run(show_report(_existing_sink_url(args), args.run_id, as_json=args.json))
 
 
 def _cmd_dead_letters(args: argparse.Namespace) -> int:
     from .dead_letters import list_dead_letters
 
     return asyncio.run(
-        list_dead_letters(_sink_url(args), include_resolved=args.all, as_json=args.json)
+        list_dead_letters(_existing_sink_url(args), include_resolved=args.all, as_json=args.json)
     )
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
     from .trace import show_trace
 
-    return asyncio.run(show_trace(_sink_url(args), args.request_id, as_json=args.json))
+    return asyncio.run(show_trace(_existing_sink_url(args), args.request_id, as_json=args.json))
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from .dead_letters import replay_dead_letters
 
     feeds = load_feeds_file(args.feeds) if args.feeds else None
-    return asyncio.run(replay_dead_letters(_sink_url(args, feeds), args.ids, feeds))
+    return asyncio.run(replay_dead_letters(_existing_sink_url(args, feeds), args.ids, feeds))
 
 
 if __name__ == "__main__":

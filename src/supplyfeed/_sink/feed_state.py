@@ -8,8 +8,9 @@
 
 A sink that implements the four methods of :class:`FeedStateStore` is used directly: the
 SQLite sink keeps both tables in its own file, written by its own database worker (like
-``sf_http_cache``, see ``http_cache.py``) with the SQL below; any other sink object gets
-one in-memory store for its lifetime.
+``sf_http_cache``, see ``http_cache.py``) with the SQL below; the PostgreSQL sink keeps
+them in its database (``postgres_state.py``); any other sink object (the in-memory fake)
+gets one in-memory store for its lifetime.
 """
 
 from __future__ import annotations

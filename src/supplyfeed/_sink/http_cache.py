@@ -1,11 +1,12 @@
 """Where conditional-request validators live between runs (``sf_http_cache``).
 
-Two stores implement :class:`~supplyfeed._fetch.conditional.ValidatorStore`: one in
-memory (tests, one-process use) and the SQLite sink itself, which keeps them in its own
-file, written by its own database worker: no second connection competes for the write
-lock, and wiping the data also forgets the validators. :func:`read_validators` and
-:func:`write_validators` are the SQL; a sink that implements ``get_validators`` /
-``put_validators`` is preferred (:func:`store_for_sink`).
+Three stores implement :class:`~supplyfeed._fetch.conditional.ValidatorStore`: one in
+memory (tests, one-process use); the SQLite sink itself, which keeps them in its own
+file, written by its own database worker (no second connection competes for the write
+lock, and wiping the data also forgets the validators); and the PostgreSQL sink, in its
+database (``postgres_state.py``). :func:`read_validators` and :func:`write_validators`
+are the SQLite SQL; a sink that implements ``get_validators`` / ``put_validators`` is
+preferred (:func:`store_for_sink`).
 """
 
 from __future__ import annotations

@@ -372,10 +372,12 @@ async def test_a_snapshot_replaced_twice_in_one_call_keeps_only_the_last(sink: S
 async def test_the_same_bytes_quarantined_again_are_one_letter_with_sightings(sink: Sink) -> None:
     """A supplier serving one broken file every run: the bytes are kept once, every run and
     request id that met them is listed, and the latest error replaces the first."""
+    messages = []
     for run, where in (("run-1", "line 4"), ("run-2", "line 4"), ("run-3", "line 9")):
         bad = failing([], bad_payload(where))
         [final] = await sink.load([unit("e1", bad, body=b"b", run_id=run, request_id=f"q-{run}")])
         assert final.outcome is Outcome.QUARANTINED
+        messages.append(final.error_message or "")
     await sink.load([unit("e1", failing([], bad_payload()), body=b"other bytes")])
     await sink.load([unit("e2", failing([], bad_payload()), body=b"b")])  # another endpoint
     letters = await sink.dead_letters()
@@ -391,6 +393,9 @@ async def test_the_same_bytes_quarantined_again_are_one_letter_with_sightings(si
         ("run-3", "q-run-3"),
     ]
     assert first.last_seen_at == first.sightings[-1].seen_at >= first.created_at
+    # The ledger row of a later run says the breakage is not new.
+    known = f"[same bytes as open dead letter {first.id}]"
+    assert [known in m for m in messages] == [False, True, True]
 
 
 async def test_bytes_met_again_after_a_replay_open_a_new_letter(sink: Sink) -> None:

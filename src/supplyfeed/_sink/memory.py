@@ -138,8 +138,8 @@ class MemorySink:
         for unit in units:
             outcome = self._try_unit(unit)
             if isinstance(outcome, PayloadError):
-                self._store_dead_letter(unit, outcome)
-                final = quarantined_record(unit, outcome)
+                known = self._store_dead_letter(unit, outcome)
+                final = quarantined_record(unit, outcome, known)
             else:
                 final = loaded_record(unit, outcome)
             self._endpoints.setdefault(unit.run_id, {})[final.endpoint.key] = final
@@ -176,7 +176,8 @@ class MemorySink:
 
     # -- dead letters ------------------------------------------------------------------
 
-    def _store_dead_letter(self, unit: LoadUnit, err: PayloadError) -> None:
+    def _store_dead_letter(self, unit: LoadUnit, err: PayloadError) -> int | None:
+        """Store a new letter (None), or a sighting of the open one with these bytes (its id)."""
         ep = unit.record.endpoint
         found = self._open_letter(ep.key, unit.body.sha256)
         if found is not None:  # the same bytes again: one more sighting, not another copy
@@ -188,7 +189,7 @@ class MemorySink:
                 error_message=err.message,
                 sightings=(*found.sightings, seen),
             )
-            return
+            return found.id
         letter_id = len(self._dead) + 1
         self._dead[letter_id] = DeadLetter(
             *(letter_id, unit.run_id, ep.key, ep.supplier_id, ep.kind, ep.format, ep.url),
@@ -197,6 +198,7 @@ class MemorySink:
             # A copy: the pipeline may discard a spooled body once load returns.
             Body(data=unit.body.read(), sha256=unit.body.sha256),
         )
+        return None
 
     async def trace(self, request_id: str) -> RequestTrace:
         ledger = [

@@ -643,8 +643,8 @@ class PostgresSink:
                 units, await load_units(conn, units, self._chunk), strict=True
             ):
                 if isinstance(outcome, PayloadError):
-                    await self._store_dead_letter(conn, unit, outcome)
-                    finals.append(quarantined_record(unit, outcome))
+                    known = await self._store_dead_letter(conn, unit, outcome)
+                    finals.append(quarantined_record(unit, outcome, known))
                 else:
                     finals.append(loaded_record(unit, outcome))
             await conn.executemany(
@@ -699,13 +699,14 @@ class PostgresSink:
 
     # -- dead letters --------------------------------------------------------------------
 
-    async def _store_dead_letter(self, conn: Conn, unit: LoadUnit, err: PayloadError) -> None:
+    async def _store_dead_letter(self, conn: Conn, unit: LoadUnit, err: PayloadError) -> int | None:
+        """Store a new letter (None), or a sighting of the open one with these bytes (its id)."""
         body, ep = unit.body, unit.record.endpoint
         found = await conn.fetchval(_OPEN_LETTER, ep.key, body.sha256)
         if found is not None:  # the same bytes again: one more sighting, not another copy
             await conn.execute(_SEEN_AGAIN, found, unit.run_id, unit.record.request_id, _now())
             await conn.execute(_LETTER_ERROR, err.kind, err.where, err.message, found)
-            return
+            return int(found)
         spool = body.size > DEAD_LETTER_INLINE_MAX
         try:
             blob = None if spool else await asyncio.to_thread(body.read)
@@ -721,6 +722,7 @@ class PostgresSink:
             *(unit.record.request_id, err.kind, err.where, err.message),
             *(body.size, body.sha256, _now(), None, blob, path),
         )
+        return None
 
     def _spool(self, body: Body) -> str:
         """Copy the payload to ``<dead_letter_dir>/<sha256>.bin``, fsynced before the

@@ -112,12 +112,19 @@ def loaded_record(unit: LoadUnit, stats: UnitStats) -> EndpointRecord:
     )
 
 
-def quarantined_record(unit: LoadUnit, error: PayloadError) -> EndpointRecord:
+def quarantined_record(
+    unit: LoadUnit, error: PayloadError, known_letter: int | None = None
+) -> EndpointRecord:
+    """``known_letter``: the open dead letter that already holds these bytes (a sighting
+    was added to it), named in the message so the ledger tells old breakage from new."""
+    message = str(error)
+    if known_letter is not None:
+        message += f" [same bytes as open dead letter {known_letter}]"
     return dataclasses.replace(
         unit.record,
         outcome=Outcome.QUARANTINED,
         error_kind=error.kind,
-        error_message=str(error),
+        error_message=message,
         permanent=True,
         bytes=unit.body.size,
         records=0,

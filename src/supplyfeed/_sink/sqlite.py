@@ -297,8 +297,8 @@ class _Database:
             outcomes = load_batch(conn, units, self._chunk_rows, per_unit)
             for unit, outcome in zip(units, outcomes, strict=True):
                 if isinstance(outcome, PayloadError):
-                    self._store_dead_letter(conn, unit, outcome)
-                    final = quarantined_record(unit, outcome)
+                    known = self._store_dead_letter(conn, unit, outcome)
+                    final = quarantined_record(unit, outcome, known)
                 else:
                     final = loaded_record(unit, outcome)
                 finals.append(final)
@@ -331,13 +331,14 @@ class _Database:
 
     def _store_dead_letter(
         self, conn: sqlite3.Connection, unit: LoadUnit, err: PayloadError
-    ) -> None:
+    ) -> int | None:
+        """Store a new letter (None), or a sighting of the open one with these bytes (its id)."""
         body, ep = unit.body, unit.record.endpoint
         found = conn.execute(_OPEN_LETTER, (ep.key, body.sha256)).fetchone()
         if found is not None:  # the same bytes again: one more sighting, not another copy
             conn.execute(_SEEN_AGAIN, (found[0], unit.run_id, unit.record.request_id, _now()))
             conn.execute(_LETTER_ERROR, (err.kind, err.where, err.message, found[0]))
-            return
+            return int(found[0])
         spool = self.spool_dir is not None and body.size > DEAD_LETTER_INLINE_MAX
         blob = None if spool else body.read()
         path = self._spool(body) if spool else None
@@ -349,6 +350,7 @@ class _Database:
                 *(body.size, body.sha256, _now(), None, blob, path),
             ),
         )
+        return None
 
     def _spool(self, body: Body) -> str:
         """Copy the payload to ``<db-stem>-dead-letters/<sha256>.bin`` and fsync it before

@@ -99,6 +99,9 @@ def test_trace_command_follows_a_request_id_to_ledger_retries_dead_letter_and_ro
     url = f"sqlite:///{tmp_path / 'run.db'}"
     logs = io.StringIO()
     first, second = _two_runs(url, logs)
+    # The second run's quarantine is the same broken file: counted apart from new ones.
+    assert (first.quarantined_known, second.quarantined_known) == (0, 1)
+    assert second.outcomes["quarantined"] == 1
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
 
     def trace(request_id: str) -> dict[str, Any]:

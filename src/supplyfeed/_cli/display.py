@@ -89,6 +89,9 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     for name in ("loaded", "unchanged", "failed", "quarantined", "pending"):
         if outcomes.get(name):
             table.add_row(f"  {name}", f"{outcomes[name]:,}")
+    if summary.get("quarantined_known"):
+        known = summary["quarantined_known"]
+        table.add_row("    already dead letters", f"{known:,} (same bytes as an earlier run)")
     for reason, n in summary.get("failures_by_reason", {}).items():
         table.add_row(f"    {reason}", f"{n:,}")
     table.add_row("records loaded", f"{summary['records']:,}")

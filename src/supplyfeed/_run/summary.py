@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._sink.base import EndpointRecord, Outcome
+from .._sink.semantics import is_known_quarantine
 
 __all__ = ["RunSummary", "summarize"]
 
@@ -26,6 +27,8 @@ class RunSummary:
     error_rate: float
     error_rate_threshold: float
     interrupted: bool = False
+    # Quarantines whose bytes an open dead letter already held: not new breakage.
+    quarantined_known: int = 0
     per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
     # Settings a reader must not miss, e.g. a supplier whose TLS certificates go unchecked.
@@ -48,6 +51,7 @@ class RunSummary:
             "endpoints": self.endpoints,
             "outcomes": self.outcomes,
             "failures_by_reason": self.failures_by_reason,
+            "quarantined_known": self.quarantined_known,
             "records": self.records,
             "documents": self.documents,
             "stale_documents": self.stale_documents,
@@ -104,5 +108,6 @@ def summarize(
         error_rate=len(bad) / len(records) if records else 0.0,
         error_rate_threshold=error_rate_threshold,
         interrupted=interrupted,
+        quarantined_known=sum(is_known_quarantine(r) for r in records),
         per_supplier=dict(sorted(per_supplier.items())),
     )

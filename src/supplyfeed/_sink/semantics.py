@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from itertools import groupby
+from typing import Final
 
 from .._exceptions import PayloadError
 from .._formats.body import Body
@@ -25,6 +26,7 @@ __all__ = [
     "decide",
     "group_documents",
     "guarded",
+    "is_known_quarantine",
     "is_stale_version",
     "loaded_record",
     "quarantined_record",
@@ -112,6 +114,9 @@ def loaded_record(unit: LoadUnit, stats: UnitStats) -> EndpointRecord:
     )
 
 
+_KNOWN_LETTER: Final = " [same bytes as open dead letter "
+
+
 def quarantined_record(
     unit: LoadUnit, error: PayloadError, known_letter: int | None = None
 ) -> EndpointRecord:
@@ -119,7 +124,7 @@ def quarantined_record(
     was added to it), named in the message so the ledger tells old breakage from new."""
     message = str(error)
     if known_letter is not None:
-        message += f" [same bytes as open dead letter {known_letter}]"
+        message += f"{_KNOWN_LETTER}{known_letter}]"
     return dataclasses.replace(
         unit.record,
         outcome=Outcome.QUARANTINED,
@@ -131,6 +136,11 @@ def quarantined_record(
         documents=0,
         stale_documents=0,
     )
+
+
+def is_known_quarantine(record: EndpointRecord) -> bool:
+    """A quarantine of bytes an open dead letter already held (see quarantined_record)."""
+    return record.outcome is Outcome.QUARANTINED and _KNOWN_LETTER in (record.error_message or "")
 
 
 def replay_unit(

@@ -61,6 +61,7 @@ from .base import (
     RunRecord,
     Sighting,
 )
+from .dead_letter_sql import dead_letter_sql
 from .feed_state import PageMark
 from .ledger import (
     dead_letter_from_row,
@@ -173,21 +174,7 @@ _INSERT_DEAD_LETTER: Final = (
     f"INSERT INTO sf_dead_letters ({', '.join(_DEAD_LETTER_COLUMNS)}) "
     f"VALUES ({_placeholders(len(_DEAD_LETTER_COLUMNS))})"
 )
-_OPEN_LETTER: Final = (
-    "SELECT id FROM sf_dead_letters "
-    "WHERE endpoint_key = $1 AND sha256 = $2 AND resolved_at IS NULL ORDER BY id LIMIT 1"
-)
-_SEEN_AGAIN: Final = (
-    "INSERT INTO sf_dead_letter_sightings (dead_letter_id, run_id, request_id, seen_at) "
-    "VALUES ($1, $2, $3, $4)"
-)
-_TRACE_LETTERS: Final = (  # a where clause for _letters: created by, or met again by, $1
-    " WHERE d.request_id = $1 OR d.id IN "
-    "(SELECT dead_letter_id FROM sf_dead_letter_sightings WHERE request_id = $1)"
-)
-_LETTER_ERROR: Final = (
-    "UPDATE sf_dead_letters SET error_kind = $1, error_where = $2, error_message = $3 WHERE id = $4"
-)
+_DL: Final = dead_letter_sql("postgresql")
 _COMMITTED: Final = (
     "SELECT e.* FROM sf_endpoints e JOIN unnest($1::text[], $2::text[]) AS u(r, k) "
     "ON e.run_id = u.r AND e.endpoint_key = u.k WHERE e.load_token = $3"
@@ -702,10 +689,10 @@ class PostgresSink:
     async def _store_dead_letter(self, conn: Conn, unit: LoadUnit, err: PayloadError) -> int | None:
         """Store a new letter (None), or a sighting of the open one with these bytes (its id)."""
         body, ep = unit.body, unit.record.endpoint
-        found = await conn.fetchval(_OPEN_LETTER, ep.key, body.sha256)
+        found = await conn.fetchval(_DL.open_letter, ep.key, body.sha256)
         if found is not None:  # the same bytes again: one more sighting, not another copy
-            await conn.execute(_SEEN_AGAIN, found, unit.run_id, unit.record.request_id, _now())
-            await conn.execute(_LETTER_ERROR, err.kind, err.where, err.message, found)
+            await conn.execute(_DL.seen_again, found, unit.run_id, unit.record.request_id, _now())
+            await conn.execute(_DL.letter_error, err.kind, err.where, err.message, found)
             return int(found)
         spool = body.size > DEAD_LETTER_INLINE_MAX
         try:
@@ -771,11 +758,7 @@ class PostgresSink:
     async def _letters(self, conn: Conn, where: str, *params: Any) -> list[DeadLetter]:
         """The letters ``where`` selects (alias ``d``), with their sightings."""
         letters = await conn.fetch(f"{_select(SF_DEAD_LETTERS)} d{where} ORDER BY id", *params)
-        seen_rows = await conn.fetch(
-            "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
-            f"ON d.id = s.dead_letter_id{where} ORDER BY s.id",
-            *params,
-        )
+        seen_rows = await conn.fetch(_DL.sightings(where), *params)
         seen = sightings_by_letter(_ledger(SF_DEAD_LETTER_SIGHTINGS, r) for r in seen_rows)
         return [self._letter(r, seen.get(r["id"], ())) for r in letters]
 
@@ -795,7 +778,7 @@ class PostgresSink:
             return RequestTrace(
                 request_id,
                 [(r["run_id"], record_from_row(_ledger(SF_ENDPOINTS, r))) for r in ledger],
-                await self._letters(conn, _TRACE_LETTERS, request_id),
+                await self._letters(conn, _DL.by_request, request_id),
                 rows,
             )
 
@@ -827,7 +810,7 @@ class PostgresSink:
             outcome = await load_one(conn, unit, self._chunk)
             if isinstance(outcome, PayloadError):
                 error = (outcome.kind, outcome.where, outcome.message, letter.id)
-                await conn.execute(_LETTER_ERROR, *error)
+                await conn.execute(_DL.letter_error, *error)
                 return outcome
             final = loaded_record(unit, outcome)
             await conn.execute(

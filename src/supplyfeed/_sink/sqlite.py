@@ -37,6 +37,7 @@ from .base import (
     RequestTrace,
     RunRecord,
 )
+from .dead_letter_sql import dead_letter_sql
 from .feed_state import (
     CREATE_FEED_STATE,
     PageMark,
@@ -125,21 +126,7 @@ _INSERT_DEAD_LETTER: Final = (
     f"INSERT INTO sf_dead_letters ({', '.join(_DEAD_LETTER_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_DEAD_LETTER_COLUMNS))})"
 )
-_OPEN_LETTER: Final = (
-    "SELECT id FROM sf_dead_letters "
-    "WHERE endpoint_key = ? AND sha256 = ? AND resolved_at IS NULL ORDER BY id LIMIT 1"
-)
-_SEEN_AGAIN: Final = (
-    "INSERT INTO sf_dead_letter_sightings (dead_letter_id, run_id, request_id, seen_at) "
-    "VALUES (?, ?, ?, ?)"
-)
-_TRACE_LETTERS: Final = (  # a where clause for _letters: created by, or met again by, ?1
-    " WHERE d.request_id = ?1 OR d.id IN "
-    "(SELECT dead_letter_id FROM sf_dead_letter_sightings WHERE request_id = ?1)"
-)
-_LETTER_ERROR: Final = (
-    "UPDATE sf_dead_letters SET error_kind = ?, error_where = ?, error_message = ? WHERE id = ?"
-)
+_DL: Final = dead_letter_sql("sqlite")
 
 
 class _Database:
@@ -334,10 +321,10 @@ class _Database:
     ) -> int | None:
         """Store a new letter (None), or a sighting of the open one with these bytes (its id)."""
         body, ep = unit.body, unit.record.endpoint
-        found = conn.execute(_OPEN_LETTER, (ep.key, body.sha256)).fetchone()
+        found = conn.execute(_DL.open_letter, (ep.key, body.sha256)).fetchone()
         if found is not None:  # the same bytes again: one more sighting, not another copy
-            conn.execute(_SEEN_AGAIN, (found[0], unit.run_id, unit.record.request_id, _now()))
-            conn.execute(_LETTER_ERROR, (err.kind, err.where, err.message, found[0]))
+            conn.execute(_DL.seen_again, (found[0], unit.run_id, unit.record.request_id, _now()))
+            conn.execute(_DL.letter_error, (err.kind, err.where, err.message, found[0]))
             return int(found[0])
         spool = self.spool_dir is not None and body.size > DEAD_LETTER_INLINE_MAX
         blob = None if spool else body.read()
@@ -379,13 +366,7 @@ class _Database:
 
     def _letters(self, where: str, params: tuple[Any, ...] = ()) -> list[DeadLetter]:
         """The letters ``where`` selects (alias ``d``), with their sightings."""
-        seen = sightings_by_letter(
-            self.conn.execute(
-                "SELECT s.* FROM sf_dead_letter_sightings s JOIN sf_dead_letters d "
-                f"ON d.id = s.dead_letter_id{where} ORDER BY s.id",
-                params,
-            )
-        )
+        seen = sightings_by_letter(self.conn.execute(_DL.sightings(where), params))
         rows = self.conn.execute(f"SELECT * FROM sf_dead_letters d{where} ORDER BY id", params)
         return [dead_letter_from_row(r, self._body(r), seen.get(r["id"], ())) for r in rows]
 
@@ -402,7 +383,7 @@ class _Database:
         return RequestTrace(
             request_id,
             [(r["run_id"], record_from_row(r)) for r in ledger],
-            self._letters(_TRACE_LETTERS, (request_id,)),
+            self._letters(_DL.by_request, (request_id,)),
             rows,
         )
 
@@ -429,7 +410,7 @@ class _Database:
             outcome = self._try_unit(conn, unit)
             if isinstance(outcome, PayloadError):
                 error = (outcome.kind, outcome.where, outcome.message, letter.id)
-                conn.execute(_LETTER_ERROR, error)
+                conn.execute(_DL.letter_error, error)
             else:
                 final = loaded_record(unit, outcome)
                 conn.execute(_UPSERT_ENDPOINT, endpoint_row(unit.run_id, final))

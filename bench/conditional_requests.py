@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from bench.sink_load_postgres import ADMIN_URL
-from bench.sink_load_postgres import _admin as pg_admin
+from bench.sink_load_postgres import admin as pg_admin
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._run.pipeline import Runner
 from supplyfeed._run.summary import RunSummary

@@ -56,7 +56,7 @@ class Sample:
     server: float | None
 
 
-async def _admin(statement: str) -> None:
+async def admin(statement: str) -> None:
     conn = await asyncpg.connect(ADMIN_URL)
     try:
         await conn.execute(statement)
@@ -118,7 +118,7 @@ async def _timed(sink: Any, database: str, batches: Batches) -> Sample:
 async def postgres_run(sink_module: ModuleType, shape: Shape, rows: int) -> dict[str, Sample]:
     """One run of the three passes on a new database."""
     name = f"supplyfeed_bench_{secrets.token_hex(4)}"
-    await _admin(f"CREATE DATABASE {name}")
+    await admin(f"CREATE DATABASE {name}")
     try:
         url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
         samples = {}
@@ -128,7 +128,7 @@ async def postgres_run(sink_module: ModuleType, shape: Shape, rows: int) -> dict
                 samples[label] = await _timed(sink, name, batches)
         return samples
     finally:
-        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def load_revision(rev: str) -> ModuleType:

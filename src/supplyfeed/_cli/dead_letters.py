@@ -20,7 +20,7 @@ from .._sink.base import DeadLetter
 from .._sink.factory import open_sink
 from .display import make_console
 
-__all__ = ["list_dead_letters", "replay_dead_letters"]
+__all__ = ["letter_dict", "list_dead_letters", "replay_dead_letters"]
 
 
 async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) -> int:
@@ -31,7 +31,7 @@ async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) 
     finally:
         await sink.close()
     if as_json:
-        rows = [_as_dict(d) for d in letters]
+        rows = [letter_dict(d) for d in letters]
         sys.stdout.buffer.write(msgspec.json.encode(rows) + b"\n")
         return 0
     table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
@@ -53,7 +53,8 @@ async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) 
     return 0
 
 
-def _as_dict(d: DeadLetter) -> dict[str, object]:
+def letter_dict(d: DeadLetter) -> dict[str, object]:
+    """A dead letter as ``dead-letters --json`` and ``trace --json`` print it."""
     return {
         "id": d.id,
         "run_id": d.run_id,

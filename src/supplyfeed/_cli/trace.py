@@ -14,6 +14,7 @@ import msgspec
 
 from .._sink.base import DeadLetter, EndpointRecord, RequestTrace
 from .._sink.factory import open_sink
+from .dead_letters import letter_dict
 
 __all__ = ["show_trace"]
 
@@ -97,16 +98,6 @@ def trace_dict(trace: RequestTrace) -> dict[str, Any]:
             }
             for run_id, r in trace.endpoints
         ],
-        "dead_letters": [
-            {
-                "id": d.id,
-                "run_id": d.run_id,
-                "request_id": d.request_id,
-                "resolved": d.resolved_at is not None,
-                "occurrences": d.occurrences,
-                "error": f"{d.error_kind} at {d.error_where}: {d.error_message}",
-            }
-            for d in trace.dead_letters
-        ],
+        "dead_letters": [letter_dict(d) for d in trace.dead_letters],
         "rows": trace.rows,
     }

@@ -64,6 +64,7 @@ def _pk_indexes() -> dict[str, tuple[int, ...]]:
 
 
 _PK = _pk_indexes()
+_REQUEST_ID = {t.name: t.column_names.index("request_id") for t in CANONICAL_TABLES}
 
 
 class MemorySink:
@@ -219,7 +220,7 @@ class MemorySink:
         for doc in self._rows.values():
             carried = 0
             for table, rows in doc.items():
-                column = TABLES[table].column_names.index("request_id")
+                column = _REQUEST_ID[table]
                 n = sum(1 for r in rows if r[column] == request_id)
                 counts[table] += n
                 carried += n

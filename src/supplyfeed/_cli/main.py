@@ -24,7 +24,6 @@ from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._sink.factory import open_run_sink, open_sink
-from .._sink.sqlite import sqlite_path
 from .._telemetry import Telemetry, TelemetryOptions
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
@@ -183,6 +182,8 @@ def _existing_sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None)
     mistyped path would create an empty database and report "nothing found"."""
     url = _sink_url(args, feeds)
     if url.startswith("sqlite:"):
+        from .._sink.sqlite import sqlite_path  # here: the sink is imported only when used
+
         path = sqlite_path(url)
         if path != ":memory:" and not Path(path).exists():
             raise ConfigError(

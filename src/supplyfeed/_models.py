@@ -72,6 +72,8 @@ class InventorySnapshot(_Record):
     warehouse_id: str
     as_of: dt.datetime
     supplier_id: str = ""
+    issued_at: dt.datetime | None = None
+    control_number: str | None = None
     items: list[InventoryItem] = []
     codes: dict[str, str] = {}
 

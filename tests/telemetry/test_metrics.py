@@ -145,3 +145,20 @@ def test_metrics_server_stops_at_once_and_closes_its_descriptors() -> None:
     assert time.monotonic() - t0 < 0.04
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_metrics_listen_on_loopback_unless_an_address_is_given() -> None:
+    """No address: /metrics binds 127.0.0.1, not every interface; a given one is used."""
+    default = Metrics()
+    explicit = Metrics()
+    try:
+        default.serve(0)
+        explicit.serve(0, "127.0.0.2")
+        assert default.address is not None
+        assert default.address[0] == "127.0.0.1"
+        assert explicit.address is not None
+        assert explicit.address[0] == "127.0.0.2"
+    finally:
+        default.close()
+        explicit.close()
+    assert TelemetryOptions().metrics_addr == "127.0.0.1"

@@ -25,6 +25,7 @@ from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._sink.factory import open_run_sink, open_sink
 from .._telemetry import Telemetry, TelemetryOptions
+from .._telemetry.metrics import METRICS_ADDRESS
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
 
@@ -136,7 +137,8 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--metrics-port", type=_metrics_address, metavar="[ADDR:]PORT",
-        help="serve Prometheus metrics on /metrics during the run",
+        help="serve Prometheus metrics on /metrics during the run, on 127.0.0.1 unless "
+        "ADDR is given (0.0.0.0: every interface)",
     )  # fmt: skip
     p.add_argument(
         "--metrics-file", type=Path, help="write the run's metrics here (node_exporter textfile)"
@@ -150,13 +152,13 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 def _metrics_address(value: str) -> tuple[str, int]:
     addr, _, port = value.rpartition(":")
     try:
-        return addr or "0.0.0.0", int(port)
+        return addr or METRICS_ADDRESS, int(port)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not [ADDR:]PORT: {value!r}") from None
 
 
 def _telemetry(args: argparse.Namespace) -> Telemetry:
-    addr, port = args.metrics_port or ("0.0.0.0", None)
+    addr, port = args.metrics_port or (METRICS_ADDRESS, None)
     return Telemetry(
         TelemetryOptions(
             log_format=args.log_format,

@@ -36,7 +36,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["Counter", "Histogram", "Metrics"]
+from .._exceptions import ConfigError
+
+__all__ = ["METRICS_ADDRESS", "Counter", "Histogram", "Metrics"]
+
+# Metrics name suppliers, hosts and error kinds: served on loopback unless asked otherwise.
+METRICS_ADDRESS = "127.0.0.1"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -150,14 +155,18 @@ class Metrics:
             self.dead_letters.inc(kind)
 
     # -- exposition -------------------------------------------------------------------
-    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
+    def serve(self, port: int, addr: str = METRICS_ADDRESS) -> int:
         """Serve ``/metrics`` from a thread; returns the bound port (``port=0``: any).
 
         Not ``prometheus_client.start_http_server``: its ``serve_forever`` polls for
         shutdown every 0.5 s, which added up to half a second to every run's wall time.
         Here the thread sleeps in ``select`` on the listening socket and a wake-up socket:
         no wake-ups during the run, and :meth:`close` returns at once."""
-        server = make_server(addr, port, make_wsgi_app(self.registry), handler_class=_Quiet)
+        try:
+            server = make_server(addr, port, make_wsgi_app(self.registry), handler_class=_Quiet)
+        except OSError as exc:  # a bad address, a port in use: the operator's to fix
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"cannot serve metrics on {addr}:{port}: {reason}") from exc
         self._wake = socket.socketpair()
         # Every descriptor is opened here, before the leak check's baseline is taken.
         self._selector = selectors.DefaultSelector()
@@ -172,6 +181,14 @@ class Metrics:
         thread.start()
         self._server, self._thread = server, thread
         return int(server.server_address[1])
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The (host, port) ``/metrics`` is served on, while it is."""
+        if self._server is None:
+            return None
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
 
     def close(self) -> None:
         if self._wake is not None:

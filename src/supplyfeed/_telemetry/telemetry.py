@@ -23,7 +23,7 @@ from .leaks import LeakCheck
 from .logging import LogFormat, LogSetup
 from .loop_lag import LoopLagMonitor
 from .memory import MemoryMonitor
-from .metrics import Metrics
+from .metrics import METRICS_ADDRESS, Metrics
 from .observer import TelemetryObserver
 from .pool_trace import PoolTracer
 from .report import build_report
@@ -41,7 +41,7 @@ class TelemetryOptions:
     log_level: int | None = None  # default: WARNING for text, INFO (a line a fetch) for json
     log_stream: TextIO | None = None  # default: stderr
     metrics_port: int | None = None  # 0: any free port (see Telemetry.metrics_port)
-    metrics_addr: str = "0.0.0.0"
+    metrics_addr: str = METRICS_ADDRESS  # loopback: metrics name suppliers and hosts
     metrics_file: Path | None = None
     profile_memory: bool = False
     debug: bool = False

@@ -353,20 +353,29 @@ async def test_a_batch_replacing_many_stored_documents_leaves_no_old_line(sink: 
 
 
 async def test_a_snapshot_replaced_twice_in_one_call_keeps_only_the_last(sink: Sink) -> None:
-    """Snapshots of one instant resolve by hash: three of them, ordered so that each beats
-    the one before, loaded as one stored and two in the same call (disjoint SKUs, so a
-    leftover line of the middle one could not hide behind a key conflict)."""
-    from supplyfeed._sink.schema import content_hash
-
-    first, second, third = sorted(
-        (snapshot(skus=range(n * 10, n * 10 + 3)) for n in range(3)), key=content_hash
+    """One source delivering three versions of its part (later fetches, one of them in
+    the same call): the latest delivery replaces the part whole, lines that disappeared
+    go, whatever the content hashes (SPEC §6: the later fetch breaks a tie)."""
+    first, second, third = (snapshot(skus=range(n * 10, n * 10 + 3)) for n in range(3))
+    await sink.load([unit("e1", [first], request_id="r1")])
+    finals = await sink.load(
+        [unit("e1", [second], request_id="r2"), unit("e1", [third], request_id="r3")]
     )
-    await sink.load([unit("e0", [first])])
-    finals = await sink.load([unit("e1", [second]), unit("e2", [third])])
     assert [f.stale_documents for f in finals] == [0, 0]
     rows = await sink.table_rows("inventory_positions")
     check_exactly(rows, [i.sku for i in third.items])
-    assert {r["request_id"] for r in rows} == {f"req-e2-{RUN}"}
+    assert {r["request_id"] for r in rows} == {"r3"}
+
+
+async def test_parts_of_one_snapshot_from_three_sources_add_up(sink: Sink) -> None:
+    """Three sources report one warehouse at one instant with disjoint SKUs: every item
+    is kept (SPEC §6: a snapshot is made of parts), none is stale."""
+    parts = [snapshot(skus=range(n * 10, n * 10 + 3)) for n in range(3)]
+    await sink.load([unit("e0", [parts[0]])])
+    finals = await sink.load([unit("e1", [parts[1]]), unit("e2", [parts[2]])])
+    assert [f.records_loaded for f in finals] == [3, 3]
+    rows = await sink.table_rows("inventory_positions")
+    check_exactly(rows, [i.sku for p in parts for i in p.items])
 
 
 async def test_the_same_bytes_quarantined_again_are_one_letter_with_sightings(sink: Sink) -> None:

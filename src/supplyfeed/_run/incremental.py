@@ -27,7 +27,7 @@ from .._config import IncrementalSpec
 from .._fetch.outcome import FetchOutcome, FetchSuccess
 from .._fetch.pagination import with_param
 from .._formats.mapping import lookup
-from .._sink.base import EndpointRecord, Outcome
+from .._sink.base import PAGE_SUFFIX, EndpointRecord, Outcome
 from .._sink.feed_state import FeedStateStore
 from .plan import PlannedEndpoint
 
@@ -37,7 +37,7 @@ _OK = frozenset({Outcome.LOADED, Outcome.UNCHANGED})
 
 
 def _feed_key(key: str) -> str:
-    return key.split("#page=", 1)[0]
+    return key.split(PAGE_SUFFIX, 1)[0]
 
 
 def _parse_time(value: str) -> dt.datetime | None:

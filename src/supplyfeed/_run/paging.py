@@ -28,7 +28,7 @@ from .._fetch.outcome import FetchOutcome, FetchSuccess
 from .._fetch.pagination import Paginator, page_documents
 from .._formats.registry import get_decoder
 from .._redact import redact_text, redact_url
-from .._sink.base import EndpointRecord, LoadUnit, Outcome
+from .._sink.base import PAGE_SUFFIX, EndpointRecord, LoadUnit, Outcome
 from .._sink.feed_state import FeedStateStore, PageMark
 from .plan import PlannedEndpoint
 
@@ -42,7 +42,7 @@ _DONE_OUTCOMES = frozenset({Outcome.LOADED, Outcome.UNCHANGED, Outcome.QUARANTIN
 
 def page_key(feed_key: str, index: int) -> str:
     """The ledger key of page ``index``; the first page keeps the feed URL's own key."""
-    return feed_key if index == 1 else f"{feed_key}#page={index}"
+    return feed_key if index == 1 else f"{feed_key}{PAGE_SUFFIX}{index}"
 
 
 def _page(base: PlannedEndpoint, index: int, url: str) -> PlannedEndpoint:

@@ -37,7 +37,10 @@ from .._formats.body import Body
 from .._models import DocKind, Document
 
 __all__ = [
+    "PAGE_SUFFIX",
+    "Conflict",
     "DeadLetter",
+    "Delivery",
     "Endpoint",
     "EndpointRecord",
     "LoadUnit",
@@ -69,6 +72,43 @@ class Endpoint:
     format: str
     url: str  # redacted: never contains a secret
 
+    @property
+    def source(self) -> str:
+        """Where the documents come from as configured (SPEC §6): the feed URL without its
+        pagination (every page of a paged feed is one source), or one drop file."""
+        return self.key.partition(PAGE_SUFFIX)[0]
+
+
+# A paged feed's later pages are keyed ``<feed key>#page=N`` (_run/paging.py).
+PAGE_SUFFIX = "#page="
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where a document came from: its source, the page or file fetched, the run and the
+    request. Two documents of one source and one run belong to one delivery."""
+
+    source: str
+    page: str
+    run_id: str
+    request_id: str | None
+
+    def same_delivery(self, other: Delivery) -> bool:
+        return self.source == other.source and self.run_id == other.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Two reports of one line, or one whole document, that differ at an equal version."""
+
+    doc_type: str
+    doc_key: str
+    line_key: str | None
+    winner: Delivery
+    winner_values: Any
+    loser: Delivery
+    loser_values: Any
+
 
 @dataclass(slots=True)
 class EndpointRecord:
@@ -89,6 +129,15 @@ class EndpointRecord:
     started_at: dt.datetime | None = None
     elapsed: float = 0.0
     retry_history: list[dict[str, Any]] = field(default_factory=list)
+    # Where the records decoded went (SPEC §6): records = the sum of these five.
+    records_loaded: int = 0
+    records_unchanged: int = 0
+    records_stale: int = 0
+    records_superseded: int = 0
+    records_conflict: int = 0
+    # The conflicts this payload met while loading, for the run's log (sf_conflicts keeps
+    # them); not read back from the ledger.
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -69,6 +69,8 @@ def endpoint_row(run_id: str, rec: EndpointRecord) -> Row:
         *(rec.error_message, int(rec.permanent), rec.bytes, rec.records, rec.documents),
         *(rec.stale_documents, rec.request_id, ts(rec.started_at), rec.elapsed),
         _json(rec.retry_history),
+        *(rec.records_loaded, rec.records_unchanged, rec.records_stale),
+        *(rec.records_superseded, rec.records_conflict),
     )
 
 
@@ -96,6 +98,11 @@ def record_from_row(row: Mapping[str, Any]) -> EndpointRecord:
         started_at=ts_parse(row["started_at"]),
         elapsed=row["elapsed"],
         retry_history=msgspec.json.decode(row["retry_history"]),
+        records_loaded=row["records_loaded"],
+        records_unchanged=row["records_unchanged"],
+        records_stale=row["records_stale"],
+        records_superseded=row["records_superseded"],
+        records_conflict=row["records_conflict"],
     )
 
 

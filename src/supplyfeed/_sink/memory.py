@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import chain
-from typing import Any
+from typing import Any, Final
+
+import msgspec
 
 from .._exceptions import PayloadError, SinkError
 from .._fetch.conditional import Validators
 from .._formats.body import Body
-from .._models import Document, InventorySnapshot
+from .._models import DocKind, Document, InventorySnapshot
 from .base import (
+    Conflict,
     DeadLetter,
     Endpoint,
     EndpointRecord,
@@ -27,36 +29,55 @@ from .base import (
     RunRecord,
     Sighting,
 )
+from .feed_state import MemoryFeedState, PageMark
 from .schema import (
     CANONICAL_TABLES,
     TABLES,
     TRACED_TABLES,
-    DocHasher,
     DocSpec,
     Provenance,
     Row,
+    content_hash,
     doc_key_text,
-    header_rows,
-    line_rows,
+    rows_for,
     version_of,
 )
 from .semantics import (
-    Decision,
+    Bucket,
+    Counts,
+    DocAction,
+    LineCopy,
+    PartAction,
+    Recount,
     StoredDoc,
     UnitStats,
-    decide,
+    apply_recounts,
+    copy_row,
+    counts_of,
+    delivery_of,
     group_documents,
     guarded,
+    is_swept,
+    line_conflicts,
+    line_copies,
+    line_count,
     loaded_record,
+    part_ident,
+    plan_document,
+    plan_lines,
+    plan_part,
+    plan_sweep,
+    provenance,
     quarantined_record,
     replay_unit,
+    unique_skus,
+    with_counts,
 )
 
 __all__ = ["MemorySink"]
 
 _Ident = tuple[str, str]  # doc_type, doc_key
 _DocRows = dict[str, list[Row]]
-_Saved = tuple[StoredDoc | None, _DocRows | None]
 
 
 def _pk_indexes() -> dict[str, tuple[int, ...]]:
@@ -73,8 +94,12 @@ class MemorySink:
     def __init__(self, url: str = "memory://", **_options: Any) -> None:
         self.url = url
         self.opened = False
-        self._docs: dict[_Ident, StoredDoc] = {}
-        self._rows: dict[_Ident, _DocRows] = {}
+        self._docs: dict[_Ident, StoredDoc] = {}  # whole documents and snapshot parts
+        self._rows: dict[_Ident, _DocRows] = {}  # whole documents' rows
+        self._lines: dict[str, dict[str, LineCopy]] = {}  # snapshot key -> SKU -> copy
+        self._shadows: dict[str, dict[tuple[str, ...], LineCopy]] = {}
+        self._conflicts: dict[int, tuple[str, Conflict]] = {}  # sf_conflicts (run id, conflict)
+        self._feed_state = MemoryFeedState()
         self._runs: dict[str, RunRecord] = {}
         self._endpoints: dict[str, dict[str, EndpointRecord]] = {}
         self._dead: dict[int, DeadLetter] = {}
@@ -88,6 +113,18 @@ class MemorySink:
 
     async def put_validators(self, entries: Mapping[str, Validators]) -> None:
         self._http_cache.update(entries)
+
+    async def get_page_marks(self, run_id: str, keys: Sequence[str]) -> dict[str, PageMark]:
+        return await self._feed_state.get_page_marks(run_id, keys)
+
+    async def put_page_marks(self, run_id: str, marks: Mapping[str, PageMark]) -> None:
+        await self._feed_state.put_page_marks(run_id, marks)
+
+    async def get_cursors(self, keys: Sequence[str]) -> dict[str, str]:
+        return await self._feed_state.get_cursors(keys)
+
+    async def put_cursors(self, entries: Mapping[str, str]) -> None:
+        await self._feed_state.put_cursors(entries)
 
     async def close(self) -> None:
         self.opened = False
@@ -149,31 +186,64 @@ class MemorySink:
         return finals
 
     def _try_unit(self, unit: LoadUnit) -> UnitStats | PayloadError:
-        undo: dict[_Ident, _Saved] = {}
+        undo = _Undo()
         try:
             return _UnitWriter(self, unit, undo).load()
         except PayloadError as err:
-            for ident, (doc, rows) in undo.items():
-                self._restore(ident, doc, rows)
+            undo.rollback()
             return err
 
-    def _restore(self, ident: _Ident, doc: StoredDoc | None, rows: _DocRows | None) -> None:
-        if doc is None:
-            self._docs.pop(ident, None)
-        else:
-            self._docs[ident] = doc
-        if rows is None:
-            self._rows.pop(ident, None)
-        else:
-            self._rows[ident] = rows
+    def _recount(self, run_id: str, recount: Recount, undo: _Undo) -> None:
+        """Records an earlier unit of this run wrote left the table: its ledger row says so."""
+        rows = self._endpoints.get(run_id, {})
+        for key, rec in rows.items():
+            if rec.request_id == recount.request_id:
+                counts = counts_of(rec)
+                counts.move(recount.to, recount.n)
+                undo.set(rows, key, with_counts(rec, counts))
+                return
+
+    async def finish_source(self, run_id: str, source: str) -> int:
+        """A paged source's delivery is complete: its lines from pages this delivery did
+        not bring (or found unchanged) go, and shadows take their place (SPEC §6)."""
+        pages = {
+            r.endpoint.url
+            for r in self._endpoints.get(run_id, {}).values()
+            if r.endpoint.source == source and r.outcome in (Outcome.LOADED, Outcome.UNCHANGED)
+        }
+        removed = 0
+        for snap, table in self._lines.items():
+            if not any(
+                c.delivery.source == source and c.delivery.page in pages for c in table.values()
+            ):
+                continue  # an earlier snapshot of the source (another as_of): history
+            shadows = self._shadows.setdefault(snap, {})
+            plan = plan_sweep(table, shadows.values(), run_id, source, pages)
+            for sku in plan.delete:
+                del table[sku]
+            for copy in plan.upsert:
+                table[copy.sku] = copy
+            for copy in plan.drop_shadows:
+                del shadows[copy.ident]
+            removed += len(plan.delete) + len(plan.upsert)
+        for ident, doc in list(self._docs.items()):
+            if doc.delivery and is_swept(doc.delivery, run_id, source, pages):
+                del self._docs[ident]
+        return removed
 
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         if table not in _PK:
             raise SinkError(f"unknown table {table!r}")
         names, pk = TABLES[table].column_names, _PK[table]
         rows = [r for doc in self._rows.values() for r in doc.get(table, ())]
+        if table == "inventory_positions":
+            rows = [copy_row(_snap_key(k), c) for k, t in self._lines.items() for c in t.values()]
         rows.sort(key=lambda r: tuple(r[i] for i in pk))
         return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
+        """The conflicts stored (``sf_conflicts``), of one run or of all."""
+        return [c for r, c in self._conflicts.values() if run_id in (None, r)]
 
     # -- dead letters ------------------------------------------------------------------
 
@@ -217,6 +287,14 @@ class MemorySink:
 
     def _rows_of(self, request_id: str) -> dict[str, int]:
         counts = dict.fromkeys(TRACED_TABLES, 0)
+        counts["inventory_positions"] = sum(
+            c.delivery.request_id == request_id for t in self._lines.values() for c in t.values()
+        )
+        counts["sf_documents"] = sum(
+            d.delivery is not None and d.delivery.request_id == request_id
+            for ident, d in self._docs.items()
+            if ident[0] == DocKind.INVENTORY_SNAPSHOT.value
+        )
         for doc in self._rows.values():
             carried = 0
             for table, rows in doc.items():
@@ -259,45 +337,135 @@ class MemorySink:
         return dataclasses.replace(final)
 
 
-class _UnitWriter:
-    """One unit's documents, applied to the sink's dicts with an undo entry each."""
+class _Undo:
+    """The undo log of one unit: every dict entry it changes, put back if it fails."""
 
-    def __init__(self, sink: MemorySink, unit: LoadUnit, undo: dict[_Ident, _Saved]) -> None:
+    def __init__(self) -> None:
+        self._log: list[tuple[dict[Any, Any], Any, Any]] = []
+
+    def set(self, d: dict[Any, Any], key: Any, value: Any) -> None:
+        self._log.append((d, key, d.get(key, _MISSING)))
+        d[key] = value
+
+    def pop(self, d: dict[Any, Any], key: Any) -> None:
+        if key in d:
+            self._log.append((d, key, d[key]))
+            del d[key]
+
+    def rollback(self) -> None:
+        for d, key, old in reversed(self._log):
+            if old is _MISSING:
+                d.pop(key, None)
+            else:
+                d[key] = old
+        self._log.clear()
+
+
+_MISSING: Final = object()
+
+
+class _UnitWriter:
+    """One unit's documents, applied to the sink's dicts through the planner."""
+
+    def __init__(self, sink: MemorySink, unit: LoadUnit, undo: _Undo) -> None:
         self._sink = sink
         self._unit = unit
         self._undo = undo
-        self._prov: Provenance = (unit.run_id, unit.record.endpoint.url, unit.record.request_id)
+        self._delivery = delivery_of(unit)
+        self._prov: Provenance = provenance(unit)
         self.stats = UnitStats()
 
     def load(self) -> UnitStats:
         for spec, key, parts in group_documents(guarded(self._unit.documents)):
-            first = next(parts)
             self.stats.documents += 1
-            self._document(spec, key, first, parts)
+            docs = list(parts)
+            self.stats.records += sum(map(line_count, docs))
+            if spec.kind is DocKind.INVENTORY_SNAPSHOT:
+                self._part(key, docs)  # type: ignore[arg-type]
+            else:
+                self._document(spec, key, docs[0])
         return self.stats
 
-    def _document(
-        self, spec: DocSpec, key: tuple[str, ...], first: Document, rest: Iterator[Document]
-    ) -> None:
+    def _part(self, key: tuple[str, ...], docs: list[InventorySnapshot]) -> None:
+        sink, delivery = self._sink, self._delivery
+        ident = part_ident(key, delivery)
+        version, digest = version_of(docs[0]), content_hash(docs)
+        n = sum(map(line_count, docs))
+        stored = sink._docs.get(ident)
+        action = plan_part(stored, version, digest, delivery)
+        if action in (PartAction.UNCHANGED, PartAction.STALE):
+            self.stats.counts.add(Bucket(action.value), n)
+            self.stats.stale_documents += action is PartAction.STALE
+            return
+        snap = doc_key_text(key)
+        table = sink._lines.setdefault(snap, {})
+        shadows = sink._shadows.setdefault(snap, {})
+        incoming = unique_skus([c for doc in docs for c in line_copies(doc, delivery)])
+        replace = delivery if action is PartAction.REPLACE else None
+        plan = plan_lines(incoming, table, shadows.values(), replace=replace)
+        for copy in plan.upsert:
+            self._undo.set(table, copy.sku, copy)
+        for sku in plan.delete:
+            self._undo.pop(table, sku)
+        for copy in plan.drop_shadows:
+            self._undo.pop(shadows, copy.ident)
+        for copy in plan.add_shadows:
+            self._undo.set(shadows, copy.ident, copy)
+        self._count(plan.counts, plan.recounts, line_conflicts(snap, plan.conflicts))
+        records = n + (stored.records if action is PartAction.EXTEND and stored else 0)
+        self._undo.set(sink._docs, ident, StoredDoc(version, digest, delivery, records))
+
+    def _document(self, spec: DocSpec, key: tuple[str, ...], doc: Document) -> None:
+        sink, delivery = self._sink, self._delivery
         ident = (spec.kind.value, doc_key_text(key))
-        hasher = DocHasher(first)
-        rows = header_rows(first, self._prov)
-        for part in chain([first], rest):
-            hasher.add(part)
-            self.stats.records += len(
-                part.items if isinstance(part, InventorySnapshot) else part.lines
+        version, digest, n = version_of(doc), content_hash(doc), line_count(doc)
+        stored = sink._docs.get(ident)
+        plan = plan_document(stored, version, digest, delivery)
+        self.stats.stale_documents += plan.action is DocAction.STALE
+        counts = Counts()
+        counts.add(plan.bucket, n)
+        conflicts = []
+        if plan.conflict:
+            ours = {"content_hash": digest, "rows": rows_for(doc)}
+            theirs = {
+                "content_hash": stored.content_hash if stored else None,
+                "rows": sink._rows.get(ident, {}),
+            }
+            other = stored.delivery if stored and stored.delivery else delivery
+            won = plan.action is DocAction.WRITE
+            conflicts.append(
+                Conflict(
+                    ident[0],
+                    ident[1],
+                    None,
+                    delivery if won else other,
+                    ours if won else theirs,
+                    other if won else delivery,
+                    theirs if won else ours,
+                )
             )
-            for table, part_rows in line_rows(part, self._prov).items():
-                rows.setdefault(table, []).extend(part_rows)
-        version, digest = version_of(first), hasher.hexdigest()
-        decision = decide(self._sink._docs.get(ident), version, digest)
-        self.stats.stale_documents += decision is Decision.STALE
-        if decision is Decision.WRITE:
+        if plan.action is DocAction.WRITE:
+            rows = rows_for(doc, self._prov)
             _check_unique(rows)
-            if ident not in self._undo:
-                self._undo[ident] = (self._sink._docs.get(ident), self._sink._rows.get(ident))
-            self._sink._docs[ident] = StoredDoc(version, digest)
-            self._sink._rows[ident] = rows
+            self._undo.set(sink._docs, ident, StoredDoc(version, digest, delivery, n))
+            self._undo.set(sink._rows, ident, rows)
+        self._count(counts, [plan.recount] if plan.recount else [], conflicts)
+
+    def _count(self, counts: Counts, recounts: list[Recount], conflicts: list[Conflict]) -> None:
+        mine = self.stats.counts
+        for bucket in Bucket:
+            mine.add(bucket, getattr(counts, bucket.value))
+        for r in apply_recounts(recounts, {self._delivery.request_id: mine}):
+            self._sink._recount(self._unit.run_id, r, self._undo)
+        for c in conflicts:
+            self.stats.conflicts.append(c)
+            self._undo.set(
+                self._sink._conflicts, len(self._sink._conflicts), (self._unit.run_id, c)
+            )
+
+
+def _snap_key(text: str) -> tuple[str, ...]:
+    return tuple(msgspec.json.decode(text))
 
 
 def _check_unique(rows: _DocRows) -> None:

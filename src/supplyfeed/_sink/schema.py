@@ -27,6 +27,7 @@ import msgspec
 from .._models import (
     DocKind,
     Document,
+    InventoryItem,
     InventorySnapshot,
     PoAck,
     ShipNotice,
@@ -56,6 +57,8 @@ __all__ = [
     "doc_spec",
     "header_rows",
     "inventory_values",
+    "item_line_hash",
+    "line_hash",
     "line_rows",
     "rows_for",
     "timestamp_text",
@@ -63,11 +66,15 @@ __all__ = [
     "version_of",
 ]
 
-SCHEMA_VERSION: Final = 1
+# 2: document parts (SPEC §6): ``source`` on every row, inventory line versions, shadow
+# copies, conflicts and per-bucket record counts in the ledger.
+SCHEMA_VERSION: Final = 2
 
 Row: TypeAlias = tuple[Any, ...]
-Provenance: TypeAlias = tuple[str, str, str | None]  # run_id, source_url, request_id
-NO_PROVENANCE: Final[Provenance] = ("", "", None)
+# run_id, source_url (the page or file fetched), request_id, source (SPEC §6: the feed URL
+# without its pagination, or one drop file).
+Provenance: TypeAlias = tuple[str, str, str | None, str]
+NO_PROVENANCE: Final[Provenance] = ("", "", None, "")
 
 # Neutral type -> rendering per dialect. SQLite tables are STRICT, so a decoder that
 # yields a wrong type is caught by the database instead of stored silently; "ANY" keeps
@@ -114,7 +121,7 @@ def _table(name: str, pk: str, *cols: str, autoincrement: str | None = None) -> 
     return Table(name, tuple(_c(c) for c in cols), tuple(pk.split()), autoincrement)
 
 
-_PROVENANCE = ("codes json", "run_id text!", "source_url text!", "request_id text")
+_PROVENANCE = ("codes json", "run_id text!", "source_url text!", "request_id text", "source text!")
 
 # Primary keys list the document's key first (e.g. as_of before sku), so the primary key
 # index also serves "delete every row of this document".
@@ -124,6 +131,9 @@ INVENTORY_POSITIONS = _table(
     *("supplier_id text!", "warehouse_id text!", "as_of timestamp!", "sku text!"),
     *("on_hand numeric!", "available numeric", "uom text"),
     *_PROVENANCE,
+    # The version of the part that brought the line: a line reported by two parts is
+    # decided by it (SPEC §6) without a lookup of the other part.
+    *("issued_at timestamp", "control_number text"),
 )
 PO_ACKS = _table(
     "po_acks",
@@ -179,13 +189,39 @@ SF_ENDPOINTS = _table(
     *("error_kind text", "error_message text", "permanent bool!", "bytes int!"),
     *("records int!", "documents int!", "stale_documents int!", "request_id text"),
     *("started_at timestamp", "elapsed real!", "retry_history json!"),
+    # What became of the records decoded (SPEC §6): records = the sum of these five.
+    *("records_loaded int!", "records_unchanged int!", "records_stale int!"),
+    *("records_superseded int!", "records_conflict int!"),
 )
 SF_DOCUMENTS = _table(
     "sf_documents",
     "doc_type doc_key",
     *("doc_type text!", "doc_key text!", "issued_at timestamp", "control_number text"),
     *("content_hash text!", "codes json", "run_id text!", "source_url text!"),
-    "request_id text",
+    *("request_id text", "source text!", "records int!"),
+)
+# A copy of an inventory line that is not the one in ``inventory_positions``: reported by
+# another part too (equal, older, or the loser of a conflict). When the part holding the
+# table's copy drops the line, the best shadow takes its place, so no part's report of a
+# line is ever lost while that part stands (SPEC §6).
+SF_INVENTORY_SHADOWS = _table(
+    "sf_inventory_shadows",
+    "supplier_id warehouse_id as_of sku source source_url line_hash",
+    *("supplier_id text!", "warehouse_id text!", "as_of timestamp!", "sku text!"),
+    *("on_hand numeric!", "available numeric", "uom text"),
+    *_PROVENANCE,
+    *("issued_at timestamp", "control_number text", "line_hash text!"),
+)
+# Two reports of one line (or one whole document) with different values at an equal
+# version: the winner is deterministic, and both sides are kept here (SPEC §6).
+SF_CONFLICTS = _table(
+    "sf_conflicts",
+    "id",
+    *("id int!", "run_id text!", "doc_type text!", "doc_key text!", "line_key text"),
+    *("winner_source text!", "winner_request_id text", "winner_values json!"),
+    *("loser_source text!", "loser_request_id text", "loser_values json!"),
+    "detected_at timestamp!",
+    autoincrement="id",
 )
 SF_DEAD_LETTERS = _table(
     "sf_dead_letters",
@@ -213,6 +249,8 @@ LEDGER_TABLES: Final = (
     SF_DOCUMENTS,
     SF_DEAD_LETTERS,
     SF_DEAD_LETTER_SIGHTINGS,
+    SF_INVENTORY_SHADOWS,
+    SF_CONFLICTS,
 )
 TABLES: Final[dict[str, Table]] = {t.name: t for t in CANONICAL_TABLES + LEDGER_TABLES}
 # Where a request id is provenance: the rows it brought (``Sink.trace`` counts them).
@@ -229,6 +267,10 @@ def create_statements(dialect: str) -> list[str]:
 INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS sf_dead_letters_open "
     "ON sf_dead_letters (endpoint_key, sha256) WHERE resolved_at IS NULL",
+    # A part's lines are found by their part: replacing or sweeping a part.
+    "CREATE INDEX IF NOT EXISTS inventory_positions_part "
+    "ON inventory_positions (supplier_id, warehouse_id, as_of, source, source_url)",
+    "CREATE INDEX IF NOT EXISTS sf_conflicts_run ON sf_conflicts (run_id)",
 )
 
 
@@ -337,12 +379,14 @@ def header_rows(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, li
 # fmt: off
 def line_rows(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, list[Row]]:
     """The line (or item) rows of one document or one part of it."""
-    run_id, url, request_id = prov
+    run_id, url, request_id, source = prov
     if isinstance(doc, InventorySnapshot):
         sup, wh, as_of = document_key(doc)
+        issued, control = timestamp_text(doc.issued_at), doc.control_number
         return {"inventory_positions": [
             (sup, wh, as_of, i.sku, i.on_hand, i.available, i.uom,
-             codes_text(i.codes) if i.codes else None, run_id, url, request_id)
+             codes_text(i.codes) if i.codes else None, run_id, url, request_id, source,
+             issued, control)
             for i in doc.items
         ]}
     sup = doc.supplier_id
@@ -351,14 +395,14 @@ def line_rows(doc: Document, prov: Provenance = NO_PROVENANCE) -> dict[str, list
         return {"po_ack_lines": [
             (sup, po, ack, ln.line_number, ln.sku, ln.ordered_qty, ln.acked_qty, ln.uom,
              ln.unit_price, ln.line_status, _date(ln.promised_date),
-             codes_text(ln.codes) if ln.codes else None, run_id, url, request_id)
+             codes_text(ln.codes) if ln.codes else None, run_id, url, request_id, source)
             for ln in doc.lines
         ]}
     asn = doc.asn_number
     return {"ship_notice_lines": [
         (sup, asn, ln.line_seq, ln.po_number, ln.po_line_number, ln.sku, ln.shipped_qty,
          ln.uom, ln.container_id, ln.lot,
-         codes_text(ln.codes) if ln.codes else None, run_id, url, request_id)
+         codes_text(ln.codes) if ln.codes else None, run_id, url, request_id, source)
         for ln in doc.lines
     ]}
 
@@ -385,9 +429,28 @@ Version: TypeAlias = tuple[str | None, str | None]  # issued_at text, control_nu
 
 
 def version_of(doc: Document) -> Version:
-    if isinstance(doc, InventorySnapshot):
-        return (None, None)  # as_of is in the key: every instant is its own document
     return (timestamp_text(doc.issued_at), doc.control_number)
+
+
+def _plain_number(value: Any) -> Any:
+    """The same number whatever the database gave back: SQLite keeps 12 and 12.5,
+    PostgreSQL's numeric returns Decimal('12') and Decimal('12.5')."""
+    if value is None or isinstance(value, int | str):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def line_hash(on_hand: Any, available: Any, uom: str | None, codes: str | None) -> str:
+    """SHA-256 of an inventory line's values (not its key, not its provenance): equal
+    reports of one SKU hash alike, and the greatest hash wins a conflict (SPEC §6)."""
+    values = (_plain_number(on_hand), _plain_number(available), uom, codes)
+    return hashlib.sha256(_encode(values)).hexdigest()
+
+
+def item_line_hash(item: InventoryItem) -> str:
+    """:func:`line_hash` of a decoded item (the simulator's ground truth uses it)."""
+    return line_hash(item.on_hand, item.available, item.uom, codes_text(item.codes))
 
 
 def version_key(version: Version) -> tuple[Any, ...]:

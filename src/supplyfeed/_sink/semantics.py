@@ -1,36 +1,77 @@
 """The load semantics every sink shares, so that SQLite, PostgreSQL and the in-memory fake
-cannot drift apart: guarding the decoder, grouping parts into documents, the
-replace/skip/stale decision and the final ledger rows."""
+cannot drift apart: guarding the decoder, grouping parts into documents, the load planner
+(SPEC §6: write, unchanged, stale, superseded or conflict, per document and per line) and
+the final ledger rows. The sinks only carry out what the planner says."""
 
 from __future__ import annotations
 
 import dataclasses
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from itertools import groupby
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from .._exceptions import PayloadError
 from .._formats.body import Body
-from .._models import Document, document_key
-from .base import DeadLetter, Endpoint, EndpointRecord, LoadUnit, Outcome
-from .schema import DOC_SPECS, DocSpec, Version, version_key
+from .._models import DocKind, Document, InventorySnapshot, document_key
+from .base import Conflict, DeadLetter, Delivery, Endpoint, EndpointRecord, LoadUnit, Outcome
+from .schema import (
+    DOC_SPECS,
+    DocSpec,
+    Provenance,
+    Row,
+    Version,
+    codes_text,
+    doc_key_text,
+    line_hash,
+    version_key,
+    version_of,
+)
 
 __all__ = [
     "DEAD_LETTER_INLINE_MAX",
-    "Decision",
+    "Bucket",
+    "Conflict",
+    "Counts",
+    "Delivery",
+    "DocAction",
+    "DocPlan",
+    "LineCopy",
+    "LinePlan",
+    "PartAction",
+    "Recount",
     "StoredDoc",
     "UnitStats",
-    "decide",
+    "apply_recounts",
+    "conflict_row",
+    "copy_from_row",
+    "copy_row",
+    "counts_of",
+    "delivery_of",
     "group_documents",
     "guarded",
     "is_known_quarantine",
     "is_stale_version",
+    "is_swept",
+    "line_conflicts",
+    "line_copies",
+    "line_count",
     "loaded_record",
+    "part_ident",
+    "plan_document",
+    "plan_lines",
+    "plan_part",
+    "plan_sweep",
+    "provenance",
     "quarantined_record",
     "replay_unit",
+    "shadow_row",
+    "unique_skus",
+    "with_counts",
 ]
 
 # Dead letters larger than this are spooled to a file beside the database.
@@ -55,34 +96,377 @@ def guarded(documents: Callable[[], Iterator[Document]]) -> Iterator[Document]:
 def group_documents(
     docs: Iterator[Document],
 ) -> Iterator[tuple[DocSpec, tuple[str, ...], Iterator[Document]]]:
-    """Consecutive parts with one natural key form one document; the parts are yielded
-    lazily, so a streamed snapshot is never held whole."""
-    for (doc_type, key), parts in groupby(docs, key=lambda d: (type(d), document_key(d))):
+    """Consecutive inventory parts with one natural key form one document; the parts are
+    yielded lazily, so a streamed snapshot is never held whole. Acknowledgments and ship
+    notices always arrive whole: two of one key in a row are two documents (a conflict,
+    or a correction), never one document's parts."""
+    for (doc_type, key, _), parts in groupby(docs, key=_grouping):
         yield DOC_SPECS[doc_type], key, parts
 
 
-class Decision(Enum):
-    WRITE = "write"
-    UNCHANGED = "unchanged"  # same content hash: nothing is written, provenance stays
-    STALE = "stale"  # an older version, or the losing hash of an equal version
+def _grouping(doc: Document) -> tuple[type, tuple[str, ...], int]:
+    return type(doc), document_key(doc), 0 if isinstance(doc, InventorySnapshot) else id(doc)
+
+
+def delivery_of(unit: LoadUnit) -> Delivery:
+    endpoint = unit.record.endpoint
+    return Delivery(endpoint.source, endpoint.url, unit.run_id, unit.record.request_id)
+
+
+# -- the load planner (SPEC §6) ---------------------------------------------------------
+#
+# Every sink asks the same two questions and carries out the answers; none decides alone.
+#
+# 1. A whole document (acknowledgment, ship notice) meets the stored one with its key:
+#    plan_document() says write, unchanged, stale or conflict, and which of the stored
+#    document's records, written earlier in this run, change bucket.
+# 2. A part of an inventory snapshot (one source's report for (supplier, warehouse,
+#    as_of)) meets the stored copies of its lines: plan_part() says whether the part is
+#    new, unchanged, stale, extends the delivery in progress or replaces the source's
+#    earlier delivery; plan_lines() gives the rows to write and delete in the table and
+#    in the shadow copies, the conflicts, and the bucket of every record.
+
+
+class Bucket(StrEnum):
+    """Where a decoded record ends (SPEC §6: decoded = the sum of the five)."""
+
+    LOADED = "loaded"  # a row this run wrote, still in the table
+    UNCHANGED = "unchanged"  # identical content already stored
+    STALE = "stale"  # an older version than the one stored
+    SUPERSEDED = "superseded"  # written, then replaced later in the same run
+    CONFLICT = "conflict"  # lost a conflict
+
+
+@dataclass(slots=True)
+class Counts:
+    """Records per bucket, for one unit (its ledger row) or one run (the summary)."""
+
+    loaded: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    superseded: int = 0
+    conflict: int = 0
+
+    def add(self, bucket: Bucket, n: int = 1) -> None:
+        setattr(self, bucket.value, getattr(self, bucket.value) + n)
+
+    def move(self, to: Bucket, n: int) -> None:
+        """``n`` records counted loaded went to ``to`` (displaced later in the run)."""
+        self.loaded -= n
+        self.add(to, n)
+
+    @property
+    def total(self) -> int:
+        return self.loaded + self.unchanged + self.stale + self.superseded + self.conflict
+
+
+@dataclass(frozen=True, slots=True)
+class Recount:
+    """Records written earlier in this run by ``request_id`` that left the table: they
+    move from ``loaded`` to ``to`` in that endpoint's ledger row."""
+
+    request_id: str | None
+    to: Bucket
+    n: int
+
+
+# -- whole documents ------------------------------------------------------------------
+
+
+class DocAction(Enum):
+    WRITE = "write"  # insert, or replace the stored document whole
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    LOSES = "loses"  # a conflict the stored document wins
 
 
 @dataclass(frozen=True, slots=True)
 class StoredDoc:
+    """What ``sf_documents`` keeps of a document (or of one part of a snapshot)."""
+
     version: Version
     content_hash: str
+    delivery: Delivery | None = None  # None: written before deliveries were recorded
+    records: int = 0
 
 
-def decide(stored: StoredDoc | None, version: Version, content_hash: str) -> Decision:
-    """Whether an incoming document replaces the stored one (see the sink base docstring)."""
+@dataclass(frozen=True, slots=True)
+class DocPlan:
+    action: DocAction
+    recount: Recount | None = None  # the stored document's records, if displaced this run
+    conflict: bool = False  # a conflict (stored both ways: won or lost)
+
+    @property
+    def bucket(self) -> Bucket:
+        """The bucket of the incoming document's records."""
+        return _DOC_BUCKET[self.action]
+
+
+_DOC_BUCKET: Final = {
+    DocAction.WRITE: Bucket.LOADED,
+    DocAction.UNCHANGED: Bucket.UNCHANGED,
+    DocAction.STALE: Bucket.STALE,
+    DocAction.LOSES: Bucket.CONFLICT,
+}
+
+
+def plan_document(
+    stored: StoredDoc | None, version: Version, content_hash: str, delivery: Delivery
+) -> DocPlan:
+    """A whole document against the stored one with its (global) natural key:
+
+    - none stored, or a higher version: write (the stored one, if written this run, is
+      superseded);
+    - the same content: unchanged; a lower version: stale;
+    - an equal version from the same source, another fetch: the later fetch wins (a
+      correction re-delivered without a new date or control number);
+    - an equal version otherwise (another source, or one delivery with two documents of
+      one key): a conflict, won by the greater content hash, whatever the order.
+    """
     if stored is None:
-        return Decision.WRITE
+        return DocPlan(DocAction.WRITE)
     if content_hash == stored.content_hash:
-        return Decision.UNCHANGED
+        return DocPlan(DocAction.UNCHANGED)
     ours, theirs = version_key(version), version_key(stored.version)
-    if ours < theirs or (ours == theirs and content_hash < stored.content_hash):
-        return Decision.STALE
-    return Decision.WRITE
+    if ours < theirs:
+        return DocPlan(DocAction.STALE)
+    if ours > theirs or _refetched(stored.delivery, delivery):
+        return DocPlan(DocAction.WRITE, _displaced(stored, delivery, Bucket.SUPERSEDED))
+    if content_hash < stored.content_hash:
+        return DocPlan(DocAction.LOSES, conflict=True)
+    return DocPlan(DocAction.WRITE, _displaced(stored, delivery, Bucket.CONFLICT), True)
+
+
+def _refetched(stored: Delivery | None, incoming: Delivery) -> bool:
+    """The same source fetched again (another request): the later fetch is the newer."""
+    return (
+        stored is not None
+        and stored.source == incoming.source
+        and stored.request_id != incoming.request_id
+    )
+
+
+def _displaced(stored: StoredDoc, incoming: Delivery, to: Bucket) -> Recount | None:
+    """Records of the stored document leave the table; recount them if this run wrote
+    them (an earlier run's counts are history)."""
+    if stored.delivery is None or stored.delivery.run_id != incoming.run_id:
+        return None
+    return Recount(stored.delivery.request_id, to, stored.records)
+
+
+# -- inventory parts ------------------------------------------------------------------
+
+
+class PartAction(Enum):
+    NEW = "new"  # the source's first report of this snapshot (from this page)
+    EXTEND = "extend"  # more of the delivery in progress: its lines add up
+    REPLACE = "replace"  # a newer delivery of the source: the old part's lines go
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+def plan_part(
+    stored: StoredDoc | None, version: Version, content_hash: str, delivery: Delivery
+) -> PartAction:
+    """One source's part (``stored``: the part last loaded from the same page or file)."""
+    if stored is None:
+        return PartAction.NEW
+    if stored.delivery is not None and stored.delivery.request_id == delivery.request_id:
+        return PartAction.EXTEND  # the same payload named the snapshot twice
+    if content_hash == stored.content_hash:
+        return PartAction.UNCHANGED
+    if version_key(version) < version_key(stored.version):
+        return PartAction.STALE
+    return PartAction.REPLACE
+
+
+@dataclass(frozen=True, slots=True)
+class LineCopy:
+    """One part's report of one inventory line: in the table, or a shadow."""
+
+    sku: str
+    values: tuple[Any, ...]  # on_hand, available, uom, codes (text)
+    delivery: Delivery
+    version: Version
+    line_hash: str
+
+    @property
+    def rank(self) -> tuple[Any, ...]:
+        """The better copy of a line: the higher version, then the greater hash."""
+        return (version_key(self.version), self.line_hash)
+
+    @property
+    def ident(self) -> tuple[str, str, str, str]:
+        """The shadow table's key within a snapshot."""
+        return (self.sku, self.delivery.source, self.delivery.page, self.line_hash)
+
+
+@dataclass(slots=True)
+class LinePlan:
+    """What the table and the shadows of one snapshot become (the sink writes exactly
+    this), and where every incoming record went."""
+
+    upsert: list[LineCopy] = field(default_factory=list)  # table rows, insert or replace
+    delete: list[str] = field(default_factory=list)  # SKUs whose table row goes
+    add_shadows: list[LineCopy] = field(default_factory=list)
+    drop_shadows: list[LineCopy] = field(default_factory=list)
+    conflicts: list[tuple[LineCopy, LineCopy]] = field(default_factory=list)  # winner, loser
+    recounts: list[Recount] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+
+
+def plan_lines(
+    incoming: Iterable[LineCopy],
+    table: Mapping[str, LineCopy],
+    shadows: Iterable[LineCopy],
+    *,
+    replace: Delivery | None = None,
+) -> LinePlan:
+    """The lines of one part against the stored copies of the same snapshot.
+
+    ``table``: the table's copy per SKU, for every SKU incoming and every line of the part
+    ``replace`` names; ``shadows``: the shadows of those SKUs. ``replace``: a newer
+    delivery of that part (its source and page), whose earlier lines go first. See
+    :func:`_meet` for how two copies of one line are decided."""
+    state = _Lines(table, shadows)
+    if replace is not None:
+        part = (replace.source, replace.page)
+        state.drop(lambda c: (c.delivery.source, c.delivery.page) == part, replace.run_id)
+    for copy in incoming:
+        state.meet(copy)
+    state.promote()
+    return state.plan()
+
+
+def plan_sweep(
+    table: Mapping[str, LineCopy],
+    shadows: Iterable[LineCopy],
+    run_id: str,
+    source: str,
+    pages: Collection[str],
+) -> LinePlan:
+    """A paged source's delivery in ``run_id`` is complete: its copies from earlier
+    deliveries on pages this one did not bring (nor find unchanged) go; where another
+    part still reports a line, its best copy takes the table (SPEC §6: the source's part
+    equals its latest complete delivery). ``table``/``shadows``: one snapshot's copies."""
+    state = _Lines(table, shadows)
+    state.drop(lambda c: is_swept(c.delivery, run_id, source, pages), run_id)
+    state.promote()
+    return state.plan()
+
+
+def is_swept(d: Delivery, run_id: str, source: str, pages: Collection[str]) -> bool:
+    """Of ``source``, from an earlier delivery, on a page the latest one did not bring."""
+    return d.source == source and d.run_id != run_id and d.page not in pages
+
+
+class _Lines:
+    """The copies of one snapshot's lines while a part is applied; diffed at the end."""
+
+    def __init__(self, table: Mapping[str, LineCopy], shadows: Iterable[LineCopy]) -> None:
+        self._before = dict(table)
+        self._before_shadows = {s.ident: s for s in shadows}
+        self.table = dict(table)
+        self.shadows = dict(self._before_shadows)
+        self.vacated: set[str] = set()
+        self.out = LinePlan()
+
+    def drop(self, gone: Callable[[LineCopy], bool], run_id: str) -> None:
+        """Copies that ``gone`` names leave the table and the shadows; those this run
+        wrote (a page fetched again on resume) are recounted as superseded."""
+        for sku, copy in list(self.table.items()):
+            if gone(copy):
+                del self.table[sku]
+                self.vacated.add(sku)
+                if copy.delivery.run_id == run_id:
+                    self.out.recounts.append(
+                        Recount(copy.delivery.request_id, Bucket.SUPERSEDED, 1)
+                    )
+        for ident, copy in list(self.shadows.items()):
+            if gone(copy):
+                del self.shadows[ident]
+
+    def meet(self, new: LineCopy) -> None:
+        old = self.table.get(new.sku)
+        if old is None:
+            self.table[new.sku] = new
+            self.out.counts.add(Bucket.LOADED)
+            return
+        _meet(self, old, new)
+
+    def displace(self, old: LineCopy, new: LineCopy, to: Bucket | None) -> None:
+        """``new`` takes the table; ``old`` becomes a shadow (``to`` is its new bucket if
+        this run wrote it) or, ``to`` None, goes (an older delivery of the same source)."""
+        self.table[new.sku] = new
+        self.out.counts.add(Bucket.LOADED)
+        if to is None:
+            self._drop_same_source(new)
+            return
+        self.shadows[old.ident] = old
+        if old.delivery.run_id == new.delivery.run_id:
+            self.out.recounts.append(Recount(old.delivery.request_id, to, 1))
+
+    def shadow(self, new: LineCopy, bucket: Bucket) -> None:
+        if new.ident != self.table[new.sku].ident:
+            self.shadows[new.ident] = new
+        self.out.counts.add(bucket)
+
+    def _drop_same_source(self, new: LineCopy) -> None:
+        for ident, copy in list(self.shadows.items()):
+            same_source = copy.sku == new.sku and copy.delivery.source == new.delivery.source
+            if same_source and not copy.delivery.same_delivery(new.delivery):
+                del self.shadows[ident]
+
+    def promote(self) -> None:
+        """A SKU whose table copy went takes its best shadow, if any part still has it."""
+        for sku in self.vacated:
+            if sku in self.table:
+                continue
+            candidates = [s for s in self.shadows.values() if s.sku == sku]
+            if candidates:
+                best = max(candidates, key=lambda c: c.rank)
+                del self.shadows[best.ident]
+                self.table[sku] = best
+
+    def plan(self) -> LinePlan:
+        out = self.out
+        for sku, copy in self.table.items():
+            if self._before.get(sku) != copy:
+                out.upsert.append(copy)
+        out.delete = [sku for sku in self._before if sku not in self.table]
+        out.add_shadows = [s for i, s in self.shadows.items() if i not in self._before_shadows]
+        out.drop_shadows = [s for i, s in self._before_shadows.items() if i not in self.shadows]
+        return out
+
+
+def _meet(lines: _Lines, old: LineCopy, new: LineCopy) -> None:
+    """Two copies of one line (``old`` holds the table). Four cases:
+
+    1. the same source, an earlier delivery: the newer delivery wins, the old copy goes;
+    2. equal values: the table keeps its copy, the new one is shadowed (unchanged);
+    3. different versions: the higher wins, the other is shadowed (stale, or superseded
+       if this run wrote it);
+    4. an equal version, different values: a conflict, won by the greater line hash.
+    """
+    if old.delivery.source == new.delivery.source and not old.delivery.same_delivery(new.delivery):
+        lines.displace(old, new, None)
+        return
+    if old.line_hash == new.line_hash:
+        lines.shadow(new, Bucket.UNCHANGED)
+        return
+    ours, theirs = version_key(new.version), version_key(old.version)
+    if ours != theirs:
+        if ours > theirs:
+            lines.displace(old, new, Bucket.SUPERSEDED)
+        else:
+            lines.shadow(new, Bucket.STALE)
+        return
+    if new.line_hash > old.line_hash:
+        lines.out.conflicts.append((new, old))
+        lines.displace(old, new, Bucket.CONFLICT)
+    else:
+        lines.out.conflicts.append((old, new))
+        lines.shadow(new, Bucket.CONFLICT)
 
 
 def is_stale_version(stored: StoredDoc | None, version: Version) -> bool:
@@ -93,14 +477,17 @@ def is_stale_version(stored: StoredDoc | None, version: Version) -> bool:
 @dataclass(slots=True)
 class UnitStats:
     """What one unit's decode produced. ``records`` counts line rows (inventory items,
-    ack lines, ASN lines) decoded, whether written, unchanged or stale."""
+    ack lines, ASN lines) decoded; ``counts`` says where each went."""
 
     records: int = 0
     documents: int = 0
     stale_documents: int = 0
+    counts: Counts = field(default_factory=Counts)
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 def loaded_record(unit: LoadUnit, stats: UnitStats) -> EndpointRecord:
+    c = stats.counts
     return dataclasses.replace(
         unit.record,
         outcome=Outcome.LOADED,
@@ -111,6 +498,12 @@ def loaded_record(unit: LoadUnit, stats: UnitStats) -> EndpointRecord:
         records=stats.records,
         documents=stats.documents,
         stale_documents=stats.stale_documents,
+        records_loaded=c.loaded,
+        records_unchanged=c.unchanged,
+        records_stale=c.stale,
+        records_superseded=c.superseded,
+        records_conflict=c.conflict,
+        conflicts=list(stats.conflicts),
     )
 
 
@@ -135,6 +528,12 @@ def quarantined_record(
         records=0,
         documents=0,
         stale_documents=0,
+        records_loaded=0,
+        records_unchanged=0,
+        records_stale=0,
+        records_superseded=0,
+        records_conflict=0,
+        conflicts=[],
     )
 
 
@@ -158,3 +557,128 @@ def replay_unit(
     record.request_id = letter.request_id
     body = letter.body
     return LoadUnit(letter.run_id, record, body, lambda: documents(body))
+
+
+# -- what the sinks share around the planner --------------------------------------------
+
+
+def part_ident(key: tuple[str, ...], delivery: Delivery) -> tuple[str, str]:
+    """The ``sf_documents`` identity of one source's part of a snapshot (from one page)."""
+    return (DocKind.INVENTORY_SNAPSHOT.value, doc_key_text((*key, delivery.source, delivery.page)))
+
+
+def line_copies(doc: InventorySnapshot, delivery: Delivery) -> list[LineCopy]:
+    version = version_of(doc)
+    out = []
+    for item in doc.items:
+        codes = codes_text(item.codes) if item.codes else None
+        values = (item.on_hand, item.available, item.uom, codes)
+        out.append(LineCopy(item.sku, values, delivery, version, line_hash(*values)))
+    return out
+
+
+def copy_row(key: tuple[str, ...], copy: LineCopy) -> Row:
+    """The ``inventory_positions`` row of a copy (column order of the schema)."""
+    d = copy.delivery
+    return (*key, copy.sku, *copy.values, d.run_id, d.page, d.request_id, d.source, *copy.version)
+
+
+def shadow_row(key: tuple[str, ...], copy: LineCopy) -> Row:
+    return (*copy_row(key, copy), copy.line_hash)
+
+
+def copy_from_row(row: Mapping[str, Any]) -> LineCopy:
+    """A copy read back from ``inventory_positions`` or ``sf_inventory_shadows``."""
+    values = (row["on_hand"], row["available"], row["uom"], row["codes"])
+    delivery = Delivery(row["source"], row["source_url"], row["run_id"], row["request_id"])
+    version = (row["issued_at"], row["control_number"])
+    return LineCopy(row["sku"], values, delivery, version, line_hash(*values))
+
+
+def line_conflicts(doc_key: str, pairs: Iterable[tuple[LineCopy, LineCopy]]) -> list[Conflict]:
+    kind = DocKind.INVENTORY_SNAPSHOT.value
+    return [
+        Conflict(kind, doc_key, w.sku, w.delivery, list(w.values), lo.delivery, list(lo.values))
+        for w, lo in pairs
+    ]
+
+
+def apply_recounts(
+    recounts: Iterable[Recount], in_flight: Mapping[str | None, Counts]
+) -> list[Recount]:
+    """Move records between buckets: in the counts of a unit of this transaction (its
+    ledger row is not written yet), else left for the sink's ledger update (returned)."""
+    rest = []
+    for r in recounts:
+        counts = in_flight.get(r.request_id)
+        if counts is not None:
+            counts.move(r.to, r.n)
+        elif r.request_id is not None:
+            rest.append(r)
+    return rest
+
+
+def conflict_row(conflict: Conflict, run_id: str, detected_at: str) -> Row:
+    """A ``sf_conflicts`` row without its id."""
+    w, lo = conflict.winner, conflict.loser
+    return (
+        *(run_id, conflict.doc_type, conflict.doc_key, conflict.line_key),
+        *(w.source, w.request_id, _json(conflict.winner_values)),
+        *(lo.source, lo.request_id, _json(conflict.loser_values)),
+        detected_at,
+    )
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value, order="sorted").decode()
+
+
+def provenance(unit: LoadUnit) -> Provenance:
+    endpoint = unit.record.endpoint
+    return (unit.run_id, endpoint.url, unit.record.request_id, endpoint.source)
+
+
+def line_count(doc: Document) -> int:
+    return len(doc.items) if isinstance(doc, InventorySnapshot) else len(doc.lines)
+
+
+def counts_of(record: EndpointRecord) -> Counts:
+    r = record
+    return Counts(
+        r.records_loaded,
+        r.records_unchanged,
+        r.records_stale,
+        r.records_superseded,
+        r.records_conflict,
+    )
+
+
+def with_counts(record: EndpointRecord, c: Counts) -> EndpointRecord:
+    return dataclasses.replace(
+        record,
+        records_loaded=c.loaded,
+        records_unchanged=c.unchanged,
+        records_stale=c.stale,
+        records_superseded=c.superseded,
+        records_conflict=c.conflict,
+    )
+
+
+def unique_skus(copies: list[LineCopy]) -> list[LineCopy]:
+    """One snapshot document that names a SKU twice contradicts itself: the payload is
+    quarantined (as a ship notice with one line number twice is, by the primary key),
+    not resolved as a conflict between parts."""
+    if len({c.sku for c in copies}) != len(copies):
+        seen: set[str] = set()
+        dup = next(c.sku for c in copies if c.sku in seen or _add(seen, c.sku))
+        raise PayloadError(
+            f"rows violate the table's constraints: duplicate key in inventory_positions "
+            f"(sku {dup!r} twice in one snapshot)",
+            kind="constraint",
+        )
+    return copies
+
+
+def _add(seen: set[str], sku: str) -> bool:
+    seen.add(sku)
+    return False

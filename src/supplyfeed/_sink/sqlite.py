@@ -29,6 +29,7 @@ from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
 from .base import (
+    Conflict,
     DeadLetter,
     Endpoint,
     EndpointRecord,
@@ -74,6 +75,7 @@ from .semantics import (
 )
 from .sqlite_batch import load_batch
 from .sqlite_load import UnitLoader
+from .sqlite_parts import Ledger, read_conflicts, sweep_source
 from .sqlite_worker import child_call, child_init
 
 __all__ = ["SqliteSink", "sqlite_path"]
@@ -185,6 +187,12 @@ class _Database:
             for statement in (CREATE_HTTP_CACHE, *CREATE_FEED_STATE):
                 conn.execute(statement)
             found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
+            if found is not None and found < SCHEMA_VERSION:
+                raise SinkError(
+                    f"{self.path} has schema version {found}, from a supplyfeed before "
+                    f"snapshot parts and conflicts (version {SCHEMA_VERSION}); it cannot "
+                    "be migrated in place: move it aside and run again to re-create it"
+                )
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
                     f"{self.path} has schema version {found}; this supplyfeed knows "
@@ -280,8 +288,9 @@ class _Database:
     def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         finals = []
         with self.transaction() as conn:
-            per_unit = functools.partial(self._try_unit, conn)
-            outcomes = load_batch(conn, units, self._chunk_rows, per_unit)
+            ledger = Ledger(conn, units[0].run_id if units else "")
+            per_unit = functools.partial(self._try_unit, conn, ledger)
+            outcomes = load_batch(conn, units, self._chunk_rows, per_unit, ledger)
             for unit, outcome in zip(units, outcomes, strict=True):
                 if isinstance(outcome, PayloadError):
                     known = self._store_dead_letter(conn, unit, outcome)
@@ -296,16 +305,25 @@ class _Database:
             unit.record = final  # only once committed: the caller sees what is stored
         return finals
 
-    def _try_unit(self, conn: sqlite3.Connection, unit: LoadUnit) -> UnitStats | PayloadError:
+    def _try_unit(
+        self, conn: sqlite3.Connection, ledger: Ledger, unit: LoadUnit
+    ) -> UnitStats | PayloadError:
         conn.execute("SAVEPOINT sf_unit")
         try:
-            stats = UnitLoader(conn, unit, self._chunk_rows).load()
+            stats = UnitLoader(conn, unit, self._chunk_rows, ledger).load()
         except PayloadError as err:
             conn.execute("ROLLBACK TO sf_unit")
             conn.execute("RELEASE sf_unit")
             return err
         conn.execute("RELEASE sf_unit")
         return stats
+
+    def finish_source(self, run_id: str, source: str) -> int:
+        with self.transaction() as conn:
+            return sweep_source(conn, run_id, source)
+
+    def conflicts(self, run_id: str | None) -> list[Conflict]:
+        return read_conflicts(self.conn, run_id)
 
     def table_rows(self, table: str) -> list[dict[str, Any]]:
         spec = next((t for t in CANONICAL_TABLES if t.name == table), None)
@@ -407,7 +425,7 @@ class _Database:
         letter = dead_letter_from_row(row, self._body(row))
         unit = self._replay_unit(letter, documents)
         with self.transaction() as conn:
-            outcome = self._try_unit(conn, unit)
+            outcome = self._try_unit(conn, Ledger(conn, unit.run_id), unit)
             if isinstance(outcome, PayloadError):
                 error = (outcome.kind, outcome.where, outcome.message, letter.id)
                 conn.execute(_DL.letter_error, error)
@@ -584,6 +602,13 @@ class SqliteSink:
 
     async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         return await self._call(self._db.load, units)
+
+    async def finish_source(self, run_id: str, source: str) -> int:
+        """A paged source's delivery in ``run_id`` is complete (SPEC §6)."""
+        return await self._call(self._db.finish_source, run_id, source)
+
+    async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
+        return await self._call(self._db.conflicts, run_id)
 
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         return await self._call(self._db.table_rows, table)

@@ -24,10 +24,10 @@ from typing import TypeAlias
 from .._exceptions import PayloadError
 from .._models import Document
 from .base import LoadUnit
-from .schema import DocSpec, content_hash, doc_key_text, version_of
-from .semantics import Decision, UnitStats, decide, group_documents, guarded
-from .sqlite_load import StoredLookup, provenance
-from .sqlite_rows import RowBuffer, line_count
+from .schema import DocSpec
+from .semantics import UnitStats, delivery_of, group_documents, guarded, line_count
+from .sqlite_load import DocWriter, ident_of
+from .sqlite_parts import Ledger
 
 __all__ = ["UnitResult", "load_batch"]
 
@@ -45,7 +45,11 @@ class _Decoded:
 
 
 def load_batch(
-    conn: sqlite3.Connection, units: Sequence[LoadUnit], chunk_rows: int, per_unit: PerUnit
+    conn: sqlite3.Connection,
+    units: Sequence[LoadUnit],
+    chunk_rows: int,
+    per_unit: PerUnit,
+    ledger: Ledger,
 ) -> list[UnitResult]:
     """Load ``units`` inside the open transaction; one result per unit, in order.
 
@@ -66,9 +70,9 @@ def load_batch(
             group.append(_Decoded(index, unit, decoded, count))
             records += count
             if records >= chunk_rows:
-                _load_group(conn, group, chunk_rows, per_unit, results)
+                _load_group(conn, group, chunk_rows, per_unit, results, ledger)
                 group, records = [], 0
-    _load_group(conn, group, chunk_rows, per_unit, results)
+    _load_group(conn, group, chunk_rows, per_unit, results, ledger)
     return [_done(r) for r in results]
 
 
@@ -100,12 +104,13 @@ def _load_group(
     chunk_rows: int,
     per_unit: PerUnit,
     results: list[UnitResult | None],
+    ledger: Ledger,
 ) -> None:
     if not group:
         return
     conn.execute("SAVEPOINT sf_group")
     try:
-        stats = _GroupWriter(conn, chunk_rows).write(group)
+        stats = _GroupWriter(conn, chunk_rows, ledger).write(group)
     except PayloadError:
         # Which payload is at fault is not known: redo each under its own savepoint.
         conn.execute("ROLLBACK TO sf_group")
@@ -119,33 +124,21 @@ def _load_group(
 
 
 class _GroupWriter:
-    def __init__(self, conn: sqlite3.Connection, chunk_rows: int) -> None:
-        self._rows = RowBuffer(conn, chunk_rows)
-        self._state = StoredLookup(conn)
+    def __init__(self, conn: sqlite3.Connection, chunk_rows: int, ledger: Ledger) -> None:
+        self._writer = DocWriter(conn, chunk_rows, ledger)
 
     def write(self, group: list[_Decoded]) -> list[UnitStats]:
-        idents = [[(spec.kind.value, doc_key_text(key)) for spec, key, _ in g.docs] for g in group]
-        self._state.prefetch([ident for unit_idents in idents for ident in unit_idents])
-        stats = [self._unit(g, unit_idents) for g, unit_idents in zip(group, idents, strict=True)]
-        self._rows.flush()
+        idents = [
+            ident_of(spec, key, delivery_of(g.unit)) for g in group for spec, key, _ in g.docs
+        ]
+        self._writer.state.prefetch(idents)
+        stats = [self._unit(g) for g in group]
+        self._writer.rows.flush()
         return stats
 
-    def _unit(self, item: _Decoded, idents: list[tuple[str, str]]) -> UnitStats:
+    def _unit(self, item: _Decoded) -> UnitStats:
         stats = UnitStats(records=item.records, documents=len(item.docs))
-        prov = provenance(item.unit)
-        for (spec, key, doc), ident in zip(item.docs, idents, strict=True):
-            version, digest = version_of(doc), content_hash(doc)
-            stored = self._state.get(ident)
-            decision = decide(stored, version, digest)
-            if decision is Decision.STALE:
-                stats.stale_documents += 1
-            if decision is not Decision.WRITE:
-                continue
-            if ident in self._state.pending:  # written earlier in this group
-                self._rows.delete_now(spec, key)
-            elif stored is not None:  # stored before this transaction
-                self._rows.delete_first(spec, key)
-            self._rows.document(doc, prov)
-            self._state.wrote(ident, version, digest)
-            self._rows.stored(ident, version, digest, doc, prov)
+        self._writer.begin(item.unit, stats)
+        for spec, key, doc in item.docs:
+            self._writer.document(spec, key, doc, item.unit, stats)
         return stats

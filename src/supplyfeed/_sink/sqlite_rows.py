@@ -31,9 +31,10 @@ from .schema import (
     header_rows,
     inventory_values,
     line_rows,
+    timestamp_text,
 )
 
-__all__ = ["RowBuffer", "line_count"]
+__all__ = ["RowBuffer"]
 
 
 def _insert_sql(name: str, columns: tuple[str, ...]) -> str:
@@ -48,7 +49,7 @@ _INSERT: Final = {t.name: _insert_sql(t.name, t.column_names) for t in CANONICAL
 _INSERT_INVENTORY_JSON: Final = (
     f"INSERT INTO inventory_positions ({', '.join(INVENTORY_POSITIONS.column_names)}) "
     "SELECT ?1, ?2, ?3, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, "
-    "j.value ->> 4, ?4, ?5, ?6 FROM json_each(?7) AS j"
+    "j.value ->> 4, ?4, ?5, ?6, ?7, ?8, ?9 FROM json_each(?10) AS j"
 )
 # json_each pays a fixed cost per statement; it wins only for larger documents.
 _JSON_MIN_ITEMS: Final = 64
@@ -67,10 +68,6 @@ def _delete_sql(spec: DocSpec) -> tuple[str, ...]:
 
 
 _DELETE: Final = {spec.kind: _delete_sql(spec) for spec in DOC_SPECS.values()}
-
-
-def line_count(doc: Document) -> int:
-    return len(doc.items) if isinstance(doc, InventorySnapshot) else len(doc.lines)
 
 
 class RowBuffer:
@@ -111,7 +108,8 @@ class RowBuffer:
         """Buffer the line rows of a document or of one part of it."""
         if isinstance(doc, InventorySnapshot) and len(doc.items) >= _JSON_MIN_ITEMS:
             values = _encode(inventory_values(doc))
-            self._inventory.append((*document_key(doc), *prov, values))
+            version = (timestamp_text(doc.issued_at), doc.control_number)
+            self._inventory.append((*document_key(doc), *prov, *version, values))
             self._buffered += len(doc.items)
             if self._buffered >= self._chunk:
                 self.flush()
@@ -130,10 +128,17 @@ class RowBuffer:
             self.flush()
 
     def stored(
-        self, ident: tuple[str, str], version: Version, digest: str, doc: Document, prov: Provenance
+        self,
+        ident: tuple[str, str],
+        version: Version,
+        digest: str,
+        doc: Document,
+        prov: Provenance,
+        records: int,
     ) -> None:
-        """Buffer the ``sf_documents`` row of a document written in this transaction."""
-        self._doc_rows.append((*ident, *version, digest, codes_text(doc.codes), *prov))
+        """Buffer the ``sf_documents`` row of a document (or part) written in this
+        transaction; ``prov`` is the schema's order, source last."""
+        self._doc_rows.append((*ident, *version, digest, codes_text(doc.codes), *prov, records))
 
     def flush(self) -> None:
         try:

@@ -1,0 +1,241 @@
+"""SQLite: inventory snapshots made of parts, and the planner's other actions (SPEC §6).
+
+The loaders (sqlite_load.py, sqlite_batch.py) hand every inventory part to
+:class:`PartWriter`. A part the planner would only insert (a new part whose SKUs no stored
+row and no row written earlier in this transaction has) takes the fast path: its rows join
+the buffered bulk insert. Any other part (a newer delivery of the source, or SKUs another
+part reports too) is decided line by line by :func:`~.semantics.plan_lines` on the stored
+copies of its SKUs, and the plan is written at once. Both give the tables the planner
+says: the fast path is the plan when nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import msgspec
+
+from .._models import InventorySnapshot, document_key
+from .base import Conflict, Delivery
+from .schema import INVENTORY_POSITIONS, SF_CONFLICTS, SF_INVENTORY_SHADOWS, doc_key_text
+from .semantics import (
+    Bucket,
+    Counts,
+    LineCopy,
+    LinePlan,
+    PartAction,
+    Recount,
+    apply_recounts,
+    conflict_row,
+    copy_from_row,
+    copy_row,
+    line_conflicts,
+    line_copies,
+    plan_lines,
+    plan_sweep,
+    shadow_row,
+    unique_skus,
+)
+from .sqlite_rows import RowBuffer
+
+__all__ = ["Ledger", "PartWriter", "read_conflicts", "sweep_source"]
+
+_KEY: Final = "supplier_id = ? AND warehouse_id = ? AND as_of = ?"
+_SKUS: Final = "sku IN (SELECT value FROM json_each(?))"
+_COPIES: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND {_SKUS}"
+_PART: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND source = ? AND source_url = ?"
+_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY} AND {_SKUS}"
+_DELETE_ROW: Final = f"DELETE FROM inventory_positions WHERE {_KEY} AND sku = ?"
+_UPSERT_ROW: Final = (
+    f"INSERT OR REPLACE INTO inventory_positions VALUES "
+    f"({', '.join('?' * len(INVENTORY_POSITIONS.columns))})"
+)
+_DROP_SHADOW: Final = (
+    f"DELETE FROM sf_inventory_shadows WHERE {_KEY} AND sku = ? AND source = ? "
+    "AND source_url = ? AND line_hash = ?"
+)
+_ADD_SHADOW: Final = (
+    f"INSERT OR REPLACE INTO sf_inventory_shadows VALUES "
+    f"({', '.join('?' * len(SF_INVENTORY_SHADOWS.columns))})"
+)
+_CONFLICT_COLUMNS: Final = SF_CONFLICTS.column_names[1:]
+_ADD_CONFLICT: Final = (
+    f"INSERT INTO sf_conflicts ({', '.join(_CONFLICT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_CONFLICT_COLUMNS))})"
+)
+_BUCKET_COLUMN: Final = {b: f"records_{b.value}" for b in Bucket}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _skus(copies: Iterable[LineCopy]) -> str:
+    return msgspec.json.encode([c.sku for c in copies]).decode()
+
+
+class Ledger:
+    """The planner's bookkeeping in one transaction: conflicts stored, records of earlier
+    units of the run moved between buckets (``in_flight``: the units of this transaction,
+    whose ledger rows are written at its end)."""
+
+    def __init__(self, conn: sqlite3.Connection, run_id: str) -> None:
+        self._conn = conn
+        self.run_id = run_id
+        self.in_flight: dict[str | None, Counts] = {}
+
+    def settle(self, recounts: Sequence[Recount], conflicts: Sequence[Conflict]) -> None:
+        for r in apply_recounts(recounts, self.in_flight):
+            column = _BUCKET_COLUMN[r.to]
+            self._conn.execute(
+                f"UPDATE sf_endpoints SET records_loaded = records_loaded - ?, "
+                f"{column} = {column} + ? WHERE run_id = ? AND request_id = ?",
+                (r.n, r.n, self.run_id, r.request_id),
+            )
+        if conflicts:
+            now = _now()
+            self._conn.executemany(
+                _ADD_CONFLICT, [conflict_row(c, self.run_id, now) for c in conflicts]
+            )
+
+
+class PartWriter:
+    """Writes the parts of one transaction; remembers which (snapshot, SKU) it wrote, since
+    the database cannot see rows still in the buffer."""
+
+    def __init__(self, conn: sqlite3.Connection, rows: RowBuffer, ledger: Ledger) -> None:
+        self._conn = conn
+        self._rows = rows
+        self._ledger = ledger
+        self._written: set[tuple[tuple[str, ...], str]] = set()
+
+    def write(
+        self,
+        doc: InventorySnapshot,
+        action: PartAction,
+        delivery: Delivery,
+        counts: Counts,
+        conflicts: list[Conflict],
+    ) -> None:
+        """One part (or one streamed chunk of it) that the planner said NEW, EXTEND or
+        REPLACE; ``counts`` and ``conflicts`` receive its records' buckets."""
+        key = document_key(doc)
+        incoming = unique_skus(line_copies(doc, delivery))
+        if action is not PartAction.REPLACE and not self._collides(key, incoming):
+            d = delivery
+            self._rows.lines(doc, (d.run_id, d.page, d.request_id, d.source))
+            self._written.update((key, c.sku) for c in incoming)
+            counts.add(Bucket.LOADED, len(incoming))
+            return
+        self._rows.flush()
+        plan = self._plan(key, incoming, delivery if action is PartAction.REPLACE else None)
+        self._apply(key, plan)
+        for bucket in Bucket:
+            counts.add(bucket, getattr(plan.counts, bucket.value))
+        found = line_conflicts(doc_key_text(key), plan.conflicts)
+        conflicts.extend(found)
+        self._ledger.settle(plan.recounts, found)
+
+    def _collides(self, key: tuple[str, ...], incoming: list[LineCopy]) -> bool:
+        if any((key, c.sku) in self._written for c in incoming):
+            return True
+        row = self._conn.execute(
+            f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND {_SKUS} LIMIT 1",
+            (*key, _skus(incoming)),
+        ).fetchone()
+        return row is not None
+
+    def _plan(
+        self, key: tuple[str, ...], incoming: list[LineCopy], replace: Delivery | None
+    ) -> LinePlan:
+        conn = self._conn
+        table = {
+            c.sku: c for c in map(copy_from_row, conn.execute(_COPIES, (*key, _skus(incoming))))
+        }
+        if replace is not None:
+            for row in conn.execute(_PART, (*key, replace.source, replace.page)):
+                copy = copy_from_row(row)
+                table[copy.sku] = copy
+        shadows = [copy_from_row(r) for r in conn.execute(_SHADOWS, (*key, _skus(table.values())))]
+        return plan_lines(incoming, table, shadows, replace=replace)
+
+    def _apply(self, key: tuple[str, ...], plan: LinePlan) -> None:
+        apply_plan(self._conn, key, plan)
+        self._written.update((key, c.sku) for c in plan.upsert)
+
+
+def apply_plan(conn: sqlite3.Connection, key: tuple[str, ...], plan: LinePlan) -> None:
+    """Write one snapshot's line plan: exactly the rows it names."""
+    conn.executemany(_DELETE_ROW, [(*key, sku) for sku in plan.delete])
+    conn.executemany(
+        _DROP_SHADOW,
+        [(*key, c.sku, c.delivery.source, c.delivery.page, c.line_hash) for c in plan.drop_shadows],
+    )
+    conn.executemany(_UPSERT_ROW, [copy_row(key, c) for c in plan.upsert])
+    conn.executemany(_ADD_SHADOW, [shadow_row(key, c) for c in plan.add_shadows])
+
+
+def sweep_source(conn: sqlite3.Connection, run_id: str, source: str) -> int:
+    """A paged source's delivery is complete (see :func:`~.semantics.plan_sweep`); the
+    caller owns the transaction. Returns the table rows that changed."""
+    pages = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT url FROM sf_endpoints WHERE run_id = ? AND (endpoint_key = ? OR "
+            "substr(endpoint_key, 1, ?) = ?) AND outcome IN ('loaded', 'unchanged')",
+            (run_id, source, len(source) + 6, source + "#page="),
+        )
+    ]
+    snaps = conn.execute(
+        "SELECT DISTINCT supplier_id, warehouse_id, as_of FROM inventory_positions "
+        "WHERE source = ? AND source_url IN (SELECT value FROM json_each(?))",
+        (source, msgspec.json.encode(pages).decode()),
+    ).fetchall()
+    changed = 0
+    for snap in snaps:
+        key = tuple(snap)
+        table = {
+            c.sku: c
+            for c in map(
+                copy_from_row,
+                conn.execute(
+                    f"SELECT * FROM inventory_positions WHERE {_KEY} AND source = ?", (*key, source)
+                ),
+            )
+        }
+        shadows = [
+            copy_from_row(r)
+            for r in conn.execute(f"SELECT * FROM sf_inventory_shadows WHERE {_KEY}", key)
+        ]
+        plan = plan_sweep(table, shadows, run_id, source, pages)
+        apply_plan(conn, key, plan)
+        changed += len(plan.delete) + len(plan.upsert)
+    conn.execute(
+        "DELETE FROM sf_documents WHERE doc_type = 'inventory_snapshot' AND source = ? "
+        "AND run_id != ? AND source_url NOT IN (SELECT value FROM json_each(?))",
+        (source, run_id, msgspec.json.encode(pages).decode()),
+    )
+    return changed
+
+
+def read_conflicts(conn: sqlite3.Connection, run_id: str | None) -> list[Conflict]:
+    where, params = ("WHERE run_id = ?", (run_id,)) if run_id else ("", ())
+    out = []
+    for r in conn.execute(f"SELECT * FROM sf_conflicts {where} ORDER BY id", params):
+        winner = Delivery(r["winner_source"], "", r["run_id"], r["winner_request_id"])
+        loser = Delivery(r["loser_source"], "", r["run_id"], r["loser_request_id"])
+        out.append(
+            Conflict(
+                r["doc_type"],
+                r["doc_key"],
+                r["line_key"],
+                winner,
+                msgspec.json.decode(r["winner_values"]),
+                loser,
+                msgspec.json.decode(r["loser_values"]),
+            )
+        )
+    return out

@@ -56,6 +56,9 @@ class FeedConfig:
     seed: int = 0
     retry_after_cap: float = 60.0
     max_payload_bytes: int = 1024 * MiB
+    # Decoded bytes per received byte past which a compressed body is a bomb (transport.py).
+    max_decompression_ratio: float = 100.0
+    max_redirects: int = 5  # hops followed per request (_fetch/redirects.py); 0: none
     spool_threshold_bytes: int = 50 * MiB
     request_id_header: str = "X-Request-ID"
     user_agent: str = "supplyfeed/0.1"
@@ -90,6 +93,10 @@ class FeedConfig:
             raise ConfigError("must be greater than 1", key="adaptive_latency_factor")
         if self.rate_limit_per_second < 0:
             raise ConfigError("must not be negative", key="rate_limit_per_second")
+        if self.max_redirects < 0:
+            raise ConfigError("must not be negative", key="max_redirects")
+        if self.max_decompression_ratio < 1:
+            raise ConfigError("must be at least 1", key="max_decompression_ratio")
         if self.spool_threshold_bytes < 1 or self.max_payload_bytes < 1:
             raise ConfigError("payload sizes must be positive", key="max_payload_bytes")
 
@@ -229,10 +236,17 @@ class AuthSpec:
 
 @dataclass(frozen=True, slots=True)
 class SupplierSpec:
-    """A supplier: its id, request headers, its effective config and its feeds."""
+    """A supplier: its id, request headers, its effective config and its feeds.
+
+    ``secret_headers`` (lower-case names) are the headers whose values came from ``${ENV}``
+    references; ``secrets`` every value the supplier's section took from the environment.
+    Neither is ever sent to another origin on a redirect (``_fetch/redirects.py``).
+    """
 
     id: str
     feeds: tuple[FeedSpec, ...]
     headers: Mapping[str, str] = field(default_factory=dict)
     config: FeedConfig = field(default_factory=FeedConfig)
     auth: AuthSpec = field(default_factory=AuthSpec)
+    secret_headers: frozenset[str] = frozenset()
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)

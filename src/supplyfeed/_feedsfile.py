@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -40,6 +40,12 @@ __all__ = ["DEFAULT_SINK", "FeedsFile", "load_feeds_file", "parse_feeds"]
 DEFAULT_SINK = DEFAULT_SINK_URL  # the embedded default, one definition (_sink/factory.py)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
+# Query parameters that carry credentials: their values must be ${ENV} references.
+_SECRET_PARAM = re.compile(
+    r"(?:^|[_.-])(?:api[_-]?key|apikey|key|token|secret|passw(?:or)?d|pwd|signature|sig"
+    r"|auth|credentials?|session(?:id)?)$",
+    re.IGNORECASE,
+)
 _URL_SCHEMES = frozenset({"http", "https", "sftp", "file"})
 _TOP_KEYS = ("sink", "defaults", "suppliers")
 _SUPPLIER_KEYS = ("id", "headers", "overrides", "auth", "feeds")
@@ -109,6 +115,8 @@ class _Reader:
         self.name = name
         self.env = env
         self.secrets: set[str] = set()
+        self.scope_secrets: set[str] = set()  # of the supplier being read
+        self.scope_headers: set[str] = set()  # its headers that hold an ${ENV} value
 
     # -- errors -------------------------------------------------------------------------
     def fail(self, node: yaml.Node | None, key: str, message: str) -> ConfigError:
@@ -153,6 +161,7 @@ class _Reader:
             else:
                 raise self.fail(node, key, f"environment variable {var} is not set")
             self.secrets.add(resolved)
+            self.scope_secrets.add(resolved)
             return resolved
 
         return _ENV_REF.sub(sub, value)
@@ -215,6 +224,7 @@ class _Reader:
         if "id" not in m:
             raise self.fail(node, _join(key, "id"), "missing supplier id")
         sid = self.string(m["id"][1], _join(key, "id"))
+        self.scope_secrets, self.scope_headers = set(), set()
         headers = self.headers(m["headers"][1], _join(key, "headers")) if "headers" in m else {}
         config = (
             self.config(m["overrides"][1], _join(key, "overrides"), defaults)
@@ -228,7 +238,15 @@ class _Reader:
             for i, n in enumerate(self.seq(m["feeds"][1], _join(key, "feeds")))
         )
         auth = self.auth(m["auth"][1], _join(key, "auth")) if "auth" in m else AuthSpec()
-        return SupplierSpec(id=sid, feeds=feeds, headers=headers, config=config, auth=auth)
+        return SupplierSpec(
+            id=sid,
+            feeds=feeds,
+            headers=headers,
+            config=config,
+            auth=auth,
+            secret_headers=frozenset(self.scope_headers),
+            secrets=frozenset(s for s in self.scope_secrets if len(s) >= 4),
+        )
 
     def auth(self, node: yaml.Node, key: str) -> AuthSpec:
         """A supplier's ``auth:`` mapping; secrets must be ``${ENV}`` references."""
@@ -289,6 +307,8 @@ class _Reader:
                     hkey,
                     'secrets only through environment variables, e.g. "Bearer ${TOKEN}"',
                 )
+            if _ENV_REF.search(raw):  # never sent to another origin (redirects.py)
+                self.scope_headers.add(name.lower())
             out[name] = self.expand(raw, vnode, hkey)
         return out
 
@@ -420,6 +440,7 @@ class _Reader:
                 raise self.fail(
                     node, key, "a password in a URL must come from an environment variable"
                 )
+        self.check_query_secrets(node, key)
         value = self.string(node, key)
         scheme = urlsplit(value).scheme.lower()
         if scheme not in _URL_SCHEMES:
@@ -429,6 +450,20 @@ class _Reader:
                 f"unsupported URL scheme {scheme!r} (use {', '.join(sorted(_URL_SCHEMES))})",
             )
         return value
+
+    def check_query_secrets(self, node: yaml.Node, key: str) -> None:
+        """A credential in a query string (``?api_key=...``) must be an ${ENV} reference."""
+        if not isinstance(node, yaml.ScalarNode):
+            return
+        query = urlsplit(str(node.value)).query
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if value and _SECRET_PARAM.search(name) and not _ENV_REF.search(value):
+                raise self.fail(
+                    node,
+                    key,
+                    f"query parameter {name!r} holds a literal secret: "
+                    f'take it from an environment variable, e.g. "{name}=${{API_KEY}}"',
+                )
 
     def field_mapping(self, node: yaml.Node, key: str) -> FieldMapping:
         m = self.mapping(node, key, _MAPPING_KEYS)

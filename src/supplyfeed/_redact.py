@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "redact_headers", "redact_text", "redact_url"]
+__all__ = ["REDACTED", "is_secret_name", "redact_headers", "redact_text", "redact_url"]
 
 REDACTED = "REDACTED"
 _SECRET_NAME = re.compile(
@@ -14,6 +14,11 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter name looks like it carries a credential."""
+    return name.lower() in _SECRET_HEADERS or bool(_SECRET_NAME.search(name))
 
 
 def redact_url(url: str) -> str:

@@ -402,3 +402,38 @@ def test_bad_auth_mapping_names_file_line_and_key(
     assert info.value.key == key
     assert message in info.value.message
     assert str(info.value.location).startswith("feeds.yaml:")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "api_key=abc123",
+        "token=abc123",
+        "access_token=abc123",
+        "key=abc123",
+        "client_secret=abc123",
+        "password=hunter22",
+        "X-Amz-Signature=abc123",
+        "region=eu&sig=abc123",
+    ],
+)
+def test_a_literal_secret_in_a_query_string_is_refused(query: str) -> None:
+    """`?api_key=...` written into the feeds file: exit-2 config error with file:line."""
+    doc = {"suppliers": [supplier("X", [f"https://example.test/a?{query}"], {})]}
+    text = yaml.safe_dump(doc)
+    with pytest.raises(ConfigError) as info:
+        parse_feeds(text, "feeds.yaml", ENV)
+    assert info.value.key == "suppliers[0].feeds[0].urls[0]"
+    assert "literal secret" in info.value.message
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "example.test" in t)
+    assert info.value.location == f"feeds.yaml:{line}"
+    assert "abc123" not in str(info.value)  # the refusal does not print the secret either
+
+
+def test_an_env_secret_in_a_query_string_is_allowed_and_known_as_secret() -> None:
+    """`?api_key=${API_KEY}` loads; its value is one of the supplier's secrets, and plain
+    parameters (`page=1`, `monkey=...`) are not mistaken for credentials."""
+    url = "https://example.test/a?api_key=${API_KEY}&page=1&monkey=banana"
+    [spec] = feeds([supplier("X", [url], {})])
+    assert spec.feeds[0].urls[0] == url.replace("${API_KEY}", ENV["API_KEY"])
+    assert ENV["API_KEY"] in spec.secrets

@@ -197,8 +197,17 @@ class AuthHook(BaseHook):
         url = treq.url
         if spec.type == "api_key" and spec.key_in == "query":
             url = _with_query(url, spec.key_name, spec.key_value)
-        headers = {**treq.headers, **_static_headers(spec)}
-        return dataclasses.replace(treq, url=url, headers=headers, tls=self._ssl[sid])
+        added = _static_headers(spec)
+        headers = {**treq.headers, **added}
+        return dataclasses.replace(
+            treq,
+            url=url,
+            headers=headers,
+            tls=self._ssl[sid],
+            # Never sent to another origin on a redirect (redirects.py).
+            secret_headers=treq.secret_headers | {n.lower() for n in added},
+            secrets=treq.secrets | set(spec.secrets),
+        )
 
 
 def _client_basic(spec: AuthSpec) -> str:
@@ -208,7 +217,12 @@ def _client_basic(spec: AuthSpec) -> str:
 
 
 def _bearer(treq: TransportRequest, token: str) -> TransportRequest:
-    return dataclasses.replace(treq, headers={**treq.headers, "Authorization": f"Bearer {token}"})
+    return dataclasses.replace(
+        treq,
+        headers={**treq.headers, "Authorization": f"Bearer {token}"},
+        secret_headers=treq.secret_headers | {"authorization"},
+        secrets=treq.secrets | {token},
+    )
 
 
 def _needs_hook(spec: AuthSpec) -> bool:

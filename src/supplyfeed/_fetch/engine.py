@@ -39,6 +39,7 @@ from .outcome import (
     FetchRequest,
     FetchSuccess,
 )
+from .redirects import with_redirects
 from .retry import RetryPolicy, error_for_status
 from .transport import AiohttpTransport, Transport, TransportRequest, header_value
 
@@ -225,7 +226,11 @@ class AsyncBatchIngestor:
             if result is None:  # stop() was called while this request waited for a slot
                 return _cancelled(request, request_id, started_at, t0, history)
             if isinstance(result, TransportResult):
-                history.append(AttemptRecord(attempt, "ok", result.status, result.elapsed))
+                history.append(
+                    AttemptRecord(
+                        attempt, "ok", result.status, result.elapsed, redirects=result.redirects
+                    )
+                )
                 self._notify(request, request_id, history[-1])
                 return FetchSuccess(
                     request=request,
@@ -278,6 +283,8 @@ class AsyncBatchIngestor:
             max_bytes=cfg.max_payload_bytes,
             spool_threshold=cfg.spool_threshold_bytes,
             spool_dir=self._spool_dir,
+            max_redirects=cfg.max_redirects,
+            max_decompression_ratio=cfg.max_decompression_ratio,
         )
         try:
             for hook in self.hooks:  # before any slot: a hook may wait (rate limit)
@@ -303,8 +310,13 @@ class AsyncBatchIngestor:
             elapsed = time.monotonic() - t0
         if response.body is None:
             retry_after = header_value(response.headers, "Retry-After")
-            return error_for_status(response.status, response.reason, retry_after), elapsed
-        return TransportResult(response.status, response.headers, response.body, elapsed)
+            error = error_for_status(response.status, response.reason, retry_after)
+            if response.redirects:  # the chain that ended here goes into the ledger
+                error = with_redirects(error, " -> ".join(response.redirects))
+            return error, elapsed
+        return TransportResult(
+            response.status, response.headers, response.body, elapsed, response.redirects
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +325,7 @@ class TransportResult:
     headers: Mapping[str, str]
     body: Body
     elapsed: float
+    redirects: tuple[str, ...] = ()
 
 
 def _payload_failure(outcome: FetchSuccess, exc: PayloadError) -> FetchFailure:

@@ -41,15 +41,19 @@ class AttemptRecord:
     status: int | None
     elapsed: float
     wait_before_next: float = 0.0
+    redirects: tuple[str, ...] = ()  # the redacted URLs this attempt was redirected to
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "attempt": self.attempt,
             "outcome": self.outcome,
             "status": self.status,
             "elapsed": round(self.elapsed, 4),
             "wait": round(self.wait_before_next, 4),
         }
+        if self.redirects:  # kept in the ledger's retry history (redirects.py)
+            out["redirects"] = list(self.redirects)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,21 +7,48 @@ outcome per attempt (after auth has refreshed a token once on a 401).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from .._config import FeedConfig, SupplierSpec
 from .adaptive import AdaptiveConcurrency
 from .auth import AuthHook
 from .breaker import CircuitBreaker
-from .hooks import FetchHook
+from .hooks import BaseHook, FetchHook, Send
+from .outcome import FetchRequest
 from .ratelimit import BucketSpec, RateLimiter
+from .transport import TransportRequest, TransportResponse
 
-__all__ = ["supplier_hooks"]
+__all__ = ["SupplierRequests", "supplier_hooks"]
+
+
+class SupplierRequests(BaseHook):
+    """Each request carries its supplier's payload and redirect limits, and the names and
+    values of its secrets, which the redirect policy never sends to another origin."""
+
+    def __init__(self, suppliers: Sequence[SupplierSpec]) -> None:
+        self._by_id = {s.id: s for s in suppliers}
+
+    async def send(
+        self, request: FetchRequest, treq: TransportRequest, call_next: Send
+    ) -> TransportResponse:
+        supplier = self._by_id.get(request.supplier_id)
+        if supplier is not None:
+            cfg = supplier.config
+            treq = dataclasses.replace(
+                treq,
+                max_bytes=cfg.max_payload_bytes,
+                max_redirects=cfg.max_redirects,
+                max_decompression_ratio=cfg.max_decompression_ratio,
+                secret_headers=treq.secret_headers | supplier.secret_headers,
+                secrets=treq.secrets | supplier.secrets,
+            )
+        return await call_next(treq)
 
 
 def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> list[FetchHook]:
     """Circuit breakers, rate limits and auth for ``suppliers``, outermost first."""
-    hooks: list[FetchHook] = []
+    hooks: list[FetchHook] = [SupplierRequests(suppliers)] if suppliers else []
     if config.breaker_threshold > 0:
         hooks.append(CircuitBreaker(config.breaker_threshold, config.breaker_cooldown))
     buckets = {

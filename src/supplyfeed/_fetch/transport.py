@@ -8,21 +8,29 @@ tests can drive the engine without a network and without patching internals.
 A transport converts every foreign exception once, here, into a
 :class:`~supplyfeed.TransientFetchError` or :class:`~supplyfeed.PermanentFetchError`
 with a stable ``kind``. It never retries: the engine decides (``retry.py``).
+
+:class:`AiohttpTransport` follows redirects itself, each hop checked by the policy in
+``redirects.py``, and decodes ``Content-Encoding`` itself under the bomb caps of
+``content_encoding.py``. A body past the spool threshold is written to its file from a
+thread, so the event loop never waits for the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
-from .._exceptions import PermanentFetchError, TransientFetchError
+from .._exceptions import FetchError, PermanentFetchError, TransientFetchError
 from .._formats.body import Body, SpoolWriter
+from .content_encoding import ACCEPT_ENCODING, BoundedDecoder
+from .redirects import REDIRECT_STATUSES, RedirectChain
 
 __all__ = [
     "AiohttpTransport",
@@ -34,6 +42,7 @@ __all__ = [
 ]
 
 _CHUNK = 64 * 1024
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,12 @@ class TransportRequest:
     # Per-request TLS (a supplier's CA bundle, client certificate, or False when the
     # supplier's tls_verify is off); None: the transport's default, which verifies.
     tls: ssl.SSLContext | bool | None = None
+    max_redirects: int = 5
+    max_decompression_ratio: float = 100.0
+    # Never sent to another origin (redirects.py): lower-case names of headers holding
+    # credentials, and the secret values themselves (for query strings and Locations).
+    secret_headers: frozenset[str] = frozenset()
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
 
 @dataclass(slots=True)
@@ -57,6 +72,7 @@ class TransportResponse:
     headers: Mapping[str, str]
     body: Body | None = None
     reason: str = ""
+    redirects: tuple[str, ...] = ()  # the URLs redirected to, in order, redacted
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
@@ -112,20 +128,44 @@ class AiohttpTransport:
         return self._session
 
     async def send(self, request: TransportRequest) -> TransportResponse:
+        chain = RedirectChain(request)
+        hop = request
+        while True:
+            try:
+                response, location = await self._hop(hop)
+            except FetchError as exc:
+                raise chain.annotate(exc) from exc
+            if location is None:
+                response.redirects = chain.hops
+                return response
+            hop = chain.follow(hop, response.status, location)
+
+    async def _hop(self, request: TransportRequest) -> tuple[TransportResponse, str | None]:
+        """One request, no redirect followed: the response, or the Location to go to."""
         session = self._get_session()
+        headers = dict(request.headers)
+        if header_value(headers, "Accept-Encoding") is None:  # only what we can decode
+            headers["Accept-Encoding"] = ACCEPT_ENCODING
         try:
             async with session.request(
                 request.method,
                 request.url,
-                headers=dict(request.headers),
+                headers=headers,
                 ssl=_ssl_arg(request.tls, self._ssl),
+                allow_redirects=False,
+                auto_decompress=False,  # content_encoding.py decodes, under the bomb caps
             ) as resp:
                 headers = dict(resp.headers.items())
+                reason = resp.reason or ""
+                location = resp.headers.get("Location")
+                if resp.status in REDIRECT_STATUSES and location:
+                    resp.release()
+                    return TransportResponse(resp.status, headers, None, reason), location
                 if not 200 <= resp.status < 300:
                     resp.release()
-                    return TransportResponse(resp.status, headers, None, resp.reason or "")
+                    return TransportResponse(resp.status, headers, None, reason), None
                 body = await _read_body(resp, request)
-                return TransportResponse(resp.status, headers, body, resp.reason or "")
+                return TransportResponse(resp.status, headers, body, reason), None
         except (PermanentFetchError, TransientFetchError):
             raise
         except aiohttp.ClientPayloadError as exc:
@@ -160,30 +200,49 @@ class AiohttpTransport:
 
 
 async def _read_body(resp: aiohttp.ClientResponse, request: TransportRequest) -> Body:
-    """Stream the body in chunks into memory or a spool file, enforcing ``max_bytes``
-    on the decompressed size (a decompression bomb fails fast, never exhausts memory)."""
+    """Stream the body in chunks into memory or a spool file, decoding its
+    ``Content-Encoding`` under ``max_bytes`` and the decompression ratio (a bomb fails
+    fast, never fills memory or the disk). Disk writes run in a thread."""
+    encoding = resp.headers.get("Content-Encoding", "")
     declared = resp.content_length
-    if (
-        declared is not None
-        and declared > request.max_bytes
-        and not resp.headers.get("Content-Encoding")
-    ):
+    if declared is not None and declared > request.max_bytes and not encoding:
         raise PermanentFetchError(
             f"declared size {declared} exceeds max_payload_bytes {request.max_bytes}",
             kind="too_large",
         )
+    decoder = BoundedDecoder(
+        encoding, max_bytes=request.max_bytes, max_ratio=request.max_decompression_ratio
+    )
     spool = SpoolWriter(request.spool_threshold, request.spool_dir)
     try:
         async for chunk in resp.content.iter_chunked(_CHUNK):
-            spool.write(chunk)
-            if spool.size > request.max_bytes:
-                raise PermanentFetchError(
-                    f"body exceeds max_payload_bytes {request.max_bytes}", kind="too_large"
-                )
+            for piece in decoder.feed(chunk):
+                spool.write(piece)
+                if spool.wants_flush:
+                    await _off_loop(spool.flush, request)
+        decoder.end()
+        if spool.on_disk:
+            return await _off_loop(spool.finish, request)
+        return spool.finish()
     except BaseException:
         spool.abort()
         raise
-    return spool.finish()
+
+
+async def _off_loop(write: Callable[[], _T], request: TransportRequest) -> _T:
+    """``write`` (spool file I/O) in a thread; a full disk is a typed failure."""
+    future = asyncio.get_running_loop().run_in_executor(None, write)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])  # the write ends before abort() removes its file
+        raise
+    except OSError as exc:
+        where = request.spool_dir or "the temporary directory"
+        kind = "spool_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "spool"
+        raise TransientFetchError(
+            f"cannot write the spool file in {where}: {exc.strerror or exc}", kind=kind
+        ) from exc
 
 
 def _ssl_arg(per_request: ssl.SSLContext | bool | None, default: ssl.SSLContext | None) -> Any:

@@ -74,7 +74,16 @@ class Body:
 
 
 class SpoolWriter:
-    """Accumulates chunks in memory, moving to a temporary file past ``threshold`` bytes."""
+    """Accumulates chunks in memory, moving to a temporary file past ``threshold`` bytes.
+
+    :meth:`write` never touches the disk: it only buffers. Once the buffer is due for the
+    file (past the threshold, then every ``FLUSH_BYTES``), ``wants_flush`` turns true and
+    the caller runs :meth:`flush` off the event loop (the transport uses a thread), so a
+    large body streaming to disk never blocks other requests. :meth:`finish` and
+    :meth:`abort` do the rest; I/O errors (a full disk) are raised as ``OSError``.
+    """
+
+    FLUSH_BYTES = 1024 * 1024
 
     def __init__(self, threshold: int, directory: Path | None = None) -> None:
         self._threshold = threshold
@@ -85,22 +94,33 @@ class SpoolWriter:
         self._hash = hashlib.sha256()
         self.size = 0
 
+    @property
+    def on_disk(self) -> bool:
+        return self._path is not None
+
+    @property
+    def wants_flush(self) -> bool:
+        limit = self.FLUSH_BYTES if self._file is not None else self._threshold
+        return len(self._buffer) > limit
+
     def write(self, chunk: bytes) -> None:
         self._hash.update(chunk)
         self.size += len(chunk)
-        if self._file is not None:
-            self._file.write(chunk)
-            return
         self._buffer += chunk
-        if len(self._buffer) > self._threshold:
+
+    def flush(self) -> None:
+        """Move the buffer to the spool file (created on the first call). Blocking I/O."""
+        if self._file is None:
             fd, name = tempfile.mkstemp(prefix="supplyfeed-", suffix=".spool", dir=self._directory)
             self._path = Path(name)
             self._file = os.fdopen(fd, "wb")
-            self._file.write(self._buffer)
-            self._buffer = bytearray()
+        self._file.write(self._buffer)
+        self._buffer = bytearray()
 
     def finish(self) -> Body:
+        """The body; blocking I/O when it is on disk (flush the rest, close)."""
         if self._file is not None:
+            self.flush()
             self._file.close()
             assert self._path is not None
             return Body(path=self._path, sha256=self._hash.hexdigest())

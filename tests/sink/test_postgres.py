@@ -10,11 +10,10 @@ import asyncpg
 import pytest
 
 from supplyfeed import RunLockedError, SinkError
-from supplyfeed._fetch.conditional import Validators
+from supplyfeed._fetch.conditional import Validators, ValidatorStore
 from supplyfeed._models import InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import Outcome
-from supplyfeed._sink.feed_state import PageMark, state_for_sink
-from supplyfeed._sink.http_cache import store_for_sink
+from supplyfeed._sink.feed_state import FeedStateStore, PageMark
 from supplyfeed._sink.postgres import PostgresSink
 from supplyfeed._sink.schema import SCHEMA_VERSION
 from supplyfeed._sink.semantics import DEAD_LETTER_INLINE_MAX
@@ -136,8 +135,8 @@ async def test_state_between_runs_outlives_the_sink(url: str) -> None:
     """Validators, page marks and cursors are kept in the database, across sink instances
     (so conditional requests, paged resume and incremental feeds work on PostgreSQL)."""
     async with PostgresSink(url) as sink:
-        assert store_for_sink(sink) is sink
-        assert state_for_sink(sink) is sink
+        assert isinstance(sink, ValidatorStore)
+        assert isinstance(sink, FeedStateStore)
         await sink.put_validators({"k": Validators('"e"', "Mon", "ab")})
         await sink.put_validators({"k": Validators('"f"', None, "cd"), "k2": Validators()})
         await sink.put_page_marks("r1", {"f1": PageMark(3, "http://x/p3"), "f2": PageMark(2, None)})

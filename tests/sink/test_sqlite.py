@@ -17,7 +17,7 @@ import pytest
 from supplyfeed import RunLockedError, SinkError
 from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import Outcome
-from supplyfeed._sink.feed_state import PageMark, state_for_sink
+from supplyfeed._sink.feed_state import FeedStateStore, PageMark
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed._sink.schema import SCHEMA_VERSION
 from supplyfeed._sink.sqlite import SqliteSink
@@ -212,7 +212,7 @@ async def test_page_marks_and_cursors_outlive_the_sink(
 ) -> None:
     """sf_page_marks and sf_cursors are kept by the sink itself, across sink instances."""
     async with SqliteSink(url(tmp_path / "s.db"), worker=worker) as sink:
-        assert state_for_sink(sink) is sink
+        assert isinstance(sink, FeedStateStore)
         await sink.put_page_marks("r1", {"f1": PageMark(3, "http://x/p3"), "f2": PageMark(2, None)})
         await sink.put_cursors({"f1": "2026-11-28T00:00:00Z"})
         await sink.put_cursors({"f1": "2026-11-29T00:00:00Z", "f2": "7"})

@@ -8,9 +8,9 @@ from typing import Literal
 
 import pytest
 
-from supplyfeed._fetch.conditional import Validators
+from supplyfeed._fetch.conditional import Validators, ValidatorStore
 from supplyfeed._run.pipeline import RunOptions
-from supplyfeed._sink.http_cache import MemoryValidatorStore, store_for_sink
+from supplyfeed._sink.http_cache import MemoryValidatorStore
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed._sink.sqlite import SqliteSink
 from supplyfeed.sim import Fault, SupplierFleet
@@ -98,7 +98,7 @@ async def test_sqlite_sink_keeps_validators(
     """sf_http_cache keeps validators across sink instances (i.e. across runs)."""
     url = f"sqlite:///{tmp_path / 'cache.db'}"
     async with SqliteSink(url, worker=worker) as sink:
-        assert store_for_sink(sink) is sink
+        assert isinstance(sink, ValidatorStore)
         await sink.put_validators({"k": Validators('"e"', "Mon", "ab")})
         await sink.put_validators({"k2": Validators(None, None, "cd")})
     async with SqliteSink(url, worker=worker) as sink:

@@ -14,7 +14,6 @@ from aiohttp import web
 from supplyfeed._config import SupplierSpec
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._run.incremental import cursor_max, step_back
-from supplyfeed._sink.feed_state import state_for_sink
 from supplyfeed._sink.memory import MemorySink
 
 from .helpers import QUICK, run
@@ -115,7 +114,7 @@ async def test_next_run_asks_only_for_newer_data(server: ChangesServer) -> None:
     assert second.outcomes == {"loaded": 1}  # W6 (at the cursor), W7, W8
     rows = await _warehouses(sink)
     assert sorted(rows) == sorted(f"W{i}" for i in range(9))  # nothing lost or duplicated
-    cursors = await state_for_sink(sink).get_cursors([_key(server)])
+    cursors = await sink.get_cursors([_key(server)])
     assert cursors == {_key(server): _stamp(8)}
 
 
@@ -127,7 +126,7 @@ async def test_failed_page_stores_no_cursor(server: ChangesServer) -> None:
     sink = MemorySink()
     first = await run(suppliers, sink, suppliers[0].config)
     assert first.outcomes == {"loaded": 1, "failed": 1}
-    assert await state_for_sink(sink).get_cursors([_key(server)]) == {}
+    assert await sink.get_cursors([_key(server)]) == {}
     server.broken_pages.clear()
     second = await run(suppliers, sink, suppliers[0].config)
     # The first page is the one already loaded: unchanged, and its cursor still counts.
@@ -135,7 +134,7 @@ async def test_failed_page_stores_no_cursor(server: ChangesServer) -> None:
     assert server.since == [_stamp(0), _stamp(0)]  # the initial value, both times
     rows = await _warehouses(sink)
     assert sorted(rows) == sorted(f"W{i}" for i in range(7))
-    assert await state_for_sink(sink).get_cursors([_key(server)]) == {_key(server): _stamp(6)}
+    assert await sink.get_cursors([_key(server)]) == {_key(server): _stamp(6)}
 
 
 async def test_lookback_window_asks_for_late_data(server: ChangesServer) -> None:

@@ -16,7 +16,6 @@ from supplyfeed._config import SupplierSpec
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._fetch.pagination import link_next
 from supplyfeed._run.pipeline import RunOptions
-from supplyfeed._sink.feed_state import state_for_sink
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed.sim import SupplierFleet
 from supplyfeed.sim.paged import STYLES, paged_feeds_document
@@ -197,7 +196,7 @@ async def test_resume_continues_after_the_last_loaded_page(server: PagedServer) 
     assert server.requests["cursor", 0] == 1  # a finished feed is not walked again
     _assert_exactly(await _rows(sink), ["next", "cursor"])
     keys = [f"P|inventory_snapshot|{server.base}{PAGINATION[s][0]}" for s in ("next", "cursor")]
-    marks = await state_for_sink(sink).get_page_marks(first.run_id, keys)
+    marks = await sink.get_page_marks(first.run_id, keys)
     assert {m.next_url for m in marks.values()} == {None}  # both feeds walked to the end
     assert sorted(m.next_index for m in marks.values()) == [5, 5]
 

@@ -123,6 +123,8 @@ class PagedFeeds:
     def item(self, item: object, planned: PlannedEndpoint) -> object:
         """A page's load unit decodes only its document list (``records``) when set."""
         spec = planned.feed.pagination
+        if spec is not None and isinstance(item, LoadUnit):
+            item.paged = True  # its source's delivery ends with the last page
         if (
             spec is None
             or not spec.records

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import logging
 import os
 import time
 from collections import Counter
@@ -38,9 +39,7 @@ from .._fetch.policies import supplier_hooks
 from .._fetch.transport import Transport
 from .._formats.body import Body
 from .._formats.registry import decode_payload
-from .._sink.base import EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
-from .._sink.feed_state import state_for_sink
-from .._sink.http_cache import store_for_sink
+from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._telemetry.telemetry import Telemetry
 from .drops import DropFiles
 from .incremental import CursorTracker
@@ -51,6 +50,8 @@ from .summary import RunSummary, summarize
 from .unchanged import UnchangedFilter
 
 __all__ = ["RunOptions", "Runner", "new_run_id"]
+
+log = logging.getLogger("supplyfeed.run")
 
 _QUEUE_DEPTH = 256
 _DONE = object()
@@ -93,14 +94,12 @@ class Runner:
         self.ingestor: AsyncBatchIngestor | None = None
         self._interrupted = False
         self.unchanged = UnchangedFilter(
-            self.options.http_cache or store_for_sink(sink), enabled=config.conditional_requests
+            self.options.http_cache or sink, enabled=config.conditional_requests
         )
         self._unverified = unverified_suppliers(suppliers)  # flagged in the summary
         secrets = [x for s in suppliers for x in s.auth.secrets]
-        self.pages = PagedFeeds(  # paging.py
-            state_for_sink(sink), self.run_id, secrets, recall=self.unchanged.recall
-        )
-        self.cursors = CursorTracker(state_for_sink(sink))  # incremental.py
+        self.pages = PagedFeeds(sink, self.run_id, secrets, recall=self.unchanged.recall)
+        self.cursors = CursorTracker(sink)  # incremental.py
         self.drops = DropFiles(suppliers)  # file:// and sftp:// drop folders (drops.py)
 
     def stop(self) -> None:
@@ -283,6 +282,7 @@ class Runner:
 
     async def _after_record(self, skipped: list[EndpointRecord]) -> None:
         await self.unchanged.committed(skipped)
+        await self._finish_sources(await self.pages.committed(skipped))
         await self.drops.committed(skipped)  # an unchanged drop file is done too
         self.cursors.failed(skipped)
         self._report(skipped)
@@ -301,17 +301,28 @@ class Runner:
                     unit.body.discard()
             if spooled:
                 await asyncio.to_thread(_discard_all, spooled)
-        await self.unchanged.committed(results)
+        # A body that lost records to staleness or a conflict is fetched again next time,
+        # not answered by a 304 that would keep the table as it is.
+        await self.unchanged.committed([r for r in results if not _lost_any(r)])
         finished = await self.pages.committed(results)
+        await self._finish_sources(finished)
         await self.cursors.committed(results, finished)
         await self.drops.committed(results)  # move or delete files only once loaded
         self._report(results)
+
+    async def _finish_sources(self, feeds: set[str]) -> None:
+        """A paged feed's last page committed: its delivery is complete, so lines its
+        earlier deliveries reported on pages this one no longer has go (SPEC §6)."""
+        for feed in sorted(feeds):
+            await self.sink.finish_source(self.run_id, feed)
 
     def _report(self, committed: list[EndpointRecord]) -> None:
         if self.options.telemetry is not None:
             self.options.telemetry.written(committed)
         for r in committed:
-            self.options.progress.advance(r.endpoint.kind.value, r.outcome, r.records)
+            self.options.progress.advance(r.endpoint.kind.value, r.outcome, r.records_loaded)
+            for c in r.conflicts:
+                log_conflict(c, r)
 
 
 @dataclass(slots=True)
@@ -332,6 +343,24 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if not isinstance(leaf, asyncio.CancelledError | BaseExceptionGroup):
             return leaf
     return group
+
+
+def _lost_any(r: EndpointRecord) -> bool:
+    return bool(r.records_stale or r.records_conflict)
+
+
+def log_conflict(c: Conflict, r: EndpointRecord) -> None:
+    """Each conflict once, with both request ids: the operator finds both deliveries."""
+    line = f" line {c.line_key}" if c.line_key else ""
+    log.warning(
+        "conflict: %s %s%s differs at an equal version: kept %s from %s, not %s from %s",
+        c.doc_type, c.doc_key, line, c.winner.request_id, c.winner.source,
+        c.loser.request_id, c.loser.source,
+        extra={"sf": {"supplier": r.endpoint.supplier_id, "kind": r.endpoint.kind.value,
+                      "url": r.endpoint.url, "request_id": r.request_id,
+                      "winner_request_id": c.winner.request_id,
+                      "loser_request_id": c.loser.request_id}},
+    )  # fmt: skip
 
 
 def _discard_all(bodies: list[Body]) -> None:

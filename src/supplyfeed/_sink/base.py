@@ -28,13 +28,15 @@ Load semantics (:meth:`Sink.load`), per :class:`LoadUnit` and atomically:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
+from .feed_state import PageMark
 
 __all__ = [
     "PAGE_SUFFIX",
@@ -148,6 +150,9 @@ class LoadUnit:
     record: EndpointRecord  # outcome is set by the sink (loaded or quarantined)
     body: Body
     documents: Callable[[], Iterator[Document]]  # decodes lazily; may raise PayloadError
+    # A page of a paged feed: its delivery spans several units, so a newer delivery
+    # replaces the source's lines when it completes (Sink.finish_source), not page by page.
+    paged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +256,35 @@ class Sink(Protocol):
     async def endpoints(self, run_id: str) -> list[EndpointRecord]:
         """Every ledger row of a run."""
 
+    # -- state between runs (part of every sink: kept in memory, it would be lost) -------
+    async def get_validators(self, keys: Sequence[str]) -> dict[str, Validators]:
+        """Conditional-request validators (``sf_http_cache``) of endpoint keys."""
+
+    async def put_validators(self, entries: Mapping[str, Validators]) -> None: ...
+
+    async def get_page_marks(self, run_id: str, keys: Sequence[str]) -> dict[str, PageMark]:
+        """Where each paged feed of a run continues (``sf_page_marks``)."""
+
+    async def put_page_marks(self, run_id: str, marks: Mapping[str, PageMark]) -> None: ...
+
+    async def get_cursors(self, keys: Sequence[str]) -> dict[str, str]:
+        """Incremental feeds' cursors (``sf_cursors``)."""
+
+    async def put_cursors(self, entries: Mapping[str, str]) -> None: ...
+
     # -- data -------------------------------------------------------------------------
     async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         """Decode and load each unit atomically (see the module docstring), commit, and
         return the units' final ledger rows. Units may share one transaction; a unit is
         never split across two."""
+
+    async def finish_source(self, run_id: str, source: str) -> int:
+        """A paged source's delivery in ``run_id`` is complete: its lines from earlier
+        deliveries on pages this one did not bring go; another part's copy of a line takes
+        its place (SPEC §6). Returns the table rows that changed."""
+
+    async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
+        """The conflicts stored (``sf_conflicts``), of one run or of every run."""
 
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of a canonical table, for reports and the reliability checker."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
@@ -29,7 +28,6 @@ __all__ = [
     "PageMark",
     "read_cursors",
     "read_page_marks",
-    "state_for_sink",
     "write_cursors",
     "write_page_marks",
 ]
@@ -110,16 +108,3 @@ def write_cursors(conn: sqlite3.Connection, entries: Mapping[str, str]) -> None:
     now = dt.datetime.now(dt.UTC).isoformat()
     rows = [(k, v, now) for k, v in entries.items()]
     conn.executemany("INSERT OR REPLACE INTO sf_cursors VALUES (?, ?, ?)", rows)
-
-
-_MEMORY: weakref.WeakKeyDictionary[object, MemoryFeedState] = weakref.WeakKeyDictionary()
-
-
-def state_for_sink(sink: object) -> FeedStateStore:
-    """The sink itself when it keeps feed state (the SQLite sink does), else memory."""
-    if isinstance(sink, FeedStateStore):
-        return sink
-    try:
-        return _MEMORY.setdefault(sink, MemoryFeedState())
-    except TypeError:  # not weak-referenceable: state lasts for this run only
-        return MemoryFeedState()

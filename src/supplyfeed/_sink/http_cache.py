@@ -5,8 +5,7 @@ memory (tests, one-process use); the SQLite sink itself, which keeps them in its
 file, written by its own database worker (no second connection competes for the write
 lock, and wiping the data also forgets the validators); and the PostgreSQL sink, in its
 database (``postgres_state.py``). :func:`read_validators` and :func:`write_validators`
-are the SQLite SQL; a sink that implements ``get_validators`` / ``put_validators`` is
-preferred (:func:`store_for_sink`).
+are the SQLite SQL. Every sink keeps them: the methods are part of the ``Sink`` protocol.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from .._fetch.conditional import Validators, ValidatorStore
+from .._fetch.conditional import Validators
 
 __all__ = [
     "CREATE_HTTP_CACHE",
     "MemoryValidatorStore",
     "read_validators",
-    "store_for_sink",
     "write_validators",
 ]
 
@@ -71,8 +69,3 @@ def write_validators(conn: sqlite3.Connection, entries: Mapping[str, Validators]
     now = dt.datetime.now(dt.UTC).isoformat()
     rows = [(k, v.etag, v.last_modified, v.sha256, now) for k, v in entries.items()]
     conn.executemany(_UPSERT, rows)
-
-
-def store_for_sink(sink: object) -> ValidatorStore | None:
-    """The sink itself when it keeps validators, else None (no conditional requests)."""
-    return sink if isinstance(sink, ValidatorStore) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -21,6 +22,7 @@ from .._models import DocKind, Document, InventorySnapshot
 from .base import (
     Conflict,
     DeadLetter,
+    Delivery,
     Endpoint,
     EndpointRecord,
     LoadUnit,
@@ -63,6 +65,7 @@ from .semantics import (
     line_count,
     loaded_record,
     part_ident,
+    part_records,
     plan_document,
     plan_lines,
     plan_part,
@@ -70,6 +73,8 @@ from .semantics import (
     provenance,
     quarantined_record,
     replay_unit,
+    snapshot_of_part,
+    swept_snapshots,
     unique_skus,
     with_counts,
 )
@@ -206,19 +211,22 @@ class MemorySink:
     async def finish_source(self, run_id: str, source: str) -> int:
         """A paged source's delivery is complete: its lines from pages this delivery did
         not bring (or found unchanged) go, and shadows take their place (SPEC §6)."""
-        pages = {
-            r.endpoint.url
-            for r in self._endpoints.get(run_id, {}).values()
-            if r.endpoint.source == source and r.outcome in (Outcome.LOADED, Outcome.UNCHANGED)
-        }
+        ledger = [
+            r for r in self._endpoints.get(run_id, {}).values() if r.endpoint.source == source
+        ]
+        seen = {r.endpoint.url for r in ledger if r.outcome in (Outcome.LOADED, Outcome.UNCHANGED)}
+        unchanged = {r.endpoint.url for r in ledger if r.outcome is Outcome.UNCHANGED}
+        pieces = [
+            (doc_key_text(snapshot_of_part(key)), doc.delivery)
+            for (kind, key), doc in self._docs.items()
+            if kind == DocKind.INVENTORY_SNAPSHOT.value and doc.delivery
+            and doc.delivery.source == source
+        ]  # fmt: skip
         removed = 0
-        for snap, table in self._lines.items():
-            if not any(
-                c.delivery.source == source and c.delivery.page in pages for c in table.values()
-            ):
-                continue  # an earlier snapshot of the source (another as_of): history
+        for snap, kept in swept_snapshots(pieces, run_id, seen, unchanged).items():
+            table = self._lines.setdefault(snap, {})
             shadows = self._shadows.setdefault(snap, {})
-            plan = plan_sweep(table, shadows.values(), run_id, source, pages)
+            plan = plan_sweep(table, shadows.values(), run_id, source, kept)
             for sku in plan.delete:
                 del table[sku]
             for copy in plan.upsert:
@@ -226,10 +234,17 @@ class MemorySink:
             for copy in plan.drop_shadows:
                 del shadows[copy.ident]
             removed += len(plan.delete) + len(plan.upsert)
-        for ident, doc in list(self._docs.items()):
-            if doc.delivery and is_swept(doc.delivery, run_id, source, pages):
-                del self._docs[ident]
+            self._forget_parts(
+                snap, functools.partial(is_swept, run_id=run_id, source=source, kept_pages=kept)
+            )
         return removed
+
+    def _forget_parts(self, snap: str, swept: Callable[[Delivery], bool]) -> None:
+        for ident, doc in list(self._docs.items()):
+            if ident[0] != DocKind.INVENTORY_SNAPSHOT.value or doc.delivery is None:
+                continue
+            if swept(doc.delivery) and doc_key_text(snapshot_of_part(ident[1])) == snap:
+                del self._docs[ident]
 
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         if table not in _PK:
@@ -392,7 +407,7 @@ class _UnitWriter:
         version, digest = version_of(docs[0]), content_hash(docs)
         n = sum(map(line_count, docs))
         stored = sink._docs.get(ident)
-        action = plan_part(stored, version, digest, delivery)
+        action = plan_part(stored, version, digest, delivery, paged=self._unit.paged)
         if action in (PartAction.UNCHANGED, PartAction.STALE):
             self.stats.counts.add(Bucket(action.value), n)
             self.stats.stale_documents += action is PartAction.STALE
@@ -412,7 +427,7 @@ class _UnitWriter:
         for copy in plan.add_shadows:
             self._undo.set(shadows, copy.ident, copy)
         self._count(plan.counts, plan.recounts, line_conflicts(snap, plan.conflicts))
-        records = n + (stored.records if action is PartAction.EXTEND and stored else 0)
+        records = part_records(stored, delivery, n)
         self._undo.set(sink._docs, ident, StoredDoc(version, digest, delivery, records))
 
     def _document(self, spec: DocSpec, key: tuple[str, ...], doc: Document) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "line_count",
     "loaded_record",
     "part_ident",
+    "part_records",
     "plan_document",
     "plan_lines",
     "plan_part",
@@ -70,6 +71,8 @@ __all__ = [
     "quarantined_record",
     "replay_unit",
     "shadow_row",
+    "snapshot_of_part",
+    "swept_snapshots",
     "unique_skus",
     "with_counts",
 ]
@@ -266,9 +269,20 @@ class PartAction(Enum):
 
 
 def plan_part(
-    stored: StoredDoc | None, version: Version, content_hash: str, delivery: Delivery
+    stored: StoredDoc | None,
+    version: Version,
+    content_hash: str,
+    delivery: Delivery,
+    *,
+    paged: bool = False,
 ) -> PartAction:
-    """One source's part (``stored``: the part last loaded from the same page or file)."""
+    """One source's part (``stored``: the part last loaded from the same page or file).
+
+    A page of a paged source never replaces its page's earlier lines at once: boundaries
+    shift between polls, so a line missing from page 2 may be on page 3, not yet
+    fetched. Its lines displace the source's older copies one by one, and the delivery's
+    end sweeps what it no longer reports (:func:`plan_sweep`): a crash half-way leaves
+    the previous part plus the pages loaded, never less."""
     if stored is None:
         return PartAction.NEW
     if stored.delivery is not None and stored.delivery.request_id == delivery.request_id:
@@ -277,7 +291,7 @@ def plan_part(
         return PartAction.UNCHANGED
     if version_key(version) < version_key(stored.version):
         return PartAction.STALE
-    return PartAction.REPLACE
+    return PartAction.EXTEND if paged else PartAction.REPLACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,21 +357,47 @@ def plan_sweep(
     shadows: Iterable[LineCopy],
     run_id: str,
     source: str,
-    pages: Collection[str],
+    kept_pages: Collection[str],
 ) -> LinePlan:
     """A paged source's delivery in ``run_id`` is complete: its copies from earlier
-    deliveries on pages this one did not bring (nor find unchanged) go; where another
-    part still reports a line, its best copy takes the table (SPEC §6: the source's part
-    equals its latest complete delivery). ``table``/``shadows``: one snapshot's copies."""
+    deliveries go, except on ``kept_pages`` (pages this delivery found unchanged, whose
+    lines were not written again); where another part still reports a line, its best copy
+    takes the table (SPEC §6: the source's part equals its latest complete delivery).
+    ``table``/``shadows``: one snapshot's copies."""
     state = _Lines(table, shadows)
-    state.drop(lambda c: is_swept(c.delivery, run_id, source, pages), run_id)
+    state.drop(lambda c: is_swept(c.delivery, run_id, source, kept_pages), run_id)
     state.promote()
     return state.plan()
 
 
-def is_swept(d: Delivery, run_id: str, source: str, pages: Collection[str]) -> bool:
-    """Of ``source``, from an earlier delivery, on a page the latest one did not bring."""
-    return d.source == source and d.run_id != run_id and d.page not in pages
+def is_swept(d: Delivery, run_id: str, source: str, kept_pages: Collection[str]) -> bool:
+    """Of ``source``, from an earlier delivery, on a page not kept by the latest one."""
+    return d.source == source and d.run_id != run_id and d.page not in kept_pages
+
+
+def swept_snapshots(
+    parts: Iterable[tuple[str, Delivery]],
+    run_id: str,
+    seen: Collection[str],
+    unchanged: Collection[str],
+) -> dict[str, set[str]]:
+    """Which snapshots a paged source's complete delivery sweeps, each with its kept pages.
+
+    ``parts``: (snapshot, delivery) of the source's stored parts; ``seen``: the pages the
+    delivery loaded or found unchanged, ``unchanged``: those it found unchanged. A
+    snapshot is the delivery's own if the delivery wrote a part of it, or found one of
+    its pages unchanged; an earlier snapshot (another as_of) is history and is kept. Its
+    kept pages are those the delivery brought but did not write again."""
+    rewritten: dict[str, set[str]] = {}
+    touched: set[str] = set()
+    for snap, d in parts:
+        pages = rewritten.setdefault(snap, set())
+        if d.run_id == run_id:
+            pages.add(d.page)
+            touched.add(snap)
+        elif d.page in unchanged:
+            touched.add(snap)
+    return {snap: set(seen) - rewritten[snap] for snap in touched}
 
 
 class _Lines:
@@ -682,3 +722,15 @@ def unique_skus(copies: list[LineCopy]) -> list[LineCopy]:
 def _add(seen: set[str], sku: str) -> bool:
     seen.add(sku)
     return False
+
+
+def part_records(stored: StoredDoc | None, delivery: Delivery, n: int) -> int:
+    """The records a part holds after ``n`` more: the same payload adds, another replaces."""
+    if stored is None or stored.delivery is None:
+        return n
+    return n + stored.records if stored.delivery.request_id == delivery.request_id else n
+
+
+def snapshot_of_part(doc_key: str) -> tuple[str, ...]:
+    """The snapshot key (supplier, warehouse, as_of) of a part's ``sf_documents`` key."""
+    return tuple(msgspec.json.decode(doc_key)[:3])

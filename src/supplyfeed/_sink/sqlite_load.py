@@ -37,6 +37,7 @@ from .semantics import (
     is_stale_version,
     line_count,
     part_ident,
+    part_records,
     plan_document,
     plan_part,
     provenance,
@@ -154,13 +155,13 @@ class DocWriter:
         stats: UnitStats,
     ) -> None:
         (version, digest, n), delivery = meta, delivery_of(unit)
-        action = plan_part(stored, version, digest, delivery)
+        action = plan_part(stored, version, digest, delivery, paged=unit.paged)
         if action in (PartAction.UNCHANGED, PartAction.STALE):
             stats.counts.add(_BUCKET[action], n)
             stats.stale_documents += action is PartAction.STALE
             return
         self._parts.write(doc, action, delivery, stats.counts, stats.conflicts)
-        records = n + (stored.records if action is PartAction.EXTEND and stored else 0)
+        records = part_records(stored, delivery, n)
         self._wrote(ident, StoredDoc(version, digest, delivery, records), doc, unit)
 
     def streamed(
@@ -183,7 +184,7 @@ class DocWriter:
             stats.counts.add(_BUCKET[PartAction.STALE], n)
             stats.stale_documents += 1
             return
-        action = plan_part(stored, version, "", delivery)
+        action = plan_part(stored, version, "", delivery, paged=unit.paged)
         self.rows.flush()
         self._conn.execute("SAVEPOINT sf_doc")
         counts, conflicts, hasher, n = Counts(), list[Conflict](), DocHasher(first), 0

@@ -19,7 +19,7 @@ from typing import Final
 import msgspec
 
 from .._models import InventorySnapshot, document_key
-from .base import Conflict, Delivery
+from .base import PAGE_SUFFIX, Conflict, Delivery
 from .schema import INVENTORY_POSITIONS, SF_CONFLICTS, SF_INVENTORY_SHADOWS, doc_key_text
 from .semantics import (
     Bucket,
@@ -32,11 +32,14 @@ from .semantics import (
     conflict_row,
     copy_from_row,
     copy_row,
+    is_swept,
     line_conflicts,
     line_copies,
     plan_lines,
     plan_sweep,
     shadow_row,
+    snapshot_of_part,
+    swept_snapshots,
     unique_skus,
 )
 from .sqlite_rows import RowBuffer
@@ -65,6 +68,11 @@ _CONFLICT_COLUMNS: Final = SF_CONFLICTS.column_names[1:]
 _ADD_CONFLICT: Final = (
     f"INSERT INTO sf_conflicts ({', '.join(_CONFLICT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_CONFLICT_COLUMNS))})"
+)
+_OF_SOURCE: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND source = ?"
+_ALL_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY}"
+_FORGET_PART: Final = (
+    "DELETE FROM sf_documents WHERE doc_type = 'inventory_snapshot' AND doc_key = ?"
 )
 _BUCKET_COLUMN: Final = {b: f"records_{b.value}" for b in Bucket}
 
@@ -181,43 +189,32 @@ def apply_plan(conn: sqlite3.Connection, key: tuple[str, ...], plan: LinePlan) -
 def sweep_source(conn: sqlite3.Connection, run_id: str, source: str) -> int:
     """A paged source's delivery is complete (see :func:`~.semantics.plan_sweep`); the
     caller owns the transaction. Returns the table rows that changed."""
-    pages = [
-        str(r[0])
+    ledger = conn.execute(
+        "SELECT url, outcome FROM sf_endpoints WHERE run_id = ? AND (endpoint_key = ? OR "
+        "substr(endpoint_key, 1, ?) = ?) AND outcome IN ('loaded', 'unchanged')",
+        (run_id, source, len(source) + len(PAGE_SUFFIX), source + PAGE_SUFFIX),
+    ).fetchall()
+    seen = {str(r[0]) for r in ledger}
+    unchanged = {str(r[0]) for r in ledger if r[1] == "unchanged"}
+    stored = [
+        (str(r[0]), doc_key_text(snapshot_of_part(r[0])), Delivery(source, r[1], r[2], r[3]))
         for r in conn.execute(
-            "SELECT url FROM sf_endpoints WHERE run_id = ? AND (endpoint_key = ? OR "
-            "substr(endpoint_key, 1, ?) = ?) AND outcome IN ('loaded', 'unchanged')",
-            (run_id, source, len(source) + 6, source + "#page="),
+            "SELECT doc_key, source_url, run_id, request_id FROM sf_documents "
+            "WHERE doc_type = 'inventory_snapshot' AND source = ?",
+            (source,),
         )
     ]
-    snaps = conn.execute(
-        "SELECT DISTINCT supplier_id, warehouse_id, as_of FROM inventory_positions "
-        "WHERE source = ? AND source_url IN (SELECT value FROM json_each(?))",
-        (source, msgspec.json.encode(pages).decode()),
-    ).fetchall()
+    parts = [(snap, d) for _, snap, d in stored]
     changed = 0
-    for snap in snaps:
-        key = tuple(snap)
-        table = {
-            c.sku: c
-            for c in map(
-                copy_from_row,
-                conn.execute(
-                    f"SELECT * FROM inventory_positions WHERE {_KEY} AND source = ?", (*key, source)
-                ),
-            )
-        }
-        shadows = [
-            copy_from_row(r)
-            for r in conn.execute(f"SELECT * FROM sf_inventory_shadows WHERE {_KEY}", key)
-        ]
-        plan = plan_sweep(table, shadows, run_id, source, pages)
+    for snap, kept in swept_snapshots(parts, run_id, seen, unchanged).items():
+        key = snapshot_of_part(snap)
+        table = {c.sku: c for c in map(copy_from_row, conn.execute(_OF_SOURCE, (*key, source)))}
+        shadows = [copy_from_row(r) for r in conn.execute(_ALL_SHADOWS, key)]
+        plan = plan_sweep(table, shadows, run_id, source, kept)
         apply_plan(conn, key, plan)
         changed += len(plan.delete) + len(plan.upsert)
-    conn.execute(
-        "DELETE FROM sf_documents WHERE doc_type = 'inventory_snapshot' AND source = ? "
-        "AND run_id != ? AND source_url NOT IN (SELECT value FROM json_each(?))",
-        (source, run_id, msgspec.json.encode(pages).decode()),
-    )
+        gone = [k for k, s, d in stored if s == snap and is_swept(d, run_id, source, kept)]
+        conn.executemany(_FORGET_PART, [(k,) for k in gone])
     return changed
 
 

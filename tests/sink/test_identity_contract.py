@@ -172,7 +172,7 @@ async def test_a_paged_source_whose_page_count_shrinks_keeps_no_stale_row(sink: 
     await _deliver_pages(sink, "run-1", five)
     await _deliver_pages(sink, "run-2", two, complete=False)  # "crash" before the end
     mid = stock(await sink.table_rows("inventory_positions"))
-    assert len(mid) == 10 and mid["S00"] == 100 and mid["S40"] == 4
+    assert (len(mid), mid["S00"], mid["S40"]) == (10, 100, 4)
     await sink.finish_source("run-2", "feed")  # the delivery completes (resume)
     assert stock(await sink.table_rows("inventory_positions")) == {
         "S00": 100, "S01": 100, "S10": 200
@@ -196,12 +196,13 @@ async def test_a_drop_folder_with_several_files_per_warehouse_keeps_every_file(
 ) -> None:
     """Each drop file is its own source: three files for one warehouse add up; a new
     version of one file replaces only that file's part."""
-    files = {f"sftp://drop/out/inv-{n}.json": part({f"F{n}-{i}": n for i in range(4)}) for n in range(3)}  # fmt: skip
+    files = {f"sftp://drop/out/inv-{n}.json": part({f"F{n}-{i}": n for i in range(4)})
+             for n in range(3)}  # fmt: skip
     await load(sink, [unit(k, [p]) for k, p in files.items()])
     assert len(await sink.table_rows("inventory_positions")) == 12
     await load(sink, [unit("sftp://drop/out/inv-1.json", [part({"F1-0": 99})], run_id="run-2")])
     rows = stock(await sink.table_rows("inventory_positions"))
-    assert len(rows) == 9 and rows["F1-0"] == 99 and "F1-1" not in rows
+    assert (len(rows), rows["F1-0"], "F1-1" in rows) == (9, 99, False)
 
 
 @pytest.mark.parametrize("order", ["first", "second"])
@@ -216,7 +217,7 @@ async def test_two_asns_with_one_number_in_one_file_are_a_conflict(sink: Sink, o
     assert notice["carrier"] == winner.carrier
     assert len(await sink.table_rows("ship_notice_lines")) == len(winner.lines)
     [conflict] = await sink.conflicts()
-    assert conflict.line_key is None and conflict.doc_type == "ship_notice"
+    assert (conflict.line_key, conflict.doc_type) == (None, "ship_notice")
     counts = await check_counts(sink, "run-1")
     assert counts["conflict"] == len(min((a, b), key=content_hash).lines)
 

@@ -6,7 +6,14 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "is_secret_name", "redact_headers", "redact_text", "redact_url"]
+__all__ = [
+    "REDACTED",
+    "is_secret_name",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "remember_secrets",
+]
 
 REDACTED = "REDACTED"
 _SECRET_NAME = re.compile(
@@ -14,6 +21,18 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+# Values from the feeds file's ${ENV} references (a query parameter of any name, a path
+# part): every URL this process logs or stores is cleaned of them (see remember_secrets).
+_KNOWN: set[str] = set()
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Make :func:`redact_url` hide these values wherever they appear in a URL.
+
+    Process-wide on purpose: a URL reaches logs, the ledger and error messages through
+    many paths, and a secret must be hidden on all of them. The run adds its suppliers'
+    secrets before it plans its endpoints."""
+    _KNOWN.update(v for v in values if len(v) >= 4)
 
 
 def is_secret_name(name: str) -> bool:
@@ -23,6 +42,8 @@ def is_secret_name(name: str) -> bool:
 
 def redact_url(url: str) -> str:
     """The URL without a password in its userinfo and without secret-looking query values."""
+    if _KNOWN:
+        url = redact_text(url, _KNOWN)
     if "@" not in url and "?" not in url and url.startswith(("http://", "https://")):
         return url  # nothing to hide (the common case: this runs for every request)
     parts = urlsplit(url)

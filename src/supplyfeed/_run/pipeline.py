@@ -39,6 +39,7 @@ from .._fetch.policies import supplier_hooks
 from .._fetch.transport import Transport
 from .._formats.body import Body
 from .._formats.registry import decode_payload
+from .._redact import remember_secrets
 from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
 from .._telemetry.telemetry import Telemetry
 from .drops import DropFiles
@@ -98,6 +99,7 @@ class Runner:
         )
         self._unverified = unverified_suppliers(suppliers)  # flagged in the summary
         secrets = [x for s in suppliers for x in s.auth.secrets]
+        remember_secrets(x for s in suppliers for x in s.secrets)  # ${ENV} values in URLs
         self.pages = PagedFeeds(sink, self.run_id, secrets, recall=self.unchanged.recall)
         self.cursors = CursorTracker(sink)  # incremental.py
         self.drops = DropFiles(suppliers)  # file:// and sftp:// drop folders (drops.py)

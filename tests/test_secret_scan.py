@@ -2,7 +2,8 @@
 
 Two real CLI runs (``python -m supplyfeed run F``: JSON logs with metrics, then
 text logs) against local servers on 127.0.0.1, with credentials of every kind: an API key
-header, an ``${ENV}`` header, an API key, a signature and an ``${ENV}`` account number in the query, a bearer token.
+header, an ``${ENV}`` header, an API key, a signature and an ``${ENV}`` account number in
+the query, a bearer token.
 The endpoints load, redirect to another origin, fail once, 404, loop, and one echoes the
 request back as an undecodable body. Then the logs, stdout, ``report --json``,
 ``dead-letters --json``, the SQLite files, the metrics textfile and $TMPDIR are read:

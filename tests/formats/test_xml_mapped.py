@@ -193,3 +193,25 @@ def test_unusable_path_is_reported() -> None:
 def test_registry_finds_the_decoder() -> None:
     """The registry's 'xml' format is this decoder."""
     assert get_decoder("xml") is decode
+
+
+@pytest.mark.parametrize(
+    ("records", "problem"),
+    [
+        ("Stock/Items/Item", "no element Stock/Items in this payload"),
+        ("Stock/Lines/Item", "no element Stock/Lines in this payload"),
+        ("Stock/Item", "none of the 2 elements under Stock is a record"),
+    ],
+)
+def test_a_records_path_that_matches_nothing_is_a_payload_error(records: str, problem: str) -> None:
+    """A mapping whose records path names nothing in the payload must not load zero
+    records and report success (SPEC §6): the payload is quarantined, the path named."""
+    data = b'<Stock wh="W1" at="2026-11-28T07:00:00Z"><Line><Sku>A</Sku></Line><Line/></Stock>'
+    mapping = FieldMapping(
+        records=records,
+        fields={"warehouse_id": "$.@wh", "as_of": "$.@at", "sku": "Sku", "on_hand": "Qty"},
+    )
+    with pytest.raises(PayloadError, match="matches nothing") as info:
+        run(data, DocKind.INVENTORY_SNAPSHOT, mapping)
+    assert problem in str(info.value)
+    assert (info.value.where, info.value.kind) == ("mapping.records", "mapping")

@@ -242,6 +242,7 @@ def _records(
     in_record = 0
     header: dict[str, str] = {}
     count = 0
+    shape = _Container()
     for event, elem in events:
         if not opened:  # the root element (plan was computed from a peek at it)
             opened = True
@@ -253,6 +254,7 @@ def _records(
         assert plan is not None
         if event == "start":
             stack.append(elem.tag)
+            shape.saw(plan.records, stack)
             if in_record or tuple(stack) == plan.records:
                 in_record += 1
             else:
@@ -273,9 +275,49 @@ def _records(
             _capture(plan, tuple(stack), elem, header, attrs_only=False)
             events.release(elem)
         stack.pop()
+    if count == 0 and plan is not None:
+        shape.check(plan)
     if count == 0 and plan is not None and header:
         # No line records, but a header: a document without lines (a header-level ASN).
         yield "document header", _getter(ET.Element("none"), plan, header)
+
+
+class _Container:
+    """Whether the records path matched nothing for want of records, or was wrong.
+
+    The element that holds the records (the path less its last step) may be present and
+    empty: a document without lines, as a header-only ship notice is. Absent, or holding
+    only other elements, the mapping matches nothing in this payload: a payload error, so
+    that it is quarantined instead of loading nothing and reporting success (SPEC §6)."""
+
+    __slots__ = ("children", "found")
+
+    def __init__(self) -> None:
+        self.found = False
+        self.children = 0
+
+    def saw(self, records: tuple[str, ...], stack: list[str]) -> None:
+        depth = len(records) - 1
+        if len(stack) == depth and tuple(stack) == records[:-1]:
+            self.found = True
+        elif len(stack) == depth + 1 and tuple(stack[:-1]) == records[:-1]:
+            self.children += 1
+
+    def check(self, plan: _Plan) -> None:
+        if not plan.records:
+            return
+        container = "/".join((plan.root, *plan.records[:-1]))
+        if len(plan.records) > 1 and not self.found:
+            problem = f"no element {container} in this payload"
+        elif self.children:
+            problem = f"none of the {self.children} elements under {container} is a record"
+        else:
+            return
+        raise PayloadError(
+            f"mapping.records {'/'.join((plan.root, *plan.records))!r} matches nothing: {problem}",
+            where="mapping.records",
+            kind="mapping",
+        )
 
 
 def _peek_root(body: Body) -> str | None:

@@ -32,8 +32,8 @@ async def test_request_id_in_json_logs_matches_ledger_and_dead_letter(tmp_path: 
         doc = fleet.feeds_document(sink=url)
         for supplier in doc["suppliers"]:  # a secret in the query string must never be logged
             for feed in supplier["feeds"]:
-                feed["urls"] = [f"{u}?api_key=s3cret-value" for u in feed["urls"]]
-        feeds = parse_feeds(yaml.safe_dump(doc), "<test>", {})
+                feed["urls"] = [f"{u}?api_key=${{API_KEY}}" for u in feed["urls"]]
+        feeds = parse_feeds(yaml.safe_dump(doc), "<test>", {"API_KEY": "s3cret-value"})
         sink = open_sink(url)
         await sink.open()
         try:

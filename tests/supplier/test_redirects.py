@@ -192,3 +192,28 @@ async def test_max_redirects_is_set_per_supplier(a: Origin) -> None:
     assert (strict.error_kind, strict.attempts) == ("too_many_redirects", 1)
     assert lax.outcome is Outcome.LOADED
     await assert_rows_exactly(sink, ["deep"])
+
+
+async def test_a_redirecting_token_endpoint_gets_no_client_secret_elsewhere(
+    a: Origin, b: Origin
+) -> None:
+    """OAuth2: a token_url answering 307 to another origin is not followed; the client
+    credentials reach only token_url, and the supplier's endpoints fail permanently."""
+    a.routes["/token"] = redirect(lambda r: b.url("/token"), status=307)
+    a.routes["/doc"] = serve("never")
+    oauth = {
+        "type": "oauth2",
+        "token_url": a.url("/token"),
+        "client_id": "acme",
+        "client_secret": "${BEARER}",
+    }
+    sink, records = await ingest(supplier("O", [a.url("/doc")], auth=oauth))
+    [record] = records
+    assert (record.outcome, record.error_kind, record.permanent) == (
+        Outcome.FAILED,
+        "auth_token",
+        True,
+    )
+    assert b.received == []
+    assert b"/doc" not in a.received_bytes  # no document request without a token
+    await assert_rows_exactly(sink, [])

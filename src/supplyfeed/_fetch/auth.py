@@ -127,6 +127,7 @@ class OAuth2Token:
                     data=form,
                     headers={"Authorization": _client_basic(spec)},
                     ssl=True if self._ssl is None else self._ssl,
+                    allow_redirects=False,  # the client secret goes to token_url only
                 ) as resp,
             ):
                 if resp.status != 200:
@@ -151,8 +152,8 @@ class OAuth2Token:
 
     def _error(self, message: str, status: int | None, *, permanent: bool = False) -> FetchError:
         text = redact_text(f"{message} ({redact_url(self._spec.token_url)})", self._spec.secrets)
-        # A refused client (400/401/403) will not pass by retrying; the rest may.
-        if permanent or (status is not None and 400 <= status < 500 and status not in (408, 429)):
+        # A refused client (400/401/403) or a redirect will not pass by retrying; the rest may.
+        if permanent or (status is not None and 300 <= status < 500 and status not in (408, 429)):
             return PermanentFetchError(text, kind=AUTH_TOKEN, status=status)
         return TransientFetchError(text, kind=AUTH_TOKEN, status=status)
 

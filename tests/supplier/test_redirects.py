@@ -168,6 +168,7 @@ async def test_a_bad_chain_is_permanent_and_named(
         1,
     )
     assert len(a.received) == len(chain)  # each hop asked once: not retried
+    assert [r.split(b"\r\n")[0] for r in b.received] == [b"GET /ok HTTP/1.1"]
     assert bad.error_message is not None
     assert a.url("/f") in bad.error_message
     assert " -> " in bad.error_message
@@ -216,4 +217,18 @@ async def test_a_redirecting_token_endpoint_gets_no_client_secret_elsewhere(
     )
     assert b.received == []
     assert b"/doc" not in a.received_bytes  # no document request without a token
+    await assert_rows_exactly(sink, [])
+
+
+async def test_a_location_carrying_a_secret_in_its_path_is_refused(a: Origin, b: Origin) -> None:
+    """A names B with the API key in the path, where no query stripping can reach it:
+    the hop is refused as insecure_redirect and B receives nothing; the message is clean."""
+    a.routes["/leak"] = redirect(lambda r: b.url(f"/k/{r.headers['X-API-Key']}"))
+    sink, records = await ingest(supplier("S", [a.url("/leak")], auth=KEY_HEADER))
+    [record] = records
+    assert (record.error_kind, record.permanent, record.attempts) == ("insecure_redirect", True, 1)
+    assert b.received == []
+    assert record.error_message is not None
+    assert ENV["API_KEY"] not in record.error_message
+    assert "REDACTED" in record.error_message
     await assert_rows_exactly(sink, [])

@@ -9,6 +9,7 @@ nothing past the cap was ever written.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -53,10 +54,9 @@ def bombs() -> dict[str, bytes]:
     return {name: make(zeros) for name, make in BOMBS.items()}
 
 
-@pytest.fixture
-def spool_cap(bombs: dict[str, bytes]) -> Iterator[int]:
-    """No file this process writes may grow past the cap the bombs must stay under."""
-    cap = max(RATIO_FLOOR, RATIO * max(len(b) for b in bombs.values())) + 512 * 1024
+@contextlib.contextmanager
+def file_size_limit(cap: int) -> Iterator[int]:
+    """No file this process writes may grow past ``cap`` bytes (EFBIG past it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
     resource.setrlimit(resource.RLIMIT_FSIZE, (cap, hard))
@@ -65,6 +65,15 @@ def spool_cap(bombs: dict[str, bytes]) -> Iterator[int]:
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
+
+
+@pytest.fixture
+def spool_cap(bombs: dict[str, bytes]) -> Iterator[int]:
+    """The cap the bombs must stay under, enforced by the kernel on every file."""
+    with file_size_limit(
+        max(RATIO_FLOOR, RATIO * max(len(b) for b in bombs.values())) + 512 * 1024
+    ) as cap:
+        yield cap
 
 
 @pytest.fixture
@@ -183,3 +192,35 @@ async def test_a_large_body_streams_to_the_spool_without_blocking_the_loop(
     stats = monitor.stats()
     assert stats["samples"] > 10
     assert stats["max_seconds"] < 0.1, stats
+
+
+async def test_a_spool_write_that_fails_is_a_typed_failure_of_that_endpoint(
+    tmp_path: Path,
+) -> None:
+    """The spool file cannot grow (EFBIG here, ENOSPC on a full disk): that endpoint fails
+    as a transient `spool` error naming the folder, retried, its file removed; the run
+    finishes and the endpoint beside it loads."""
+    big = document("big")[:-1] + b',"note":"' + b" " * (4 * 1024 * 1024) + b'"}'
+    async with Origin() as server:
+        server.routes["/big"] = _plain(big)
+        server.routes["/small"] = _plain(document("small"))
+        with file_size_limit(1024 * 1024):
+            sink, records = await ingest(
+                [server.url("/big"), server.url("/small")], tmp_path, retry_attempts=2
+            )
+    by_url = {r.endpoint.url: r for r in records}
+    failed = by_url[server.url("/big")]
+    assert (failed.outcome, failed.error_kind, failed.permanent) == (Outcome.FAILED, "spool", False)
+    assert failed.attempts == 2
+    assert failed.error_message is not None
+    assert str(tmp_path) in failed.error_message
+    assert by_url[server.url("/small")].outcome is Outcome.LOADED
+    assert os.listdir(tmp_path) == []
+    await assert_rows_exactly(sink, ["small"])
+
+
+def _plain(body: bytes) -> Callable[[web.Request], Any]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type="application/json")
+
+    return handler

@@ -74,6 +74,9 @@ class RichProgress:
         self._progress.stop()
 
 
+_BUCKETS = ("unchanged", "stale", "superseded", "conflict")
+
+
 def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     """The end-of-run summary: endpoints by outcome and failure reason, records, time."""
     flagged = summary.get("flagged", False)
@@ -94,7 +97,15 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
         table.add_row("    already dead letters", f"{known:,} (same bytes as an earlier run)")
     for reason, n in summary.get("failures_by_reason", {}).items():
         table.add_row(f"    {reason}", f"{n:,}")
-    table.add_row("records loaded", f"{summary['records']:,}")
+    buckets = summary.get("records_by_bucket") or {"loaded": summary["records"]}
+    table.add_row("records loaded", f"{buckets.get('loaded', 0):,}")
+    others = [f"{name} {buckets[name]:,}" for name in _BUCKETS if buckets.get(name)]
+    if others:  # decoded = loaded + these (SPEC §6): nothing that arrived goes uncounted
+        table.add_row("  not loaded", f"{' | '.join(others)} (of {summary['records']:,} decoded)")
+    if summary.get("conflicts"):
+        table.add_row(
+            "conflicts", f"{summary['conflicts']:,} (supplyfeed report --json lists them)"
+        )
     table.add_row("documents", f"{summary['documents']:,} ({summary['stale_documents']} stale)")
     table.add_row("bytes", f"{summary['bytes']:,}")
     table.add_row("wall time", f"{summary['wall_seconds']:.2f} s")

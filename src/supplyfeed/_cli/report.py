@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, Final
 
 import msgspec
 
+from .._sink.base import Conflict
 from .._sink.factory import open_sink
 from .display import make_console, print_summary
 
-__all__ = ["show_report"]
+__all__ = ["conflict_dict", "conflict_lines", "show_report"]
+
+_SHOWN: Final = 20  # conflicts listed in the table; --json lists them all
 
 
 async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
@@ -17,6 +21,7 @@ async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
     await sink.open()
     try:
         run = await sink.get_run(run_id)
+        conflicts = await sink.conflicts(run.run_id) if run is not None else []
     finally:
         await sink.close()
     if run is None:
@@ -30,11 +35,47 @@ async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "feeds": run.feeds,
         **run.summary,
+        "conflict_details": [conflict_dict(c) for c in conflicts],
     }
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(report) + b"\n")
     elif run.summary:
         print_summary(make_console(), report)
+        for line in conflict_lines(conflicts):
+            print(line)
     else:
         print(f"run {run.run_id}: {run.status}, no summary recorded (resume it to finish)")
     return 0
+
+
+def conflict_dict(c: Conflict) -> dict[str, Any]:
+    return {
+        "doc_type": c.doc_type,
+        "doc_key": c.doc_key,
+        "line_key": c.line_key,
+        "winner": {"source": c.winner.source, "request_id": c.winner.request_id,
+                   "values": c.winner_values},
+        "loser": {"source": c.loser.source, "request_id": c.loser.request_id,
+                  "values": c.loser_values},
+    }  # fmt: skip
+
+
+def conflict_lines(conflicts: list[Conflict]) -> list[str]:
+    """One line per conflict (the first few): what differed, who won, both request ids."""
+    lines = []
+    for c in conflicts[:_SHOWN]:
+        line = f" line {c.line_key}" if c.line_key else ""
+        lines.append(
+            f"conflict {c.doc_type} {c.doc_key}{line}: kept {_values(c.winner_values)} from "
+            f"{c.winner.source} (request {c.winner.request_id}), not "
+            f"{_values(c.loser_values)} from {c.loser.source} (request {c.loser.request_id})"
+        )
+    if len(conflicts) > _SHOWN:
+        lines.append(f"... and {len(conflicts) - _SHOWN} more (report --json lists them all)")
+    return lines
+
+
+def _values(values: Any) -> str:
+    if isinstance(values, dict):  # a whole document: name it by its hash
+        return f"content {str(values.get('content_hash'))[:12]}"
+    return "/".join("" if v is None else str(v) for v in values[:3])

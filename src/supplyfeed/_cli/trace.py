@@ -15,6 +15,7 @@ import msgspec
 from .._sink.base import DeadLetter, EndpointRecord, RequestTrace
 from .._sink.factory import open_sink
 from .dead_letters import letter_dict
+from .report import conflict_dict, conflict_lines
 
 __all__ = ["show_trace"]
 
@@ -25,15 +26,22 @@ async def show_trace(url: str, request_id: str, *, as_json: bool) -> int:
     await sink.open()
     try:
         trace = await sink.trace(request_id)
+        conflicts = [
+            c
+            for c in await sink.conflicts()
+            if request_id in (c.winner.request_id, c.loser.request_id)
+        ]
     finally:
         await sink.close()
+    found = trace.found or bool(conflicts)
     if as_json:
-        sys.stdout.buffer.write(msgspec.json.encode(trace_dict(trace)) + b"\n")
-    elif trace.found:
-        print("\n".join(trace_lines(trace)))
+        out = trace_dict(trace) | {"conflicts": [conflict_dict(c) for c in conflicts]}
+        sys.stdout.buffer.write(msgspec.json.encode(out | {"found": found}) + b"\n")
+    elif found:
+        print("\n".join(trace_lines(trace) + [f"  {line}" for line in conflict_lines(conflicts)]))
     else:
         print(f"error: nothing in {url} carries request id {request_id}", file=sys.stderr)
-    return 0 if trace.found else 1
+    return 0 if found else 1
 
 
 def trace_lines(trace: RequestTrace) -> list[str]:
@@ -55,6 +63,9 @@ def _endpoint_lines(run_id: str, r: EndpointRecord) -> list[str]:
         f"  outcome     {r.outcome.value}{error}",
         f"  attempts    {r.attempts} in {r.elapsed:.3f} s, {r.records:,} records, "
         f"{r.bytes:,} bytes",
+        f"  records     loaded {r.records_loaded:,}, unchanged {r.records_unchanged:,}, "
+        f"stale {r.records_stale:,}, superseded {r.records_superseded:,}, "
+        f"conflict {r.records_conflict:,}",
     ]
     for a in r.retry_history:
         status = "" if a.get("status") is None else f" HTTP {a['status']}"
@@ -94,6 +105,10 @@ def trace_dict(trace: RequestTrace) -> dict[str, Any]:
                 "attempts": r.attempts,
                 "elapsed": r.elapsed,
                 "records": r.records,
+                "records_by_bucket": {
+                    b: getattr(r, f"records_{b}")
+                    for b in ("loaded", "unchanged", "stale", "superseded", "conflict")
+                },
                 "retry_history": r.retry_history,
             }
             for run_id, r in trace.endpoints

@@ -133,6 +133,7 @@ class Runner:
             error_rate_threshold=self.config.error_rate_threshold,
             interrupted=self._interrupted,
         )
+        summary.conflicts = len(await self.sink.conflicts(self.run_id))
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.left_in_place(records)
         if telemetry is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._sink.base import EndpointRecord, Outcome
-from .._sink.semantics import is_known_quarantine
+from .._sink.semantics import Bucket, is_known_quarantine
 
 __all__ = ["RunSummary", "summarize"]
 
@@ -19,7 +19,7 @@ class RunSummary:
     endpoints: int
     outcomes: dict[str, int]
     failures_by_reason: dict[str, int]
-    records: int
+    records: int  # decoded; where they went (SPEC §6) is in ``buckets``
     documents: int
     stale_documents: int
     bytes: int
@@ -29,6 +29,9 @@ class RunSummary:
     interrupted: bool = False
     # Quarantines whose bytes an open dead letter already held: not new breakage.
     quarantined_known: int = 0
+    # loaded / unchanged / stale / superseded / conflict: they add up to ``records``.
+    buckets: dict[str, int] = field(default_factory=dict)
+    conflicts: int = 0  # sf_conflicts rows this run stored
     per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
     # Settings a reader must not miss, e.g. a supplier whose TLS certificates go unchecked.
@@ -53,6 +56,9 @@ class RunSummary:
             "failures_by_reason": self.failures_by_reason,
             "quarantined_known": self.quarantined_known,
             "records": self.records,
+            "records_loaded": self.buckets.get("loaded", 0),
+            "records_by_bucket": self.buckets,
+            "conflicts": self.conflicts,
             "documents": self.documents,
             "stale_documents": self.stale_documents,
             "bytes": self.bytes,
@@ -90,7 +96,7 @@ def summarize(
             r.endpoint.supplier_id, {"endpoints": 0, "ok": 0, "failed": 0, "records": 0}
         )
         s["endpoints"] += 1
-        s["records"] += r.records
+        s["records"] += r.records_loaded
         if r.outcome in (Outcome.LOADED, Outcome.UNCHANGED):
             s["ok"] += 1
         elif r.outcome in (Outcome.FAILED, Outcome.QUARANTINED):
@@ -101,6 +107,7 @@ def summarize(
         outcomes=dict(sorted(outcomes.items())),
         failures_by_reason=dict(Counter(_reason(r) for r in bad).most_common()),
         records=sum(r.records for r in records),
+        buckets={b.value: sum(getattr(r, f"records_{b.value}") for r in records) for b in Bucket},
         documents=sum(r.documents for r in records),
         stale_documents=sum(r.stale_documents for r in records),
         bytes=sum(r.bytes for r in records),

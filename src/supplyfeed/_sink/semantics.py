@@ -346,9 +346,9 @@ def plan_lines(
     if replace is not None:
         part = (replace.source, replace.page)
         state.drop(lambda c: (c.delivery.source, c.delivery.page) == part, replace.run_id)
+        state.promote()  # the new lines meet the best remaining copy, not an empty slot
     for copy in incoming:
         state.meet(copy)
-    state.promote()
     return state.plan()
 
 
@@ -425,23 +425,28 @@ class _Lines:
         for ident, copy in list(self.shadows.items()):
             if gone(copy):
                 del self.shadows[ident]
+                self.vacated.add(copy.sku)
 
     def meet(self, new: LineCopy) -> None:
+        self._drop_older_deliveries(new)
         old = self.table.get(new.sku)
         if old is None:
             self.table[new.sku] = new
             self.out.counts.add(Bucket.LOADED)
             return
-        _meet(self, old, new)
+        _meet(self, old, self.best(new.sku), new)
 
-    def displace(self, old: LineCopy, new: LineCopy, to: Bucket | None) -> None:
+    def best(self, sku: str) -> LineCopy:
+        """The line's best live copy: the table's, or a shadow of a higher rank with the
+        same values (an equal report kept the table's copy, of a lower version)."""
+        copies = [self.table[sku], *(self.shadows[i] for i in self._shadows_of(sku))]
+        return max(copies, key=lambda c: c.rank)
+
+    def take(self, old: LineCopy, new: LineCopy, to: Bucket) -> None:
         """``new`` takes the table; ``old`` becomes a shadow (``to`` is its new bucket if
-        this run wrote it) or, ``to`` None, goes (an older delivery of the same source)."""
+        this run wrote it)."""
         self.table[new.sku] = new
         self.out.counts.add(Bucket.LOADED)
-        if to is None:
-            self._drop_same_source(new)
-            return
         self.shadows[old.ident] = old
         if old.delivery.run_id == new.delivery.run_id:
             self.out.recounts.append(Recount(old.delivery.request_id, to, 1))
@@ -451,22 +456,48 @@ class _Lines:
             self.shadows[new.ident] = new
         self.out.counts.add(bucket)
 
-    def _drop_same_source(self, new: LineCopy) -> None:
-        for ident, copy in list(self.shadows.items()):
-            same_source = copy.sku == new.sku and copy.delivery.source == new.delivery.source
-            if same_source and not copy.delivery.same_delivery(new.delivery):
+    def _shadows_of(self, sku: str) -> list[tuple[str, str, str, str]]:
+        return [i for i in self.shadows if i[0] == sku] if self.shadows else []
+
+    def _drop_older_deliveries(self, new: LineCopy) -> None:
+        """The same source's copies of the line from an earlier delivery are obsolete: the
+        newer delivery reports the line now."""
+
+        def obsolete(c: LineCopy) -> bool:
+            d = c.delivery
+            return d.source == new.delivery.source and not d.same_delivery(new.delivery)
+
+        for ident in self._shadows_of(new.sku):
+            if obsolete(self.shadows[ident]):
                 del self.shadows[ident]
+                self.vacated.add(new.sku)
+        held = self.table.get(new.sku)
+        if held is not None and obsolete(held):
+            del self.table[new.sku]
+            self.vacated.add(new.sku)
+        self.promote()
 
     def promote(self) -> None:
-        """A SKU whose table copy went takes its best shadow, if any part still has it."""
-        for sku in self.vacated:
-            if sku in self.table:
+        """Lines that lost copies: the best live copy takes the table (SPEC §6: the best
+        copy among the parts that still report the line), the others stay shadows. A
+        table copy is replaced only by different values (an equal copy is not rewritten);
+        two that differ at an equal version are a conflict."""
+        for sku in sorted(self.vacated):
+            shadows = self._shadows_of(sku)
+            held = self.table.get(sku)
+            if not shadows:
                 continue
-            candidates = [s for s in self.shadows.values() if s.sku == sku]
-            if candidates:
-                best = max(candidates, key=lambda c: c.rank)
+            best = max((self.shadows[i] for i in shadows), key=lambda c: c.rank)
+            if held is None:
                 del self.shadows[best.ident]
                 self.table[sku] = best
+            elif best.rank > held.rank and best.line_hash != held.line_hash:
+                if version_key(best.version) == version_key(held.version):
+                    self.out.conflicts.append((best, held))
+                del self.shadows[best.ident]
+                self.shadows[held.ident] = held
+                self.table[sku] = best
+        self.vacated.clear()
 
     def plan(self) -> LinePlan:
         out = self.out
@@ -479,33 +510,31 @@ class _Lines:
         return out
 
 
-def _meet(lines: _Lines, old: LineCopy, new: LineCopy) -> None:
-    """Two copies of one line (``old`` holds the table). Four cases:
+def _meet(lines: _Lines, held: LineCopy, best: LineCopy, new: LineCopy) -> None:
+    """A new copy of a line meets the live ones (``held`` in the table, ``best`` the best
+    of all, with the same values as ``held``); the same source's earlier deliveries are
+    already gone. Three cases:
 
-    1. the same source, an earlier delivery: the newer delivery wins, the old copy goes;
-    2. equal values: the table keeps its copy, the new one is shadowed (unchanged);
-    3. different versions: the higher wins, the other is shadowed (stale, or superseded
+    1. equal values: the table keeps its copy, the new one is shadowed (unchanged);
+    2. different versions: the higher wins, the other is shadowed (stale, or superseded
        if this run wrote it);
-    4. an equal version, different values: a conflict, won by the greater line hash.
+    3. an equal version, different values: a conflict, won by the greater line hash.
     """
-    if old.delivery.source == new.delivery.source and not old.delivery.same_delivery(new.delivery):
-        lines.displace(old, new, None)
-        return
-    if old.line_hash == new.line_hash:
+    if best.line_hash == new.line_hash:
         lines.shadow(new, Bucket.UNCHANGED)
         return
-    ours, theirs = version_key(new.version), version_key(old.version)
+    ours, theirs = version_key(new.version), version_key(best.version)
     if ours != theirs:
         if ours > theirs:
-            lines.displace(old, new, Bucket.SUPERSEDED)
+            lines.take(held, new, Bucket.SUPERSEDED)
         else:
             lines.shadow(new, Bucket.STALE)
         return
-    if new.line_hash > old.line_hash:
-        lines.out.conflicts.append((new, old))
-        lines.displace(old, new, Bucket.CONFLICT)
+    if new.line_hash > best.line_hash:
+        lines.out.conflicts.append((new, best))
+        lines.take(held, new, Bucket.CONFLICT)
     else:
-        lines.out.conflicts.append((old, new))
+        lines.out.conflicts.append((best, new))
         lines.shadow(new, Bucket.CONFLICT)
 
 

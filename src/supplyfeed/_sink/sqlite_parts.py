@@ -49,7 +49,13 @@ __all__ = ["Ledger", "PartWriter", "read_conflicts", "sweep_source"]
 _KEY: Final = "supplier_id = ? AND warehouse_id = ? AND as_of = ?"
 _SKUS: Final = "sku IN (SELECT value FROM json_each(?))"
 _COPIES: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND {_SKUS}"
-_PART: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND source = ? AND source_url = ?"
+_PART_SKUS: Final = (
+    f"SELECT sku FROM inventory_positions WHERE {_KEY} AND source = ? AND source_url = ?"
+)
+_PART_SHADOW_SKUS: Final = (
+    f"SELECT sku FROM sf_inventory_shadows WHERE {_KEY} AND source = ? AND source_url = ?"
+)
+_ALL_COPIES: Final = f"SELECT * FROM inventory_positions WHERE {_KEY}"
 _SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY} AND {_SKUS}"
 _DELETE_ROW: Final = f"DELETE FROM inventory_positions WHERE {_KEY} AND sku = ?"
 _UPSERT_ROW: Final = (
@@ -69,7 +75,6 @@ _ADD_CONFLICT: Final = (
     f"INSERT INTO sf_conflicts ({', '.join(_CONFLICT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_CONFLICT_COLUMNS))})"
 )
-_OF_SOURCE: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND source = ?"
 _ALL_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY}"
 _FORGET_PART: Final = (
     "DELETE FROM sf_documents WHERE doc_type = 'inventory_snapshot' AND doc_key = ?"
@@ -159,20 +164,36 @@ class PartWriter:
     def _plan(
         self, key: tuple[str, ...], incoming: list[LineCopy], replace: Delivery | None
     ) -> LinePlan:
+        """The planner's view: the table copies and shadows of every SKU the part touches
+        (its incoming SKUs and, for a replacement, those of its earlier lines)."""
         conn = self._conn
-        table = {
-            c.sku: c for c in map(copy_from_row, conn.execute(_COPIES, (*key, _skus(incoming))))
-        }
+        skus = {c.sku for c in incoming}
         if replace is not None:
-            for row in conn.execute(_PART, (*key, replace.source, replace.page)):
-                copy = copy_from_row(row)
-                table[copy.sku] = copy
-        shadows = [copy_from_row(r) for r in conn.execute(_SHADOWS, (*key, _skus(table.values())))]
+            part = (*key, replace.source, replace.page)
+            skus.update(str(r[0]) for r in conn.execute(_PART_SKUS, part))
+            skus.update(str(r[0]) for r in conn.execute(_PART_SHADOW_SKUS, part))
+        table, shadows = read_copies(conn, key, skus)
         return plan_lines(incoming, table, shadows, replace=replace)
 
     def _apply(self, key: tuple[str, ...], plan: LinePlan) -> None:
         apply_plan(self._conn, key, plan)
         self._written.update((key, c.sku) for c in plan.upsert)
+
+
+def read_copies(
+    conn: sqlite3.Connection, key: tuple[str, ...], skus: Iterable[str] | None = None
+) -> tuple[dict[str, LineCopy], list[LineCopy]]:
+    """One snapshot's table copies and shadows, of ``skus`` or of every line."""
+    if skus is None:
+        rows, shadows = conn.execute(_ALL_COPIES, key), conn.execute(_ALL_SHADOWS, key)
+    else:
+        listed = msgspec.json.encode(sorted(skus)).decode()
+        rows, shadows = (
+            conn.execute(_COPIES, (*key, listed)),
+            conn.execute(_SHADOWS, (*key, listed)),
+        )
+    table = {c.sku: c for c in map(copy_from_row, rows)}
+    return table, [copy_from_row(r) for r in shadows]
 
 
 def apply_plan(conn: sqlite3.Connection, key: tuple[str, ...], plan: LinePlan) -> None:
@@ -208,8 +229,7 @@ def sweep_source(conn: sqlite3.Connection, run_id: str, source: str) -> int:
     changed = 0
     for snap, kept in swept_snapshots(parts, run_id, seen, unchanged).items():
         key = snapshot_of_part(snap)
-        table = {c.sku: c for c in map(copy_from_row, conn.execute(_OF_SOURCE, (*key, source)))}
-        shadows = [copy_from_row(r) for r in conn.execute(_ALL_SHADOWS, key)]
+        table, shadows = read_copies(conn, key)
         plan = plan_sweep(table, shadows, run_id, source, kept)
         apply_plan(conn, key, plan)
         changed += len(plan.delete) + len(plan.upsert)

@@ -60,7 +60,7 @@ class _Group:
         if r.attempts > 1:
             self.retries += r.attempts - 1
         self.bytes += r.bytes
-        self.records[kind] += r.records
+        self.records[kind] += r.records_loaded
 
     def as_dict(self, threshold: float) -> dict[str, Any]:
         """Endpoints ok / failed by reason, error rate, latency, retries, bytes, records."""

@@ -267,9 +267,6 @@ def create_statements(dialect: str) -> list[str]:
 INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS sf_dead_letters_open "
     "ON sf_dead_letters (endpoint_key, sha256) WHERE resolved_at IS NULL",
-    # A part's lines are found by their part: replacing or sweeping a part.
-    "CREATE INDEX IF NOT EXISTS inventory_positions_part "
-    "ON inventory_positions (supplier_id, warehouse_id, as_of, source, source_url)",
     "CREATE INDEX IF NOT EXISTS sf_conflicts_run ON sf_conflicts (run_id)",
 )
 

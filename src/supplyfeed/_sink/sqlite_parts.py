@@ -48,6 +48,7 @@ __all__ = ["Ledger", "PartWriter", "read_conflicts", "sweep_source"]
 
 _KEY: Final = "supplier_id = ? AND warehouse_id = ? AND as_of = ?"
 _SKUS: Final = "sku IN (SELECT value FROM json_each(?))"
+_ANY_COPY: Final = f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND {_SKUS} LIMIT 1"
 _COPIES: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND {_SKUS}"
 _PART_SKUS: Final = (
     f"SELECT sku FROM inventory_positions WHERE {_KEY} AND source = ? AND source_url = ?"
@@ -86,10 +87,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-def _skus(copies: Iterable[LineCopy]) -> str:
-    return msgspec.json.encode([c.sku for c in copies]).decode()
-
-
 class Ledger:
     """The planner's bookkeeping in one transaction: conflicts stored, records of earlier
     units of the run moved between buckets (``in_flight``: the units of this transaction,
@@ -123,7 +120,7 @@ class PartWriter:
         self._conn = conn
         self._rows = rows
         self._ledger = ledger
-        self._written: set[tuple[tuple[str, ...], str]] = set()
+        self._written: dict[tuple[str, ...], set[str]] = {}  # snapshot -> SKUs buffered
 
     def write(
         self,
@@ -136,14 +133,17 @@ class PartWriter:
         """One part (or one streamed chunk of it) that the planner said NEW, EXTEND or
         REPLACE; ``counts`` and ``conflicts`` receive its records' buckets."""
         key = document_key(doc)
-        incoming = unique_skus(line_copies(doc, delivery))
-        if action is not PartAction.REPLACE and not self._collides(key, incoming):
+        skus = [item.sku for item in doc.items]
+        if len(set(skus)) != len(skus):
+            unique_skus(line_copies(doc, delivery))  # raises, naming the SKU
+        if action is not PartAction.REPLACE and not self._collides(key, skus):
             d = delivery
             self._rows.lines(doc, (d.run_id, d.page, d.request_id, d.source))
-            self._written.update((key, c.sku) for c in incoming)
-            counts.add(Bucket.LOADED, len(incoming))
+            self._written.setdefault(key, set()).update(skus)
+            counts.add(Bucket.LOADED, len(skus))
             return
         self._rows.flush()
+        incoming = line_copies(doc, delivery)
         plan = self._plan(key, incoming, delivery if action is PartAction.REPLACE else None)
         self._apply(key, plan)
         for bucket in Bucket:
@@ -152,14 +152,14 @@ class PartWriter:
         conflicts.extend(found)
         self._ledger.settle(plan.recounts, found)
 
-    def _collides(self, key: tuple[str, ...], incoming: list[LineCopy]) -> bool:
-        if any((key, c.sku) in self._written for c in incoming):
+    def _collides(self, key: tuple[str, ...], skus: list[str]) -> bool:
+        """Whether any SKU of the part is already in the snapshot (the fast path's test):
+        written earlier in this transaction, or stored."""
+        written = self._written.get(key)
+        if written is not None and not written.isdisjoint(skus):
             return True
-        row = self._conn.execute(
-            f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND {_SKUS} LIMIT 1",
-            (*key, _skus(incoming)),
-        ).fetchone()
-        return row is not None
+        row = self._conn.execute(_ANY_COPY, (*key, msgspec.json.encode(skus).decode()))
+        return row.fetchone() is not None
 
     def _plan(
         self, key: tuple[str, ...], incoming: list[LineCopy], replace: Delivery | None
@@ -177,7 +177,7 @@ class PartWriter:
 
     def _apply(self, key: tuple[str, ...], plan: LinePlan) -> None:
         apply_plan(self._conn, key, plan)
-        self._written.update((key, c.sku) for c in plan.upsert)
+        self._written.setdefault(key, set()).update(c.sku for c in plan.upsert)
 
 
 def read_copies(

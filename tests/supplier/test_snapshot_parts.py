@@ -3,6 +3,7 @@ through the real pipeline against a real local server, into SQLite and memory.""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from supplyfeed._sink.memory import MemorySink
 from supplyfeed._sink.sqlite import SqliteSink
 
 from .helpers import QUICK, run
+from .origins import Origin
 
 AS_OF = "2026-11-28T07:45:00Z"
 
@@ -33,31 +35,25 @@ def snapshot(items: dict[str, int], issued: str | None = None) -> dict[str, Any]
 
 
 class Supplier:
-    """Serves, per name, the body of the current poll (``self.poll``); a name given a list
-    of pages serves them over ``Link: rel="next"``. ETags and If-None-Match like a CDN."""
+    """Serves, per name, the body of the current poll (``self.poll``) on a local
+    :class:`Origin`; a name given a list of pages serves them over ``Link: rel="next"``.
+    ETags and If-None-Match like a CDN."""
 
-    def __init__(self) -> None:
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
         self.polls: dict[str, list[Any]] = {}  # name -> one body (or list of pages) per poll
         self.poll = 0
         self.conditional: list[tuple[str | None, str]] = []  # (If-None-Match sent, ETag)
-        self.base = ""
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> Supplier:
-        app = web.Application()
-        app.router.add_get("/{name}", self._serve)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
+    @property
+    def base(self) -> str:
+        return self.origin.base
 
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
+    def serve(self, name: str, polls: list[Any]) -> None:
+        self.polls[name] = polls
+        self.origin.routes[f"/{name}"] = functools.partial(self._serve, name)
 
-    async def _serve(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
+    async def _serve(self, name: str, request: web.Request) -> web.StreamResponse:
         current = self.polls[name][min(self.poll, len(self.polls[name]) - 1)]
         headers: dict[str, str] = {}
         if isinstance(current, list):  # pages
@@ -77,8 +73,8 @@ class Supplier:
 
 @pytest.fixture
 async def supplier() -> AsyncIterator[Supplier]:
-    async with Supplier() as s:
-        yield s
+    async with Origin() as origin:
+        yield Supplier(origin)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -124,7 +120,7 @@ async def test_a_snapshot_split_over_urls_is_loaded_whole(supplier: Supplier, si
     the summary's records loaded equal the rows."""
     lines = {f"line{n}": {f"L{n}-{i}": n * 10 + i for i in range(20)} for n in range(3)}
     for name, items in lines.items():
-        supplier.polls[name] = [snapshot(items)]
+        supplier.serve(name, [snapshot(items)])
     summary = await load(sink, supplier, list(lines))
     expected = {sku: q for items in lines.values() for sku, q in items.items()}
     assert await stock(sink) == expected
@@ -140,7 +136,7 @@ async def test_a_paged_snapshot_keeps_every_page_and_follows_shifting_pages(
     re-poll that shifts the boundaries and drops a page ends equal to the new delivery."""
     first = {f"SKU-{i:03}": i for i in range(100)}
     second = {f"SKU-{i:03}": i + (1000 if i % 7 == 0 else 0) for i in range(5, 90)}
-    supplier.polls["inv"] = [_pages(first, 20), _pages(second, 30)]
+    supplier.serve("inv", [_pages(first, 20), _pages(second, 30)])
     await load(sink, supplier, ["inv"], paged=True)
     assert await stock(sink) == first
     supplier.poll = 1
@@ -158,7 +154,7 @@ async def test_a_correction_by_repoll_wins_whatever_its_hash(
     supplier: Supplier, sink: Sink
 ) -> None:
     """The same URL, the same as_of, no issued_at, changed quantities: the re-poll wins."""
-    supplier.polls["inv"] = [snapshot({"A": 1, "B": 2}), snapshot({"A": 5})]
+    supplier.serve("inv", [snapshot({"A": 1, "B": 2}), snapshot({"A": 5})])
     await load(sink, supplier, ["inv"])
     supplier.poll = 1
     await load(sink, supplier, ["inv"])
@@ -172,7 +168,7 @@ async def test_a_body_that_lost_records_to_staleness_is_fetched_again(
     stores no validator: the next poll gets the body again, so a correction can arrive."""
     newer = snapshot({"A": 9}, issued="2026-11-28T08:00:00Z")
     older = snapshot({"A": 1}, issued="2026-11-28T07:00:00Z")
-    supplier.polls["inv"] = [newer, older, older]
+    supplier.serve("inv", [newer, older, older])
     await load(sink, supplier, ["inv"])
     supplier.poll = 1
     stale = await load(sink, supplier, ["inv"])

@@ -57,6 +57,7 @@ from .semantics import (
     copy_row,
     counts_of,
     delivery_of,
+    final_record,
     group_documents,
     guarded,
     is_swept,
@@ -71,7 +72,6 @@ from .semantics import (
     plan_part,
     plan_sweep,
     provenance,
-    quarantined_record,
     replay_unit,
     snapshot_of_part,
     swept_snapshots,
@@ -179,12 +179,7 @@ class MemorySink:
     async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
         finals = []
         for unit in units:
-            outcome = self._try_unit(unit)
-            if isinstance(outcome, PayloadError):
-                known = self._store_dead_letter(unit, outcome)
-                final = quarantined_record(unit, outcome, known)
-            else:
-                final = loaded_record(unit, outcome)
+            final = final_record(unit, self._try_unit(unit), self._store_dead_letter)
             self._endpoints.setdefault(unit.run_id, {})[final.endpoint.key] = final
             unit.record = final
             finals.append(dataclasses.replace(final))

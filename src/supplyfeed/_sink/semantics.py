@@ -52,6 +52,7 @@ __all__ = [
     "copy_row",
     "counts_of",
     "delivery_of",
+    "final_record",
     "group_documents",
     "guarded",
     "is_known_quarantine",
@@ -763,3 +764,15 @@ def part_records(stored: StoredDoc | None, delivery: Delivery, n: int) -> int:
 def snapshot_of_part(doc_key: str) -> tuple[str, ...]:
     """The snapshot key (supplier, warehouse, as_of) of a part's ``sf_documents`` key."""
     return tuple(msgspec.json.decode(doc_key)[:3])
+
+
+def final_record(
+    unit: LoadUnit,
+    outcome: UnitStats | PayloadError,
+    quarantine: Callable[[LoadUnit, PayloadError], int | None],
+) -> EndpointRecord:
+    """The ledger row a unit ends with: loaded with its counts, or quarantined, its bytes
+    stored by ``quarantine`` (which returns the open letter that already held them)."""
+    if isinstance(outcome, PayloadError):
+        return quarantined_record(unit, outcome, quarantine(unit, outcome))
+    return loaded_record(unit, outcome)

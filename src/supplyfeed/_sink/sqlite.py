@@ -69,8 +69,8 @@ from .schema import (
 from .semantics import (
     DEAD_LETTER_INLINE_MAX,
     UnitStats,
+    final_record,
     loaded_record,
-    quarantined_record,
     replay_unit,
 )
 from .sqlite_batch import load_batch
@@ -291,13 +291,9 @@ class _Database:
             ledger = Ledger(conn, units[0].run_id if units else "")
             per_unit = functools.partial(self._try_unit, conn, ledger)
             outcomes = load_batch(conn, units, self._chunk_rows, per_unit, ledger)
+            quarantine = functools.partial(self._store_dead_letter, conn)
             for unit, outcome in zip(units, outcomes, strict=True):
-                if isinstance(outcome, PayloadError):
-                    known = self._store_dead_letter(conn, unit, outcome)
-                    final = quarantined_record(unit, outcome, known)
-                else:
-                    final = loaded_record(unit, outcome)
-                finals.append(final)
+                finals.append(final_record(unit, outcome, quarantine))
                 failpoint("mid_batch")  # crash tests: rows written, nothing committed
             rows = [endpoint_row(u.run_id, f) for u, f in zip(units, finals, strict=True)]
             conn.executemany(_UPSERT_ENDPOINT, rows)

@@ -59,6 +59,7 @@ class FeedConfig:
     # Decoded bytes per received byte past which a compressed body is a bomb (transport.py).
     max_decompression_ratio: float = 100.0
     max_redirects: int = 5  # hops followed per request (_fetch/redirects.py); 0: none
+    sftp_max_channels: int = 8  # open at once per SFTP connection (_fetch/sftp.py)
     spool_threshold_bytes: int = 50 * MiB
     request_id_header: str = "X-Request-ID"
     user_agent: str = "supplyfeed/0.1"
@@ -76,7 +77,13 @@ class FeedConfig:
     adaptive_latency_factor: float = 2.0  # back off when latency exceeds this x the lowest
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrency", "batch_size", "retry_attempts", "limit_per_host"):
+        for name in (
+            "max_concurrency",
+            "batch_size",
+            "retry_attempts",
+            "limit_per_host",
+            "sftp_max_channels",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)!r}", key=name)
         for name in ("timeout_seconds", "connect_timeout", "read_timeout"):

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import orjson
 import pytest
 import yaml
 
 from supplyfeed._config import SupplierSpec
 from supplyfeed._feedsfile import parse_feeds
+from supplyfeed._fetch.drops import free_names
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed.sim import TABLES, Fault, FleetSpec, GroundTruth, SftpDrop
 
@@ -184,3 +186,182 @@ async def test_sftp_unknown_host_key_is_refused(sftp: SftpDrop, tmp_path: Path) 
     assert summary.outcomes == {"failed": feeds}
     assert all(_exists(sftp.local_path(ep)) for ep in sftp.spec.endpoints)
     assert (await table_keys(sink)) == {t: [] for t in TABLES}
+
+
+async def test_local_move_onto_a_taken_name_keeps_both_under_a_numbered_name(
+    tmp_path: Path,
+) -> None:
+    """file://: done/ already holds W1.json; the new W1.json is archived as W1-1.json (was:
+    silently replaced), the old copy keeps its bytes, and the summary's warnings say so."""
+    drop = tmp_path / "in"
+    _drop(drop, ["W1.json", "W2.json"])
+    (drop / "done").mkdir()
+    (drop / "done" / "W1.json").write_bytes(b"archived yesterday")
+    (drop / "done" / "W1-1.json").write_bytes(b"archived the day before")
+    new = (drop / "W1.json").read_bytes()
+    suppliers = feeds(f"{drop.as_uri()}/*.json")
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    assert summary.outcomes == {"loaded": 2}
+    assert await _warehouses(sink) == ["W1", "W2"]
+    assert _names(drop / "done") == ["W1-1.json", "W1-2.json", "W1.json", "W2.json"]
+    assert (drop / "done" / "W1.json").read_bytes() == b"archived yesterday"
+    assert (drop / "done" / "W1-1.json").read_bytes() == b"archived the day before"
+    assert (drop / "done" / "W1-2.json").read_bytes() == new
+    assert _names(drop, files_only=True) == ["readme.txt"]
+    assert summary.warnings == [
+        f"drop file moved as W1-2.json, its name was taken in done: {drop.as_uri()}/W1.json"
+    ]
+
+
+async def test_a_missing_local_drop_folder_is_permanent_and_named(tmp_path: Path) -> None:
+    """file:// to a folder that does not exist: one permanent not_found naming it, no retry."""
+    suppliers = feeds(f"{(tmp_path / 'nope').as_uri()}/*.json")
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    assert summary.outcomes == {"failed": 1}
+    (row,) = await sink.endpoints(summary.run_id)
+    assert (row.error_kind, row.permanent, row.attempts) == ("not_found", True, 1)
+    assert str(tmp_path / "nope") in (row.error_message or "")
+
+
+def test_free_names_skip_every_taken_name() -> None:
+    """The numbered suffix goes before the extension and skips names already taken."""
+    names = free_names("W1.edi", {"W1.edi", "W1-1.edi", "W1-3.edi"})
+    assert [next(names), next(names)] == ["W1-2.edi", "W1-4.edi"]
+    assert next(free_names("noext", set())) == "noext"
+    assert next(free_names("noext", {"noext"})) == "noext-1"
+
+
+async def test_sftp_move_onto_a_taken_name_is_numbered_not_a_crash(sftp: SftpDrop) -> None:
+    """SFTP rename refuses an existing name (was: the error escaped and crashed the run);
+    the file is archived under the next free numbered name, the old copy untouched."""
+    ep = next(ep for ep in sftp.spec.endpoints if ep.fault is None)
+    path = sftp.local_path(ep)
+    (path.parent / "done").mkdir()
+    (path.parent / "done" / path.name).write_bytes(b"archived yesterday")
+    new = path.read_bytes()
+    suppliers = sftp_feeds(sftp, "key")
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    truth = sftp.expected()
+    assert summary.outcomes == _outcomes(truth)
+    await assert_rows_match(sink, truth)
+    assert (path.parent / "done" / path.name).read_bytes() == b"archived yesterday"
+    stem, ext = path.name.rsplit(".", 1)
+    assert (path.parent / "done" / f"{stem}-1.{ext}").read_bytes() == new
+    assert not path.exists()
+    assert any(f"moved as {stem}-1.{ext}" in w for w in summary.warnings)
+
+
+async def test_sftp_channels_stay_under_max_sessions(tmp_path: Path) -> None:
+    """A server that allows 10 sessions per connection, 40 files, limit_per_host 40: at most
+    8 channels are open at once (sftp_max_channels), none is refused, every file loads
+    exactly once (was: refused channels, and a refused move crashed the run)."""
+    spec = FleetSpec.generate(
+        endpoints=40, hosts=1, suppliers=["D"], records_per_endpoint=2, formats=("json",), seed=3
+    )
+    async with SftpDrop(spec, tmp_path / "sftp", max_sessions=10) as server:
+        suppliers = sftp_feeds(server, "key")
+        config = suppliers[0].config.replace(limit_per_host=40, max_concurrency=40)
+        sink = MemorySink()
+        summary = await run(suppliers, sink, config)
+        truth = server.expected()
+        assert summary.outcomes == _outcomes(truth) == {"loaded": 40}
+        await assert_rows_match(sink, truth)
+        assert server.stats.refused_sessions == 0
+        assert 1 < server.stats.peak_sessions <= 8
+        assert server.stats.logins == 1
+        assert all(not server.local_path(ep).exists() for ep in spec.endpoints)
+
+
+async def test_a_missing_sftp_drop_folder_is_permanent_and_named(sftp: SftpDrop) -> None:
+    """sftp:// to a folder that does not exist: permanent not_found naming the folder
+    (was: a transient 'connection' failure, retried, with no path named)."""
+    doc = sftp.feeds_document(defaults=QUICK, login="key")
+    feed = doc["suppliers"][0]["feeds"][0]
+    feed["urls"] = [f"sftp://127.0.0.1:{sftp.port}/no/such/folder/*.edi"]
+    doc["suppliers"][0]["feeds"] = [feed]
+    suppliers = parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {}).suppliers
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    assert summary.outcomes == {"failed": 1}
+    (row,) = await sink.endpoints(summary.run_id)
+    assert (row.error_kind, row.permanent, row.attempts) == ("not_found", True, 1)
+    assert "/no/such/folder" in (row.error_message or "")
+    assert (await table_keys(sink)) == {t: [] for t in TABLES}
+
+
+async def test_sftp_home_relative_paths_load_like_absolute_ones(sftp: SftpDrop) -> None:
+    """sftp://host/~/out/*.edi is relative to the login's home (here the chroot root): the
+    same files load, and their ledger URLs keep the /~/ form."""
+    doc = sftp.feeds_document(defaults=QUICK, login="key")
+    for supplier in doc["suppliers"]:
+        for feed in supplier["feeds"]:
+            feed["urls"] = [u.replace(f":{sftp.port}/", f":{sftp.port}/~/") for u in feed["urls"]]
+    suppliers = parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {}).suppliers
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    assert summary.outcomes == {"loaded": 7, "quarantined": 1}
+    urls = [r.endpoint.url for r in await sink.endpoints(summary.run_id)]
+    assert all(f":{sftp.port}/~/" in u for u in urls), urls
+    assert sum(sftp.local_path(ep).exists() for ep in sftp.spec.endpoints) == 1
+
+
+def _as_supplier(doc: dict[str, Any], sid: str, **auth: str) -> dict[str, Any]:
+    supplier = dict(doc["suppliers"][0], id=sid)
+    supplier["auth"] = {**supplier["auth"], **auth}
+    return supplier
+
+
+async def test_two_suppliers_on_one_host_each_get_their_own_trust(
+    sftp: SftpDrop, tmp_path: Path
+) -> None:
+    """Three suppliers, one host and user: D logs in with the key; B's password is wrong;
+    C's known_hosts holds another key. D loads everything; B fails auth after one login
+    for all its patterns; C fails naming the offered fingerprint and its known_hosts
+    file, having never logged in (was: B and C loaded over D's connection)."""
+    other = tmp_path / "other_known_hosts"
+    stranger = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    other.write_text(f"[127.0.0.1]:{sftp.port} {stranger}")
+    key_doc = sftp.feeds_document(defaults=QUICK, login="key")
+    pw_doc = sftp.feeds_document(defaults=QUICK, login="password")
+    doc = {
+        **key_doc,
+        "suppliers": [
+            _as_supplier(key_doc, "D"),
+            _as_supplier(pw_doc, "B"),
+            _as_supplier(key_doc, "C", known_hosts=str(other)),
+        ],
+    }
+    env = {sftp.password_env: "not-the-password"}
+    suppliers = parse_feeds(yaml.safe_dump(doc), "feeds.yaml", env).suppliers
+    patterns = sum(len(f.urls) for f in suppliers[1].feeds)
+    assert patterns > 1  # one login must serve them all
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    rows = await sink.endpoints(summary.run_id)
+    by_supplier: dict[str, Counter[str]] = {}
+    for r in rows:
+        by_supplier.setdefault(r.endpoint.supplier_id, Counter())[r.outcome.value] += 1
+    assert by_supplier == {
+        "D": Counter(loaded=7, quarantined=1),
+        "B": Counter(failed=patterns),
+        "C": Counter(failed=patterns),
+    }
+    truth = sftp.expected()
+    await assert_rows_match(sink, truth)  # D's rows only, each once
+    b = [r for r in rows if r.endpoint.supplier_id == "B"]
+    assert {(r.error_kind, r.permanent, r.attempts) for r in b} == {("auth", True, 1)}
+    c = [r for r in rows if r.endpoint.supplier_id == "C"]
+    assert {(r.error_kind, r.permanent) for r in c} == {("tls", True)}
+    fingerprint = (await _server_key(sftp)).get_fingerprint()
+    assert all(fingerprint in (r.error_message or "") for r in c)
+    assert all(str(other) in (r.error_message or "") for r in c)
+    assert (sftp.stats.logins, sftp.stats.refused_passwords) == (2, 1)  # D once, B once
+
+
+async def _server_key(server: SftpDrop) -> asyncssh.SSHKey:
+    key = await asyncssh.get_server_host_key("127.0.0.1", server.port)
+    assert key is not None
+    return key

@@ -9,23 +9,30 @@ ledger as HTTP endpoints (a host is ``(scheme, host, port)``; all local files sh
 
 Only after a file's ledger row has committed as loaded is it moved to its ``done_dir`` or
 deleted (``DropSpec.after``); a file that failed stays where it is and is listed in the
-run summary's warnings.
+run summary's warnings. A move never overwrites: when the name is taken in ``done_dir``
+the file gets the first free numbered name (``W1.edi`` -> ``W1-1.edi``, ``W1-2.edi``),
+which the summary's warnings name. A move that fails leaves the file in place (a warning
+too); the next run finds it unchanged and moves it then.
 
-SFTP uses asyncssh: one connection per (host, port, user), opened on first use and shared.
-The password comes from the URL's userinfo or the supplier's basic auth, the key from
-``auth.ssh_key``; host keys are checked against ``auth.known_hosts`` (or
-``~/.ssh/known_hosts``) unless ``tls_verify: false``.
+SFTP paths are absolute on the server (``sftp://host/out/*.edi``) unless they start with
+``/~/`` (``sftp://host/~/out/*.edi``): those are relative to the login's home folder. A
+drop folder that does not exist is a permanent ``not_found`` naming it. Connections,
+logins and the channel cap live in :mod:`.sftp`. The password comes from the URL's
+userinfo or the supplier's basic auth, the key from ``auth.ssh_key``; host keys are
+checked against ``auth.known_hosts`` (or ``~/.ssh/known_hosts``) unless
+``tls_verify: false``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fnmatch
+import os
 import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass
+import shutil
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncssh
@@ -35,13 +42,15 @@ from .._exceptions import FetchError, PermanentFetchError, TransientFetchError
 from .._formats.body import Body, SpoolWriter
 from .hooks import BaseHook, Send
 from .outcome import FetchRequest
+from .sftp import SftpSessions, SftpTarget
 from .transport import TransportRequest, TransportResponse
 
-__all__ = ["DROP_SCHEMES", "DropHook", "DropTransport", "is_drop_pattern"]
+__all__ = ["DROP_SCHEMES", "DropHook", "DropTransport", "free_names", "is_drop_pattern"]
 
 DROP_SCHEMES = frozenset({"file", "sftp"})
 _CHUNK = 256 * 1024
 _GLOB = frozenset("*?[")
+_MAX_SUFFIX = 10_000  # numbered names tried in a done folder before a move gives up
 
 
 def is_drop_pattern(url: str) -> bool:
@@ -49,64 +58,56 @@ def is_drop_pattern(url: str) -> bool:
     return parts.scheme.lower() in DROP_SCHEMES and any(c in _GLOB for c in parts.path)
 
 
-@dataclass(frozen=True, slots=True)
-class _Sftp:
-    host: str
-    port: int
-    user: str | None
-    password: str | None
-    path: str
-
-
-def _sftp_parts(url: str, auth: AuthSpec) -> _Sftp:
+def _target(url: str, auth: AuthSpec) -> SftpTarget:
     parts = urlsplit(url)
     password = unquote(parts.password) if parts.password else (auth.password or None)
     user = unquote(parts.username) if parts.username else (auth.username or None)
-    return _Sftp(parts.hostname or "", parts.port or 22, user, password, unquote(parts.path))
+    path = _server_path(unquote(parts.path))
+    return SftpTarget(parts.hostname or "", parts.port or 22, user, password, path)
 
 
-def _with_path(url: str, path: str) -> str:
+def _server_path(url_path: str) -> str:
+    """``/~/out`` is ``out`` (relative: the server resolves it in the login's home)."""
+    if url_path == "/~":
+        return "."
+    return url_path[3:] if url_path.startswith("/~/") else url_path
+
+
+def _shown(server_path: str) -> str:
+    """A server path as the feeds file wrote it: ``~/out`` or ``/out``."""
+    if server_path.startswith("/"):
+        return server_path
+    return "~" if server_path in ("", ".") else f"~/{server_path}"
+
+
+def _with_path(url: str, server_path: str) -> str:
     parts = urlsplit(url)
+    path = server_path if server_path.startswith("/") else f"/{_shown(server_path)}"
     return urlunsplit(parts._replace(path=quote(path)))
+
+
+def free_names(name: str, taken: Collection[str]) -> Iterator[str]:
+    """``name`` if it is free, then ``stem-1.ext``, ``stem-2.ext``, ... that are free."""
+    stem, ext = posixpath.splitext(name)
+    for n in range(_MAX_SUFFIX + 1):
+        candidate = f"{stem}-{n}{ext}" if n else name
+        if candidate not in taken:
+            yield candidate
 
 
 class DropTransport:
     """Reads file:// and sftp:// URLs; the Transport seam for drop sources."""
 
-    def __init__(self, auth: Mapping[str, AuthSpec] | None = None) -> None:
+    def __init__(
+        self,
+        auth: Mapping[str, AuthSpec] | None = None,
+        max_channels: Mapping[str, int] | None = None,
+    ) -> None:
         self._auth = dict(auth or {})
-        self._conns: dict[tuple[str, int, str | None], asyncssh.SSHClientConnection] = {}
-        self._lock = asyncio.Lock()
+        self._sftp = SftpSessions(max_channels)
 
     def auth_for(self, supplier_id: str) -> AuthSpec:
         return self._auth.get(supplier_id, AuthSpec())
-
-    # -- connections ---------------------------------------------------------------------
-    async def _connect(self, where: _Sftp, auth: AuthSpec) -> asyncssh.SSHClientConnection:
-        key = (where.host, where.port, where.user)
-        async with self._lock:
-            conn = self._conns.get(key)
-            if conn is None or conn.is_closed():
-                options: dict[str, Any] = {
-                    "username": where.user,
-                    "password": where.password,
-                    "client_keys": [auth.ssh_key] if auth.ssh_key else None,
-                    "known_hosts": None if not auth.tls_verify else (auth.known_hosts or ()),
-                }
-                if auth.tls_verify and not auth.known_hosts:
-                    del options["known_hosts"]  # asyncssh's default: ~/.ssh/known_hosts
-                try:
-                    conn = await asyncssh.connect(where.host, where.port, **options)
-                except asyncssh.PermissionDenied as exc:
-                    raise PermanentFetchError("sftp: permission denied", kind="auth") from exc
-                except asyncssh.HostKeyNotVerifiable as exc:
-                    raise PermanentFetchError("sftp: host key not trusted", kind="tls") from exc
-                except (OSError, asyncssh.Error) as exc:
-                    raise TransientFetchError(
-                        f"sftp: cannot connect: {type(exc).__name__}", kind="connect"
-                    ) from exc
-                self._conns[key] = conn
-            return conn
 
     # -- listing ---------------------------------------------------------------------------
     async def list(self, pattern_url: str, supplier_id: str) -> list[str]:
@@ -114,20 +115,32 @@ class DropTransport:
         scheme = urlsplit(pattern_url).scheme.lower()
         if scheme == "file":
             return await asyncio.to_thread(_list_local, pattern_url)
-        where = _sftp_parts(pattern_url, self.auth_for(supplier_id))
+        auth = self.auth_for(supplier_id)
+        where = _target(pattern_url, auth)
         folder, glob = posixpath.split(where.path)
-        conn = await self._connect(where, self.auth_for(supplier_id))
-        try:
-            async with conn.start_sftp_client() as sftp:
+        async with self._sftp.channel(supplier_id, where, auth) as sftp:
+            try:
                 names = await sftp.listdir(folder or ".")
                 files = [
-                    n
+                    posixpath.join(folder, n)
                     for n in sorted(names)
                     if fnmatch.fnmatchcase(n, glob) and await sftp.isfile(posixpath.join(folder, n))
                 ]
-        except (OSError, asyncssh.Error) as exc:
-            raise TransientFetchError(f"sftp: cannot list: {exc}", kind="connection") from exc
-        return [_with_path(pattern_url, posixpath.join(folder, n)) for n in files]
+            except asyncssh.SFTPNoSuchFile as exc:
+                raise PermanentFetchError(
+                    f"sftp: no such drop folder: {_shown(folder)} on {where.host}:{where.port}",
+                    kind="not_found",
+                ) from exc
+            except asyncssh.SFTPPermissionDenied as exc:
+                raise PermanentFetchError(
+                    f"sftp: may not list {_shown(folder)} on {where.host}:{where.port}",
+                    kind="forbidden",
+                ) from exc
+            except (OSError, asyncssh.Error) as exc:
+                raise TransientFetchError(
+                    f"sftp: cannot list {_shown(folder)}: {exc}", kind="connection"
+                ) from exc
+        return [_with_path(pattern_url, f) for f in files]
 
     # -- the Transport seam -------------------------------------------------------------------
     async def send(self, request: TransportRequest, supplier_id: str = "") -> TransportResponse:
@@ -138,15 +151,18 @@ class DropTransport:
         if parts.scheme.lower() == "file":
             body = await asyncio.to_thread(_read_local, unquote(parts.path), request)
         else:
-            body = await self._read_sftp(request, self.auth_for(supplier_id))
+            body = await self._read_sftp(request, supplier_id)
         return TransportResponse(200, {}, body)
 
-    async def _read_sftp(self, request: TransportRequest, auth: AuthSpec) -> Body:
-        where = _sftp_parts(request.url, auth)
-        conn = await self._connect(where, auth)
+    async def _read_sftp(self, request: TransportRequest, supplier_id: str) -> Body:
+        auth = self.auth_for(supplier_id)
+        where = _target(request.url, auth)
         spool = SpoolWriter(request.spool_threshold, request.spool_dir)
         try:
-            async with conn.start_sftp_client() as sftp, sftp.open(where.path, "rb") as f:
+            async with (
+                self._sftp.channel(supplier_id, where, auth) as sftp,
+                sftp.open(where.path, "rb") as f,
+            ):
                 while chunk := await f.read(_CHUNK):
                     assert isinstance(chunk, bytes)  # opened "rb": asyncssh types it AnyStr
                     spool.write(chunk)
@@ -160,7 +176,9 @@ class DropTransport:
             raise
         except asyncssh.SFTPNoSuchFile as exc:
             spool.abort()
-            raise PermanentFetchError("sftp: no such file", kind="not_found") from exc
+            raise PermanentFetchError(
+                f"sftp: no such file: {_shown(where.path)}", kind="not_found"
+            ) from exc
         except (OSError, asyncssh.Error) as exc:
             spool.abort()
             raise TransientFetchError(f"sftp: read failed: {exc}", kind="connection") from exc
@@ -169,38 +187,64 @@ class DropTransport:
             raise
         return spool.finish()
 
-    async def finish(self, url: str, supplier_id: str, spec: DropSpec) -> None:
-        """Move or delete a file that has loaded."""
+    # -- after loading ----------------------------------------------------------------------
+    async def finish(self, url: str, supplier_id: str, spec: DropSpec) -> str | None:
+        """Move or delete a file that has loaded; never overwrites a file in ``done_dir``.
+
+        Returns the name it was moved under when its own was taken there (``W1-1.edi``),
+        else None. A failure is a :class:`FetchError`: the file stays where it was.
+        """
         if spec.after == "keep":
-            return
+            return None
         parts = urlsplit(url)
         if parts.scheme.lower() == "file":
-            await asyncio.to_thread(_finish_local, Path(unquote(parts.path)), spec)
-            return
+            path = Path(unquote(parts.path))
+            try:
+                return await asyncio.to_thread(_finish_local, path, spec)
+            except OSError as exc:
+                raise TransientFetchError(
+                    f"cannot move {path}: {exc.strerror}", kind="move"
+                ) from exc
         auth = self.auth_for(supplier_id)
-        where = _sftp_parts(url, auth)
-        conn = await self._connect(where, auth)
-        async with conn.start_sftp_client() as sftp:
-            if spec.after == "delete":
-                await sftp.remove(where.path)
-                return
-            folder, name = posixpath.split(where.path)
-            done = posixpath.join(folder, spec.done_dir)
-            await sftp.makedirs(done, exist_ok=True)
-            await sftp.rename(where.path, posixpath.join(done, name))
+        where = _target(url, auth)
+        async with self._sftp.channel(supplier_id, where, auth) as sftp:
+            try:
+                return await _finish_sftp(sftp, where.path, spec)
+            except (OSError, asyncssh.Error) as exc:
+                raise TransientFetchError(
+                    f"sftp: cannot {spec.after} {_shown(where.path)}: {exc}", kind="move"
+                ) from exc
 
     async def aclose(self) -> None:
-        conns, self._conns = list(self._conns.values()), {}
-        for conn in conns:
-            conn.close()
-            await conn.wait_closed()
+        await self._sftp.aclose()
+
+
+async def _finish_sftp(sftp: asyncssh.SFTPClient, path: str, spec: DropSpec) -> str | None:
+    if spec.after == "delete":
+        await sftp.remove(path)
+        return None
+    folder, name = posixpath.split(path)
+    done = posixpath.join(folder, _server_path(spec.done_dir))
+    await sftp.makedirs(done, exist_ok=True)
+    # SFTP's rename never overwrites (OpenSSH refuses an existing name), so a name taken
+    # between the listing and the rename fails it and the next free one is tried.
+    for candidate in free_names(name, set(await sftp.listdir(done))):
+        target = posixpath.join(done, candidate)
+        try:
+            await sftp.rename(path, target)
+        except asyncssh.SFTPError:
+            if await sftp.exists(target):
+                continue
+            raise
+        return None if candidate == name else candidate
+    raise asyncssh.SFTPFailure(f"no free name for {name} in {_shown(done)}")
 
 
 def _list_local(pattern_url: str) -> list[str]:
     pattern = Path(unquote(urlsplit(pattern_url).path))
     folder = pattern.parent
     if not folder.is_dir():
-        raise TransientFetchError(f"no such folder: {folder}", kind="connect")
+        raise PermanentFetchError(f"no such drop folder: {folder}", kind="not_found")
     names = sorted(
         p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatchcase(p.name, pattern.name)
     )
@@ -229,13 +273,36 @@ def _read_local(path: str, request: TransportRequest) -> Body:
     return spool.finish()
 
 
-def _finish_local(path: Path, spec: DropSpec) -> None:
+def _finish_local(path: Path, spec: DropSpec) -> str | None:
     if spec.after == "delete":
         path.unlink(missing_ok=True)
-        return
+        return None
     done = path.parent / spec.done_dir
     done.mkdir(parents=True, exist_ok=True)
-    path.replace(done / path.name)
+    for candidate in free_names(path.name, set(os.listdir(done))):
+        if _move_without_replacing(path, done / candidate):
+            return None if candidate == path.name else candidate
+    raise FileExistsError(errno.EEXIST, f"no free name for {path.name} in {done}")
+
+
+def _move_without_replacing(path: Path, target: Path) -> bool:
+    """Move ``path`` to ``target`` unless ``target`` exists; False if it does.
+
+    A hard link fails atomically on an existing name, where rename would replace it.
+    Where links do not work (another file system, some shares) the file is moved after
+    a check for the name, as close to no-clobber as such a file system allows.
+    """
+    try:
+        os.link(path, target)
+    except FileExistsError:
+        return False
+    except OSError:
+        if target.exists():
+            return False
+        shutil.move(path, target)
+        return True
+    path.unlink()
+    return True
 
 
 class DropHook(BaseHook):

@@ -26,9 +26,13 @@ class _File:
 
 class DropFiles:
     def __init__(self, suppliers: Sequence[SupplierSpec]) -> None:
-        self.transport = DropTransport({s.id: s.auth for s in suppliers})
+        self.transport = DropTransport(
+            {s.id: s.auth for s in suppliers},
+            max_channels={s.id: s.config.sftp_max_channels for s in suppliers},
+        )
         self.hook = DropHook(self.transport)
         self._files: dict[str, _File] = {}  # endpoint key -> file
+        self._notes: list[str] = []  # moves under another name, moves that failed
         self.finished = 0  # files moved or deleted after loading
 
     async def expand(self, planned: list[PlannedEndpoint]) -> list[PlannedEndpoint]:
@@ -56,15 +60,33 @@ class DropFiles:
         return out
 
     async def committed(self, records: Sequence[EndpointRecord]) -> None:
-        """Move or delete the files whose rows just committed as loaded (and only those)."""
+        """Move or delete the files whose rows just committed as loaded (and only those).
+
+        A move that fails never stops the run: the file stays, a warning says so, and the
+        next run finds it unchanged and moves it then.
+        """
         for r in records:
             file = self._files.get(r.endpoint.key)
-            if file is not None and r.outcome in _DONE:
-                await self.transport.finish(file.url, file.supplier_id, file.spec)
-                self.finished += 1
+            if file is None or r.outcome not in _DONE:
+                continue
+            try:
+                renamed = await self.transport.finish(file.url, file.supplier_id, file.spec)
+            except FetchError as exc:
+                self._notes.append(f"drop file loaded but not moved: {r.endpoint.url}: {exc}")
+                continue
+            if renamed is not None:
+                self._notes.append(
+                    f"drop file moved as {renamed}, its name was taken in "
+                    f"{file.spec.done_dir}: {r.endpoint.url}"
+                )
+            self.finished += 1
 
-    def left_in_place(self, records: Sequence[EndpointRecord]) -> list[str]:
-        """Report lines for the drop files that did not load and so were not moved."""
+    def warnings(self, records: Sequence[EndpointRecord]) -> list[str]:
+        """Report lines: files moved under a numbered name or not moved, then
+        the files that did not load and so were not moved."""
+        return [*self._notes, *self._left_in_place(records)]
+
+    def _left_in_place(self, records: Sequence[EndpointRecord]) -> list[str]:
         return [
             f"drop file not loaded, left in place: {r.endpoint.url}"
             for r in records

@@ -135,7 +135,7 @@ class Runner:
         )
         summary.conflicts = len(await self.sink.conflicts(self.run_id))
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
-        summary.warnings += self.drops.left_in_place(records)
+        summary.warnings += self.drops.warnings(records)
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"

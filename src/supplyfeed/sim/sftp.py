@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import posixpath
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
+from asyncssh.stream import SSHServerStreamSession
 
 from .fleet_spec import EndpointSpec, FleetSpec
 from .ports import HOST, listen_socket
@@ -31,7 +33,7 @@ from .render import get_corrupter, get_renderer
 from .server import feed_entry
 from .truth import GroundTruth, build_truth
 
-__all__ = ["SftpDrop", "drop_path"]
+__all__ = ["ServerStats", "SftpDrop", "drop_path"]
 
 
 def drop_path(ep: EndpointSpec) -> str:
@@ -47,21 +49,84 @@ class _File:
     body: bytes
 
 
+class ServerStats:
+    """What the server saw: logins begun, passwords refused, SFTP sessions per connection.
+
+    ``max_sessions`` refuses a session past that many open on one connection, as
+    OpenSSH's ``MaxSessions`` does (None: no limit); ``peak_sessions`` is the most
+    that were open at once on one connection.
+    """
+
+    def __init__(self, max_sessions: int | None) -> None:
+        self.max_sessions = max_sessions
+        self.logins = 0
+        self.refused_passwords = 0
+        self.refused_sessions = 0
+        self.peak_sessions = 0
+        self._open: Counter[object] = Counter()
+
+    def admit(self, conn: object) -> bool:
+        if self.max_sessions is not None and self._open[conn] >= self.max_sessions:
+            self.refused_sessions += 1
+            return False
+        self._open[conn] += 1
+        self.peak_sessions = max(self.peak_sessions, self._open[conn])
+        return True
+
+    def closed(self, conn: object) -> None:
+        self._open[conn] -= 1
+
+
 class _Login(asyncssh.SSHServer):
     """Password login for one user (keys are checked by asyncssh itself)."""
 
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, stats: ServerStats, chroot: bytes) -> None:
         self._username = username
         self._password = password
+        self._stats = stats
+        self._chroot = chroot
+        self._conn: object = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
 
     def begin_auth(self, username: str) -> bool:
+        self._stats.logins += 1
         return True  # every user must authenticate
 
     def password_auth_supported(self) -> bool:
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
-        return username == self._username and secrets.compare_digest(password, self._password)
+        ok = username == self._username and secrets.compare_digest(password, self._password)
+        self._stats.refused_passwords += not ok
+        return ok
+
+    def session_requested(self) -> SSHServerStreamSession[bytes] | bool:
+        # asyncssh asks only when listen() has no sftp_factory: the SFTP server starts here.
+        if not self._stats.admit(self._conn):
+            return False  # the client sees a ChannelOpenError, as from OpenSSH
+        chroot, stats = self._chroot, self._stats
+        return SSHServerStreamSession(
+            None,
+            lambda chan: _CountedSftp(
+                cast("asyncssh.SSHServerChannel[bytes]", chan), chroot, stats
+            ),
+            sftp_version=3,
+        )
+
+
+class _CountedSftp(asyncssh.SFTPServer):
+    """The chrooted SFTP server, telling :class:`ServerStats` when its session ends."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], chroot: bytes, stats: ServerStats):
+        super().__init__(chan, chroot=chroot)
+        self._stats = stats
+        self._conn = chan.get_connection()
+
+    def exit(self) -> None:
+        self._stats.closed(self._conn)
+        super().exit()
 
 
 class SftpDrop:
@@ -80,6 +145,7 @@ class SftpDrop:
         port: int = 0,
         username: str = "edi",
         password_env: str = "SIM_SFTP_PASSWORD",
+        max_sessions: int | None = None,
     ) -> None:
         for ep in spec.endpoints:
             if ep.fault is not None and ep.fault.kind != "malformed":
@@ -92,6 +158,7 @@ class SftpDrop:
         self.password_env = password_env
         self.password = secrets.token_urlsafe(18)
         self.moved_port: tuple[int, int] | None = None  # (wanted, got) when it was taken
+        self.stats = ServerStats(max_sessions)
         self._wanted = port
         self._port = 0
         self._files = [_file(ep) for ep in spec.endpoints]
@@ -122,7 +189,7 @@ class SftpDrop:
         self.client_key.parent.mkdir(parents=True, exist_ok=True)
         client_key.write_private_key(str(self.client_key))
         chroot = str(self.root).encode()
-        username, password = self.username, self.password
+        username, password, stats = self.username, self.password, self.stats
         sock = listen_socket(self._wanted)
         try:
             self._server = await asyncssh.listen(
@@ -131,8 +198,7 @@ class SftpDrop:
                 authorized_client_keys=asyncssh.import_authorized_keys(
                     client_key.export_public_key().decode()
                 ),
-                server_factory=lambda: _Login(username, password),
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=chroot),
+                server_factory=lambda: _Login(username, password, stats, chroot),
             )
         except BaseException:
             sock.close()

@@ -365,3 +365,48 @@ async def _server_key(server: SftpDrop) -> asyncssh.SSHKey:
     key = await asyncssh.get_server_host_key("127.0.0.1", server.port)
     assert key is not None
     return key
+
+
+async def test_a_refused_channel_is_transient_and_retried(tmp_path: Path) -> None:
+    """A server that refuses every SFTP channel (a MaxSessions of 0): a transient
+    'channel' failure, retried to retry_attempts, that names the host; nothing loads."""
+    spec = FleetSpec.generate(
+        endpoints=2, hosts=1, suppliers=["D"], records_per_endpoint=2, formats=("json",), seed=3
+    )
+    async with SftpDrop(spec, tmp_path / "sftp", max_sessions=0) as server:
+        suppliers = sftp_feeds(server, "key")
+        sink = MemorySink()
+        summary = await run(suppliers, sink, suppliers[0].config)
+        rows = await sink.endpoints(summary.run_id)
+        assert summary.outcomes == {"failed": len(rows)}
+        attempts = suppliers[0].config.retry_attempts
+        assert {(r.error_kind, r.permanent, r.attempts) for r in rows} == {
+            ("channel", False, attempts)
+        }
+        assert all(f"127.0.0.1:{server.port}" in (r.error_message or "") for r in rows)
+        assert server.stats.refused_sessions >= attempts
+        assert server.stats.logins == 1  # one login for every attempt
+        assert (await table_keys(sink)) == {t: [] for t in TABLES}
+
+
+async def test_a_move_that_fails_is_a_warning_and_the_next_run_moves_it(tmp_path: Path) -> None:
+    """done_dir cannot be made (a file has its name): the rows still load once, the run
+    finishes with a warning naming the file, and once fixed the next run moves it as
+    unchanged (was: the move's error escaped the run)."""
+    drop = tmp_path / "in"
+    _drop(drop, ["W1.json"])
+    (drop / "done").write_text("a file where the folder should be")
+    suppliers = feeds(f"{drop.as_uri()}/*.json")
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    assert summary.outcomes == {"loaded": 1}
+    assert await _warehouses(sink) == ["W1"]
+    assert len(summary.warnings) == 1
+    assert summary.warnings[0].startswith("drop file loaded but not moved: ")
+    assert f"{drop.as_uri()}/W1.json" in summary.warnings[0]
+    assert (drop / "W1.json").exists()
+    (drop / "done").unlink()
+    again = await run(suppliers, sink, suppliers[0].config)
+    assert again.outcomes == {"unchanged": 1}
+    assert _names(drop / "done") == ["W1.json"]
+    assert await _warehouses(sink) == ["W1"]  # nothing duplicated

@@ -11,10 +11,15 @@ the same permanent error without logging in again (a partner's fail2ban counts e
 attempt). A host-key refusal names the fingerprint the server offered and the
 known_hosts file it was checked against.
 
-Every SFTP operation holds one channel while it runs. Servers cap channels per
-connection (OpenSSH ``MaxSessions``, 10 by default), so each connection lets at most
-``sftp_max_channels`` (default 8, a margin under 10 for the server's own bookkeeping)
-be open at once, moves included. A channel the server still refuses is transient.
+Every SFTP operation (a listing, a read, a move) holds one channel while it runs.
+Servers cap the channels per connection (OpenSSH ``MaxSessions``, 10 by default), so a
+connection has at most ``sftp_max_channels`` (default 8) open at once, moves included.
+The channels are kept and reused, not opened per operation: OpenSSH frees a session's
+slot only once the process behind it has exited, after the channel closed, so a run
+that opened and closed a channel per file met "no more sessions" with only 8 open
+(measured against a real sshd, tests/supplier/test_sftp_real.py). A channel that an
+operation left in an error is closed rather than reused. A channel the server still
+refuses is a transient ``channel`` failure, retried like any other.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ class _Identity:
 @dataclass(slots=True)
 class _Session:
     conn: asyncssh.SSHClientConnection
-    channels: asyncio.Semaphore
+    channels: asyncio.Semaphore  # held by each operation: at most the cap at once
+    idle: list[asyncssh.SFTPClient] = field(default_factory=list)  # open, free to reuse
 
 
 class _HostKeyWitness(asyncssh.SSHClient):
@@ -91,23 +97,16 @@ class SftpSessions:
     async def channel(
         self, supplier_id: str, where: SftpTarget, auth: AuthSpec
     ) -> AsyncIterator[asyncssh.SFTPClient]:
-        """An SFTP client on its own channel, within the connection's channel cap."""
+        """An SFTP client on a channel of its own while the block runs, within the cap."""
         session = await self._session(_identity(supplier_id, where, auth))
         async with session.channels:
+            client = session.idle.pop() if session.idle else await _open(session, where)
             try:
-                client = await session.conn.start_sftp_client()
-            except asyncssh.ChannelOpenError as exc:
-                raise TransientFetchError(
-                    f"sftp: {where.host}:{where.port} refused a channel: {exc.reason}",
-                    kind="channel",
-                ) from exc
-            except (OSError, asyncssh.Error) as exc:
-                raise TransientFetchError(
-                    f"sftp: connection to {where.host}:{where.port} lost: {exc}",
-                    kind="connection",
-                ) from exc
-            async with client:
                 yield client
+            except BaseException:
+                client.exit()  # its state is unknown (an error, a timeout): not reused
+                raise
+            session.idle.append(client)
 
     async def _session(self, ident: _Identity) -> _Session:
         async with self._locks.setdefault(ident, asyncio.Lock()):
@@ -148,8 +147,23 @@ class SftpSessions:
     async def aclose(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
         for s in sessions:
+            for client in s.idle:
+                client.exit()
             s.conn.close()
             await s.conn.wait_closed()
+
+
+async def _open(session: _Session, where: SftpTarget) -> asyncssh.SFTPClient:
+    try:
+        return await session.conn.start_sftp_client()
+    except asyncssh.ChannelOpenError as exc:
+        raise TransientFetchError(
+            f"sftp: {where.host}:{where.port} refused a channel: {exc.reason}", kind="channel"
+        ) from exc
+    except (OSError, asyncssh.Error) as exc:
+        raise TransientFetchError(
+            f"sftp: connection to {where.host}:{where.port} lost: {exc}", kind="connection"
+        ) from exc
 
 
 def _identity(supplier_id: str, where: SftpTarget, auth: AuthSpec) -> _Identity:

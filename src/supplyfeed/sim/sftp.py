@@ -33,7 +33,7 @@ from .render import get_corrupter, get_renderer
 from .server import feed_entry
 from .truth import GroundTruth, build_truth
 
-__all__ = ["ServerStats", "SftpDrop", "drop_path"]
+__all__ = ["DropBatch", "ServerStats", "SftpDrop", "drop_path"]
 
 
 def drop_path(ep: EndpointSpec) -> str:
@@ -129,6 +129,65 @@ class _CountedSftp(asyncssh.SFTPServer):
         super().exit()
 
 
+class DropBatch:
+    """``spec``'s endpoints as drop files, their feeds-file entries and their ground truth.
+
+    Files lie at :func:`drop_path` under a drop root; a server of any kind (the in-process
+    :class:`SftpDrop`, a real OpenSSH ``sshd`` a test starts) serves them from there.
+    """
+
+    def __init__(self, spec: FleetSpec) -> None:
+        for ep in spec.endpoints:
+            if ep.fault is not None and ep.fault.kind != "malformed":
+                raise ValueError(f"a drop file can only be malformed, not {ep.fault.kind}")
+        self.spec = spec
+        self.files = [_file(ep) for ep in spec.endpoints]
+        paths = [f.path for f in self.files]
+        if len(set(paths)) != len(paths):
+            raise ValueError("two endpoints would be the same file")
+
+    def write(self, root: Path) -> list[Path]:
+        """(Re)write every file under ``root``, as a partner drops a new batch."""
+        written = []
+        for f in self.files:
+            target = root / f.path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.body)
+            written.append(target)
+        return written
+
+    def suppliers(self, base_url: str, auth: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Feeds-file suppliers with one glob URL per (supplier, kind, format) folder:
+        ``{base_url}{folder}/*{ext}``, every supplier with ``auth``."""
+        groups: dict[str, dict[tuple[str, str], list[str]]] = {}
+        for f in self.files:
+            ep = f.endpoint
+            folder, name = posixpath.split(f.path)
+            ext = posixpath.splitext(name)[1]
+            url = f"{base_url}{folder}/*{ext}"
+            urls = groups.setdefault(ep.supplier_id, {}).setdefault((ep.kind.value, ep.format), [])
+            if url not in urls:
+                urls.append(url)
+        return [
+            {
+                "id": sid,
+                "auth": dict(auth),
+                "feeds": [feed_entry(kind, fmt, urls) for (kind, fmt), urls in feeds.items()],
+            }
+            for sid, feeds in groups.items()
+        ]
+
+    def truth(self, base_url: str) -> GroundTruth:
+        """The ground truth by file URL (``base_url`` + path): a malformed file is
+        quarantined, the rest load."""
+        return build_truth(
+            ((f"{base_url}{f.path}", f.endpoint, len(f.body)) for f in self.files),
+            attempts=1,
+            timeout=1e9,  # files have no latency
+            max_payload_bytes=1 << 62,
+        )
+
+
 class SftpDrop:
     """Serve ``spec``'s endpoints as files over SFTP while the ``async with`` block runs.
 
@@ -147,9 +206,7 @@ class SftpDrop:
         password_env: str = "SIM_SFTP_PASSWORD",
         max_sessions: int | None = None,
     ) -> None:
-        for ep in spec.endpoints:
-            if ep.fault is not None and ep.fault.kind != "malformed":
-                raise ValueError(f"a drop file can only be malformed, not {ep.fault.kind}")
+        self.batch = DropBatch(spec)
         self.spec = spec
         self.root = directory / "drop"
         self.client_key = directory / "ssh" / "client_key"
@@ -161,10 +218,6 @@ class SftpDrop:
         self.stats = ServerStats(max_sessions)
         self._wanted = port
         self._port = 0
-        self._files = [_file(ep) for ep in spec.endpoints]
-        paths = [f.path for f in self._files]
-        if len(set(paths)) != len(paths):
-            raise ValueError("two endpoints would be the same file")
         self._server: asyncssh.SSHAcceptor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -217,10 +270,7 @@ class SftpDrop:
 
     def populate(self) -> None:
         """(Re)write every file of the drop folder, as a partner drops a new batch."""
-        for f in self._files:
-            target = self.root / f.path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(f.body)
+        self.batch.write(self.root)
 
     # -- addresses ----------------------------------------------------------------------
     @property
@@ -253,26 +303,10 @@ class SftpDrop:
         if login not in ("password", "key"):
             raise ValueError("login is 'password' or 'key'")
         userinfo = f"{self.username}:${{{self.password_env}}}@" if login == "password" else ""
-        groups: dict[str, dict[tuple[str, str], list[str]]] = {}
-        for f in self._files:
-            ep = f.endpoint
-            folder, name = posixpath.split(f.path)
-            ext = posixpath.splitext(name)[1]
-            url = f"sftp://{userinfo}{HOST}:{self.port}{folder}/*{ext}"
-            urls = groups.setdefault(ep.supplier_id, {}).setdefault((ep.kind.value, ep.format), [])
-            if url not in urls:
-                urls.append(url)
         auth: dict[str, Any] = {"known_hosts": str(self.known_hosts)}
         if login == "key":
             auth.update(username=self.username, ssh_key=str(self.client_key))
-        return [
-            {
-                "id": sid,
-                "auth": dict(auth),
-                "feeds": [feed_entry(kind, fmt, urls) for (kind, fmt), urls in feeds.items()],
-            }
-            for sid, feeds in groups.items()
-        ]
+        return self.batch.suppliers(f"sftp://{userinfo}{HOST}:{self.port}", auth)
 
     def feeds_document(
         self,
@@ -289,12 +323,7 @@ class SftpDrop:
 
     def expected(self) -> GroundTruth:
         """The ground truth by file URL: a malformed file is quarantined, the rest load."""
-        return build_truth(
-            ((self.url_of(f.endpoint), f.endpoint, len(f.body)) for f in self._files),
-            attempts=1,
-            timeout=1e9,  # files have no latency
-            max_payload_bytes=1 << 62,
-        )
+        return self.batch.truth(f"sftp://{HOST}:{self.port}")
 
 
 def _file(ep: EndpointSpec) -> _File:

@@ -410,3 +410,22 @@ async def test_a_move_that_fails_is_a_warning_and_the_next_run_moves_it(tmp_path
     assert again.outcomes == {"unchanged": 1}
     assert _names(drop / "done") == ["W1.json"]
     assert await _warehouses(sink) == ["W1"]  # nothing duplicated
+
+
+async def test_sftp_done_dir_can_be_home_relative(sftp: SftpDrop) -> None:
+    """done_dir: ~/archive moves every loaded file into the home's archive folder (here
+    the chroot root), not into a folder named '~' beside it."""
+    doc = sftp.feeds_document(defaults=QUICK, login="key")
+    for supplier in doc["suppliers"]:
+        for feed in supplier["feeds"]:
+            feed["drop"] = {"after": "move", "done_dir": "~/archive"}
+    suppliers = parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {}).suppliers
+    sink = MemorySink()
+    summary = await run(suppliers, sink, suppliers[0].config)
+    assert summary.outcomes == {"loaded": 7, "quarantined": 1}
+    await assert_rows_match(sink, sftp.expected())
+    loaded = [ep for ep in sftp.spec.endpoints if ep.fault is None]
+    assert sorted(p.name for p in (sftp.root / "archive").iterdir()) == sorted(
+        sftp.local_path(ep).name for ep in loaded
+    )
+    assert not list(sftp.root.rglob("~"))

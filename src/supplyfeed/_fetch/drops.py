@@ -73,6 +73,13 @@ def _server_path(url_path: str) -> str:
     return url_path[3:] if url_path.startswith("/~/") else url_path
 
 
+def _done_folder(folder: str, done_dir: str) -> str:
+    """``~/archive`` is in the login's home; another relative ``done_dir`` is beside."""
+    if done_dir == "~" or done_dir.startswith("~/"):
+        return done_dir[2:] or "."
+    return posixpath.join(folder, done_dir)
+
+
 def _shown(server_path: str) -> str:
     """A server path as the feeds file wrote it: ``~/out`` or ``/out``."""
     if server_path.startswith("/"):
@@ -224,7 +231,7 @@ async def _finish_sftp(sftp: asyncssh.SFTPClient, path: str, spec: DropSpec) -> 
         await sftp.remove(path)
         return None
     folder, name = posixpath.split(path)
-    done = posixpath.join(folder, _server_path(spec.done_dir))
+    done = _done_folder(folder, spec.done_dir)
     await sftp.makedirs(done, exist_ok=True)
     # SFTP's rename never overwrites (OpenSSH refuses an existing name), so a name taken
     # between the listing and the rename fails it and the next free one is tried.

@@ -11,6 +11,10 @@ The server is asyncssh's, in process: a fresh ed25519 host key per start (writte
 ``known_hosts`` file for the client), one user who may log in with a made-up password
 (handed to clients through an environment variable, as a feeds file names real
 secrets) or with a generated client key, and SFTP chrooted to the drop folder.
+:attr:`SftpDrop.stats` counts what the server saw (logins begun, passwords refused, the
+most SFTP sessions open at once on one connection), and ``max_sessions`` refuses sessions
+past a limit as OpenSSH's ``MaxSessions`` does. The files, their feeds-file entries and
+their truth are a :class:`DropBatch`, which a real sshd in the tests serves as well.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import statistics
 import sys
 import tempfile
@@ -51,9 +52,15 @@ def _snapshot(warehouse: str, skus: range, offset: int) -> InventorySnapshot:
     return InventorySnapshot(supplier_id="SUP", warehouse_id=warehouse, as_of=T0, items=items)
 
 
+_REQUESTS = itertools.count()
+
+
 def _unit(key: str, docs: Sequence[Document]) -> LoadUnit:
+    """One payload; every load of it is a fetch of its own (a request id of its own), as
+    in a real run: a reload is the same source fetched again."""
     endpoint = Endpoint(key, "SUP", DocKind.INVENTORY_SNAPSHOT, "json", f"https://s.example/{key}")
-    record = EndpointRecord(endpoint, Outcome.PENDING, attempts=1, request_id=f"req-{key}")
+    request_id = f"req-{key}-{next(_REQUESTS)}"
+    record = EndpointRecord(endpoint, Outcome.PENDING, attempts=1, request_id=request_id)
 
     def documents() -> Iterator[Document]:
         return iter(docs)

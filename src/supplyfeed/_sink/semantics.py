@@ -286,10 +286,10 @@ def plan_part(
     the previous part plus the pages loaded, never less."""
     if stored is None:
         return PartAction.NEW
-    if stored.delivery is not None and stored.delivery.request_id == delivery.request_id:
-        return PartAction.EXTEND  # the same payload named the snapshot twice
     if content_hash == stored.content_hash:
         return PartAction.UNCHANGED
+    if stored.delivery is not None and stored.delivery.request_id == delivery.request_id:
+        return PartAction.EXTEND  # the same payload named the snapshot twice
     if version_key(version) < version_key(stored.version):
         return PartAction.STALE
     return PartAction.EXTEND if paged else PartAction.REPLACE

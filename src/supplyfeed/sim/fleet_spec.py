@@ -51,6 +51,22 @@ class EndpointSpec:
     documents: tuple[Document, ...]
     latency: LatencyModel = DEFAULT_LATENCY
     fault: Fault | None = None
+    # What the endpoint serves from poll round 1, 2, ... on (round 0 serves
+    # ``documents``; past the last revision the last one stays): a correction, a
+    # re-paged snapshot. Empty: the same documents in every round.
+    revisions: tuple[tuple[Document, ...], ...] = ()
+    paged: bool = False  # read through ``Link: rel="next"`` pages, one document a page
+
+    @property
+    def rounds(self) -> int:
+        """How many different bodies the endpoint serves, one per poll round."""
+        return 1 + len(self.revisions)
+
+    def documents_at(self, round_: int) -> tuple[Document, ...]:
+        """The documents served in poll round ``round_`` (0: the first poll)."""
+        if round_ <= 0 or not self.revisions:
+            return self.documents
+        return self.revisions[min(round_, len(self.revisions)) - 1]
 
     @property
     def render_seed(self) -> int:
@@ -103,6 +119,8 @@ class FleetSpec:
                 raise ValueError(
                     f"endpoint {ep.path} is on host {ep.host}, not in 0..{self.hosts - 1}"
                 )
+            if ep.paged and ep.format != "json":
+                raise ValueError(f"endpoint {ep.path}: only JSON is served in pages")
             if (ep.host, ep.path) in seen:
                 raise ValueError(f"two endpoints at host {ep.host} path {ep.path}")
             seen.add((ep.host, ep.path))

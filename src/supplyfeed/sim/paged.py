@@ -26,7 +26,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from .server import SupplierFleet
 
-__all__ = ["PAGED", "STYLES", "page_supplier", "paged_feeds_document", "serve_page"]
+__all__ = ["PAGED", "PAGINATION", "STYLES", "page_supplier", "paged_feeds_document", "serve_page"]
 
 PAGED: Final = "/paged/"
 STYLES: Final = ("next", "cursor", "link", "page", "offset")

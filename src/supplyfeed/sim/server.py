@@ -34,10 +34,11 @@ from aiohttp import web
 
 from .._config import FieldMapping
 from .._models import DocKind
+from .client_view import decoded_view, meeting_endpoints
 from .faults import Fault
 from .fleet_spec import EndpointSpec, FleetSpec
 from .hosts import HostBehaviour, HostCounters, HostRuntime
-from .paged import PAGED, serve_page
+from .paged import PAGED, PAGINATION, serve_page
 from .ports import HOST, listen_socket
 from .render import CONTENT_TYPES, get_corrupter, get_mapping, get_renderer
 from .truth import GroundTruth, build_truth
@@ -169,7 +170,9 @@ class SupplierFleet:
         self._runtimes: dict[int, HostRuntime] = {}
         self._shutdown_timeout = shutdown_timeout
         self._backlog = backlog
-        self._bodies = [_render(ep) for ep in spec.endpoints]
+        # Per endpoint, its body in every poll round (see EndpointSpec.revisions).
+        self._bodies = [tuple(_render(ep, r) for r in range(ep.rounds)) for ep in spec.endpoints]
+        self.round = 0
         self._runners: list[web.ServerRunner] = []
         self._ports: list[int] = []
         self._routes: list[dict[str, _Served]] = []
@@ -201,8 +204,8 @@ class SupplierFleet:
             await self.close()
             raise
         self._routes = [{} for _ in range(self.spec.hosts)]
-        for ep, body in zip(self.spec.endpoints, self._bodies, strict=True):
-            self._add_route(ep, body)
+        for ep, bodies in zip(self.spec.endpoints, self._bodies, strict=True):
+            self._add_route(ep, bodies[min(self.round, len(bodies) - 1)])
 
     async def _start_host(self, host: int) -> None:
         port_stats = PortStats()
@@ -233,11 +236,24 @@ class SupplierFleet:
         served = _Served(
             ep, url, body, CONTENT_TYPES.get(ep.format, "application/octet-stream"), stats
         )
+        self._point(served, body)
+        self._routes[ep.host][ep.path] = served
+
+    def _point(self, served: _Served, body: bytes) -> None:
+        served.body = body
         if self.etags:
             served.etag = f'"{hashlib.sha256(body).hexdigest()[:24]}"'
-        if ep.fault is not None and ep.fault.kind == "malformed":
-            served.corrupt_body = get_corrupter(ep.format)(body)
-        self._routes[ep.host][ep.path] = served
+        if served.spec.fault is not None and served.spec.fault.kind == "malformed":
+            served.corrupt_body = get_corrupter(served.spec.format)(body)
+
+    def advance(self) -> int:
+        """The next poll round: endpoints with revisions serve their next body (a
+        correction, shifted pages) from now on, with a new ETag. Returns the round."""
+        self.round += 1
+        for served_by_path in self._routes:
+            for served in served_by_path.values():
+                self._point(served, self.body_of(served.spec))
+        return self.round
 
     async def close(self) -> None:
         """Stop every server; handlers still running (hangs, drips) are cancelled."""
@@ -262,9 +278,10 @@ class SupplierFleet:
             raise RuntimeError("the fleet is not running")
         return f"http://{_HOST}:{self._ports[endpoint.host]}{endpoint.path}"
 
-    def body_of(self, endpoint: EndpointSpec) -> bytes:
-        """The bytes a healthy answer of ``endpoint`` carries."""
-        return self._bodies[self.spec.endpoints.index(endpoint)]
+    def body_of(self, endpoint: EndpointSpec, round_: int | None = None) -> bytes:
+        """The bytes a healthy answer of ``endpoint`` carries (in the current round)."""
+        bodies = self._bodies[self.spec.endpoints.index(endpoint)]
+        return bodies[min(self.round if round_ is None else round_, len(bodies) - 1)]
 
     @property
     def env(self) -> dict[str, str]:
@@ -304,10 +321,11 @@ class SupplierFleet:
         self, sink: str = "sqlite:///supplyfeed.db", defaults: Mapping[str, object] | None = None
     ) -> dict[str, Any]:
         """A feeds file (SPEC §3) listing every endpoint under its supplier, kind and format."""
-        suppliers: dict[str, dict[tuple[str, str], list[str]]] = {}
+        suppliers: dict[str, dict[tuple[str, str, bool], list[str]]] = {}
         for ep in self.spec.endpoints:
             feeds = suppliers.setdefault(ep.supplier_id, {})
-            feeds.setdefault((ep.kind.value, ep.format), []).append(self.url_of(ep))
+            url = f"{self.url_of(ep)}{PAGED}link" if ep.paged else self.url_of(ep)
+            feeds.setdefault((ep.kind.value, ep.format, ep.paged), []).append(url)
         doc: dict[str, Any] = {"sink": sink}
         if defaults:
             doc["defaults"] = dict(defaults)
@@ -317,7 +335,10 @@ class SupplierFleet:
             auth = self.auth_of(sid)
             if auth is not None:
                 supplier["auth"] = auth
-            supplier["feeds"] = [feed_entry(kind, fmt, urls) for (kind, fmt), urls in feeds.items()]
+            supplier["feeds"] = [
+                _paged(feed_entry(kind, fmt, urls), paged)
+                for (kind, fmt, paged), urls in feeds.items()
+            ]
             doc["suppliers"].append(supplier)
         return doc
 
@@ -327,14 +348,23 @@ class SupplierFleet:
         timeout: float = 30.0,
         *,
         max_payload_bytes: int = _DEFAULT_MAX_PAYLOAD,
+        polled: Sequence[int] | None = None,
     ) -> GroundTruth:
-        """The ground truth for a client with ``attempts`` attempts of ``timeout`` seconds."""
+        """The ground truth for a client with ``attempts`` attempts of ``timeout`` seconds
+        that polled every endpoint in the rounds ``polled`` (default: every round so far).
+        Endpoints whose documents meet others are decoded as the client reads them."""
         triples = (
-            (self.url_of(ep), ep, len(body))
-            for ep, body in zip(self.spec.endpoints, self._bodies, strict=True)
+            (self.url_of(ep), ep, len(bodies[0]))
+            for ep, bodies in zip(self.spec.endpoints, self._bodies, strict=True)
         )
+        view = decoded_view(self.body_of, meeting_endpoints(self.spec.endpoints))
         return build_truth(
-            triples, attempts=attempts, timeout=timeout, max_payload_bytes=max_payload_bytes
+            triples,
+            attempts=attempts,
+            timeout=timeout,
+            max_payload_bytes=max_payload_bytes,
+            polled=range(self.round + 1) if polled is None else polled,
+            view=view,
         )
 
     # -- serving ------------------------------------------------------------------------
@@ -394,8 +424,14 @@ class SupplierFleet:
         return served.spec.latency.sample(rng)
 
 
-def _render(ep: EndpointSpec) -> bytes:
-    return get_renderer(ep.format)(ep.documents, ep.kind, seed=ep.render_seed)
+def _render(ep: EndpointSpec, round_: int = 0) -> bytes:
+    return get_renderer(ep.format)(ep.documents_at(round_), ep.kind, seed=ep.render_seed)
+
+
+def _paged(feed: dict[str, Any], paged: bool) -> dict[str, Any]:
+    if paged:
+        feed["pagination"] = dict(PAGINATION["link"])
+    return feed
 
 
 def feed_entry(kind: str, fmt: str, urls: list[str]) -> dict[str, Any]:

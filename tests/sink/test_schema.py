@@ -17,6 +17,7 @@ from supplyfeed._sink.schema import (
     rows_for,
     version_key,
 )
+from supplyfeed._sink.views import VIEW_NAMES
 
 from .helpers import T0, po_ack, ship_notice, snapshot
 
@@ -80,7 +81,10 @@ def test_timestamps_are_utc_text_and_quantities_keep_their_type() -> None:
 def test_ddl_renders_for_both_dialects() -> None:
     """The table descriptions render for SQLite and PostgreSQL."""
     sqlite, pg = create_statements("sqlite"), create_statements("postgresql")
-    assert len(sqlite) == len(pg) == len(TABLES) + len(INDEXES)
+    assert len(sqlite) == len(pg) == len(TABLES) + len(INDEXES) + len(VIEW_NAMES)
+    assert [s.split(" AS")[0] for s in sqlite[-len(VIEW_NAMES) :]] == [
+        f"CREATE VIEW IF NOT EXISTS {name}" for name in VIEW_NAMES
+    ]
     assert all("STRICT" not in s for s in pg)
     inventory = next(s for s in sqlite if "inventory_positions" in s)
     assert "PRIMARY KEY (supplier_id, warehouse_id, as_of, sku)" in inventory

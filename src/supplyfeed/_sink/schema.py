@@ -33,6 +33,7 @@ from .._models import (
     ShipNotice,
     document_key,
 )
+from .views import view_statements
 
 __all__ = [
     "CANONICAL_TABLES",
@@ -258,8 +259,10 @@ TRACED_TABLES: Final = (*(t.name for t in CANONICAL_TABLES), SF_DOCUMENTS.name)
 
 
 def create_statements(dialect: str) -> list[str]:
-    """``CREATE TABLE IF NOT EXISTS`` for every table, rendered for ``dialect``."""
-    return [*(_create(t, dialect) for t in TABLES.values()), *INDEXES]
+    """``CREATE TABLE IF NOT EXISTS`` for every table, rendered for ``dialect``, then the
+    secondary indexes and the operator's views (``views.py``)."""
+    tables = (_create(t, dialect) for t in TABLES.values())
+    return [*tables, *INDEXES, *view_statements(dialect)]
 
 
 # Secondary indexes, the same text in both dialects. Open letters are looked up by

@@ -1,0 +1,81 @@
+"""The operator's views (issue 15), created with the schema on SQLite and PostgreSQL.
+
+- ``inventory_current``: one row per (supplier_id, warehouse_id, sku) from the latest
+  snapshot (max ``as_of``) of each (supplier, warehouse). ``inventory_positions`` already
+  holds the best copy of each line among the parts of a snapshot (SPEC §6), so the parts
+  of that snapshot add up here; parts of an older ``as_of`` do not (see docs/design.md).
+- ``in_transit``: ship notice lines expected today or later, or with no expected date and
+  shipped within the last 14 days (``in_transit_days``' default: a view takes no
+  parameter, so ``supplyfeed reconcile`` renders :func:`in_transit_select` with its own).
+- ``ack_exceptions``: acknowledgment lines backordered, rejected, acknowledged for
+  another quantity than ordered, or accepted with changes (a changed date among them:
+  no purchase order is stored, so the supplier's own status is the only word on dates).
+
+Dates are ISO text in SQLite and ``date`` in PostgreSQL, so "today" is spelled per
+dialect; both are the UTC date.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["IN_TRANSIT_DAYS", "VIEW_NAMES", "in_transit_select", "view_statements"]
+
+IN_TRANSIT_DAYS: Final = 14
+VIEW_NAMES: Final = ("inventory_current", "in_transit", "ack_exceptions")
+
+_INVENTORY_CURRENT: Final = """
+SELECT p.supplier_id, p.warehouse_id, p.sku, p.on_hand, p.available, p.uom, p.as_of,
+       p.source, p.source_url, p.run_id, p.request_id
+FROM inventory_positions p
+JOIN (SELECT supplier_id, warehouse_id, max(as_of) AS as_of
+      FROM inventory_positions GROUP BY supplier_id, warehouse_id) latest
+  ON latest.supplier_id = p.supplier_id AND latest.warehouse_id = p.warehouse_id
+ AND latest.as_of = p.as_of"""
+
+_IN_TRANSIT: Final = """
+SELECT l.supplier_id, l.asn_number, l.line_seq, l.po_number, l.po_line_number, l.sku,
+       l.shipped_qty AS quantity, l.uom, n.ship_date, n.expected_delivery, n.carrier,
+       n.tracking_number, l.source_url
+FROM ship_notice_lines l
+JOIN ship_notices n ON n.supplier_id = l.supplier_id AND n.asn_number = l.asn_number
+WHERE n.expected_delivery >= {today}
+   OR (n.expected_delivery IS NULL AND n.ship_date >= {since})"""
+
+_ACK_EXCEPTIONS: Final = """
+SELECT supplier_id, po_number, ack_number, line_number, sku, ordered_qty, acked_qty, uom,
+       line_status, promised_date,
+       CASE WHEN line_status = 'backordered' THEN 'backordered'
+            WHEN line_status = 'rejected' THEN 'rejected'
+            WHEN acked_qty <> ordered_qty THEN 'quantity_changed'
+            ELSE 'changed' END AS reason,
+       source_url
+FROM po_ack_lines
+WHERE line_status IN ('backordered', 'rejected', 'accepted_with_changes')
+   OR acked_qty <> ordered_qty"""
+
+# "today" and "today minus N days" (UTC) per dialect.
+_TODAY: Final = {"sqlite": "date('now')", "postgresql": "(now() AT TIME ZONE 'UTC')::date"}
+_DAYS_AGO: Final = {
+    "sqlite": "date('now', '-{days} days')",
+    "postgresql": "(now() AT TIME ZONE 'UTC')::date - {days}",
+}
+
+
+def in_transit_select(today: str, since: str) -> str:
+    """The ``in_transit`` query with the SQL expressions (or placeholders) of today and of
+    the earliest ship date that still counts when no delivery date is known."""
+    return _IN_TRANSIT.format(today=today, since=since)
+
+
+def view_statements(dialect: str) -> list[str]:
+    """``CREATE VIEW`` for every view: SQLite has no ``OR REPLACE`` for views, PostgreSQL
+    has no ``IF NOT EXISTS``; each is idempotent, so they run at every open."""
+    since = _DAYS_AGO[dialect].format(days=IN_TRANSIT_DAYS)
+    bodies = {
+        "inventory_current": _INVENTORY_CURRENT,
+        "in_transit": in_transit_select(_TODAY[dialect], since),
+        "ack_exceptions": _ACK_EXCEPTIONS,
+    }
+    create = "CREATE VIEW IF NOT EXISTS" if dialect == "sqlite" else "CREATE OR REPLACE VIEW"
+    return [f"{create} {name} AS{bodies[name]}" for name in VIEW_NAMES]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -429,3 +430,44 @@ async def test_sftp_done_dir_can_be_home_relative(sftp: SftpDrop) -> None:
         sftp.local_path(ep).name for ep in loaded
     )
     assert not list(sftp.root.rglob("~"))
+
+
+async def test_an_sftp_server_that_never_speaks_fails_within_connect_timeout() -> None:
+    """A port that accepts and then says nothing: the listing gives up after
+    connect_timeout, a transient connect failure, and the run finishes (was: asyncssh's
+    two-minute login timeout, with the run stuck planning)."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        doc = {
+            "defaults": {**QUICK, "connect_timeout": 0.3, "retry_attempts": 2},
+            "suppliers": [
+                {
+                    "id": "D",
+                    "feeds": [
+                        {
+                            "kind": "inventory_snapshot",
+                            "format": "json",
+                            "urls": [f"sftp://edi@127.0.0.1:{port}/out/*.json"],
+                        }
+                    ],
+                }
+            ],
+        }
+        suppliers = parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {}).suppliers
+        sink = MemorySink()
+        async with asyncio.timeout(10):
+            summary = await run(suppliers, sink, suppliers[0].config)
+    (row,) = await sink.endpoints(summary.run_id)
+    assert (row.outcome.value, row.error_kind, row.permanent, row.attempts) == (
+        "failed",
+        "connect",
+        False,
+        2,
+    )
+    assert f"127.0.0.1:{port}" in (row.error_message or "")

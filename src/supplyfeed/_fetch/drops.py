@@ -42,7 +42,7 @@ from .._exceptions import FetchError, PermanentFetchError, TransientFetchError
 from .._formats.body import Body, SpoolWriter
 from .hooks import BaseHook, Send
 from .outcome import FetchRequest
-from .sftp import SftpSessions, SftpTarget
+from .sftp import SftpLimits, SftpSessions, SftpTarget
 from .transport import TransportRequest, TransportResponse
 
 __all__ = ["DROP_SCHEMES", "DropHook", "DropTransport", "free_names", "is_drop_pattern"]
@@ -108,10 +108,10 @@ class DropTransport:
     def __init__(
         self,
         auth: Mapping[str, AuthSpec] | None = None,
-        max_channels: Mapping[str, int] | None = None,
+        sftp_limits: Mapping[str, SftpLimits] | None = None,
     ) -> None:
         self._auth = dict(auth or {})
-        self._sftp = SftpSessions(max_channels)
+        self._sftp = SftpSessions(sftp_limits)
 
     def auth_for(self, supplier_id: str) -> AuthSpec:
         return self._auth.get(supplier_id, AuthSpec())

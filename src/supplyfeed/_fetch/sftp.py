@@ -34,9 +34,17 @@ import asyncssh
 from .._config import AuthSpec
 from .._exceptions import PermanentFetchError, TransientFetchError
 
-__all__ = ["SftpSessions", "SftpTarget"]
+__all__ = ["SftpLimits", "SftpSessions", "SftpTarget"]
 
-DEFAULT_MAX_CHANNELS = 8
+
+@dataclass(frozen=True, slots=True)
+class SftpLimits:
+    """A supplier's SFTP limits: channels open at once per connection, and the seconds
+    allowed to connect, exchange keys and log in (``sftp_max_channels``,
+    ``connect_timeout``)."""
+
+    max_channels: int = 8
+    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +93,10 @@ class _HostKeyWitness(asyncssh.SSHClient):
 
 
 class SftpSessions:
-    """The SFTP connections of one run; ``max_channels`` by supplier id."""
+    """The SFTP connections of one run; ``limits`` by supplier id."""
 
-    def __init__(self, max_channels: Mapping[str, int] | None = None) -> None:
-        self._max_channels = dict(max_channels or {})
+    def __init__(self, limits: Mapping[str, SftpLimits] | None = None) -> None:
+        self._limits = dict(limits or {})
         self._sessions: dict[_Identity, _Session] = {}
         self._locks: dict[_Identity, asyncio.Lock] = {}
         self._refused: dict[_Identity, PermanentFetchError] = {}
@@ -115,16 +123,21 @@ class SftpSessions:
                 raise PermanentFetchError(str(refused), kind=refused.kind)
             session = self._sessions.get(ident)
             if session is None or session.conn.is_closed():
-                cap = self._max_channels.get(ident.supplier_id, DEFAULT_MAX_CHANNELS)
-                session = _Session(await self._login(ident), asyncio.Semaphore(cap))
+                limits = self._limits.get(ident.supplier_id, SftpLimits())
+                conn = await self._login(ident, limits)
+                session = _Session(conn, asyncio.Semaphore(limits.max_channels))
                 self._sessions[ident] = session
             return session
 
-    async def _login(self, ident: _Identity) -> asyncssh.SSHClientConnection:
+    async def _login(self, ident: _Identity, limits: SftpLimits) -> asyncssh.SSHClientConnection:
         witness = _HostKeyWitness()
         try:
             return await asyncssh.connect(
-                ident.host, ident.port, client_factory=lambda: witness, **_options(ident)
+                ident.host,
+                ident.port,
+                client_factory=lambda: witness,
+                connect_timeout=limits.connect_timeout,  # TCP, key exchange, login
+                **_options(ident),
             )
         except asyncssh.PermissionDenied as exc:
             err = PermanentFetchError(

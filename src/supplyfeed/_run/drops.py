@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from .._config import DropSpec, SupplierSpec
 from .._exceptions import FetchError
 from .._fetch.drops import DropHook, DropTransport, is_drop_pattern
+from .._fetch.sftp import SftpLimits
 from .._redact import redact_url
 from .._sink.base import EndpointRecord, Outcome
 from .plan import PlannedEndpoint, endpoint_key
@@ -28,7 +29,10 @@ class DropFiles:
     def __init__(self, suppliers: Sequence[SupplierSpec]) -> None:
         self.transport = DropTransport(
             {s.id: s.auth for s in suppliers},
-            max_channels={s.id: s.config.sftp_max_channels for s in suppliers},
+            sftp_limits={
+                s.id: SftpLimits(s.config.sftp_max_channels, s.config.connect_timeout)
+                for s in suppliers
+            },
         )
         self.hook = DropHook(self.transport)
         self._files: dict[str, _File] = {}  # endpoint key -> file

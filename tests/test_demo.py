@@ -1,4 +1,5 @@
-"""``supplyfeed demo`` twice into one database: the second run finds the fleet unchanged."""
+"""``supplyfeed demo`` twice into one database: the second run finds the fleet unchanged,
+but for the PARTS supplier's corrections."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from supplyfeed._cli.demo import PORT_BASE_ENV, demo_plan
+from supplyfeed._cli.demo import PORT_BASE_ENV, DemoPlan, demo_plan
 from supplyfeed._cli.main import main
 from supplyfeed._sink.factory import open_sink
 from supplyfeed.sim import TABLES
+from supplyfeed.sim.truth import Delivery, expected_state
 
 from .supplier.helpers import table_keys
 
@@ -75,12 +77,26 @@ def _table_keys(db: str) -> dict[str, list[tuple[Any, ...]]]:
     return asyncio.run(read())
 
 
+def _truth(plan: DemoPlan, rounds: range) -> dict[str, frozenset[tuple[Any, ...]]]:
+    """The tables SPEC §6 gives after the demo's poll ``rounds`` (PARTS is JSON and CSV,
+    read back as generated: no envelope versions, no codes)."""
+    deliveries = [
+        Delivery(f"{where}{ep.host}{ep.path}", r, ep.documents_at(r))
+        for where, eps in (("http", plan.fleet.endpoints), ("drop", plan.drop.endpoints))
+        for ep in eps
+        for r in rounds
+    ]
+    return expected_state(deliveries).table_rows()
+
+
 @pytest.mark.slow
 def test_second_demo_run_sees_most_endpoints_unchanged_and_writes_no_duplicates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Fixed ports keep the endpoints' keys: run two answers mostly 304/same body, and the
-    tables hold exactly the fleet's rows (generated fleet and every supplier system)."""
+    tables hold exactly the fleet's rows (generated fleet and every supplier system): the
+    PARTS snapshot's three parts whole, and after run two its corrections (a SKU gone, a
+    SKU new)."""
     base = _free_port_base(10 + HOSTS)
     monkeypatch.setenv(PORT_BASE_ENV, str(base))
     db = f"sqlite:///{tmp_path / 'demo.db'}"
@@ -93,19 +109,19 @@ def test_second_demo_run_sees_most_endpoints_unchanged_and_writes_no_duplicates(
     after_second = _table_keys(db)
 
     plan = demo_plan(argparse.Namespace(**DEMO), base)
-    expected: dict[str, set[tuple[Any, ...]]] = {t: set() for t in TABLES}
-    for ep in (*plan.fleet.endpoints, *plan.drop.endpoints):
-        for table, key in ep.row_keys():
-            expected[table].add(key)
-    for table in TABLES:
-        rows = after_second[table]
-        duplicated = [k for k, n in Counter(rows).items() if n > 1]
-        assert not duplicated, (table, duplicated[:3])
-        assert set(rows) == expected[table], table  # nothing lost, nothing unexpected
-        assert sorted(rows) == sorted(after_first[table])
+    for rows_after, rounds in ((after_first, range(1)), (after_second, range(2))):
+        expected = _truth(plan, rounds)
+        for table in TABLES:
+            rows = rows_after[table]
+            duplicated = [k for k, n in Counter(rows).items() if n > 1]
+            assert not duplicated, (table, duplicated[:3])
+            assert set(rows) == expected[table], table  # nothing lost, nothing unexpected
+    corrected = set(after_second["inventory_positions"]) ^ set(after_first["inventory_positions"])
+    assert {(k[0], k[1]) for k in corrected} == {("PARTS", "W02"), ("PARTS", "W03")}
+    assert len(corrected) == 4  # per corrected snapshot, one SKU gone and one new
 
     suppliers = {ep.supplier_id for ep in (*plan.fleet.endpoints, *plan.drop.endpoints)}
-    assert {"PAGED", "OAUTH", "QUOTA", "BUSY", "SFTP"} <= suppliers
+    assert {"PAGED", "OAUTH", "QUOTA", "BUSY", "SFTP", "PARTS"} <= suppliers
     assert first["outcomes"] == {"loaded": first["endpoints"]}
     assert second["endpoints"] == first["endpoints"]
     unchanged = second["outcomes"].get("unchanged", 0)

@@ -10,7 +10,10 @@ mix), five suppliers stand for the systems real partners run (``supplyfeed.sim``
   with ``Retry-After``;
 - ``BUSY``: a host that slows down and then refuses load (adaptive concurrency on);
 - ``SFTP``: EDI and JSON files in a partner's SFTP drop folder (password from
-  ``${SIM_SFTP_PASSWORD}``, host key checked).
+  ``${SIM_SFTP_PASSWORD}``, host key checked);
+- ``PARTS``: one warehouse's snapshot split over three URLs (product lines sharing a few
+  SKUs), and two snapshots that a second demo into the same SQLite database finds
+  corrected (same ``as_of``, new quantities: one by a later version, one by re-poll).
 
 Every host listens on a fixed port (from ``SUPPLYFEED_DEMO_PORT_BASE``, default 27500; a
 taken port falls back to an ephemeral one), so a second ``supplyfeed demo`` into the
@@ -45,6 +48,7 @@ from ..sim import (
     SupplierFleet,
     TokenEndpoint,
 )
+from ..sim.identity import corrected_snapshot, split_snapshot
 from ..sim.paged import STYLES, page_supplier
 
 __all__ = ["DemoPlan", "demo_fleet", "demo_plan"]
@@ -59,6 +63,7 @@ _EXTRA_PORTS: Final = 10  # base: SFTP; base+1..: the extra hosts; base+10..: th
 
 # Short ids keep the report's per-supplier table within 80 columns.
 PAGED, OAUTH, RATED, DEGRADING, SFTP = "PAGED", "OAUTH", "QUOTA", "BUSY", "SFTP"
+PARTS: Final = "PARTS"
 RATE_LIMIT: Final = RateLimit(limit=8, window=1.0)
 DEGRADE: Final = Degradation(capacity=4, overload=6, step=0.03)
 
@@ -116,6 +121,7 @@ def demo_plan(args: argparse.Namespace, port_base: int) -> DemoPlan:
     ):
         behaviours[sum(s.hosts for s in specs)] = behaviour
         specs.append(extra(supplier, endpoints, formats))
+    specs.append(_parts_supplier(formats, args.seed))
     fleet = FleetSpec.combine(*specs)
     drop_formats = tuple(f for f in ("x12", "edifact", "json") if f in formats) or formats
     drop = extra(SFTP, 6, drop_formats)
@@ -128,6 +134,28 @@ def demo_plan(args: argparse.Namespace, port_base: int) -> DemoPlan:
         ports=_ports(port_base, main.hosts, fleet.hosts),
         sftp_port=port_base,
     )
+
+
+def _parts_supplier(formats: Sequence[str], seed: int) -> FleetSpec:
+    """PARTS: a snapshot in three parts, and two snapshots corrected in poll round 1."""
+    fmt = "json" if "json" in formats else formats[0]
+    fix = "csv" if "csv" in formats else fmt
+    endpoints = (
+        *split_snapshot(PARTS, fmt, parts=3, items=6, overlap="equal", seed=seed),
+        corrected_snapshot(PARTS, fmt, by="version", warehouse="W02", seed=seed),
+        corrected_snapshot(PARTS, fix, by="repoll", warehouse="W03", seed=seed),
+    )
+    return FleetSpec(endpoints=endpoints, hosts=1)
+
+
+def _second_run(db: str) -> bool:
+    """A SQLite database that exists already: the PARTS corrections are served."""
+    if not db.startswith("sqlite:///"):
+        return False
+    from .._sink.sqlite import sqlite_path  # the sink module only when a demo runs
+
+    path = sqlite_path(db)
+    return path != ":memory:" and Path(path).exists()
 
 
 def _ports(base: int, main_hosts: int, hosts: int) -> tuple[int, ...]:
@@ -168,11 +196,14 @@ async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
             ) as fleet,
             SftpDrop(plan.drop, Path(sftp_dir), port=plan.sftp_port) as drop,
         ):
+            corrected = _second_run(args.db)
+            if corrected:
+                fleet.advance()  # PARTS serves its corrections
             document = _feeds_document(plan, fleet, drop, args.db, defaults)
             env = {**fleet.env, **drop.env}  # made-up secrets, never written anywhere
             feeds = parse_feeds(yaml.safe_dump(document, sort_keys=False), "<demo fleet>", env)
             if show:
-                _print_plan(args, plan, fleet, drop)
+                _print_plan(args, plan, fleet, drop, corrected)
             status = await execute(feeds.suppliers, feeds.defaults, args.db, "demo", None, args)
             if show:
                 _print_extras(plan, fleet, drop)
@@ -201,7 +232,11 @@ def _say(text: str) -> None:
 
 
 def _print_plan(
-    args: argparse.Namespace, plan: DemoPlan, fleet: SupplierFleet, drop: SftpDrop
+    args: argparse.Namespace,
+    plan: DemoPlan,
+    fleet: SupplierFleet,
+    drop: SftpDrop,
+    corrected: bool,
 ) -> None:
     _say(
         f"demo: {args.endpoints} endpoints on {args.hosts} simulated supplier hosts "
@@ -212,6 +247,8 @@ def _print_plan(
         f"{RATED} RateLimit headers ({RATE_LIMIT.limit} requests/s)",
         f"{DEGRADING} degrades past {DEGRADE.capacity} in flight (adaptive concurrency)",
         f"{SFTP} drop folder of {len(plan.drop.endpoints)} EDI/JSON files",
+        f"{PARTS} a snapshot split over 3 URLs; 2 snapshots "
+        + ("corrected now (same as_of, new quantities)" if corrected else "corrected next run"),
     ]
     if plan.paged:
         systems.insert(0, f"{PAGED} paged JSON ({', '.join(STYLES)})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 import msgspec
 import orjson
@@ -16,6 +18,7 @@ from supplyfeed.sim.identity import (
     paged_snapshot,
     split_snapshot,
 )
+from supplyfeed.sim.sftp import DropBatch
 from supplyfeed.sim.truth import version_rank
 
 INVENTORY_FORMATS = ("json", "csv", "x12", "edifact", "cxml", "xml")
@@ -192,3 +195,26 @@ async def follow(http: aiohttp.ClientSession, url: str | None) -> list[list[str]
             nxt = response.links.get("next")
             url = str(nxt["url"]) if nxt else None
     return pages
+
+
+@pytest.mark.parametrize(
+    ("fmt", "overlap", "conflicts"), [("x12", "equal", 0), ("json", "conflict", 4)]
+)
+def test_a_snapshot_split_across_drop_files_is_one_folder_and_one_snapshot(
+    tmp_path: Path, fmt: str, overlap: str, conflicts: int
+) -> None:
+    """Three files of one warehouse lie in one folder (one glob reads them); the truth is
+    their union, each file a source, with the copies that lose a conflict counted."""
+    parts = split_snapshot("S", fmt, overlap=overlap)  # type: ignore[arg-type]
+    batch = DropBatch(FleetSpec(endpoints=parts, hosts=1))
+    written = batch.write(tmp_path)
+    assert len(written) == 3
+    assert len({p.parent for p in written}) == 1
+    base = f"file://{tmp_path}"
+    (supplier,) = batch.suppliers(base, {})
+    assert [feed["urls"] for feed in supplier["feeds"]] == [
+        [f"{base}/S/inventory/{fmt}/*{written[0].suffix}"]
+    ]
+    truth = batch.truth(base)
+    assert len(truth.rows("inventory_positions")) == 24
+    assert truth.conflicts == ({DocKind.INVENTORY_SNAPSHOT: conflicts} if conflicts else {})

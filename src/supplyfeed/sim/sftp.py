@@ -31,6 +31,7 @@ from typing import Any, cast
 import asyncssh
 from asyncssh.stream import SSHServerStreamSession
 
+from .client_view import decoded_view, meeting_endpoints
 from .fleet_spec import EndpointSpec, FleetSpec
 from .ports import HOST, listen_socket
 from .render import get_corrupter, get_renderer
@@ -183,12 +184,18 @@ class DropBatch:
 
     def truth(self, base_url: str) -> GroundTruth:
         """The ground truth by file URL (``base_url`` + path): a malformed file is
-        quarantined, the rest load."""
+        quarantined, the rest load. Files whose documents meet (a snapshot split across
+        files) are decoded as a client reads them (see client_view.py)."""
+        bodies = {(f.endpoint.host, f.endpoint.path): f.body for f in self.files}
         return build_truth(
             ((f"{base_url}{f.path}", f.endpoint, len(f.body)) for f in self.files),
             attempts=1,
             timeout=1e9,  # files have no latency
             max_payload_bytes=1 << 62,
+            view=decoded_view(
+                lambda ep, _round: bodies[(ep.host, ep.path)],
+                meeting_endpoints(self.spec.endpoints),
+            ),
         )
 
 

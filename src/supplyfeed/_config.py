@@ -25,6 +25,7 @@ __all__ = [
     "IncrementalSpec",
     "PaginationSpec",
     "SupplierSpec",
+    "UnitConversion",
 ]
 
 MiB = 1024 * 1024
@@ -257,3 +258,14 @@ class SupplierSpec:
     auth: AuthSpec = field(default_factory=AuthSpec)
     secret_headers: frozenset[str] = frozenset()
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitConversion:
+    """One ``from_uom`` is ``factor`` ``to_uom`` (the base unit), from the feeds file's
+    ``uom:`` table; ``supplier_id`` is ``""`` for the global table."""
+
+    supplier_id: str
+    from_uom: str
+    to_uom: str
+    factor: int | float

@@ -29,6 +29,7 @@ from ._config import (
     IncrementalSpec,
     PaginationSpec,
     SupplierSpec,
+    UnitConversion,
 )
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
@@ -47,8 +48,8 @@ _SECRET_PARAM = re.compile(
     re.IGNORECASE,
 )
 _URL_SCHEMES = frozenset({"http", "https", "sftp", "file"})
-_TOP_KEYS = ("sink", "defaults", "suppliers")
-_SUPPLIER_KEYS = ("id", "headers", "overrides", "auth", "feeds")
+_TOP_KEYS = ("sink", "defaults", "suppliers", "uom")
+_SUPPLIER_KEYS = ("id", "headers", "overrides", "auth", "feeds", "uom")
 _AUTH_KEYS = tuple(f.name for f in dataclasses.fields(AuthSpec))
 _AUTH_SECRETS = frozenset({"token", "password", "key_value", "client_secret"})
 _AUTH_FILES = ("client_cert", "client_key", "ca_bundle", "ssh_key", "known_hosts")
@@ -89,6 +90,7 @@ class FeedsFile:
     defaults: FeedConfig
     suppliers: tuple[SupplierSpec, ...]
     secrets: frozenset[str] = frozenset()
+    units: tuple[UnitConversion, ...] = ()  # ``uom:`` tables, global ones first
 
 
 def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> FeedsFile:
@@ -117,6 +119,7 @@ class _Reader:
         self.secrets: set[str] = set()
         self.scope_secrets: set[str] = set()  # of the supplier being read
         self.scope_headers: set[str] = set()  # its headers that hold an ${ENV} value
+        self.units: list[UnitConversion] = []
 
     # -- errors -------------------------------------------------------------------------
     def fail(self, node: yaml.Node | None, key: str, message: str) -> ConfigError:
@@ -177,6 +180,8 @@ class _Reader:
             if "defaults" in top
             else FeedConfig()
         )
+        if "uom" in top:
+            self.units += self.uom_table(top["uom"][1], "uom", "")
         if "suppliers" not in top:
             raise self.fail(root, "suppliers", "missing: list at least one supplier")
         suppliers = tuple(
@@ -186,7 +191,22 @@ class _Reader:
         self.check_unique_ids(top["suppliers"][1], suppliers)
         # Only the tokens themselves are secrets; the plain parts of a header are not.
         secrets = frozenset(s for s in self.secrets if len(s) >= 4)
-        return FeedsFile(self.name, sink, defaults, suppliers, secrets)
+        return FeedsFile(self.name, sink, defaults, suppliers, secrets, tuple(self.units))
+
+    def uom_table(self, node: yaml.Node, key: str, supplier: str) -> list[UnitConversion]:
+        """``{CA: {EA: 12}}``: one CA is 12 EA. One base unit per unit, a positive factor."""
+        table = []
+        for unit, (_, targets) in self.mapping(node, key, None).items():
+            inner = self.mapping(targets, _join(key, unit), None)
+            if len(inner) != 1:
+                raise self.fail(targets, _join(key, unit), "name exactly one base unit")
+            [(base, (_, fnode))] = inner.items()
+            factor = yaml.safe_load(yaml.serialize(fnode))
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
+                message = f"must be a positive number, got {factor!r}"
+                raise self.fail(fnode, f"{key}.{unit}.{base}", message)
+            table.append(UnitConversion(supplier, unit, base, factor))
+        return table
 
     def check_unique_ids(self, node: yaml.Node, suppliers: tuple[SupplierSpec, ...]) -> None:
         seen: set[str] = set()
@@ -238,6 +258,8 @@ class _Reader:
             for i, n in enumerate(self.seq(m["feeds"][1], _join(key, "feeds")))
         )
         auth = self.auth(m["auth"][1], _join(key, "auth")) if "auth" in m else AuthSpec()
+        if "uom" in m:
+            self.units += self.uom_table(m["uom"][1], _join(key, "uom"), sid)
         return SupplierSpec(
             id=sid,
             feeds=feeds,

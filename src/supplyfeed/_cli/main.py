@@ -24,6 +24,7 @@ from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._sink.factory import open_run_sink, open_sink
+from .._sink.views import IN_TRANSIT_DAYS
 from .._telemetry import Telemetry, TelemetryOptions
 from .._telemetry.metrics import METRICS_ADDRESS
 from .decode_file import decode_file
@@ -107,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (default: all open)")
     _db_options(replay)
     replay.set_defaults(func=_cmd_replay)
+
+    _reconcile_parser(sub)
 
     dec = sub.add_parser("decode", help="decode one local file to canonical JSON lines")
     dec.add_argument("file", type=Path)
@@ -313,6 +316,43 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     feeds = load_feeds_file(args.feeds) if args.feeds else None
     return asyncio.run(replay_dead_letters(_existing_sink_url(args, feeds), args.ids, feeds))
+
+
+def _reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rec = sub.add_parser(
+        "reconcile", help="current stock, totals, in transit, acknowledgment exceptions"
+    )
+    for name in ("sku", "warehouse", "supplier"):
+        rec.add_argument(f"--{name}", help=f"only this {name}")
+    rec.add_argument(
+        "--in-transit-days",
+        type=int,
+        default=IN_TRANSIT_DAYS,
+        metavar="N",
+        help="count an ASN with no delivery date shipped within N days (14)",
+    )
+    out = rec.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object")
+    out.add_argument("--csv", action="store_true", help="the current positions as CSV")
+    _db_options(rec)
+    rec.set_defaults(func=_cmd_reconcile)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from .._sink.reconcile_query import Filters
+    from .reconcile import ReconcileOptions, reconcile
+
+    if args.in_transit_days < 0:
+        raise ConfigError(f"--in-transit-days must be 0 or more, not {args.in_transit_days}")
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    options = ReconcileOptions(
+        filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
+        units=feeds.units if feeds is not None else (),
+        sla_seconds=feeds.defaults.sla_seconds if feeds is not None else 900.0,
+        in_transit_days=args.in_transit_days,
+        output="json" if args.json else "csv" if args.csv else "table",
+    )
+    return asyncio.run(reconcile(_existing_sink_url(args, feeds), options))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,233 @@
+"""The reconciliation queries (``supplyfeed reconcile``), run by the database.
+
+Each answer is one SQL statement over the views of ``views.py``: the database filters,
+joins, converts units and sums; Python only receives the answer. The statements are
+written once with ``?`` placeholders; the PostgreSQL reader renumbers them ``$1..$n``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from .._config import UnitConversion
+from .._exceptions import ConfigError, SinkError
+from .schema import timestamp_text
+from .views import in_transit_select
+
+__all__ = [
+    "Filters",
+    "Reader",
+    "ack_exception_rows",
+    "in_transit_rows",
+    "open_reader",
+    "position_rows",
+    "stale_partition_rows",
+    "total_rows",
+]
+
+Params = list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What the operator asked about; ``None`` means every value."""
+
+    sku: str | None = None
+    warehouse: str | None = None
+    supplier: str | None = None
+
+
+class Reader(Protocol):
+    async def fetch(self, sql: str, params: Params) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+def _plain(value: Any) -> Any:
+    """The same JSON whatever the database: numbers as int or float, times as UTC text."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime):
+        return timestamp_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+class _SqliteReader:
+    def __init__(self, path: str) -> None:
+        try:
+            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot open {path}: {exc}") from exc
+
+    async def fetch(self, sql: str, params: Params) -> list[dict[str, Any]]:
+        args = [_sqlite_param(p) for p in params]
+        return await asyncio.to_thread(self._fetch, sql, args)
+
+    def _fetch(self, sql: str, args: Params) -> list[dict[str, Any]]:
+        try:
+            cursor = self._conn.execute(sql, args)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+        except sqlite3.Error as exc:
+            raise SinkError(f"reconcile query failed: {exc}") from exc
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
+def _sqlite_param(value: Any) -> Any:
+    # Dates and timestamps are ISO text in SQLite (schema.py).
+    if isinstance(value, dt.datetime):
+        return timestamp_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+class _PostgresReader:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Params) -> list[dict[str, Any]]:
+        import asyncpg
+
+        try:
+            rows = await self._conn.fetch(_numbered(sql), *params)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise SinkError(f"reconcile query failed: {exc}") from exc
+        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+def _numbered(sql: str) -> str:
+    """``?`` -> ``$1``, ``$2``...: no statement here has a ``?`` inside a literal."""
+    parts = sql.split("?")
+    return "".join(f"{p}${i}" for i, p in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+async def open_reader(url: str) -> Reader:
+    """A read-only connection to the database at ``url`` (its schema already created)."""
+    if url.startswith("sqlite:"):
+        from .sqlite import sqlite_path
+
+        return _SqliteReader(sqlite_path(url))
+    if url.startswith(("postgresql:", "postgres:")):
+        import asyncpg
+
+        try:
+            return _PostgresReader(await asyncpg.connect(url, timeout=10))
+        except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
+            raise SinkError(f"cannot connect to the database: {exc}") from exc
+    raise ConfigError(f"reconcile reads a SQL database (sqlite:/// or postgresql://), not {url}")
+
+
+def _where(filters: Filters, columns: Mapping[str, str]) -> tuple[str, Params]:
+    """``WHERE`` for the filters given; ``columns`` names each filter's column."""
+    asked = {"sku": filters.sku, "warehouse": filters.warehouse, "supplier": filters.supplier}
+    clauses, params = [], []
+    for name, value in asked.items():
+        if value is not None and name in columns:
+            clauses.append(f"{columns[name]} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+_ALL: Final = {"sku": "sku", "warehouse": "warehouse_id", "supplier": "supplier_id"}
+_NO_WAREHOUSE: Final = {"sku": "sku", "supplier": "supplier_id"}
+
+
+async def position_rows(
+    reader: Reader, filters: Filters, limit: int | None = None
+) -> list[dict[str, Any]]:
+    where, params = _where(filters, _ALL)
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    sql = (
+        "SELECT supplier_id, warehouse_id, sku, on_hand, available, uom, as_of "
+        f"FROM inventory_current{where} ORDER BY supplier_id, warehouse_id, sku{cap}"
+    )
+    return await reader.fetch(sql, params)
+
+
+def _conversions(table: Sequence[UnitConversion]) -> tuple[str, Params]:
+    """The conversion table as a CTE. Factors are numbers checked by the feeds file
+    parser, so they are written as literals: a bare parameter would have no type in
+    PostgreSQL's arithmetic."""
+    head = (
+        "SELECT CAST(NULL AS TEXT) AS supplier_id, CAST(NULL AS TEXT) AS from_uom, "
+        "CAST(NULL AS TEXT) AS to_uom, 1 AS factor WHERE 1 = 0"
+    )
+    rows, params = [head], []
+    for c in table:
+        rows.append(f"SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), {c.factor!r}")
+        params += [c.supplier_id, c.from_uom, c.to_uom]
+    return "conv AS (" + " UNION ALL ".join(rows) + ")", params
+
+
+async def total_rows(
+    reader: Reader, filters: Filters, table: Sequence[UnitConversion]
+) -> list[dict[str, Any]]:
+    """Per SKU and unit: a supplier's own conversion first, then the global one, else the
+    unit as reported. Units without a conversion are never added to each other."""
+    cte, params = _conversions(table)
+    where, filter_params = _where(filters, {f: f"p.{c}" for f, c in _ALL.items()})
+    factor = "coalesce(s.factor, g.factor, 1)"
+    unit = "coalesce(s.to_uom, g.to_uom, p.uom)"
+    sql = (
+        f"WITH {cte} SELECT p.sku AS sku, {unit} AS uom, sum(p.on_hand * {factor}) AS on_hand, "
+        f"sum(p.available * {factor}) AS available, count(*) AS warehouses "
+        "FROM inventory_current p "
+        "LEFT JOIN conv s ON s.supplier_id = p.supplier_id AND s.from_uom = p.uom "
+        "LEFT JOIN conv g ON g.supplier_id = '' AND g.from_uom = p.uom"
+        f"{where} GROUP BY p.sku, {unit} ORDER BY p.sku, {unit}"
+    )
+    return await reader.fetch(sql, params + filter_params)
+
+
+async def in_transit_rows(
+    reader: Reader, filters: Filters, today: dt.date, days: int
+) -> list[dict[str, Any]]:
+    where, params = _where(filters, _NO_WAREHOUSE)
+    sql = (
+        "SELECT supplier_id, asn_number, po_number, sku, quantity, uom, ship_date, "
+        f"expected_delivery FROM ({in_transit_select('?', '?')}) t{where} "
+        "ORDER BY expected_delivery, supplier_id, asn_number, line_seq"
+    )
+    return await reader.fetch(sql, [today, today - dt.timedelta(days=days), *params])
+
+
+async def ack_exception_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
+    where, params = _where(filters, _NO_WAREHOUSE)
+    sql = (
+        "SELECT supplier_id, po_number, line_number, sku, ordered_qty, acked_qty, "
+        f"line_status, promised_date, reason FROM ack_exceptions{where} "
+        "ORDER BY supplier_id, po_number, ack_number, line_number"
+    )
+    return await reader.fetch(sql, params)
+
+
+async def stale_partition_rows(
+    reader: Reader, filters: Filters, now: dt.datetime, sla_seconds: float
+) -> list[dict[str, Any]]:
+    """(supplier, warehouse) whose latest snapshot is older than the SLA."""
+    where, params = _where(filters, {"warehouse": "warehouse_id", "supplier": "supplier_id"})
+    cutoff = now - dt.timedelta(seconds=sla_seconds)
+    sql = (
+        "SELECT supplier_id, warehouse_id, max(as_of) AS as_of FROM inventory_positions"
+        f"{where} GROUP BY supplier_id, warehouse_id HAVING max(as_of) < ? "
+        "ORDER BY supplier_id, warehouse_id"
+    )
+    rows = await reader.fetch(sql, [*params, cutoff])
+    for row in rows:
+        as_of = dt.datetime.fromisoformat(row["as_of"])
+        row["age_seconds"] = round((now - as_of).total_seconds(), 3)
+    return rows

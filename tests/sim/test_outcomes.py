@@ -86,5 +86,7 @@ def test_public_names_are_pinned() -> None:
         "FleetStats", "GroundTruth", "HostBehaviour", "HostCounters", "LatencyModel",
         "Outcome", "PortStats", "RateLimit", "RendererUnavailable", "SftpDrop",
         "SupplierFleet", "TokenEndpoint", "get_renderer", "table_keys",
+        "Delivery", "Expected", "expected_state", "identity_fleet", "split_snapshot",
+        "paged_snapshot", "corrected_snapshot", "duplicate_asns",
     }  # fmt: skip
     assert all(hasattr(supplyfeed.sim, name) for name in supplyfeed.sim.__all__)

@@ -9,6 +9,12 @@ counts what clients do, and tells what a correct client must end with
 load); JSON endpoints are also served paged in every style (``paged.py``); an
 :class:`SftpDrop` serves a fleet's documents as files over SFTP. Nothing here touches
 any network but the loopback.
+
+Suppliers that test document identity (SPEC §6: snapshots split over URLs, files and
+pages, corrections, two ASNs of one number) come from ``identity.py``
+(:func:`identity_fleet`); their endpoints change between poll rounds
+(:meth:`SupplierFleet.advance`), and the ground truth applies §6 to what was served
+(:func:`expected_state`).
 """
 
 from __future__ import annotations
@@ -16,11 +22,18 @@ from __future__ import annotations
 from .faults import DEFAULT_FAULT_MIX, FAULT_KINDS, AmbiguousOutcome, Fault, FaultKind, Outcome
 from .fleet_spec import TABLES, EndpointSpec, FleetSpec, table_keys
 from .hosts import Degradation, HostBehaviour, HostCounters, RateLimit, TokenEndpoint
+from .identity import (
+    corrected_snapshot,
+    duplicate_asns,
+    identity_fleet,
+    paged_snapshot,
+    split_snapshot,
+)
 from .latency import LatencyModel
 from .render import RendererUnavailable, get_renderer
 from .server import EndpointStats, FleetStats, PortStats, SupplierFleet
 from .sftp import SftpDrop
-from .truth import Discrepancy, GroundTruth
+from .truth import Delivery, Discrepancy, Expected, GroundTruth, expected_state
 
 __all__ = [
     "DEFAULT_FAULT_MIX",
@@ -28,9 +41,11 @@ __all__ = [
     "TABLES",
     "AmbiguousOutcome",
     "Degradation",
+    "Delivery",
     "Discrepancy",
     "EndpointSpec",
     "EndpointStats",
+    "Expected",
     "Fault",
     "FaultKind",
     "FleetSpec",
@@ -46,6 +61,12 @@ __all__ = [
     "SftpDrop",
     "SupplierFleet",
     "TokenEndpoint",
+    "corrected_snapshot",
+    "duplicate_asns",
+    "expected_state",
     "get_renderer",
+    "identity_fleet",
+    "paged_snapshot",
+    "split_snapshot",
     "table_keys",
 ]

@@ -10,7 +10,8 @@ from supplyfeed._cli.main import main
 
 
 @pytest.mark.parametrize(
-    "command", [["report"], ["dead-letters"], ["trace", "abc123"], ["replay"], ["resume"]]
+    "command",
+    [["report"], ["dead-letters"], ["trace", "abc123"], ["replay"], ["resume"], ["reconcile"]],
 )
 def test_a_missing_sqlite_database_is_bad_usage_and_stays_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]

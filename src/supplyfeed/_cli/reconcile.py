@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -99,17 +100,31 @@ _TABLES: Final = (
 )
 
 
+# Short headings: nine columns fit in 80 characters without cutting the values.
+_LABELS: Final = {
+    "supplier_id": "supplier", "warehouse_id": "warehouse", "asn_number": "asn",
+    "po_number": "po", "line_number": "line", "ordered_qty": "ordered",
+    "acked_qty": "acked", "line_status": "status", "promised_date": "promised",
+    "expected_delivery": "expected", "ship_date": "shipped", "quantity": "qty",
+    "age_seconds": "age s", "warehouses": "wh", "available": "avail",
+}  # fmt: skip
+# The reason says what the status would (backordered, rejected), in the space it frees.
+_TERMINAL_HIDES: Final = frozenset({"line_status"})
+
+
 def _print_tables(console: Console, answer: dict[str, list[dict[str, Any]]]) -> None:
     for key, title in _TABLES:
         rows = answer[key]
         if not rows:
             console.print(f"{title}: none")
             continue
-        table = Table(title=title, title_justify="left")
-        for name in rows[0]:
-            table.add_column(name, justify="right" if _numeric(rows[0][name]) else "left")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        names = [n for n in rows[0] if n not in _TERMINAL_HIDES]
+        for name in names:
+            justify = "right" if _numeric(rows[0][name]) else "left"
+            table.add_column(_LABELS.get(name, name), justify=justify)
         for row in rows[:_SHOWN]:
-            table.add_row(*(escape("" if v is None else str(v)) for v in row.values()))
+            table.add_row(*(escape("" if row[n] is None else str(row[n])) for n in names))
         console.print(table)
         if len(rows) > _SHOWN:
             console.print("... and more: --json lists them all")

@@ -21,6 +21,7 @@ from .._sink.factory import open_sink
 from .._sink.reconcile_query import (
     Filters,
     ack_exception_rows,
+    finding_rows,
     in_transit_rows,
     open_reader,
     position_rows,
@@ -76,9 +77,7 @@ async def _answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[st
             "stale_partitions": await stale_partition_rows(
                 reader, f, options.now, options.sla_seconds
             ),
-            # Business-rule checks (sf_findings) are not built yet: the key is kept so
-            # that the JSON shape is the one documented.
-            "findings": [],
+            "findings": await finding_rows(reader, f),
         }
     finally:
         await reader.close()
@@ -121,8 +120,8 @@ def _print_tables(console: Console, answer: dict[str, list[dict[str, Any]]]) -> 
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         names = [n for n in rows[0] if n not in _TERMINAL_HIDES]
         for name in names:
-            justify = "right" if _numeric(rows[0][name]) else "left"
-            table.add_column(_LABELS.get(name, name), justify=justify)
+            numeric = _numeric(rows[0][name])
+            table.add_column(_LABELS.get(name, name), justify="right" if numeric else "left")
         for row in rows[:_SHOWN]:
             table.add_row(*(escape("" if row[n] is None else str(row[n])) for n in names))
         console.print(table)

@@ -24,6 +24,7 @@ __all__ = [
     "Filters",
     "Reader",
     "ack_exception_rows",
+    "finding_rows",
     "in_transit_rows",
     "open_reader",
     "position_rows",
@@ -231,3 +232,56 @@ async def stale_partition_rows(
         as_of = dt.datetime.fromisoformat(row["as_of"])
         row["age_seconds"] = round((now - as_of).total_seconds(), 3)
     return rows
+
+
+# Rule checks answered live from the views (the stored, deduplicated ``sf_findings`` of
+# issue 15 is not built yet). Each query selects the offending rows; the detail is worded
+# here, for the few rows found.
+_NEGATIVE_STOCK: Final = (
+    "SELECT supplier_id, warehouse_id, as_of, sku, on_hand, available FROM inventory_current "
+    "WHERE on_hand < 0 OR available < 0"
+)
+_AVAILABLE_OVER_ON_HAND: Final = (
+    "SELECT supplier_id, warehouse_id, as_of, sku, on_hand, available FROM inventory_current "
+    "WHERE available > on_hand AND on_hand >= 0"
+)
+_DELIVERY_BEFORE_SHIP: Final = (
+    "SELECT supplier_id, asn_number, ship_date, expected_delivery FROM ship_notices "
+    "WHERE expected_delivery < ship_date"
+)
+
+
+async def finding_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
+    """``rule, severity, supplier_id, document, detail`` for every broken rule checked."""
+    where, params = _where(filters, _ALL)
+    found = []
+    for row in await reader.fetch(f"SELECT * FROM ({_NEGATIVE_STOCK}) t{where}", params):
+        detail = f"SKU {row['sku']}: on_hand {row['on_hand']}, available {row['available']}"
+        found.append(_finding("negative_quantity", "error", row, _snapshot(row), detail))
+    for row in await reader.fetch(f"SELECT * FROM ({_AVAILABLE_OVER_ON_HAND}) t{where}", params):
+        detail = f"SKU {row['sku']}: available {row['available']} > on_hand {row['on_hand']}"
+        found.append(_finding("available_exceeds_on_hand", "warning", row, _snapshot(row), detail))
+    if filters.sku is None and filters.warehouse is None:  # a whole-document rule
+        asn_where, asn_params = _where(filters, {"supplier": "supplier_id"})
+        sql = f"SELECT * FROM ({_DELIVERY_BEFORE_SHIP}) t{asn_where}"
+        for row in await reader.fetch(sql, asn_params):
+            detail = f"expected {row['expected_delivery']}, shipped {row['ship_date']}"
+            document = f"ship_notice {row['asn_number']}"
+            found.append(_finding("delivery_before_ship", "error", row, document, detail))
+    return found
+
+
+def _snapshot(row: Mapping[str, Any]) -> str:
+    return f"inventory_snapshot {row['warehouse_id']} {row['as_of']}"
+
+
+def _finding(
+    rule: str, severity: str, row: Mapping[str, Any], document: str, detail: str
+) -> dict[str, Any]:
+    return {
+        "rule": rule,
+        "severity": severity,
+        "supplier_id": row["supplier_id"],
+        "document": document,
+        "detail": detail,
+    }

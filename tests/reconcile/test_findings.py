@@ -1,0 +1,61 @@
+"""Rule checks shown by ``reconcile``: each rule with a document that breaks it and one
+that does not, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from supplyfeed._models import DocKind, InventoryItem, InventorySnapshot, ShipNotice
+from supplyfeed._sink.base import Sink
+from supplyfeed._sink.reconcile_query import Filters, finding_rows, open_reader
+
+from .helpers import T1, deliver
+
+DAY = dt.date(2026, 11, 28)
+EVERYTHING = Filters()
+
+
+def stock(on_hand: int, available: int, sku: str) -> InventoryItem:
+    return InventoryItem(sku=sku, on_hand=on_hand, available=available, uom="EA")
+
+
+async def findings(url: str, filters: Filters = EVERYTHING) -> set[tuple[str, str, str]]:
+    reader = await open_reader(url)
+    try:
+        rows = await finding_rows(reader, filters)
+    finally:
+        await reader.close()
+    return {(r["rule"], r["document"], r["detail"]) for r in rows}
+
+
+async def test_each_rule_finds_its_breaker_and_passes_the_rest(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """available > on_hand, a negative quantity and a delivery before shipping are found
+    once each; an equal available, zero stock and a same-day delivery are not."""
+    items = [
+        stock(5, 7, "OVER"),
+        stock(-2, 0, "NEG"),
+        stock(5, 5, "EQUAL"),
+        stock(0, 0, "ZERO"),
+    ]
+    snap = InventorySnapshot(supplier_id="SUP", warehouse_id="W01", as_of=T1, items=items)
+    await deliver(sink, "run-inv", "stock", [snap], DocKind.INVENTORY_SNAPSHOT)
+    notices = [
+        ShipNotice(supplier_id="SUP", asn_number="BACKWARDS", ship_date=DAY,
+                   expected_delivery=DAY - dt.timedelta(days=1)),
+        ShipNotice(supplier_id="SUP", asn_number="SAME-DAY", ship_date=DAY,
+                   expected_delivery=DAY),
+    ]  # fmt: skip
+    await deliver(sink, "run-asn", "asn", notices, DocKind.SHIP_NOTICE)
+    document = "inventory_snapshot W01 2026-11-28T06:00:00Z"
+    assert await findings(sink_url()) == {
+        ("available_exceeds_on_hand", document, "SKU OVER: available 7 > on_hand 5"),
+        ("negative_quantity", document, "SKU NEG: on_hand -2, available 0"),
+        ("delivery_before_ship", "ship_notice BACKWARDS",
+         "expected 2026-11-27, shipped 2026-11-28"),
+    }  # fmt: skip
+    assert {rule for rule, _, _ in await findings(sink_url(), Filters(sku="OVER"))} == {
+        "available_exceeds_on_hand"
+    }

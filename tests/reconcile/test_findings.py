@@ -6,7 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from supplyfeed._models import DocKind, InventoryItem, InventorySnapshot, ShipNotice
+from supplyfeed._models import (
+    DocKind,
+    InventoryItem,
+    InventorySnapshot,
+    ShipNotice,
+    ShipNoticeLine,
+)
 from supplyfeed._sink.base import Sink
 from supplyfeed._sink.reconcile_query import Filters, finding_rows, open_reader
 
@@ -59,3 +65,21 @@ async def test_each_rule_finds_its_breaker_and_passes_the_rest(
     assert {rule for rule, _, _ in await findings(sink_url(), Filters(sku="OVER"))} == {
         "available_exceeds_on_hand"
     }
+
+
+async def test_an_sscc_with_a_wrong_check_digit_is_found(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """An 18-digit container id is an SSCC: a wrong check digit is a finding; the right
+    one (GS1's example 106141411928374657) and a container id of another shape are not."""
+    containers = ["106141411928374657", "106141411928374658", "PALLET-1"]
+    lines = [
+        ShipNoticeLine(line_seq=n, sku="A", shipped_qty=1, container_id=c)
+        for n, c in enumerate(containers, 1)
+    ]
+    notice = ShipNotice(supplier_id="SUP", asn_number="ASN-9", ship_date=DAY, lines=lines)
+    await deliver(sink, "run-asn", "asn", [notice], DocKind.SHIP_NOTICE)
+    assert await findings(sink_url()) == {
+        ("sscc_check_digit", "ship_notice ASN-9",
+         "line 2: SSCC 106141411928374658 fails its check digit"),
+    }  # fmt: skip

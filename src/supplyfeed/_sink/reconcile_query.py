@@ -45,6 +45,8 @@ class Filters:
 
 
 class Reader(Protocol):
+    dialect: str  # "sqlite" or "postgresql": the few spellings that differ
+
     async def fetch(self, sql: str, params: Params) -> list[dict[str, Any]]: ...
 
     async def close(self) -> None: ...
@@ -62,6 +64,8 @@ def _plain(value: Any) -> Any:
 
 
 class _SqliteReader:
+    dialect = "sqlite"
+
     def __init__(self, path: str) -> None:
         try:
             self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
@@ -94,6 +98,8 @@ def _sqlite_param(value: Any) -> Any:
 
 
 class _PostgresReader:
+    dialect = "postgresql"
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 
@@ -261,6 +267,7 @@ async def finding_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]
     for row in await reader.fetch(f"SELECT * FROM ({_AVAILABLE_OVER_ON_HAND}) t{where}", params):
         detail = f"SKU {row['sku']}: available {row['available']} > on_hand {row['on_hand']}"
         found.append(_finding("available_exceeds_on_hand", "warning", row, _snapshot(row), detail))
+    found += await _bad_sscc_rows(reader, filters)
     if filters.sku is None and filters.warehouse is None:  # a whole-document rule
         asn_where, asn_params = _where(filters, {"supplier": "supplier_id"})
         sql = f"SELECT * FROM ({_DELIVERY_BEFORE_SHIP}) t{asn_where}"
@@ -285,3 +292,35 @@ def _finding(
         "document": document,
         "detail": detail,
     }
+
+
+_ALL_DIGITS: Final = {"sqlite": "{} NOT GLOB '*[^0-9]*'", "postgresql": "{} ~ '^[0-9]+$'"}
+
+
+def gs1_check_digit_sql(column: str, length: int) -> str:
+    """The GS1 check digit (GTIN-8/12/13/14, SSCC-18) of ``column``'s first ``length - 1``
+    digits, as SQL: weights 3 and 1 alternate from the right, 3 next to the check digit."""
+    terms = [
+        f"CAST(substr({column}, {i}, 1) AS INTEGER) * {3 if (length - 1 - i) % 2 == 0 else 1}"
+        for i in range(1, length)
+    ]
+    return f"(10 - ({' + '.join(terms)}) % 10) % 10"
+
+
+async def _bad_sscc_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
+    """Ship notice lines whose container (an SSCC: 18 digits) has a wrong check digit."""
+    column = "container_id"
+    digits = _ALL_DIGITS[reader.dialect].format(column)
+    check = gs1_check_digit_sql(column, 18)
+    where, params = _where(filters, _NO_WAREHOUSE)
+    sql = (
+        "SELECT * FROM (SELECT supplier_id, asn_number, line_seq, sku, container_id "
+        f"FROM ship_notice_lines WHERE length({column}) = 18 AND {digits} "
+        f"AND CAST(substr({column}, 18, 1) AS INTEGER) <> {check}) t{where} "
+        "ORDER BY supplier_id, asn_number, line_seq"
+    )
+    return [
+        _finding("sscc_check_digit", "error", row, f"ship_notice {row['asn_number']}",
+                 f"line {row['line_seq']}: SSCC {row['container_id']} fails its check digit")
+        for row in await reader.fetch(sql, params)
+    ]  # fmt: skip

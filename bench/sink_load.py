@@ -53,19 +53,21 @@ def _snapshot(warehouse: str, skus: range, offset: int) -> InventorySnapshot:
 
 
 _REQUESTS = itertools.count()
+_PASS = [0]  # the run a pass's loads belong to
 
 
 def _unit(key: str, docs: Sequence[Document]) -> LoadUnit:
-    """One payload; every load of it is a fetch of its own (a request id of its own), as
-    in a real run: a reload is the same source fetched again."""
+    """One payload; every load of it is a fetch of its own (a request id of its own) in a
+    run of its own, as in production: a reload is the same source polled again."""
     endpoint = Endpoint(key, "SUP", DocKind.INVENTORY_SNAPSHOT, "json", f"https://s.example/{key}")
-    request_id = f"req-{key}-{next(_REQUESTS)}"
+    fetch = next(_REQUESTS)
+    request_id = f"req-{key}-{fetch}"
     record = EndpointRecord(endpoint, Outcome.PENDING, attempts=1, request_id=request_id)
 
     def documents() -> Iterator[Document]:
         return iter(docs)
 
-    return LoadUnit("bench", record, Body.from_bytes(b""), documents)
+    return LoadUnit(f"bench-{_PASS[0]}", record, Body.from_bytes(b""), documents)
 
 
 def many_small(rows: int, offset: int) -> Batches:
@@ -100,6 +102,7 @@ async def run_shape(shape: Shape, rows: int, directory: Path) -> dict[str, tuple
     seconds = {}
     async with SqliteSink(f"sqlite:///{db}") as sink:
         for name, offset in passes.items():
+            _PASS[0] += 1
             batches = shape(rows, offset)  # built before the clock starts
             seconds[name] = await _timed_load(sink, batches)
     return seconds

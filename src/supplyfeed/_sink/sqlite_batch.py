@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from .._exceptions import PayloadError
-from .._models import Document
+from .._models import Document, InventorySnapshot, document_key
 from .base import LoadUnit
 from .schema import DocSpec
 from .semantics import UnitStats, delivery_of, group_documents, guarded, line_count
@@ -132,6 +132,10 @@ class _GroupWriter:
             ident_of(spec, key, delivery_of(g.unit)) for g in group for spec, key, _ in g.docs
         ]
         self._writer.state.prefetch(idents)
+        self._writer.parts.known_empty(
+            document_key(doc) for g in group for _, _, doc in g.docs
+            if isinstance(doc, InventorySnapshot)
+        )  # fmt: skip
         stats = [self._unit(g) for g in group]
         self._writer.rows.flush()
         return stats

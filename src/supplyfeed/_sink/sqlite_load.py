@@ -113,7 +113,7 @@ class DocWriter:
         self.rows = RowBuffer(conn, chunk_rows)
         self.state = StoredLookup(conn)
         self.ledger = ledger
-        self._parts = PartWriter(conn, self.rows, self.ledger)
+        self.parts = PartWriter(conn, self.rows, self.ledger)
 
     def begin(self, unit: LoadUnit, stats: UnitStats) -> None:
         """The unit's records may be recounted by a later document of this transaction."""
@@ -160,7 +160,7 @@ class DocWriter:
             stats.counts.add(_BUCKET[action], n)
             stats.stale_documents += action is PartAction.STALE
             return
-        self._parts.write(doc, action, delivery, stats.counts, stats.conflicts)
+        self.parts.write(doc, action, delivery, stats.counts, stats.conflicts)
         records = part_records(stored, delivery, n)
         self._wrote(ident, StoredDoc(version, digest, delivery, records), doc, unit)
 
@@ -192,7 +192,7 @@ class DocWriter:
             hasher.add(part)
             n += line_count(part)
             assert isinstance(part, InventorySnapshot)
-            self._parts.write(part, action, delivery, counts, conflicts)
+            self.parts.write(part, action, delivery, counts, conflicts)
             action = PartAction.EXTEND  # later chunks add to the first
         self.rows.flush()
         stats.records += n

@@ -76,6 +76,15 @@ _ADD_CONFLICT: Final = (
     f"INSERT INTO sf_conflicts ({', '.join(_CONFLICT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_CONFLICT_COLUMNS))})"
 )
+_ANY_SHADOW: Final = f"SELECT 1 FROM sf_inventory_shadows WHERE {_KEY} LIMIT 1"
+_PART_IN_RUN: Final = (
+    f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND source = ? AND source_url = ? "
+    "AND run_id = ? LIMIT 1"
+)
+_ANY_OTHER_COPY: Final = (
+    f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND {_SKUS} "
+    "AND NOT (source = ? AND source_url = ?) LIMIT 1"
+)
 _ALL_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY}"
 _FORGET_PART: Final = (
     "DELETE FROM sf_documents WHERE doc_type = 'inventory_snapshot' AND doc_key = ?"
@@ -121,6 +130,7 @@ class PartWriter:
         self._rows = rows
         self._ledger = ledger
         self._written: dict[tuple[str, ...], set[str]] = {}  # snapshot -> SKUs buffered
+        self._empty: set[tuple[str, ...]] = set()  # snapshots with no line stored before
 
     def write(
         self,
@@ -136,7 +146,13 @@ class PartWriter:
         skus = [item.sku for item in doc.items]
         if len(set(skus)) != len(skus):
             unique_skus(line_copies(doc, delivery))  # raises, naming the SKU
-        if action is not PartAction.REPLACE and not self._collides(key, skus):
+        part = (*key, delivery.source, delivery.page)
+        alone = action is PartAction.REPLACE and self._replaced_alone(key, delivery)
+        if (action is not PartAction.REPLACE or alone) and not self._collides(
+            key, skus, delivery if alone else None
+        ):
+            if alone:  # the planner's plan: the part's lines go, the new ones come
+                self._rows.delete_part_first(part)
             d = delivery
             self._rows.lines(doc, (d.run_id, d.page, d.request_id, d.source))
             self._written.setdefault(key, set()).update(skus)
@@ -152,14 +168,51 @@ class PartWriter:
         conflicts.extend(found)
         self._ledger.settle(plan.recounts, found)
 
-    def _collides(self, key: tuple[str, ...], skus: list[str]) -> bool:
+    def known_empty(self, keys: Iterable[tuple[str, ...]]) -> None:
+        """Note which of ``keys`` (snapshots) have no stored line at all, in one query: a
+        part of one of them meets nothing stored (the fast path needs no probe)."""
+        wanted = sorted(set(keys) - self._empty)
+        for i in range(0, len(wanted), 300):
+            chunk = wanted[i : i + 300]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            stored = {
+                tuple(r)
+                for r in self._conn.execute(
+                    f"WITH k(s, w, a) AS (VALUES {values}) SELECT s, w, a FROM k WHERE EXISTS "
+                    "(SELECT 1 FROM inventory_positions p WHERE p.supplier_id = k.s "
+                    "AND p.warehouse_id = k.w AND p.as_of = k.a)",
+                    [v for k in chunk for v in k],
+                )
+            }
+            self._empty.update(k for k in chunk if k not in stored)
+
+    def _replaced_alone(self, key: tuple[str, ...], delivery: Delivery) -> bool:
+        """A newer delivery of a part no other part shares a line with (no shadow in the
+        snapshot, so every line has one copy): the planner's plan is "delete the part's
+        lines, insert the new ones", done in bulk by the caller. A part written earlier
+        in this run (fetched again on resume) takes the planner's path, which recounts."""
+        conn = self._conn
+        if key in self._written:  # lines of the snapshot still buffered: let the checks see them
+            self._rows.flush()
+        if conn.execute(_ANY_SHADOW, key).fetchone() is not None:
+            return False
+        part = (*key, delivery.source, delivery.page)
+        return conn.execute(_PART_IN_RUN, (*part, delivery.run_id)).fetchone() is None
+
+    def _collides(self, key: tuple[str, ...], skus: list[str], replacing: Delivery | None) -> bool:
         """Whether any SKU of the part is already in the snapshot (the fast path's test):
-        written earlier in this transaction, or stored."""
+        written earlier in this transaction, or stored by another part (``replacing``:
+        the part's own stored lines are about to go, so they do not count)."""
         written = self._written.get(key)
         if written is not None and not written.isdisjoint(skus):
             return True
-        row = self._conn.execute(_ANY_COPY, (*key, msgspec.json.encode(skus).decode()))
-        return row.fetchone() is not None
+        if key in self._empty:
+            return False
+        listed = msgspec.json.encode(skus).decode()
+        if replacing is not None:
+            params = (*key, listed, replacing.source, replacing.page)
+            return self._conn.execute(_ANY_OTHER_COPY, params).fetchone() is not None
+        return self._conn.execute(_ANY_COPY, (*key, listed)).fetchone() is not None
 
     def _plan(
         self, key: tuple[str, ...], incoming: list[LineCopy], replace: Delivery | None

@@ -68,12 +68,25 @@ def _delete_sql(spec: DocSpec) -> tuple[str, ...]:
 
 
 _DELETE: Final = {spec.kind: _delete_sql(spec) for spec in DOC_SPECS.values()}
+_DELETE_PART: Final = (
+    "DELETE FROM inventory_positions WHERE supplier_id = ? AND warehouse_id = ? AND as_of = ? "
+    "AND source = ? AND source_url = ?"
+)
 
 
 class RowBuffer:
     """The pending writes of one transaction (see the module docstring)."""
 
-    __slots__ = ("_buffered", "_chunk", "_conn", "_deletes", "_doc_rows", "_inventory", "_rows")
+    __slots__ = (
+        "_buffered",
+        "_chunk",
+        "_conn",
+        "_deletes",
+        "_doc_rows",
+        "_inventory",
+        "_part_deletes",
+        "_rows",
+    )
 
     def __init__(self, conn: sqlite3.Connection, chunk_rows: int) -> None:
         self._conn = conn
@@ -82,7 +95,13 @@ class RowBuffer:
         self._inventory: list[Row] = []  # (key..., provenance..., JSON items)
         self._doc_rows: list[Row] = []
         self._deletes: dict[DocKind, list[tuple[str, ...]]] = {}
+        self._part_deletes: list[tuple[str, ...]] = []
         self._buffered = 0
+
+    def delete_part_first(self, part: tuple[str, ...]) -> None:
+        """Delete, before the next flush's inserts, the stored lines of one snapshot part
+        (supplier, warehouse, as_of, source, page) that its newer delivery replaces."""
+        self._part_deletes.append(part)
 
     def delete_now(self, spec: DocSpec, key: tuple[str, ...]) -> None:
         """Delete a document's rows at once (after a flush: some may still be buffered)."""
@@ -154,6 +173,7 @@ class RowBuffer:
         self._inventory = []
         self._doc_rows = []
         self._deletes = {}
+        self._part_deletes = []
         self._buffered = 0
 
     def _write(self) -> None:
@@ -161,6 +181,8 @@ class RowBuffer:
         for kind, keys in self._deletes.items():
             for sql in _DELETE[kind]:
                 conn.executemany(sql, keys)
+        if self._part_deletes:
+            conn.executemany(_DELETE_PART, self._part_deletes)
         for inventory in self._inventory:
             conn.execute(_INSERT_INVENTORY_JSON, inventory)
         for table, rows in self._rows.items():

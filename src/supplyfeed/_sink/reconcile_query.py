@@ -229,11 +229,10 @@ async def stale_partition_rows(
     where, params = _where(filters, {"warehouse": "warehouse_id", "supplier": "supplier_id"})
     cutoff = now - dt.timedelta(seconds=sla_seconds)
     sql = (
-        "SELECT supplier_id, warehouse_id, max(as_of) AS as_of FROM inventory_positions"
-        f"{where} GROUP BY supplier_id, warehouse_id HAVING max(as_of) < ? "
-        "ORDER BY supplier_id, warehouse_id"
+        "SELECT supplier_id, warehouse_id, as_of FROM inventory_latest WHERE as_of < ?"
+        f"{where.replace(' WHERE ', ' AND ')} ORDER BY supplier_id, warehouse_id"
     )
-    rows = await reader.fetch(sql, [*params, cutoff])
+    rows = await reader.fetch(sql, [cutoff, *params])
     for row in rows:
         as_of = dt.datetime.fromisoformat(row["as_of"])
         row["age_seconds"] = round((now - as_of).total_seconds(), 3)

@@ -1,5 +1,6 @@
 """The operator's views (issue 15), created with the schema on SQLite and PostgreSQL.
 
+- ``inventory_latest``: the latest ``as_of`` of each (supplier_id, warehouse_id).
 - ``inventory_current``: one row per (supplier_id, warehouse_id, sku) from the latest
   snapshot (max ``as_of``) of each (supplier, warehouse). ``inventory_positions`` already
   holds the best copy of each line among the parts of a snapshot (SPEC §6), so the parts
@@ -22,16 +23,52 @@ from typing import Final
 __all__ = ["IN_TRANSIT_DAYS", "VIEW_NAMES", "in_transit_select", "view_statements"]
 
 IN_TRANSIT_DAYS: Final = 14
-VIEW_NAMES: Final = ("inventory_current", "in_transit", "ack_exceptions")
+# In creation order: inventory_current reads inventory_latest.
+VIEW_NAMES: Final = ("inventory_latest", "inventory_current", "in_transit", "ack_exceptions")
+
+# The latest as_of of each (supplier, warehouse), without reading every row: a recursive
+# walk seeks the primary key from one (supplier, warehouse) to the next (a loose index
+# scan, which neither database does by itself), then one seek finds each pair's latest.
+# A GROUP BY would read all of inventory_positions (every snapshot kept) for a few dozen
+# rows.
+_INVENTORY_LATEST: Final = """
+WITH RECURSIVE pairs(supplier_id, warehouse_id) AS (
+  SELECT supplier_id, warehouse_id FROM (
+    SELECT supplier_id, warehouse_id FROM inventory_positions
+    ORDER BY supplier_id, warehouse_id LIMIT 1) first_pair
+  UNION ALL
+  SELECT coalesce(
+           CASE WHEN ({next_warehouse}) IS NOT NULL THEN p.supplier_id END,
+           ({next_supplier})),
+         coalesce(
+           ({next_warehouse}),
+           (SELECT w.warehouse_id FROM inventory_positions w
+            WHERE w.supplier_id = ({next_supplier})
+            ORDER BY w.warehouse_id LIMIT 1))
+  FROM pairs p WHERE p.supplier_id IS NOT NULL
+)
+SELECT p.supplier_id, p.warehouse_id,
+       (SELECT m.as_of FROM inventory_positions m
+        WHERE m.supplier_id = p.supplier_id AND m.warehouse_id = p.warehouse_id
+        ORDER BY m.as_of DESC LIMIT 1) AS as_of
+FROM pairs p WHERE p.supplier_id IS NOT NULL""".format(
+    # Each is one seek: equality on the key's prefix, then the next value in key order.
+    # (A row-value comparison "(supplier, warehouse) > (s, w)" would be shorter, but
+    # SQLite seeks on its first column only and then reads every row of the supplier.)
+    next_warehouse="SELECT n.warehouse_id FROM inventory_positions n "
+    "WHERE n.supplier_id = p.supplier_id AND n.warehouse_id > p.warehouse_id "
+    "ORDER BY n.warehouse_id LIMIT 1",
+    next_supplier="SELECT n.supplier_id FROM inventory_positions n "
+    "WHERE n.supplier_id > p.supplier_id ORDER BY n.supplier_id LIMIT 1",
+)
 
 _INVENTORY_CURRENT: Final = """
 SELECT p.supplier_id, p.warehouse_id, p.sku, p.on_hand, p.available, p.uom, p.as_of,
        p.source, p.source_url, p.run_id, p.request_id
-FROM inventory_positions p
-JOIN (SELECT supplier_id, warehouse_id, max(as_of) AS as_of
-      FROM inventory_positions GROUP BY supplier_id, warehouse_id) latest
-  ON latest.supplier_id = p.supplier_id AND latest.warehouse_id = p.warehouse_id
- AND latest.as_of = p.as_of"""
+FROM inventory_latest latest
+JOIN inventory_positions p
+  ON p.supplier_id = latest.supplier_id AND p.warehouse_id = latest.warehouse_id
+ AND p.as_of = latest.as_of"""
 
 _IN_TRANSIT: Final = """
 SELECT l.supplier_id, l.asn_number, l.line_seq, l.po_number, l.po_line_number, l.sku,
@@ -73,6 +110,7 @@ def view_statements(dialect: str) -> list[str]:
     has no ``IF NOT EXISTS``; each is idempotent, so they run at every open."""
     since = _DAYS_AGO[dialect].format(days=IN_TRANSIT_DAYS)
     bodies = {
+        "inventory_latest": _INVENTORY_LATEST,
         "inventory_current": _INVENTORY_CURRENT,
         "in_transit": in_transit_select(_TODAY[dialect], since),
         "ack_exceptions": _ACK_EXCEPTIONS,

@@ -199,7 +199,7 @@ class MemorySink:
         for key, rec in rows.items():
             if rec.request_id == recount.request_id:
                 counts = counts_of(rec)
-                counts.move(recount.to, recount.n)
+                counts.move(recount.to, recount.n, recount.source)
                 undo.set(rows, key, with_counts(rec, counts))
                 return
 

@@ -154,9 +154,10 @@ class Counts:
     def add(self, bucket: Bucket, n: int = 1) -> None:
         setattr(self, bucket.value, getattr(self, bucket.value) + n)
 
-    def move(self, to: Bucket, n: int) -> None:
-        """``n`` records counted loaded went to ``to`` (displaced later in the run)."""
-        self.loaded -= n
+    def move(self, to: Bucket, n: int, source: Bucket = Bucket.LOADED) -> None:
+        """``n`` records counted in ``source`` went to ``to`` (decided again later in the
+        run)."""
+        self.add(source, -n)
         self.add(to, n)
 
     @property
@@ -166,12 +167,14 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class Recount:
-    """Records written earlier in this run by ``request_id`` that left the table: they
-    move from ``loaded`` to ``to`` in that endpoint's ledger row."""
+    """Records of an earlier unit of this run (``request_id``) decided again by a later
+    one: they move from ``source`` (``loaded``: they left the table) to ``to`` in that
+    endpoint's ledger row."""
 
     request_id: str | None
     to: Bucket
     n: int
+    source: Bucket = Bucket.LOADED
 
 
 # -- whole documents ------------------------------------------------------------------
@@ -452,6 +455,21 @@ class _Lines:
         if old.delivery.run_id == new.delivery.run_id:
             self.out.recounts.append(Recount(old.delivery.request_id, to, 1))
 
+    def beat_equals(self, best: LineCopy, new: LineCopy) -> None:
+        """``new`` wins a conflict against ``best`` and every copy reporting its values at
+        its version: one conflict each, whatever order they came in. The shadows among
+        them, counted unchanged when they came in this run, now count as conflict."""
+        self.out.conflicts.append((new, best))
+        for ident in self._shadows_of(new.sku):
+            twin = self.shadows[ident]
+            if twin is best or twin.line_hash != best.line_hash or twin.version != best.version:
+                continue
+            self.out.conflicts.append((new, twin))
+            if twin.delivery.run_id == new.delivery.run_id:
+                self.out.recounts.append(
+                    Recount(twin.delivery.request_id, Bucket.CONFLICT, 1, Bucket.UNCHANGED)
+                )
+
     def shadow(self, new: LineCopy, bucket: Bucket) -> None:
         if new.ident != self.table[new.sku].ident:
             self.shadows[new.ident] = new
@@ -532,7 +550,7 @@ def _meet(lines: _Lines, held: LineCopy, best: LineCopy, new: LineCopy) -> None:
             lines.shadow(new, Bucket.STALE)
         return
     if new.line_hash > best.line_hash:
-        lines.out.conflicts.append((new, best))
+        lines.beat_equals(best, new)
         lines.take(held, new, Bucket.CONFLICT)
     else:
         lines.out.conflicts.append((best, new))
@@ -682,7 +700,7 @@ def apply_recounts(
     for r in recounts:
         counts = in_flight.get(r.request_id)
         if counts is not None:
-            counts.move(r.to, r.n)
+            counts.move(r.to, r.n, r.source)
         elif r.request_id is not None:
             rest.append(r)
     return rest

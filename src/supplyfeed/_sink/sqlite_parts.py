@@ -108,10 +108,10 @@ class Ledger:
 
     def settle(self, recounts: Sequence[Recount], conflicts: Sequence[Conflict]) -> None:
         for r in apply_recounts(recounts, self.in_flight):
-            column = _BUCKET_COLUMN[r.to]
+            out, into = _BUCKET_COLUMN[r.source], _BUCKET_COLUMN[r.to]
             self._conn.execute(
-                f"UPDATE sf_endpoints SET records_loaded = records_loaded - ?, "
-                f"{column} = {column} + ? WHERE run_id = ? AND request_id = ?",
+                f"UPDATE sf_endpoints SET {out} = {out} - ?, {into} = {into} + ? "
+                "WHERE run_id = ? AND request_id = ?",
                 (r.n, r.n, self.run_id, r.request_id),
             )
         if conflicts:

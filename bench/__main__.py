@@ -2,9 +2,10 @@
 
 Names: fetch (issue 2: bare aiohttp vs the guide vs supplyfeed), decoders (X12, EDIFACT,
 XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 500 MB
-payload), observability (telemetry on vs off), conditional (second run, unchanged fleet).
+payload), observability (telemetry on vs off), conditional (second run, unchanged fleet),
+reconcile (``reconcile --json`` over millions of inventory rows).
 With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmarks that take
-arguments (fetch, decoders, sink, big, observability).
+arguments (fetch, decoders, sink, big, observability, reconcile).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ BENCHES = {
     "big": "bench.big_payload",
     "observability": "bench.observability_overhead",
     "conditional": "bench.conditional_requests",
+    "reconcile": "bench.reconcile",
 }
 
 

@@ -31,7 +31,7 @@ from .._sink.reconcile_query import (
 from .._sink.views import IN_TRANSIT_DAYS
 from .display import make_console
 
-__all__ = ["POSITION_FIELDS", "ReconcileOptions", "reconcile"]
+__all__ = ["POSITION_FIELDS", "ReconcileOptions", "answer", "reconcile"]
 
 POSITION_FIELDS: Final = ("supplier_id", "warehouse_id", "sku", "on_hand", "available", "uom")
 _SHOWN: Final = 20  # rows per table in the terminal; --json and --csv give them all
@@ -52,17 +52,17 @@ async def reconcile(url: str, options: ReconcileOptions) -> int:
     sink = open_sink(url, lock=False)
     await sink.open()  # creates the views on a database made before they existed
     await sink.close()
-    answer = await _answer(url, options)
+    found = await answer(url, options)
     if options.output == "json":
-        sys.stdout.buffer.write(msgspec.json.encode(answer) + b"\n")
+        sys.stdout.buffer.write(msgspec.json.encode(found) + b"\n")
     elif options.output == "csv":
-        _write_csv(answer["positions"])
+        _write_csv(found["positions"])
     else:
-        _print_tables(make_console(), answer)
+        _print_tables(make_console(), found)
     return 0
 
 
-async def _answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str, Any]]]:
+async def answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str, Any]]]:
     reader = await open_reader(url)
     f = options.filters
     limit = _SHOWN + 1 if options.output == "table" else None
@@ -111,9 +111,9 @@ _LABELS: Final = {
 _TERMINAL_HIDES: Final = frozenset({"line_status"})
 
 
-def _print_tables(console: Console, answer: dict[str, list[dict[str, Any]]]) -> None:
+def _print_tables(console: Console, found: dict[str, list[dict[str, Any]]]) -> None:
     for key, title in _TABLES:
-        rows = answer[key]
+        rows = found[key]
         if not rows:
             console.print(f"{title}: none")
             continue

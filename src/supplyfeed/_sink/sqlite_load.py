@@ -160,7 +160,8 @@ class DocWriter:
             stats.counts.add(_BUCKET[action], n)
             stats.stale_documents += action is PartAction.STALE
             return
-        self.parts.write(doc, action, delivery, stats.counts, stats.conflicts)
+        replaced = stored.delivery.run_id if stored and stored.delivery else None
+        self.parts.write(doc, action, delivery, stats.counts, stats.conflicts, replaced)
         records = part_records(stored, delivery, n)
         self._wrote(ident, StoredDoc(version, digest, delivery, records), doc, unit)
 
@@ -192,7 +193,8 @@ class DocWriter:
             hasher.add(part)
             n += line_count(part)
             assert isinstance(part, InventorySnapshot)
-            self.parts.write(part, action, delivery, counts, conflicts)
+            replaced = stored.delivery.run_id if stored and stored.delivery else None
+            self.parts.write(part, action, delivery, counts, conflicts, replaced)
             action = PartAction.EXTEND  # later chunks add to the first
         self.rows.flush()
         stats.records += n

@@ -77,10 +77,6 @@ _ADD_CONFLICT: Final = (
     f"VALUES ({', '.join('?' * len(_CONFLICT_COLUMNS))})"
 )
 _ANY_SHADOW: Final = f"SELECT 1 FROM sf_inventory_shadows WHERE {_KEY} LIMIT 1"
-_PART_IN_RUN: Final = (
-    f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND source = ? AND source_url = ? "
-    "AND run_id = ? LIMIT 1"
-)
 _ANY_OTHER_COPY: Final = (
     f"SELECT 1 FROM inventory_positions WHERE {_KEY} AND {_SKUS} "
     "AND NOT (source = ? AND source_url = ?) LIMIT 1"
@@ -139,15 +135,17 @@ class PartWriter:
         delivery: Delivery,
         counts: Counts,
         conflicts: list[Conflict],
+        replaced_run: str | None = None,
     ) -> None:
         """One part (or one streamed chunk of it) that the planner said NEW, EXTEND or
-        REPLACE; ``counts`` and ``conflicts`` receive its records' buckets."""
+        REPLACE (``replaced_run``: the run of the delivery it replaces); ``counts`` and
+        ``conflicts`` receive its records' buckets."""
         key = document_key(doc)
         skus = [item.sku for item in doc.items]
         if len(set(skus)) != len(skus):
             unique_skus(line_copies(doc, delivery))  # raises, naming the SKU
         part = (*key, delivery.source, delivery.page)
-        alone = action is PartAction.REPLACE and self._replaced_alone(key, delivery)
+        alone = action is PartAction.REPLACE and self._replaced_alone(key, delivery, replaced_run)
         if (action is not PartAction.REPLACE or alone) and not self._collides(
             key, skus, delivery if alone else None
         ):
@@ -186,18 +184,18 @@ class PartWriter:
             }
             self._empty.update(k for k in chunk if k not in stored)
 
-    def _replaced_alone(self, key: tuple[str, ...], delivery: Delivery) -> bool:
+    def _replaced_alone(
+        self, key: tuple[str, ...], delivery: Delivery, replaced_run: str | None
+    ) -> bool:
         """A newer delivery of a part no other part shares a line with (no shadow in the
         snapshot, so every line has one copy): the planner's plan is "delete the part's
         lines, insert the new ones", done in bulk by the caller. A part written earlier
         in this run (fetched again on resume) takes the planner's path, which recounts."""
-        conn = self._conn
+        if replaced_run is None or replaced_run == delivery.run_id:
+            return False
         if key in self._written:  # lines of the snapshot still buffered: let the checks see them
             self._rows.flush()
-        if conn.execute(_ANY_SHADOW, key).fetchone() is not None:
-            return False
-        part = (*key, delivery.source, delivery.page)
-        return conn.execute(_PART_IN_RUN, (*part, delivery.run_id)).fetchone() is None
+        return self._conn.execute(_ANY_SHADOW, key).fetchone() is None
 
     def _collides(self, key: tuple[str, ...], skus: list[str], replacing: Delivery | None) -> bool:
         """Whether any SKU of the part is already in the snapshot (the fast path's test):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from supplyfeed._config import UnitConversion
 from supplyfeed._models import (
     DocKind,
     InventoryItem,
     InventorySnapshot,
+    PoAck,
+    PoAckLine,
     ShipNotice,
     ShipNoticeLine,
 )
@@ -83,3 +86,53 @@ async def test_an_sscc_with_a_wrong_check_digit_is_found(
         ("sscc_check_digit", "ship_notice ASN-9",
          "line 2: SSCC 106141411928374658 fails its check digit"),
     }  # fmt: skip
+
+
+async def test_a_unit_no_uom_table_names_is_found_only_when_there_are_tables(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """With tables naming CA and EA, stock in BX is an unknown unit (one finding per
+    snapshot and unit); EA stock is not; without tables nothing is flagged."""
+    items = [InventoryItem(sku=s, on_hand=1, uom=u) for s, u in (("A", "EA"), ("B", "BX"))]
+    items.append(InventoryItem(sku="C", on_hand=1, uom="BX"))
+    snap = InventorySnapshot(supplier_id="SUP", warehouse_id="W01", as_of=T1, items=items)
+    await deliver(sink, "run-inv", "stock", [snap], DocKind.INVENTORY_SNAPSHOT)
+    reader = await open_reader(sink_url())
+    try:
+        table = [UnitConversion("", "CA", "EA", 12)]
+        found = await finding_rows(reader, EVERYTHING, table)
+        assert await finding_rows(reader, EVERYTHING) == []
+    finally:
+        await reader.close()
+    assert [(f["rule"], f["detail"]) for f in found] == [
+        ("unknown_uom", "2 lines in BX, not in the uom tables")
+    ]
+
+
+async def test_shipping_more_than_acknowledged_is_found_per_po_line(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """Two ASNs shipping 6 + 6 of a line acknowledged for 10 are a finding; a line
+    shipped as acknowledged, and one shipped in another unit, are not."""
+    ack_lines = [
+        PoAckLine(line_number=str(n), sku=f"S{n}", ordered_qty=10, acked_qty=10, uom="EA")
+        for n in (1, 2, 3)
+    ]
+    ack = PoAck(supplier_id="SUP", po_number="PO-1", ack_number="1", lines=ack_lines)
+    await deliver(sink, "run-ack", "ack", [ack], DocKind.PO_ACK)
+
+    def shipped(asn: str, *lines: tuple[str, int, str]) -> ShipNotice:
+        return ShipNotice(supplier_id="SUP", asn_number=asn, lines=[
+            ShipNoticeLine(line_seq=i, po_number="PO-1", po_line_number=ln, sku=f"S{ln}",
+                           shipped_qty=q, uom=u)
+            for i, (ln, q, u) in enumerate(lines, 1)
+        ])  # fmt: skip
+
+    notices = [
+        shipped("ASN-1", ("1", 6, "EA"), ("2", 10, "EA"), ("3", 2, "CA")),
+        shipped("ASN-2", ("1", 6, "EA")),
+    ]
+    await deliver(sink, "run-asn", "asn", notices, DocKind.SHIP_NOTICE)
+    assert await findings(sink_url()) == {
+        ("shipped_exceeds_acknowledged", "po PO-1 line 1", "shipped 12 EA, acknowledged 10"),
+    }

@@ -77,7 +77,7 @@ async def answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str
             "stale_partitions": await stale_partition_rows(
                 reader, f, options.now, options.sla_seconds
             ),
-            "findings": await finding_rows(reader, f),
+            "findings": await finding_rows(reader, f, options.units),
         }
     finally:
         await reader.close()

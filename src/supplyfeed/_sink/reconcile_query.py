@@ -256,10 +256,13 @@ _DELIVERY_BEFORE_SHIP: Final = (
 )
 
 
-async def finding_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
+async def finding_rows(
+    reader: Reader, filters: Filters, units: Sequence[UnitConversion] = ()
+) -> list[dict[str, Any]]:
     """``rule, severity, supplier_id, document, detail`` for every broken rule checked."""
     where, params = _where(filters, _ALL)
-    found = []
+    found = await _unknown_unit_rows(reader, filters, units)
+    found += await _over_shipped_rows(reader, filters)
     for row in await reader.fetch(f"SELECT * FROM ({_NEGATIVE_STOCK}) t{where}", params):
         detail = f"SKU {row['sku']}: on_hand {row['on_hand']}, available {row['available']}"
         found.append(_finding("negative_quantity", "error", row, _snapshot(row), detail))
@@ -321,5 +324,56 @@ async def _bad_sscc_rows(reader: Reader, filters: Filters) -> list[dict[str, Any
     return [
         _finding("sscc_check_digit", "error", row, f"ship_notice {row['asn_number']}",
                  f"line {row['line_seq']}: SSCC {row['container_id']} fails its check digit")
+        for row in await reader.fetch(sql, params)
+    ]  # fmt: skip
+
+
+async def _unknown_unit_rows(
+    reader: Reader, filters: Filters, units: Sequence[UnitConversion]
+) -> list[dict[str, Any]]:
+    """Current stock in a unit the feeds file's ``uom:`` tables never name (checked only
+    when there are tables: without one, every unit is as good as another)."""
+    known = sorted({u.from_uom for u in units} | {u.to_uom for u in units})
+    if not known:
+        return []
+    where, params = _where(filters, {f: f"p.{c}" for f, c in _ALL.items()})
+    marks = ", ".join("?" * len(known))
+    clause = f"(p.uom IS NULL OR p.uom NOT IN ({marks}))"
+    where = f"{where} AND {clause}" if where else f" WHERE {clause}"
+    sql = (
+        "SELECT p.supplier_id, p.warehouse_id, p.as_of, p.uom, count(*) AS lines "
+        f"FROM inventory_current p{where} GROUP BY p.supplier_id, p.warehouse_id, p.as_of, "
+        "p.uom ORDER BY p.supplier_id, p.warehouse_id, p.uom"
+    )
+    return [
+        _finding("unknown_uom", "warning", row, _snapshot(row),
+                 f"{row['lines']} lines in {row['uom'] or 'no unit'}, not in the uom tables")
+        for row in await reader.fetch(sql, [*params, *known])
+    ]  # fmt: skip
+
+
+# Shipped more than acknowledged, per PO line and unit: lines in different units are not
+# compared, and of several acknowledgments of a line the largest quantity counts.
+_OVER_SHIPPED: Final = """
+SELECT s.supplier_id, s.po_number, s.po_line_number, s.sku, s.uom,
+       sum(s.shipped_qty) AS shipped, a.acked
+FROM ship_notice_lines s
+JOIN (SELECT supplier_id, po_number, line_number, uom, max(acked_qty) AS acked
+      FROM po_ack_lines GROUP BY supplier_id, po_number, line_number, uom) a
+  ON a.supplier_id = s.supplier_id AND a.po_number = s.po_number
+ AND a.line_number = s.po_line_number AND a.uom = s.uom
+GROUP BY s.supplier_id, s.po_number, s.po_line_number, s.sku, s.uom, a.acked
+HAVING sum(s.shipped_qty) > a.acked"""
+
+
+async def _over_shipped_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
+    where, params = _where(filters, _NO_WAREHOUSE)
+    sql = (
+        f"SELECT * FROM ({_OVER_SHIPPED}) t{where} ORDER BY supplier_id, po_number, po_line_number"
+    )
+    return [
+        _finding("shipped_exceeds_acknowledged", "warning", row,
+                 f"po {row['po_number']} line {row['po_line_number']}",
+                 f"shipped {row['shipped']} {row['uom']}, acknowledged {row['acked']}")
         for row in await reader.fetch(sql, params)
     ]  # fmt: skip

@@ -195,7 +195,7 @@ async def total_rows(
         "FROM inventory_current p "
         "LEFT JOIN conv s ON s.supplier_id = p.supplier_id AND s.from_uom = p.uom "
         "LEFT JOIN conv g ON g.supplier_id = '' AND g.from_uom = p.uom"
-        f"{where} GROUP BY p.sku, {unit} ORDER BY p.sku, {unit}"
+        f"{where} GROUP BY p.sku, {unit} ORDER BY p.sku, {unit} IS NULL, {unit}"
     )
     return await reader.fetch(sql, params + filter_params)
 
@@ -207,7 +207,8 @@ async def in_transit_rows(
     sql = (
         "SELECT supplier_id, asn_number, po_number, sku, quantity, uom, ship_date, "
         f"expected_delivery FROM ({in_transit_select('?', '?')}) t{where} "
-        "ORDER BY expected_delivery, supplier_id, asn_number, line_seq"
+        # NULLs sort first in SQLite and last in PostgreSQL: put them last in both.
+        "ORDER BY expected_delivery IS NULL, expected_delivery, supplier_id, asn_number, line_seq"
     )
     return await reader.fetch(sql, [today, today - dt.timedelta(days=days), *params])
 
@@ -250,6 +251,7 @@ _AVAILABLE_OVER_ON_HAND: Final = (
     "SELECT supplier_id, warehouse_id, as_of, sku, on_hand, available FROM inventory_current "
     "WHERE available > on_hand AND on_hand >= 0"
 )
+_BY_LINE: Final = " ORDER BY supplier_id, warehouse_id, sku"
 _DELIVERY_BEFORE_SHIP: Final = (
     "SELECT supplier_id, asn_number, ship_date, expected_delivery FROM ship_notices "
     "WHERE expected_delivery < ship_date"
@@ -263,16 +265,19 @@ async def finding_rows(
     where, params = _where(filters, _ALL)
     found = await _unknown_unit_rows(reader, filters, units)
     found += await _over_shipped_rows(reader, filters)
-    for row in await reader.fetch(f"SELECT * FROM ({_NEGATIVE_STOCK}) t{where}", params):
+    for row in await reader.fetch(f"SELECT * FROM ({_NEGATIVE_STOCK}) t{where}{_BY_LINE}", params):
         detail = f"SKU {row['sku']}: on_hand {row['on_hand']}, available {row['available']}"
         found.append(_finding("negative_quantity", "error", row, _snapshot(row), detail))
-    for row in await reader.fetch(f"SELECT * FROM ({_AVAILABLE_OVER_ON_HAND}) t{where}", params):
+    sql = f"SELECT * FROM ({_AVAILABLE_OVER_ON_HAND}) t{where}{_BY_LINE}"
+    for row in await reader.fetch(sql, params):
         detail = f"SKU {row['sku']}: available {row['available']} > on_hand {row['on_hand']}"
         found.append(_finding("available_exceeds_on_hand", "warning", row, _snapshot(row), detail))
     found += await _bad_sscc_rows(reader, filters)
     if filters.sku is None and filters.warehouse is None:  # a whole-document rule
         asn_where, asn_params = _where(filters, {"supplier": "supplier_id"})
-        sql = f"SELECT * FROM ({_DELIVERY_BEFORE_SHIP}) t{asn_where}"
+        sql = (
+            f"SELECT * FROM ({_DELIVERY_BEFORE_SHIP}) t{asn_where} ORDER BY supplier_id, asn_number"
+        )
         for row in await reader.fetch(sql, asn_params):
             detail = f"expected {row['expected_delivery']}, shipped {row['ship_date']}"
             document = f"ship_notice {row['asn_number']}"
@@ -343,7 +348,7 @@ async def _unknown_unit_rows(
     sql = (
         "SELECT p.supplier_id, p.warehouse_id, p.as_of, p.uom, count(*) AS lines "
         f"FROM inventory_current p{where} GROUP BY p.supplier_id, p.warehouse_id, p.as_of, "
-        "p.uom ORDER BY p.supplier_id, p.warehouse_id, p.uom"
+        "p.uom ORDER BY p.supplier_id, p.warehouse_id, p.uom IS NULL, p.uom"
     )
     return [
         _finding("unknown_uom", "warning", row, _snapshot(row),

@@ -168,3 +168,22 @@ def test_a_bad_uom_table_is_refused_with_file_and_line(
     assert main(["reconcile", "--feeds", str(path), "--db", f"sqlite:///{db}"]) == 2
     err = capsys.readouterr().err
     assert f"{path}:3: key 'uom.CA.EA': must be a positive number, got -1" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--db", "memory://"], "reconcile reads a SQL database"),
+        (["--in-transit-days", "-1"], "--in-transit-days must be 0 or more, not -1"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """The in-process fake has no SQL to ask; a negative day count is refused."""
+    db = tmp_path / "x.db"
+    db.touch()
+    assert main(["reconcile", "--db", f"sqlite:///{db}", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from supplyfeed._cli.main import main
+from supplyfeed._cli.reconcile import short_reconciliation
 from supplyfeed._models import DocKind, PoAck, PoAckLine, ShipNotice, ShipNoticeLine
 from supplyfeed._sink.base import Sink
 
@@ -187,3 +189,18 @@ def test_bad_usage_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+
+
+async def test_the_demo_note_ranks_each_warehouse_by_stock(
+    sink: Sink, sink_url: Callable[[], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's closing reconciliation lists each warehouse's largest positions first,
+    then what is in transit and the acknowledgment exceptions."""
+    await fill(sink)
+    await short_reconciliation(sink_url(), Console(width=100))
+    out = capsys.readouterr().out
+    ranked = [line.split()[1:3] for line in out.splitlines() if line.startswith(" SUP ")]
+    assert ranked[:5] == [["W01", "A"], ["W02", "A"], ["W02", "B"], ["W03", "B"], ["W04", "C"]]
+    assert "Top SKUs per warehouse" in out
+    assert "ASN-1" in out
+    assert "backordered" in out

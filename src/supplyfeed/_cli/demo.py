@@ -207,7 +207,19 @@ async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
             status = await execute(feeds.suppliers, feeds.defaults, args.db, "demo", None, args)
             if show:
                 _print_extras(plan, fleet, drop)
+                await _reconciliation(args.db)
             return status
+
+
+async def _reconciliation(db: str) -> None:
+    """What the loaded feeds answer (``supplyfeed reconcile``), in short."""
+    if db.startswith("memory:"):
+        return  # the in-process fake has no SQL to ask
+    from .display import make_console
+    from .reconcile import short_reconciliation
+
+    _say(f"reconciliation (supplyfeed reconcile --db {db} for all of it):")
+    await short_reconciliation(db, make_console())
 
 
 def _feeds_document(

@@ -26,12 +26,13 @@ from .._sink.reconcile_query import (
     open_reader,
     position_rows,
     stale_partition_rows,
+    top_position_rows,
     total_rows,
 )
 from .._sink.views import IN_TRANSIT_DAYS
 from .display import make_console
 
-__all__ = ["POSITION_FIELDS", "ReconcileOptions", "answer", "reconcile"]
+__all__ = ["POSITION_FIELDS", "ReconcileOptions", "answer", "reconcile", "short_reconciliation"]
 
 POSITION_FIELDS: Final = ("supplier_id", "warehouse_id", "sku", "on_hand", "available", "uom")
 _SHOWN: Final = 20  # rows per table in the terminal; --json and --csv give them all
@@ -83,6 +84,24 @@ async def answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str
         await reader.close()
 
 
+async def short_reconciliation(url: str, console: Console, rows: int = 12) -> None:
+    """The demo's closing note: the top SKUs of each warehouse (the first few
+    warehouses), what is in transit, the acknowledgment exceptions and the findings."""
+    reader = await open_reader(url)
+    f = Filters()
+    try:
+        found = {
+            "positions": await top_position_rows(reader, 3),
+            "in_transit": await in_transit_rows(reader, f, _today(), IN_TRANSIT_DAYS),
+            "ack_exceptions": await ack_exception_rows(reader, f),
+            "findings": await finding_rows(reader, f),
+        }
+    finally:
+        await reader.close()
+    titles = {**dict(_TABLES), "positions": "Top SKUs per warehouse (on hand)"}
+    _print_tables(console, found, titles, rows)
+
+
 def _write_csv(positions: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=[*POSITION_FIELDS, "as_of"])
     writer.writeheader()
@@ -111,8 +130,15 @@ _LABELS: Final = {
 _TERMINAL_HIDES: Final = frozenset({"line_status"})
 
 
-def _print_tables(console: Console, found: dict[str, list[dict[str, Any]]]) -> None:
-    for key, title in _TABLES:
+def _print_tables(
+    console: Console,
+    found: dict[str, list[dict[str, Any]]],
+    titles: dict[str, str] | None = None,
+    shown: int = _SHOWN,
+) -> None:
+    for key, title in (titles or dict(_TABLES)).items():
+        if key not in found:
+            continue
         rows = found[key]
         if not rows:
             console.print(f"{title}: none")
@@ -122,12 +148,16 @@ def _print_tables(console: Console, found: dict[str, list[dict[str, Any]]]) -> N
         for name in names:
             numeric = _numeric(rows[0][name])
             table.add_column(_LABELS.get(name, name), justify="right" if numeric else "left")
-        for row in rows[:_SHOWN]:
+        for row in rows[:shown]:
             table.add_row(*(escape("" if row[n] is None else str(row[n])) for n in names))
         console.print(table)
-        if len(rows) > _SHOWN:
+        if len(rows) > shown:
             console.print("... and more: --json lists them all")
 
 
 def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()

@@ -29,6 +29,7 @@ __all__ = [
     "open_reader",
     "position_rows",
     "stale_partition_rows",
+    "top_position_rows",
     "total_rows",
 ]
 
@@ -163,6 +164,17 @@ async def position_rows(
         f"FROM inventory_current{where} ORDER BY supplier_id, warehouse_id, sku{cap}"
     )
     return await reader.fetch(sql, params)
+
+
+async def top_position_rows(reader: Reader, per_warehouse: int) -> list[dict[str, Any]]:
+    """The ``per_warehouse`` largest current positions (on hand) of each warehouse."""
+    sql = (
+        "SELECT supplier_id, warehouse_id, sku, on_hand, available, uom, as_of FROM ("
+        "SELECT c.*, row_number() OVER (PARTITION BY supplier_id, warehouse_id "
+        "ORDER BY on_hand DESC, sku) AS rank FROM inventory_current c) ranked "
+        f"WHERE rank <= {int(per_warehouse)} ORDER BY supplier_id, warehouse_id, rank"
+    )
+    return await reader.fetch(sql, [])
 
 
 def _conversions(table: Sequence[UnitConversion]) -> tuple[str, Params]:

@@ -19,6 +19,7 @@ from supplyfeed._models import (
     PoAck,
     ShipNotice,
 )
+from supplyfeed._sink.schema import version_key, version_of
 
 ISA = (
     "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
@@ -311,3 +312,70 @@ def test_unexpected_errors_surface_as_payload_errors() -> None:
 
     with pytest.raises(PayloadError, match="disk gone"):
         list(decode(BrokenBody(data=b"x"), DecodeContext(kind=DocKind.PO_ACK)))
+
+
+# -- 846 versions (SPEC §6) ------------------------------------------------------------
+
+
+def _snapshots(data: bytes, max_items: int = 1000) -> list[InventorySnapshot]:
+    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=max_items)
+    docs = list(decode(Body.from_bytes(data), ctx))
+    assert all(isinstance(d, InventorySnapshot) for d in docs)
+    return [d for d in docs if isinstance(d, InventorySnapshot)]
+
+
+def _846_version(
+    ctrl: str, bia: str = "BIA*00*SI*R1*20260103*0700"
+) -> tuple[str | None, str | None]:
+    body = [bia, "DTM*007*20260103*0745*GM", "N1*WH*Main*92*W01", "LIN**SK*A", "QTY*17*1"]
+    (snap,) = _snapshots(interchange([("846", body)], ctrl=ctrl))
+    return version_of(snap)
+
+
+def test_846_version_is_bia_date_time_and_isa13_then_st02() -> None:
+    """issued_at is BIA04/05 (not the DTM as_of); control_number is ISA13 + ST02, 9 digits each."""
+    body = [*INV_HEADER, "LIN**SK*A", "QTY*17*1"]
+    data = interchange([("846", body), ("846", body)], ctrl="000000123")
+    first, second = _snapshots(data)
+    assert first.issued_at == dt.datetime(2026, 1, 3, 7, 0, tzinfo=dt.UTC)
+    assert first.as_of == dt.datetime(2026, 1, 3, 7, 45, tzinfo=dt.UTC)
+    assert first.control_number == "000000123000000001"
+    assert second.control_number == "000000123000000002"
+
+
+def test_846_correction_orders_after_the_original() -> None:
+    """A later BIA, a higher ISA13 (even with a lower ST02) or a higher ST02 is a newer version."""
+    original = version_key(_846_version("000000009"))
+    later_bia = _846_version("000000009", bia="BIA*00*SI*R1*20260103*0701")
+    assert version_key(later_bia) > original
+    assert version_key(_846_version("000000010")) > original  # 10 > 9: compared as numbers
+    one = interchange([("846", [*INV_HEADER, "LIN**SK*A", "QTY*17*1"])], ctrl="000000010")
+    two = interchange(
+        [("846", [*INV_HEADER, "LIN**SK*A", "QTY*17*1"])] * 2, ctrl="000000009"
+    )  # ISA13 9, ST02 0002: older than ISA13 10 with ST02 0001
+    assert version_key(version_of(_snapshots(one)[0])) > version_key(version_of(_snapshots(two)[1]))
+
+
+def test_846_control_numbers_that_are_not_digits_join_as_text() -> None:
+    """An alphanumeric ST02 is kept beside ISA13 rather than dropped (compared as text)."""
+    body = [*INV_HEADER, "LIN**SK*A", "QTY*17*1"]
+    data = interchange([("846", body)]).replace(b"*0001~", b"*A1B2~")  # ST02 and SE02
+    (snap,) = _snapshots(data)
+    assert snap.control_number == "000000007/A1B2"
+
+
+def test_846_every_part_and_location_carries_the_version(tmp_path: Path) -> None:
+    """Streamed parts (the bulk text path included), SDQ locations and a spooled file: one version."""
+    items = [s for n in range(40) for s in (f"LIN**SK*S{n}", f"QTY*17*{n}*EA", f"QTY*33*{n}*EA")]
+    split = ["LIN**SK*X", "QTY*17*30", "SDQ*EA*92*W02*10*W03*20"]
+    data = interchange([("846", [*INV_HEADER, *items, *split])], ctrl="000000042")
+    path = tmp_path / "inv.edi"
+    path.write_bytes(data)
+    for payload in (Body.from_bytes(data), Body(path=path)):
+        ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=7)
+        parts = [d for d in decode(payload, ctx) if isinstance(d, InventorySnapshot)]
+        assert len(parts) > 3
+        assert {p.warehouse_id for p in parts} == {"W01", "W02", "W03"}
+        assert {version_of(p) for p in parts} == {
+            ("2026-01-03T07:00:00Z", "000000042000000001")
+        }

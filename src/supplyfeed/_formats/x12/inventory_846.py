@@ -6,6 +6,10 @@ Header
 - The location (``warehouse_id``) of the report: header N1 by entity code WH (warehouse),
   else SN (store), else ST (ship-to: in vendor-managed and consignment reports the stock
   sits at the buyer's ship-to), else no location (""). The id N104, else the name N102.
+- The version (SPEC §6): ``issued_at`` = BIA04 date + BIA05 time (the report's own
+  creation time); ``control_number`` = ISA13 then ST02, as ``values.control_number``
+  writes them (18 digits, so a correction in a later interchange orders after the
+  original whatever its ST02). Every part of one report carries the same version.
 
 Items: one per LIN loop; ``sku`` from the LIN id pairs (``SKU_PRIORITY``, qualifier in
 ``codes["sku"]``). Quantities from QTY (element 673, quantity qualifier):
@@ -45,7 +49,15 @@ from ..._models import InventoryItem, InventorySnapshot, Quantity
 from ..base import DecodeContext
 from .envelope import Transaction
 from .tokenizer import Chunk, Segment, TextChunk, segments_of
-from .values import SKU_PRIORITY, element, parse_datetime, parse_number, product_id, text
+from .values import (
+    SKU_PRIORITY,
+    control_number,
+    element,
+    parse_datetime,
+    parse_number,
+    product_id,
+    text,
+)
 
 __all__ = ["map_846"]
 
@@ -95,6 +107,8 @@ class _Report:
         self.txn = txn
         self.ctx = ctx
         self.as_of: dt.datetime | None = None
+        self.issued_at: dt.datetime | None = None
+        self.control_number = control_number(element(txn.interchange, 13), txn.control)
         self.codes: dict[str, str] = {}
         self.location = ""
         self.location_code = ""
@@ -113,8 +127,10 @@ class _Report:
             self.codes.update(
                 {k: v for k, v in (("BIA02", element(seg, 2)), ("BIA03", element(seg, 3))) if v}
             )
-            if self.as_of is None and element(seg, 4):
-                self.as_of = self._datetime(seg, 4, "BIA04")
+            if element(seg, 4):
+                self.issued_at = self._datetime(seg, 4, "BIA04")
+            if self.as_of is None and self.issued_at is not None:
+                self.as_of = self.issued_at
                 self.codes["as_of"] = "BIA04"
         elif tag == "N1":
             code = element(seg, 1)
@@ -232,6 +248,8 @@ class _Report:
             warehouse_id=location,
             as_of=self.require_as_of(),
             supplier_id=self.ctx.supplier_id,
+            issued_at=self.issued_at,
+            control_number=self.control_number,
             items=items,
             codes=codes,
         )

@@ -9,6 +9,8 @@
 - Times: HHMM, HHMMSS, HHMMSSD, HHMMSSDD. Datetimes are timezone-aware: the DTM04 time
   code is honoured where given, and a time without a zone is taken as UTC (X12 envelopes
   carry no zone), so that every decoded datetime compares with every other.
+- Control numbers (a document's version, SPEC §6): ISA13 then ST02 as one string that
+  orders a correction after its original (:func:`control_number`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..._exceptions import PayloadError
 from ..._models import Quantity
 from .tokenizer import Segment
 
-__all__ = ["element", "parse_date", "parse_datetime", "parse_number", "text"]
+__all__ = ["control_number", "element", "parse_date", "parse_datetime", "parse_number", "text"]
 
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 
@@ -54,6 +56,24 @@ _ZONES: Final[dict[str, int]] = {
 def element(seg: Segment, i: int) -> str:
     """Element ``i`` (1-based, as in BAK03) stripped, or "" when absent."""
     return seg[i].strip() if i < len(seg) else ""
+
+
+def control_number(isa13: str, st02: str) -> str | None:
+    """ISA13 (interchange) then ST02 (transaction set) as one orderable control number.
+
+    Both all digits (ISA13 is N0 9/9; ST02 is AN 4/9 but digits in practice): each is
+    zero-padded to 9 digits and the two are concatenated, ``"000000123" + "000000001"``.
+    The sinks compare all-digit control numbers as numbers, so a later interchange orders
+    after an earlier one whatever its ST02, and within one interchange ST02 decides. A
+    separator (``"123/1"``) would compare as text, where ``"9/1"`` is above ``"10/1"``.
+    Otherwise (an alphanumeric ST02) the two are joined by ``/`` and compare as text.
+    """
+    isa13, st02 = isa13.strip(), st02.strip()
+    if not isa13 and not st02:
+        return None
+    if all(len(v) <= 9 and (not v or (v.isascii() and v.isdecimal())) for v in (isa13, st02)):
+        return f"{int(isa13 or 0):09d}{int(st02 or 0):09d}"
+    return f"{isa13}/{st02}"
 
 
 def text(value: str) -> str:

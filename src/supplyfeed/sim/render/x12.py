@@ -13,8 +13,12 @@ written, per kind:
 - 856: BSN (issued_at), DTM 011/017, HL S with TD5/REF*2I/N1 SF,ST; an HL O (with PRF)
   per run of lines with one PO number, an HL P (with MAN*GM) per run with one container,
   an HL I (LIN, SN1, REF*LT) per line.
-- 846: one ST per snapshot: BIA (as_of), DTM*007 with time code UT, N1*WH, and per item
-  LIN*SK, QTY*17 (on hand) and QTY*33 (available).
+- 846: one ST per snapshot: BIA04/05 (``issued_at``, else ``as_of``), DTM*007 (``as_of``)
+  with time code UT, N1*WH, and per item LIN*SK, QTY*17 (on hand) and QTY*33 (available).
+  The version the decoder reads (ISA13 + ST02, 18 digits): a ``control_number`` of 18
+  digits is written as ISA13 (its first 9) and ST02 (its last 9), one of up to 9 digits
+  as ISA13 with ST02 the set's ordinal; without one, ISA13 is 1. Documents whose ISA13
+  differ go in interchanges of their own.
 
 Limits, raised as ``ValueError``: a value holding a delimiter (X12 has no escape), an
 acked quantity without a line status, a status the code lists cannot say. Values should not
@@ -78,28 +82,54 @@ def render(
     seed: int = 0,
     delimiters: X12Delimiters | None = None,
 ) -> bytes:
-    """One interchange holding ``docs`` (all of ``kind``)."""
+    """One interchange holding ``docs`` (all of ``kind``); one per run of documents with
+    one interchange control number when their control numbers differ (see ``_versions``)."""
     rng = random.Random(seed)
     set_id, functional_id = _SET_IDS[kind]
     sets = [_transaction(doc, kind) for doc in docs]
     delims = delimiters or _pick(rng, sets)
     _check_values(sets, delims)
     eol = "" if set(delims.segment) & {"\n", "\r"} else rng.choice(("", "\n", "\r\n"))
-    control = 100_000_000 + rng.randrange(800_000_000)
-    rows: list[_Row] = [_isa(delims, control, _group_time(docs[0] if docs else None))]
-    groups = _groups(docs, sets)
-    for number, (when, members) in enumerate(groups, 1):
-        rows.append(["GS", functional_id, "SUPPLYFEEDSIM", "SUPPLYFEED", *_stamp(when), str(number),
-                     "X", "005010" if delims.repetition else "004010"])  # fmt: skip
-        for index, body in members:
-            st_control = _st_control(docs[index], index)
-            rows.append(["ST", set_id, st_control])
-            rows.extend(body)
-            rows.append(["SE", str(len(body) + 2), st_control])
-        rows.append(["GE", str(len(members)), str(number)])
-    rows.append(["IEA", str(len(groups)), f"{control:09d}"])
+    random_control = 100_000_000 + rng.randrange(800_000_000)
+    rows: list[_Row] = []
+    for control, run in _interchanges(docs, random_control):
+        rows.append(_isa(delims, control, _group_time(docs[run[0]] if docs else None)))
+        groups = _groups([docs[i] for i in run], [sets[i] for i in run])
+        for number, (when, members) in enumerate(groups, 1):
+            version = "005010" if delims.repetition else "004010"
+            rows.append(["GS", functional_id, "SUPPLYFEEDSIM", "SUPPLYFEED", *_stamp(when),
+                         str(number), "X", version])  # fmt: skip
+            for index, body in members:
+                st_control = _st_control(docs[run[index]], index)
+                rows.append(["ST", set_id, st_control])
+                rows.extend(body)
+                rows.append(["SE", str(len(body) + 2), st_control])
+            rows.append(["GE", str(len(members)), str(number)])
+        rows.append(["IEA", str(len(groups)), f"{control:09d}"])
     text = "".join(_join(row, delims) + delims.segment + eol for row in rows)
     return text.encode("utf-8")
+
+
+def _interchanges(docs: Sequence[Document], random_control: int) -> list[tuple[int, list[int]]]:
+    """Runs of document indexes that share an ISA13, with it (one empty run for none)."""
+    runs: list[tuple[int, list[int]]] = []
+    for index, doc in enumerate(docs):
+        control = _isa13(doc, random_control)
+        if runs and runs[-1][0] == control:
+            runs[-1][1].append(index)
+        else:
+            runs.append((control, [index]))
+    return runs or [(random_control, [])]
+
+
+def _isa13(doc: Document, random_control: int) -> int:
+    """The interchange control number that writes ``doc``'s version (see ``_versions``)."""
+    own = doc.control_number
+    if own and own.isascii() and own.isdecimal() and len(own) in (18, *range(1, 10)):
+        return int(own[:9]) if len(own) == 18 else int(own)
+    # an inventory report's ISA13 is its version: a fixed one keeps a re-rendered report
+    # at the same version, as a supplier re-serving one report would
+    return 1 if isinstance(doc, InventorySnapshot) else random_control
 
 
 def _join(row: _Row, delims: X12Delimiters) -> str:
@@ -162,7 +192,9 @@ def _group_time(doc: Document | None) -> dt.datetime:
 
 
 def _st_control(doc: Document, index: int) -> str:
-    own = doc.control_number if isinstance(doc, PoAck | ShipNotice) else None
+    own = doc.control_number
+    if isinstance(doc, InventorySnapshot):  # ST02 is the last 9 of an 18-digit version
+        return own[9:] if own and len(own) == 18 and own.isdecimal() else f"{index + 1:04d}"
     if own and 4 <= len(own) <= 9 and own.isalnum():
         return own
     return f"{index + 1:04d}"
@@ -311,8 +343,9 @@ def _item(line: ShipNoticeLine) -> list[_Row]:
 
 def _846(doc: Document) -> list[_Row]:
     assert isinstance(doc, InventorySnapshot)
-    stamp = _stamp(doc.as_of)
-    rows: list[_Row] = [["BIA", "00", "SI", "SNAPSHOT", *stamp], ["DTM", "007", *stamp, "UT"]]
+    issued = _stamp(doc.issued_at or doc.as_of)
+    rows: list[_Row] = [["BIA", "00", "SI", "SNAPSHOT", *issued]]
+    rows.append(["DTM", "007", *_stamp(doc.as_of), "UT"])
     if doc.warehouse_id:
         rows.append(["N1", "WH", doc.warehouse_id, "92", doc.warehouse_id])
     for item in doc.items:

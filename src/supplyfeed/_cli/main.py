@@ -322,8 +322,11 @@ def _reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rec = sub.add_parser(
         "reconcile", help="current stock, totals, in transit, acknowledgment exceptions"
     )
-    for name in ("sku", "warehouse", "supplier"):
-        rec.add_argument(f"--{name}", help=f"only this {name}")
+    rec.add_argument("--sku", help="only this SKU")
+    rec.add_argument("--supplier", help="only this supplier")
+    rec.add_argument(
+        "--warehouse", help="only this warehouse's stock (ASNs and acknowledgments name none)"
+    )
     rec.add_argument(
         "--in-transit-days",
         type=int,

@@ -15,6 +15,7 @@ from supplyfeed._formats.body import Body
 from supplyfeed._formats.edifact.documents import decode
 from supplyfeed._formats.registry import get_decoder
 from supplyfeed._models import DocKind, Document, InventorySnapshot, PoAck, ShipNotice
+from supplyfeed._sink.schema import version_key, version_of
 
 _D = TypeVar("_D", PoAck, ShipNotice, InventorySnapshot)
 
@@ -311,3 +312,38 @@ def test_empty_and_non_edifact_bodies_are_payload_errors() -> None:
     for data in (b"", b"   \r\n", b"{}", b"ISA*00*"):
         with pytest.raises(PayloadError):
             _decode(data, DocKind.SHIP_NOTICE)
+
+
+# -- INVRPT versions (SPEC §6) ---------------------------------------------------------
+
+
+def _invrpt(reference: str = "IC44", issued: str = "DTM+137:202603030645:203'") -> str:
+    return INVRPT.replace("IC44", reference).replace("DTM+137:20260303:102'", issued)
+
+
+def _versions(text: str, max_items: int = 10_000) -> set[tuple[str | None, str | None]]:
+    docs, _ = _decode(text, DocKind.INVENTORY_SNAPSHOT, max_items=max_items)
+    return {version_of(d) for d in docs}
+
+
+def test_invrpt_version_is_dtm_137_and_unb05_on_every_part_and_warehouse() -> None:
+    """DTM 137 with a time is issued_at, UNB05 the control number, alike on all parts."""
+    assert _versions(_invrpt(), max_items=1) == {("2026-03-03T06:45:00Z", "IC44")}
+
+
+def test_invrpt_date_only_137_is_no_issued_at_but_is_kept_in_codes() -> None:
+    """A document date without a time does not order two reports of one day (as DESADV)."""
+    docs, _ = _decode(INVRPT, DocKind.INVENTORY_SNAPSHOT)
+    snap = docs[0]
+    assert isinstance(snap, InventorySnapshot)
+    assert (snap.issued_at, snap.control_number) == (None, "IC44")
+    assert snap.codes["DTM+137"] == "2026-03-03"
+
+
+def test_invrpt_correction_orders_after_the_original() -> None:
+    """A later DTM 137 or a higher numeric UNB05 is a strictly newer version."""
+    (original,) = _versions(_invrpt("9"))
+    (later_time,) = _versions(_invrpt("9", "DTM+137:202603030646:203'"))
+    (higher_reference,) = _versions(_invrpt("10"))
+    assert version_key(later_time) > version_key(original)
+    assert version_key(higher_reference) > version_key(original)

@@ -146,7 +146,14 @@ def snapshots(draw: st.DrawFn, as_of: dt.datetime) -> InventorySnapshot:
         )
         for _ in range(draw(st.integers(0, 4)))
     ]
-    return InventorySnapshot(warehouse_id=draw(values), as_of=as_of, supplier_id="SUP", items=items)
+    return InventorySnapshot(
+        warehouse_id=draw(values),
+        as_of=as_of,
+        supplier_id="SUP",
+        issued_at=draw(st.none() | instants),
+        control_number=draw(values),
+        items=items,
+    )
 
 
 @st.composite
@@ -198,7 +205,8 @@ def test_ship_notices_round_trip(
 def test_inventory_snapshots_round_trip(
     docs: list[InventorySnapshot], seed: int, delimiters: EdifactDelimiters | None
 ) -> None:
-    """INVRPT render -> decode gives the snapshots back, available quantities exactly."""
+    """INVRPT render -> decode gives the snapshots back, available quantities exactly, and
+    their version (DTM 137, UNB05)."""
     decoded = _round_trip(list(docs), DocKind.INVENTORY_SNAPSHOT, seed, delimiters)
     assert decoded == docs
 

@@ -7,6 +7,10 @@ Header
     qualifier 18 (warehouse), else 14 (location of goods), else 19 (factory/plant), else
     the party of ``NAD+WH`` (warehouse keeper), else ``NAD+GY`` (inventory reporting
     party, the stock-holding site in EANCOM's simple report).
+    The version (SPEC §6), as for DESADV and ORDRSP: ``issued_at`` is DTM 137 (document
+    date) when it has a time of day (a date alone is no order between two reports of one
+    day, and stays in ``codes``); ``control_number`` is UNB05, the sender's interchange
+    reference. Every part of the message carries the same version.
 
 Lines and locations (EANCOM's extended report)
     ``LIN`` opens an item: ``sku`` is LIN03, else PIA function 5, else ``:SA``, else the
@@ -100,6 +104,11 @@ class _Snapshots:
                 kind="validation",
             )
         self._as_of = as_of.when
+        issued = header.dates.get("137")
+        if issued is not None and not issued.has_time:
+            self._codes["DTM+137"] = issued.date.isoformat()
+        self._issued_at = issued.when if issued is not None and issued.has_time else None
+        self._control = message.interchange.reference or None
         self.default = first_of(header.locations, LOC_ORDER, self._codes, "LOC") or first_of(
             header.parties, NAD_ORDER, self._codes, "NAD"
         )
@@ -127,6 +136,8 @@ class _Snapshots:
             warehouse_id=warehouse,
             as_of=self._as_of,
             supplier_id=self._ctx.supplier_id,
+            issued_at=self._issued_at,
+            control_number=self._control,
             items=items,
             codes=dict(self._codes),
         )

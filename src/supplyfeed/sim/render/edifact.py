@@ -11,7 +11,10 @@ documents back, apart from ``codes`` (the raw qualifiers the decoder records) an
 - ``ShipNoticeLine.line_seq`` reads back as the line's position (1, 2, ...);
 - ``InventoryItem.available`` is written as a committed quantity (QTY+66 = on hand -
   available), computed in ``Decimal`` so it reads back exactly;
-- times are written in UTC to the second.
+- times are written in UTC to the second;
+- an ``InventorySnapshot``'s ``issued_at`` is DTM 137 beside DTM 366 (``as_of``); one
+  without a ``control_number`` gets UNB05 ``1``, so that a re-rendered report keeps its
+  version (the decoder reads UNB05 as the control number of every document).
 
 Documents are grouped into one interchange per run of equal ``control_number`` (it is
 UNB05 to the decoder), each message with correct UNT/UNZ counts, values escaped with the
@@ -255,7 +258,7 @@ class _Writer:
 
     def _invrpts(self, snapshots: list[InventorySnapshot]) -> list[list[Seg]]:
         messages: list[list[Seg]] = []
-        for _, run in groupby(snapshots, key=lambda s: s.as_of):
+        for _, run in groupby(snapshots, key=lambda s: (s.as_of, s.issued_at)):
             group = list(run)
             names = [s.warehouse_id for s in group]
             extended = (
@@ -276,6 +279,8 @@ class _Writer:
             [["BGM"], ["35"], [f"INV{self._seed}"], ["9"]],
             _dtm("366", first.as_of),
         ]
+        if first.issued_at is not None:
+            segments.append(_dtm("137", first.issued_at))
         if not located:
             segments.append([["LOC"], ["18"], [first.warehouse_id, "", "9"]])
         number = 0
@@ -304,7 +309,9 @@ _MESSAGE_IDS: Final = {
 
 
 def _control(doc: Document) -> str | None:
-    return doc.control_number if not isinstance(doc, InventorySnapshot) else None
+    if isinstance(doc, InventorySnapshot):
+        return doc.control_number or "1"  # see the module docstring
+    return doc.control_number
 
 
 def _code(codes: dict[str, str], status: str | None) -> str:

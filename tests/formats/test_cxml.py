@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from supplyfeed._formats.base import DecodeContext
 from supplyfeed._formats.body import Body
 from supplyfeed._formats.cxml import decode
 from supplyfeed._formats.registry import get_decoder, sniff_format
+from supplyfeed._sink.schema import Version, version_key, version_of
 
 DOCTYPE = '<!DOCTYPE cXML SYSTEM "http://xml.cxml.org/schemas/cXML/1.2.014/cXML.dtd">'
 MINUS5 = dt.timezone(dt.timedelta(hours=-5))
@@ -325,3 +327,54 @@ def test_registry_sniffs_and_finds_the_decoder() -> None:
     """A cXML payload is sniffed as cxml and the registry returns this decoder."""
     assert sniff_format(envelope(CONFIRMATION)[:200]) == "cxml"
     assert get_decoder("cxml") is decode
+
+
+# -- ProductActivityMessage versions (SPEC §6) -----------------------------------------
+
+
+def _inventory_versions(data: bytes, spooled_to: Path | None = None) -> list[Version]:
+    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=4)
+    body = Body.from_bytes(data)
+    if spooled_to is not None:
+        spooled_to.write_bytes(data)
+        body = Body(path=spooled_to)
+    return [version_of(d) for d in decode(body, ctx)]
+
+
+def _message(timestamp: str = "2026-03-02T10:15:00-05:00", payload_id: str = "1.42@s") -> bytes:
+    details = "".join(detail(f"S{n}", "W1" if n % 3 else "W2", str(n)) for n in range(12))
+    return (
+        envelope(activity(details), "Message")
+        .replace(b"2026-03-02T10:15:00-05:00", timestamp.encode())
+        .replace(b"1700000000.42@supplier.example", payload_id.encode())
+    )
+
+
+def test_activity_message_version_is_the_envelope_timestamp_and_payload_id(
+    tmp_path: Path,
+) -> None:
+    """Every part of every location carries (timestamp, payloadID), in memory and spooled."""
+    expected = ("2026-03-02T15:15:00Z", "1.42@s")
+    in_memory = _inventory_versions(_message())
+    assert len(in_memory) > 2
+    assert set(in_memory) == {expected}
+    assert set(_inventory_versions(_message(), spooled_to=tmp_path / "pam.xml")) == {expected}
+
+
+def test_activity_message_with_a_later_timestamp_is_a_newer_version() -> None:
+    """A correction re-sent later (same creationDate, so the same snapshot) orders after."""
+    (original,) = set(_inventory_versions(_message()))
+    (correction,) = set(_inventory_versions(_message("2026-03-02T10:16:00-05:00", "1.43@s")))
+    assert version_key(correction) > version_key(original)
+
+
+def test_batch_documents_of_one_snapshot_keep_their_own_versions() -> None:
+    """Two envelopes reporting one location at one instant are two versions, not one."""
+    one = _message().split(b"?>", 1)[1].replace(DOCTYPE.encode(), b"")
+    two = _message("2026-03-02T10:16:00-05:00", "1.43@s").split(b"?>", 1)[1]
+    two = two.replace(DOCTYPE.encode(), b"")
+    versions = _inventory_versions(b"<cXMLBatch>" + one + two + b"</cXMLBatch>")
+    assert sorted(set(versions)) == [
+        ("2026-03-02T15:15:00Z", "1.42@s"),
+        ("2026-03-02T15:16:00Z", "1.43@s"),
+    ]

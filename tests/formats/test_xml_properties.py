@@ -79,6 +79,8 @@ snapshots = st.builds(
     warehouse_id=text,
     as_of=instant,
     supplier_id=st.just(SUPPLIER),
+    issued_at=opt(instant),
+    control_number=opt(text),
     items=st.lists(items, min_size=1, max_size=4),
 )
 ack_lines = st.builds(

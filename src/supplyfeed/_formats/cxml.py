@@ -43,7 +43,10 @@ quantities (forecast-only time series) are skipped with a warning. The message i
 details are released once read, and snapshots come in parts of ``max_items_per_part``.
 
 ``issued_at`` is the envelope ``timestamp`` and ``control_number`` its ``payloadID``: they
-are what changes when a supplier sends a new version and stays put on a resend.
+are what changes when a supplier sends a new version and stays put on a resend. This holds
+for inventory too, on every part of a snapshot; two documents of a ``cXMLBatch`` that
+report one location at one instant under different envelopes stay two documents, each
+with its own version.
 """
 
 from __future__ import annotations
@@ -447,17 +450,23 @@ def _ship_line(item: ET.Element, po_number: str | None, position: int) -> ShipNo
 # -- ProductActivityMessage --------------------------------------------------------------
 
 
+_SnapshotKey = tuple[str, dt.datetime, dt.datetime | None, str | None]
+"""(location, as_of, envelope timestamp, payloadID): a snapshot and its version."""
+
+
 def _inventory(body: Body, ctx: DecodeContext) -> Iterator[InventorySnapshot]:
-    def records() -> Iterator[tuple[tuple[str, dt.datetime], tuple[InventoryItem, dict[str, str]]]]:
+    def records() -> Iterator[tuple[_SnapshotKey, tuple[InventoryItem, dict[str, str]]]]:
         with body.open() as stream:
             yield from _activity_records(stream, ctx)
 
     grouped = parts_by_key(records, spooled=body.spooled, max_items=ctx.max_items_per_part)
-    for (warehouse_id, as_of), part in grouped:
+    for (warehouse_id, as_of, issued_at, control_number), part in grouped:
         yield InventorySnapshot(
             warehouse_id=warehouse_id,
             as_of=as_of,
             supplier_id=ctx.supplier_id,
+            issued_at=issued_at,
+            control_number=control_number,
             items=[item for item, _ in part],
             codes=dict(part[0][1]),
         )
@@ -465,8 +474,9 @@ def _inventory(body: Body, ctx: DecodeContext) -> Iterator[InventorySnapshot]:
 
 def _activity_records(
     stream: BinaryIO, ctx: DecodeContext
-) -> Iterator[tuple[tuple[str, dt.datetime], tuple[InventoryItem, dict[str, str]]]]:
-    """Stream ``((location, as_of), (item, snapshot codes))``, one per activity detail."""
+) -> Iterator[tuple[_SnapshotKey, tuple[InventoryItem, dict[str, str]]]]:
+    """Stream ``((location, as_of, version), (item, snapshot codes))``, one per activity
+    detail."""
     as_of: dt.datetime | None = None
     header: dict[str, str] = {}
     current: _Envelope | None = None
@@ -486,7 +496,8 @@ def _activity_records(
             count += 1
             record = _activity_item(elem, f"ProductActivityDetails[{count}]", ctx)
             if record is not None:
-                yield (record[0], _as_of(as_of, count)), (record[1], header)
+                key = (record[0], _as_of(as_of, count), envelope.timestamp, envelope.payload_id)
+                yield key, (record[1], header)
 
 
 def _header_codes(elem: ET.Element, envelope: _Envelope) -> dict[str, str | None]:

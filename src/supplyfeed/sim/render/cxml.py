@@ -1,7 +1,7 @@
 """cXML as a supplier's system would send it, readable by ``supplyfeed._formats.cxml``.
 
 - PO acks become ``ConfirmationRequest``, ship notices ``ShipNoticeRequest``, inventory
-  snapshots ``ProductActivityMessage`` (one message per ``as_of``, one
+  snapshots ``ProductActivityMessage`` (one message per ``as_of`` and version, one
   ``ProductActivityDetails`` per item, the warehouse as ``Contact role=locationFrom``).
 - cXML carries one request per envelope, so several documents are served as a batch:
   ``<cXMLBatch>`` around one ``<cXML>`` per document (the decoder reads both forms).
@@ -305,13 +305,18 @@ def _ship_item(line: ShipNoticeLine) -> _Node:
 # -- ProductActivityMessage --------------------------------------------------------------
 
 
+_Instant = tuple[dt.datetime, dt.datetime | None, str | None]  # as_of, issued_at, control
+
+
 def _activity_messages(snapshots: list[InventorySnapshot], rng: random.Random) -> list[_Payload]:
-    """One message per instant: a ProductActivityHeader has one creationDate."""
-    by_instant: dict[dt.datetime, list[InventorySnapshot]] = {}
+    """One message per instant and version: a ProductActivityHeader has one creationDate,
+    an envelope one timestamp (``issued_at``) and payloadID (``control_number``)."""
+    by_instant: dict[_Instant, list[InventorySnapshot]] = {}
     for snapshot in snapshots:
-        by_instant.setdefault(snapshot.as_of, []).append(snapshot)
+        instant = (snapshot.as_of, snapshot.issued_at, snapshot.control_number)
+        by_instant.setdefault(instant, []).append(snapshot)
     out: list[_Payload] = []
-    for n, (as_of, group) in enumerate(by_instant.items(), start=1):
+    for n, ((as_of, issued_at, control_number), group) in enumerate(by_instant.items(), start=1):
         message_id = f"SIM{rng.randrange(10**9):09d}-{n}"
         header = _el(
             "ProductActivityHeader",
@@ -320,9 +325,7 @@ def _activity_messages(snapshots: list[InventorySnapshot], rng: random.Random) -
         details = [_details(s.warehouse_id, item) for s in group for item in s.items]
         message = _el("ProductActivityMessage", children=[header, *details])
         supplier = group[0].supplier_id
-        out.append(
-            (_el("Message", children=[message]), as_of, f"{message_id}@supplyfeed.sim", supplier)
-        )
+        out.append((_el("Message", children=[message]), issued_at, control_number, supplier))
     return out
 
 

@@ -28,7 +28,12 @@ SHAPES: Final[dict[DocKind, tuple[str, str, dict[str, str], dict[str, str]]]] = 
     DocKind.INVENTORY_SNAPSHOT: (
         "StockReport",
         "Item",
-        {"warehouse_id": "warehouse", "as_of": "asOf"},
+        {
+            "warehouse_id": "warehouse",
+            "as_of": "asOf",
+            "issued_at": "issued",
+            "control_number": "control",
+        },
         {"sku": "Sku", "on_hand": "OnHand", "available": "Available", "uom": "Uom"},
     ),
     DocKind.PO_ACK: (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,9 @@ from supplyfeed import DocKind, FieldMapping, InventorySnapshot, PayloadError, P
 from supplyfeed._formats.base import DecodeContext
 from supplyfeed._formats.body import Body
 from supplyfeed._formats.registry import get_decoder, sniff_format
+from supplyfeed._models import InventoryItem
+from supplyfeed._sink.schema import Version, version_key, version_of
+from supplyfeed.sim import get_renderer
 
 INV = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, supplier_id="ACME")
 
@@ -160,3 +164,101 @@ def test_sniff_format(head: bytes, fmt: str) -> None:
 def test_sniff_unknown_is_a_payload_error() -> None:
     with pytest.raises(PayloadError):
         sniff_format(b"\x00\x01binary")
+
+
+# -- inventory versions (SPEC §6) ------------------------------------------------------
+
+
+def _items(count: int) -> str:
+    return ",".join(f'{{"sku": "S{n}", "on_hand": {n}}}' for n in range(count))
+
+
+def _snapshot_json(issued: str, control: str | None = None, *, version_last: bool = False) -> bytes:
+    version = f'"issued_at": "{issued}"' + (f', "control_number": "{control}"' if control else "")
+    head = '"supplier_id": "S", "warehouse_id": "W1", "as_of": "2026-11-28T07:45:00Z"'
+    if version_last:
+        return f'{{{head}, "items": [{_items(30)}], {version}}}'.encode()
+    return f'{{{head}, {version}, "items": [{_items(30)}]}}'.encode()
+
+
+def _versions(data: bytes, tmp_path: Path | None = None) -> list[Version]:
+    """The versions of the decoded parts: in memory, or streamed from a spooled file."""
+    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, max_items_per_part=7)
+    body = Body.from_bytes(data)
+    if tmp_path is not None:
+        (tmp_path / "inv.json").write_bytes(data)
+        body = Body(path=tmp_path / "inv.json")
+    docs = list(get_decoder("json")(body, ctx))
+    return [version_of(d) for d in docs if isinstance(d, InventorySnapshot)]
+
+
+def test_canonical_json_inventory_carries_issued_at_and_control_number() -> None:
+    """issued_at and control_number of a canonical snapshot are its version."""
+    assert _versions(_snapshot_json("2026-11-28T08:00:00Z", "000000017")) == [
+        ("2026-11-28T08:00:00Z", "000000017")
+    ]
+
+
+@pytest.mark.parametrize("version_last", [False, True])
+def test_streamed_json_inventory_stamps_every_part_with_the_version(
+    tmp_path: Path, version_last: bool
+) -> None:
+    """A spooled snapshot in parts: each part has the version, written before or after items."""
+    data = _snapshot_json("2026-11-28T08:00:00Z", "42", version_last=version_last)
+    versions = _versions(data, tmp_path)
+    assert len(versions) == 5
+    assert set(versions) == {("2026-11-28T08:00:00Z", "42")}
+
+
+def test_json_correction_with_a_later_issued_at_is_a_newer_version() -> None:
+    """Same snapshot (warehouse, as_of), later issued_at: strictly greater version key."""
+    (original,) = _versions(_snapshot_json("2026-11-28T08:00:00Z"))
+    (correction,) = _versions(_snapshot_json("2026-11-28T08:00:01Z"))
+    assert version_key(correction) > version_key(original)
+
+
+def test_csv_inventory_carries_issued_at_and_control_number() -> None:
+    """The issued_at and control_number columns give the snapshot its version."""
+    (doc,) = decode(
+        "csv",
+        b"warehouse_id,as_of,issued_at,control_number,sku,on_hand\r\n"
+        b"W1,2026-11-28T07:45:00Z,2026-11-28T08:00:00Z,0007,A,3\r\n"
+        b"W1,2026-11-28T07:45:00Z,2026-11-28T08:00:00Z,0007,B,4\r\n",
+    )
+    assert isinstance(doc, InventorySnapshot)
+    assert version_of(doc) == ("2026-11-28T08:00:00Z", "0007")
+    assert len(doc.items) == 2
+
+
+def test_json_mapping_may_map_the_version_of_a_snapshot() -> None:
+    """A mapping names the fields that hold issued_at and control_number."""
+    mapping = FieldMapping(
+        records="stock",
+        fields={"warehouse_id": "site", "as_of": "at", "issued_at": "sent",
+                "control_number": "seq", "sku": "item", "on_hand": "qty"},
+    )  # fmt: skip
+    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, supplier_id="S", mapping=mapping)
+    (doc,) = decode(
+        "json",
+        b'{"stock": [{"site": "W1", "at": "2026-11-28T07:45:00Z", "sent": "2026-11-28T08:00:00Z",'
+        b' "seq": "12", "item": "A", "qty": 1}]}',
+        ctx,
+    )
+    assert isinstance(doc, InventorySnapshot)
+    assert version_of(doc) == ("2026-11-28T08:00:00Z", "12")
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_simulated_inventory_roundtrips_its_version(fmt: str) -> None:
+    """The simulator's JSON and CSV write a snapshot's version; the decoders read it back."""
+    snapshot = InventorySnapshot(
+        warehouse_id="W1",
+        as_of=dt.datetime(2026, 11, 28, 7, 45, tzinfo=dt.UTC),
+        supplier_id="ACME",
+        issued_at=dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC),
+        control_number="000000003",
+        items=[InventoryItem(sku="A", on_hand=1)],
+    )
+    (doc,) = decode(fmt, get_renderer(fmt)([snapshot], DocKind.INVENTORY_SNAPSHOT))
+    assert isinstance(doc, InventorySnapshot)
+    assert version_of(doc) == version_of(snapshot) == ("2026-11-28T08:00:00Z", "000000003")

@@ -72,13 +72,18 @@ def test_json_one_document_is_an_object_several_an_array() -> None:
 
 
 def test_csv_inventory_has_the_canonical_header_and_one_row_per_item() -> None:
-    """Inventory CSV: warehouse_id,as_of,sku,on_hand,available,uom; null is empty."""
+    """Inventory CSV: warehouse_id,as_of, the version (issued_at,control_number), then
+    sku,on_hand,available,uom; null is empty."""
     rows = _rows(get_renderer("csv")([SNAPSHOT], DocKind.INVENTORY_SNAPSHOT))
+    header = ["warehouse_id", "as_of", "issued_at", "control_number"]
     assert rows == [
-        ["warehouse_id", "as_of", "sku", "on_hand", "available", "uom"],
-        ["W01", "2026-03-01T08:30:00Z", "P001-00001", "12", "10", "EA"],
-        ["W01", "2026-03-01T08:30:00Z", "P001-00002", "5", "", "CS"],
+        [*header, "sku", "on_hand", "available", "uom"],
+        ["W01", "2026-03-01T08:30:00Z", "", "", "P001-00001", "12", "10", "EA"],
+        ["W01", "2026-03-01T08:30:00Z", "", "", "P001-00002", "5", "", "CS"],
     ]
+    corrected = msgspec.structs.replace(SNAPSHOT, issued_at=T, control_number="0002")
+    rows = _rows(get_renderer("csv")([corrected], DocKind.INVENTORY_SNAPSHOT))
+    assert rows[1][2:4] == ["2026-03-01T08:30:00Z", "0002"]
 
 
 def test_csv_po_ack_prints_prices_with_two_decimals_and_iso_dates() -> None:

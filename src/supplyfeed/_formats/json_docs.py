@@ -28,7 +28,15 @@ _DECODERS: Final = {
     for kind in DocKind
 }
 _ITEM_DECODER: Final = msgspec.json.Decoder(InventoryItem)
-_HEADER_KEYS: Final = ("supplier_id", "warehouse_id", "as_of", "codes")
+_HEADER_KEYS: Final = (
+    "supplier_id",
+    "warehouse_id",
+    "as_of",
+    "issued_at",
+    "control_number",
+    "codes",
+)
+_TAIL_BYTES: Final = 1 << 20  # how far from the end a header field after the items is looked for
 
 
 def decode(body: Body, ctx: DecodeContext) -> Iterator[Document]:
@@ -120,14 +128,40 @@ def _item(raw: Any, index: int) -> InventoryItem:
 
 
 def _read_header(f: IO[bytes]) -> dict[str, Any]:
-    """Root-level scalar fields, read without building the items array."""
+    """Root-level scalar fields, read without building the items array.
+
+    The items array is skipped when the fields before it are the usual ones and the end of
+    the payload names no header field still missing: a version (``issued_at``,
+    ``control_number``) written after the items must not be lost, since every part of the
+    snapshot is stamped with it before the items are read.
+    """
     header: dict[str, Any] = {}
     try:
         for prefix, event, value in ijson.parse(f, use_float=True):
             if prefix in _HEADER_KEYS and event in ("string", "number"):
                 header[prefix] = value
-            elif prefix == "items" and event == "start_array" and len(header) >= 3:
+            elif (
+                prefix == "items"
+                and event == "start_array"
+                and len(header) >= 3
+                and not _named_at_the_end(f, header)
+            ):
                 break  # every header field seen: no need to scan the items
     except ijson.JSONError as exc:
         raise PayloadError(f"invalid JSON: {exc}", where="$") from exc
     return header
+
+
+def _named_at_the_end(f: IO[bytes], header: dict[str, Any]) -> bool:
+    """Whether the payload's last bytes hold a header field not yet read (a cheap test
+    that saves a scan of every item in the common layout: header first)."""
+    missing = [key for key in _HEADER_KEYS if key not in header and key != "codes"]
+    if not missing:
+        return False
+    position = f.tell()
+    try:
+        f.seek(max(f.seek(0, 2) - _TAIL_BYTES, 0))
+        tail = f.read()
+    finally:
+        f.seek(position)
+    return any(f'"{key}"'.encode() in tail for key in missing)

@@ -19,7 +19,7 @@ from ..._models import DocKind, Document, InventorySnapshot
 __all__ = ["COLUMNS", "corrupt", "render"]
 
 _HEADER_FIELDS: Final[dict[DocKind, tuple[str, ...]]] = {
-    DocKind.INVENTORY_SNAPSHOT: ("warehouse_id", "as_of"),
+    DocKind.INVENTORY_SNAPSHOT: ("warehouse_id", "as_of", "issued_at", "control_number"),
     DocKind.PO_ACK: ("po_number", "ack_number", "ack_date", "status", "issued_at"),
     DocKind.SHIP_NOTICE: (
         "asn_number",

@@ -63,7 +63,7 @@ def test_855_maps_header_lines_and_ack_statuses() -> None:
     assert ack.ack_date == dt.date(2026, 1, 2)
     assert ack.issued_at == dt.datetime(2026, 1, 2, 9, 30, tzinfo=dt.UTC)
     assert ack.supplier_id == "SUP9"
-    assert ack.control_number == "0001"
+    assert ack.control_number == "000000007000000001"  # ISA13 then ST02
     first, second, third = ack.lines
     assert (first.sku, first.ordered_qty, first.acked_qty, first.unit_price) == (
         "SKU-1",
@@ -365,7 +365,7 @@ def test_846_control_numbers_that_are_not_digits_join_as_text() -> None:
 
 
 def test_846_every_part_and_location_carries_the_version(tmp_path: Path) -> None:
-    """Streamed parts (the bulk text path included), SDQ locations and a spooled file: one version."""
+    """Streamed parts (bulk text path included), SDQ locations, a spooled file: one version."""
     items = [s for n in range(40) for s in (f"LIN**SK*S{n}", f"QTY*17*{n}*EA", f"QTY*33*{n}*EA")]
     split = ["LIN**SK*X", "QTY*17*30", "SDQ*EA*92*W02*10*W03*20"]
     data = interchange([("846", [*INV_HEADER, *items, *split])], ctrl="000000042")
@@ -376,6 +376,18 @@ def test_846_every_part_and_location_carries_the_version(tmp_path: Path) -> None
         parts = [d for d in decode(payload, ctx) if isinstance(d, InventorySnapshot)]
         assert len(parts) > 3
         assert {p.warehouse_id for p in parts} == {"W01", "W02", "W03"}
-        assert {version_of(p) for p in parts} == {
-            ("2026-01-03T07:00:00Z", "000000042000000001")
-        }
+        assert {version_of(p) for p in parts} == {("2026-01-03T07:00:00Z", "000000042000000001")}
+
+
+@pytest.mark.parametrize(("set_id", "body", "kind"), [
+    ("855", ACK_855, DocKind.PO_ACK), ("856", ASN_HEADER, DocKind.SHIP_NOTICE),
+])  # fmt: skip
+def test_855_856_correction_in_a_later_interchange_is_newer(
+    set_id: str, body: list[str], kind: DocKind
+) -> None:
+    """ISA13 comes before ST02: the first set of interchange 10 is newer than the second of 9."""
+    earlier, _ = run(interchange([(set_id, body), (set_id, body)], ctrl="000000009"), kind)
+    (later,), _ = run(interchange([(set_id, body)], ctrl="000000010"), kind)
+    assert earlier[1].control_number == "000000009000000002"
+    assert later.control_number == "000000010000000001"
+    assert version_key(version_of(later)) > version_key(version_of(earlier[1]))

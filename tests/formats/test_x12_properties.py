@@ -36,11 +36,8 @@ day = st.dates(dt.date(1990, 1, 1), dt.date(2089, 12, 31))
 instant = st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2089, 1, 1)).map(
     lambda d: d.replace(microsecond=0, tzinfo=dt.UTC)
 )
-control = st.integers(1, 99999999).map(lambda n: f"{n:04d}")
-# an 846's version: ISA13 then ST02, each zero-padded to 9 digits (what the decoder reads)
-interchange_control = st.builds(
-    "{:09d}{:09d}".format, st.integers(1, 999_999_999), st.integers(1, 999_999_999)
-)
+# a version's control number: ISA13 then ST02, each zero-padded to 9 digits (as decoded)
+control = st.builds("{:09d}{:09d}".format, st.integers(1, 999_999_999), st.integers(1, 999_999_999))
 _PUNCT = "!\"#%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
@@ -114,7 +111,7 @@ def snapshot(draw: st.DrawFn) -> InventorySnapshot:
     ]  # fmt: skip
     return InventorySnapshot(
         warehouse_id=draw(st.just("") | text), as_of=draw(instant), supplier_id="SUP1",
-        issued_at=draw(instant), control_number=draw(interchange_control), items=items,
+        issued_at=draw(instant), control_number=draw(control), items=items,
     )  # fmt: skip
 
 

@@ -10,7 +10,8 @@ Header
   AD, AK, AP, AT → accepted; AC, AE → accepted_with_changes (AE details exceptions only);
   AH → on_hold; RD, RF, RJ, RN, RO, RV → rejected; NA, ZZ and unknown codes → None.
 - ``issued_at`` = GS04/GS05 (the group's creation date and time, the only creation time an
-  855 carries), ``control_number`` = ST02.
+  855 carries), ``control_number`` = ISA13 then ST02 (``values.control_number``: 18
+  digits, so a correction in a later interchange is newer whatever its ST02).
 
 Lines: one per PO1 (PO101 line number, else the PO1's ordinal; PO102 ordered quantity,
 PO103 unit, PO104 unit price, product ids from PO106 on, chosen by ``SKU_PRIORITY``).
@@ -41,6 +42,7 @@ from .envelope import Transaction
 from .tokenizer import Segment
 from .values import (
     SKU_PRIORITY,
+    control_number,
     element,
     parse_date,
     parse_datetime,
@@ -152,7 +154,7 @@ def _bak(seg: Segment, txn: Transaction, ctx: DecodeContext) -> PoAck:
         ack_date=parse_date(ack_date_raw, at, "BAK09") if ack_date_raw else None,
         status=BAK_STATUS.get(ack_type),
         issued_at=_issued_at(txn),
-        control_number=txn.control or None,
+        control_number=control_number(element(txn.interchange, 13), txn.control),
         codes={k: v for k, v in codes.items() if v},
     )
 

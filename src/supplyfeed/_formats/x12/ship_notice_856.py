@@ -1,7 +1,8 @@
 """X12 856 Ship Notice/Manifest → :class:`ShipNotice`.
 
 Header (segments before the first HL and in shipment-level ``S`` loops)
-- ``asn_number`` = BSN02; ``issued_at`` = BSN03 date + BSN04 time; ``control_number`` = ST02.
+- ``asn_number`` = BSN02; ``issued_at`` = BSN03 date + BSN04 time; ``control_number`` =
+  ISA13 then ST02 (``values.control_number``: 18 digits, a later interchange is newer).
 - ``ship_date`` = DTM*011 (shipped); ``expected_delivery`` = DTM*017 (estimated
   delivery), else DTM*067 (current schedule delivery).
 - ``carrier`` = TD503 (the carrier's code, a SCAC when TD502 = 2), else TD505 (routing).
@@ -39,6 +40,7 @@ from .hl_tree import HLNode, build_tree, walk
 from .tokenizer import Segment
 from .values import (
     SKU_PRIORITY,
+    control_number,
     element,
     parse_date,
     parse_datetime,
@@ -97,7 +99,7 @@ def _header(header: list[tuple[int, Segment]], txn: Transaction, ctx: DecodeCont
                 asn_number=asn,
                 supplier_id=ctx.supplier_id,
                 issued_at=issued,
-                control_number=txn.control or None,
+                control_number=control_number(element(txn.interchange, 13), txn.control),
                 codes={k: v for k, v in codes.items() if v},
             )
     raise PayloadError(

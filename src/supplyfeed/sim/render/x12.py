@@ -15,10 +15,12 @@ written, per kind:
   an HL I (LIN, SN1, REF*LT) per line.
 - 846: one ST per snapshot: BIA04/05 (``issued_at``, else ``as_of``), DTM*007 (``as_of``)
   with time code UT, N1*WH, and per item LIN*SK, QTY*17 (on hand) and QTY*33 (available).
-  The version the decoder reads (ISA13 + ST02, 18 digits): a ``control_number`` of 18
-  digits is written as ISA13 (its first 9) and ST02 (its last 9), one of up to 9 digits
-  as ISA13 with ST02 the set's ordinal; without one, ISA13 is 1. Documents whose ISA13
-  differ go in interchanges of their own.
+
+Versions, every kind: the decoder reads ``control_number`` as ISA13 + ST02 (18 digits). A
+``control_number`` of 18 digits is written as ISA13 (its first 9) and ST02 (its last 9),
+one of up to 9 digits as ISA13 with ST02 the set's ordinal; without one, ISA13 is 1 for an
+846 (a re-rendered report keeps its version) and drawn from the seed otherwise. Documents
+whose ISA13 differ go in interchanges of their own.
 
 Limits, raised as ``ValueError``: a value holding a delimiter (X12 has no escape), an
 acked quantity without a line status, a status the code lists cannot say. Values should not
@@ -83,7 +85,7 @@ def render(
     delimiters: X12Delimiters | None = None,
 ) -> bytes:
     """One interchange holding ``docs`` (all of ``kind``); one per run of documents with
-    one interchange control number when their control numbers differ (see ``_versions``)."""
+    one interchange control number when their control numbers differ (module docstring)."""
     rng = random.Random(seed)
     set_id, functional_id = _SET_IDS[kind]
     sets = [_transaction(doc, kind) for doc in docs]
@@ -123,7 +125,7 @@ def _interchanges(docs: Sequence[Document], random_control: int) -> list[tuple[i
 
 
 def _isa13(doc: Document, random_control: int) -> int:
-    """The interchange control number that writes ``doc``'s version (see ``_versions``)."""
+    """The interchange control number that writes ``doc``'s version (module docstring)."""
     own = doc.control_number
     if own and own.isascii() and own.isdecimal() and len(own) in (18, *range(1, 10)):
         return int(own[:9]) if len(own) == 18 else int(own)
@@ -192,11 +194,11 @@ def _group_time(doc: Document | None) -> dt.datetime:
 
 
 def _st_control(doc: Document, index: int) -> str:
+    """ST02: the last 9 digits of an 18-digit control number (the decoder's ISA13 + ST02),
+    else the set's ordinal."""
     own = doc.control_number
-    if isinstance(doc, InventorySnapshot):  # ST02 is the last 9 of an 18-digit version
-        return own[9:] if own and len(own) == 18 and own.isdecimal() else f"{index + 1:04d}"
-    if own and 4 <= len(own) <= 9 and own.isalnum():
-        return own
+    if own and len(own) == 18 and own.isascii() and own.isdecimal():
+        return own[9:]
     return f"{index + 1:04d}"
 
 

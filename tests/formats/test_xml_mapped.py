@@ -19,6 +19,7 @@ from supplyfeed._formats.base import DecodeContext
 from supplyfeed._formats.body import Body
 from supplyfeed._formats.registry import get_decoder
 from supplyfeed._formats.xml_mapped import decode
+from supplyfeed._sink.schema import version_of
 
 STOCK = b"""<?xml version="1.0"?>
 <Stock generated="2026-03-02">
@@ -215,3 +216,13 @@ def test_a_records_path_that_matches_nothing_is_a_payload_error(records: str, pr
         run(data, DocKind.INVENTORY_SNAPSHOT, mapping)
     assert problem in str(info.value)
     assert (info.value.where, info.value.kind) == ("mapping.records", "mapping")
+
+
+def test_a_mapping_may_give_a_snapshot_its_version_on_every_part() -> None:
+    """issued_at and control_number map like any header field; all parts carry them."""
+    data = STOCK.replace(b"<Header>", b'<Header sent="2026-03-02T06:05:00Z" seq="0042">')
+    fields = dict(STOCK_MAPPING.fields, issued_at="$.Header/@sent", control_number="$.Header/@seq")
+    mapping = FieldMapping(records=STOCK_MAPPING.records, fields=fields)
+    parts = run(data, DocKind.INVENTORY_SNAPSHOT, mapping, max_items_per_part=2)
+    assert len(parts) == 2
+    assert {version_of(p) for p in parts} == {("2026-03-02T06:05:00Z", "0042")}

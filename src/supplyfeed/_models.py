@@ -11,10 +11,12 @@ Every record keeps ``codes``: the raw qualifier codes it was mapped from (an X12
 ``IA``, a QTY qualifier ``33``, an EDIFACT action code ``5`` ...), so a mapping can be
 audited against the source document.
 
-Version rule (used by the sinks against out-of-order delivery): a document's version is
-``(issued_at, control_number)``; an incoming document whose version is lower than the
-stored one is skipped as stale. Inventory snapshots carry ``as_of`` in their natural key,
-so every instant is its own document.
+Version rule (SPEC §6, used by the sinks against out-of-order delivery): every document,
+inventory included, has the version ``(issued_at, control_number)``, filled by its decoder
+from the format's own date and control number (``docs/design.md``, "Versions by format").
+A lower version than the one stored is stale; between two deliveries of one source the
+later fetch breaks a tie. ``as_of`` is part of a snapshot's natural key, so each instant
+is its own snapshot; its parts from several sources add up.
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 TiKV's failpoints).
 
 ``SUPPLYFEED_FAILPOINTS="after_fetch=3,after_commit=1"`` makes the process SIGKILL itself
-the 3rd time it passes ``after_fetch``, or the 1st time it passes ``after_commit``. Unset
-(always, in production), :func:`failpoint` is one dict lookup on an empty dict.
+the 3rd time it passes ``after_fetch``, or the 1st time it passes ``after_commit``.
+``fetch=raise:2`` instead raises :class:`FailpointError` (a stand-in for a bug) the 2nd
+time it passes ``fetch``; a point fires once. Unset (always, in production),
+:func:`failpoint` is one dict lookup on an empty dict.
 
-Points: ``after_fetch`` (a body is fetched, nothing written), ``mid_batch`` (inside the
-sink's transaction, some units written, nothing committed), ``after_commit`` (a
-transaction committed, nothing else done yet).
+Points: ``fetch`` (an endpoint's fetch starts), ``after_fetch`` (a body is fetched,
+nothing written: the hand-off to the writer), ``mid_batch`` (inside the sink's
+transaction, some units written, nothing committed), ``after_commit`` (a transaction
+committed, nothing else done yet).
 """
 
 from __future__ import annotations
@@ -15,14 +18,19 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["failpoint"]
+__all__ = ["FailpointError", "failpoint"]
 
 
-def _parse(spec: str) -> dict[str, int]:
-    points: dict[str, int] = {}
+class FailpointError(RuntimeError):
+    """Raised by an armed ``name=raise:N`` point: an unexpected error, as a bug would be."""
+
+
+def _parse(spec: str) -> dict[str, tuple[bool, int]]:
+    points: dict[str, tuple[bool, int]] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, count = item.partition("=")
-        points[name] = int(count or "1")
+        raises = count.startswith("raise:")
+        points[name] = (raises, int(count.removeprefix("raise:") or "1"))
     return points
 
 
@@ -31,11 +39,16 @@ KILL_PARENT = False  # set in worker processes: the crash takes the whole progra
 
 
 def failpoint(name: str) -> None:
-    """SIGKILL this process when the armed count for ``name`` runs out."""
+    """SIGKILL this process (or raise) when the armed count for ``name`` runs out."""
     if not _armed or name not in _armed:
         return
-    _armed[name] -= 1
-    if _armed[name] <= 0:
-        if KILL_PARENT:
-            os.kill(os.getppid(), signal.SIGKILL)
-        os.kill(os.getpid(), signal.SIGKILL)
+    raises, left = _armed[name]
+    if left > 1:
+        _armed[name] = (raises, left - 1)
+        return
+    del _armed[name]
+    if raises:
+        raise FailpointError(f"failpoint {name}")
+    if KILL_PARENT:
+        os.kill(os.getppid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -2,7 +2,8 @@
 
 Exit status: 0 when every endpoint succeeded; 1 when the run finished but some endpoints
 failed or payloads were quarantined (or the run was interrupted, or the database is held
-by another run); 2 for bad usage or a bad feeds file.
+by another run); 2 for bad usage or a bad feeds file; 3 when the run could not finish
+(the database failed mid-run): `supplyfeed resume` picks it up from its checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import msgspec
 from rich.console import Console
 
 from .._config import FeedConfig, SupplierSpec
-from .._exceptions import ConfigError, SinkError
+from .._exceptions import ConfigError, RunLockedError, SinkError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
@@ -45,13 +47,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SinkError as exc:
+    except RunLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except SinkError as exc:  # the run stopped at its checkpoint: not a finished run
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_FINISHED if args.command in _RUNS else 1
+    except Exception:
+        if args.command not in _RUNS:
+            raise
+        traceback.print_exc()  # a bug outside any one endpoint: the report needs it
+        print("error: the run could not finish; `supplyfeed resume` continues it", file=sys.stderr)
+        return EXIT_NOT_FINISHED
+
+
+EXIT_NOT_FINISHED = 3  # the run could not finish; 1 is a finished run with failures
+_RUNS = ("run", "resume", "demo")
+_EPILOG = """exit status: 0 every endpoint succeeded; 1 the run finished with failed or
+quarantined endpoints (or was interrupted, or another run holds the database); 2 bad
+usage or a bad feeds file; 3 the run could not finish (e.g. the database failed):
+`supplyfeed resume` continues it from its checkpoint."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="supplyfeed", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="supplyfeed",
+        description=__doc__.splitlines()[0],
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="one ingestion run of a feeds file")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ import orjson
 
 from .._config import FeedConfig
 from .._exceptions import FetchError, PayloadError, TransientFetchError
+from .._failpoints import failpoint
 from .._formats.body import Body
 from .._redact import redact_url
 from .hooks import FetchHook, chain
@@ -44,6 +47,8 @@ from .retry import RetryPolicy, error_for_status
 from .transport import AiohttpTransport, Transport, TransportRequest, header_value
 
 __all__ = ["AsyncBatchIngestor", "BatchResult", "new_request_id"]
+
+log = logging.getLogger("supplyfeed.fetch")
 
 Handler = Callable[[FetchOutcome], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
@@ -201,12 +206,27 @@ class AsyncBatchIngestor:
         self, request: FetchRequest, handle: Handler, window: asyncio.Semaphore
     ) -> None:
         try:
-            outcome = await self.fetch_one(request)
+            outcome = await self._fetch_scoped(request)
             if self._observer is not None:
                 self._observer.finished(outcome)
-            await handle(outcome)
+            try:
+                await handle(outcome)
+            except Exception as exc:  # a bug handing it on: this endpoint fails, alone
+                if isinstance(outcome, FetchSuccess):
+                    outcome.body.discard()
+                await handle(_internal(request, exc, outcome.request_id))
         finally:
             window.release()
+
+    async def _fetch_scoped(self, request: FetchRequest) -> FetchOutcome:
+        """``fetch_one``, with a bug (any exception that is not ours) scoped to this one
+        endpoint: it ends as an ``internal`` failure, the traceback in the ledger and the
+        log, and the other endpoints go on."""
+        try:
+            failpoint("fetch")
+            return await self.fetch_one(request)
+        except Exception as exc:
+            return _internal(request, exc, new_request_id())
 
     async def fetch_one(self, request: FetchRequest) -> FetchOutcome:
         """Fetch one request with retries. Never raises for a fetch problem."""
@@ -340,6 +360,30 @@ def _payload_failure(outcome: FetchSuccess, exc: PayloadError) -> FetchFailure:
         request_id=outcome.request_id,
         started_at=outcome.started_at,
         history=outcome.history,
+    )
+
+
+def _internal(request: FetchRequest, exc: Exception, request_id: str) -> FetchFailure:
+    """An unexpected error for one endpoint: permanent for this run, retried by ``resume``."""
+    trace = "".join(traceback.format_exception(exc)).strip()
+    log.error(  # one line on the screen; the traceback is in the ledger and JSON logs
+        "internal error for %s: %s: %s (supplyfeed trace %s)", redact_url(request.url),
+        type(exc).__name__, exc, request_id,
+        extra={"sf": {"supplier": request.supplier_id, "url": redact_url(request.url),
+                      "request_id": request_id, "error_kind": "internal",
+                      "traceback": trace}},
+    )  # fmt: skip
+    return FetchFailure(
+        request=request,
+        error_kind="internal",
+        message=f"internal error: {type(exc).__name__}: {exc}\n{trace}",
+        permanent=True,
+        status=None,
+        attempts=1,
+        elapsed=0.0,
+        request_id=request_id,
+        started_at=dt.datetime.now(dt.UTC),
+        history=(),
     )
 
 

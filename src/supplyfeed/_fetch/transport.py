@@ -182,7 +182,7 @@ class AiohttpTransport:
             raise TransientFetchError("read timed out", kind="read_timeout") from exc
         except aiohttp.ServerTimeoutError as exc:
             raise TransientFetchError(f"timed out: {exc}", kind="read_timeout") from exc
-        except aiohttp.InvalidURL as exc:
+        except (aiohttp.InvalidURL, ValueError) as exc:  # yarl/aiohttp: a port > 65535 ...
             raise PermanentFetchError(f"invalid URL: {exc}", kind="invalid_url") from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransientFetchError(f"cannot connect: {exc.os_error}", kind="connect") from exc

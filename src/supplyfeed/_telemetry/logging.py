@@ -144,7 +144,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         fields: dict[str, Any] = getattr(record, "sf_fields", {})
-        tail = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+        # A traceback (an internal error) is for the JSON log and the ledger, not the screen.
+        tail = " ".join(
+            f"{k}={v}" for k, v in fields.items() if v not in (None, "") and k != "traceback"
+        )
         return f"{base}  [{tail}]" if tail else base
 
 

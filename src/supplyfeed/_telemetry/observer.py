@@ -162,6 +162,6 @@ class TelemetryObserver:
         elif outcome.error_kind != "cancelled":
             log.warning(
                 "fetch failed: %s: %s (%d attempt(s), %s)",
-                outcome.error_kind, outcome.message, outcome.attempts,
+                outcome.error_kind, outcome.message.partition("\n")[0], outcome.attempts,
                 "permanent" if outcome.permanent else "transient",
             )  # fmt: skip

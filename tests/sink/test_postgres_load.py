@@ -7,6 +7,7 @@ part and group boundary is crossed) and the stored tables and ledger rows must a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,14 +75,29 @@ _any_item = st.builds(
     warehouse=_text,
     request_id=st.one_of(st.none(), _text),
     url=_text,
+    control=st.one_of(st.none(), _text),
+    issued=st.one_of(st.none(), st.just(T0)),
 )
 def test_inventory_text_is_the_general_path_s_text(
-    items: list[InventoryItem], warehouse: str, request_id: str | None, url: str
+    items: list[InventoryItem],
+    warehouse: str,
+    request_id: str | None,
+    url: str,
+    control: str | None,
+    issued: dt.datetime | None,
 ) -> None:
     """The inventory builder's shortcut gives the very bytes of copy_text over the shared
-    row builder, whatever the values (reserved characters, the text None, NULLs)."""
-    doc = InventorySnapshot(supplier_id="SUP", warehouse_id=warehouse, as_of=T0, items=items)
-    prov = ("run-1", url, request_id)
+    row builder, whatever the values (reserved characters, the text None, NULLs), the
+    part's version included."""
+    doc = InventorySnapshot(
+        supplier_id="SUP",
+        warehouse_id=warehouse,
+        as_of=T0,
+        items=items,
+        issued_at=issued,
+        control_number=control,
+    )
+    prov = ("run-1", url, request_id, "src")
     assert inventory_text(doc, prov) == copy_text(line_rows(doc, prov)["inventory_positions"])
 
 
@@ -91,7 +107,7 @@ def test_inventory_text_with_a_missing_sku_says_null() -> None:
     item = InventoryItem(sku="S1", on_hand=1)
     item.sku = None  # type: ignore[assignment]
     doc = InventorySnapshot(supplier_id="SUP", warehouse_id="W1", as_of=T0, items=[item])
-    assert inventory_text(doc, ("r", "u", None)).split(b"\t")[3] == b"\\N"
+    assert inventory_text(doc, ("r", "u", None, "s")).split(b"\t")[3] == b"\\N"
 
 
 # -- against the in-memory fake -------------------------------------------------------------

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import decimal
 import hashlib
 import logging
 import os
@@ -52,6 +51,7 @@ from .._formats.body import Body
 from .._models import Document
 from . import postgres_state as state
 from .base import (
+    Conflict,
     DeadLetter,
     Endpoint,
     EndpointRecord,
@@ -71,7 +71,8 @@ from .ledger import (
     run_row,
     sightings_by_letter,
 )
-from .postgres_load import Conn, load_one, load_units, stage_statements
+from .postgres_load import Conn, Ledger, load_one, load_units
+from .postgres_parts import read_conflicts, stored_values, sweep_source
 from .postgres_state import CREATE_STATE
 from .schema import (
     CANONICAL_TABLES,
@@ -84,7 +85,6 @@ from .schema import (
     Row,
     Table,
     create_statements,
-    timestamp_text,
 )
 from .semantics import (
     DEAD_LETTER_INLINE_MAX,
@@ -138,14 +138,14 @@ _DEDUP_ON: Final = (
 
 
 def _session_statements(conn: Conn) -> list[str]:
-    """What a new writer session runs first: its staging tables, and custom plans (12+).
+    """What a new writer session runs first: custom plans (12+).
 
     asyncpg prepares every statement, and a generic plan, made while the tables are
     small, would join a lookup's key array by scanning sf_documents (or a DELETE's, a
     canonical table) for the session's life; a custom plan sees the array and the table
     as they are."""
     custom = ["SET plan_cache_mode = force_custom_plan"]
-    return [*stage_statements(), *(custom if conn.get_server_version().major >= 12 else [])]
+    return custom if conn.get_server_version().major >= 12 else []
 
 
 def _placeholders(n: int) -> str:
@@ -204,31 +204,12 @@ def _to_pg(table: Table, row: Row) -> Row:
     return tuple(out)
 
 
-_json_decode = msgspec.json.decode
 _json_encode = msgspec.json.Encoder(order="sorted").encode
 
 
 def _from_pg(table: Table, record: asyncpg.Record) -> dict[str, Any]:
     """An asyncpg record -> the storage values SQLite returns (see the module docstring)."""
-    out = dict(record.items())
-    for col in table.columns:
-        value = out.get(col.name)
-        if value is None:
-            continue
-        if col.type == "timestamp":
-            out[col.name] = timestamp_text(value)
-        elif col.type == "date":
-            out[col.name] = value.isoformat()
-        elif col.type == "numeric" and isinstance(value, decimal.Decimal):
-            exponent = value.as_tuple().exponent
-            integral = isinstance(exponent, int) and exponent >= 0
-            out[col.name] = int(value) if integral else float(value)
-        elif col.type == "json":
-            # jsonb keeps its own key order and spacing: back to sorted, compact text.
-            out[col.name] = _json_encode(_json_decode(value)).decode()
-        elif col.type == "blob":
-            out[col.name] = bytes(value)
-    return out
+    return stored_values(table, record)
 
 
 def redact(url: str) -> str:
@@ -395,6 +376,7 @@ class PostgresSink:
         async with conn.transaction():
             # Two processes opening a new database at once must not race on CREATE TABLE.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK_KEY)
+            await self._refuse_old_schema(conn)
             for statement in (*create_statements("postgresql"), *_PG_ONLY, *CREATE_STATE):
                 await conn.execute(statement)
             if conn.get_server_version().major >= 13:  # deduplication came with 13
@@ -413,6 +395,19 @@ class PostgresSink:
                     SCHEMA_VERSION,
                     _now().isoformat(),
                 )
+
+    async def _refuse_old_schema(self, conn: Conn) -> None:
+        """A database of schema version 1 (before snapshot parts and conflicts): refused
+        before any CREATE runs, as on SQLite (its tables lack the new columns)."""
+        if await conn.fetchval("SELECT to_regclass('sf_schema_version')") is None:
+            return
+        found = await conn.fetchval("SELECT max(version) FROM sf_schema_version")
+        if found is not None and found < SCHEMA_VERSION:
+            raise SinkError(
+                f"{redact(self.url)} has schema version {found}, from a supplyfeed before "
+                f"snapshot parts and conflicts (version {SCHEMA_VERSION}); it cannot be "
+                "migrated in place: drop or rename the database and run again to re-create it"
+            )
 
     async def _retrying(
         self,
@@ -626,9 +621,9 @@ class PostgresSink:
 
         async def body(conn: Conn) -> list[EndpointRecord]:
             finals = []
-            for unit, outcome in zip(
-                units, await load_units(conn, units, self._chunk), strict=True
-            ):
+            ledger = Ledger(units[0].run_id)
+            outcomes = await load_units(conn, units, self._chunk, ledger)
+            for unit, outcome in zip(units, outcomes, strict=True):
                 if isinstance(outcome, PayloadError):
                     known = await self._store_dead_letter(conn, unit, outcome)
                     finals.append(quarantined_record(unit, outcome, known))
@@ -666,6 +661,27 @@ class PostgresSink:
             record_from_row(_ledger(SF_ENDPOINTS, found[(u.run_id, u.record.endpoint.key)]))
             for u in units
         ]
+
+    async def finish_source(self, run_id: str, source: str) -> int:
+        """A paged source's delivery in ``run_id`` is complete (SPEC §6): its lines from
+        pages this delivery did not bring go, and shadows take their place."""
+        self._check_open()
+
+        async def body(conn: Conn) -> int:
+            return await sweep_source(conn, run_id, source)
+
+        async with self._mutex:  # plan_sweep on what is stored: a retry sweeps the same
+            return await self._write(body, "finish_source")
+
+    async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
+        """The conflicts stored (``sf_conflicts``), of one run or of all."""
+        self._check_open()
+
+        async def body(conn: Conn) -> list[Conflict]:
+            return await read_conflicts(conn, run_id)
+
+        async with self._mutex:
+            return await self._read(body, "conflicts")
 
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         self._check_open()
@@ -807,7 +823,7 @@ class PostgresSink:
             record = None if stored is None else record_from_row(_ledger(SF_ENDPOINTS, stored))
             unit = replay_unit(letter, record, documents)
             units[:] = [unit]
-            outcome = await load_one(conn, unit, self._chunk)
+            outcome = await load_one(conn, unit, self._chunk, Ledger(unit.run_id))
             if isinstance(outcome, PayloadError):
                 error = (outcome.kind, outcome.where, outcome.message, letter.id)
                 await conn.execute(_DL.letter_error, *error)

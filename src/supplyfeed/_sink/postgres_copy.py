@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .._models import InventorySnapshot, document_key
-from .schema import Provenance, Row, codes_text, line_rows
+from .schema import Provenance, Row, codes_text, line_rows, timestamp_text
 
 __all__ = ["copy_text", "inventory_text"]
 
@@ -38,7 +38,7 @@ _ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "
 _AVAILABLE: Final = operator.attrgetter("available")
 _UOM: Final = operator.attrgetter("uom")
 _CODES: Final = operator.attrgetter("codes")
-_INVENTORY_COLUMNS: Final = 11
+_INVENTORY_COLUMNS: Final = 14
 
 
 def copy_text(rows: Sequence[Row]) -> bytes:
@@ -88,7 +88,9 @@ def inventory_text(doc: InventorySnapshot, prov: Provenance) -> bytes:
         return b""
     sup, wh, as_of = document_key(doc)
     head = "\t".join(map(_constant, (sup, wh, as_of))) + "\t"
-    tail = "\t" + "\t".join(map(_constant, prov)) + "\n"
+    # The provenance, then the part's version: the same for every item.
+    shared = (*prov, timestamp_text(doc.issued_at), doc.control_number)
+    tail = "\t" + "\t".join(map(_constant, shared)) + "\n"
     n = NULL
     text = "".join(
         [
@@ -103,7 +105,7 @@ def inventory_text(doc: InventorySnapshot, prov: Provenance) -> bytes:
         + list(map(_UOM, items)).count(None)
         + rows
         - sum(map(bool, map(_CODES, items)))
-        + rows * sum(v is None for v in (sup, wh, as_of, *prov))
+        + rows * sum(v is None for v in (sup, wh, as_of, *shared))
     )
     if (
         text.count("\t") == rows * (_INVENTORY_COLUMNS - 1)

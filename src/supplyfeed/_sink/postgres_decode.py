@@ -28,7 +28,7 @@ from .schema import (
     rows_for,
     version_of,
 )
-from .semantics import group_documents, guarded
+from .semantics import delivery_of, group_documents, guarded, part_ident, provenance
 
 __all__ = ["Chunks", "Decoder", "Ident", "Lookahead", "Piece", "Prefetched", "provenance"]
 
@@ -50,14 +50,11 @@ class Piece:
     first: bool
     last: bool
     digest: str | None  # the document's content hash, on its last part
+    doc: Document  # the document, or this part of it (the planner's slow paths read it)
 
     @property
     def whole(self) -> bool:
         return self.first and self.last
-
-
-def provenance(unit: LoadUnit) -> Provenance:
-    return (unit.run_id, unit.record.endpoint.url, unit.record.request_id)
 
 
 def _lines(doc: Document) -> int:
@@ -82,10 +79,14 @@ def _copy_data(doc: Document, prov: Provenance, *, header: bool) -> tuple[dict[s
 def _pieces(unit: LoadUnit) -> Generator[Piece, None, None]:
     """The unit's documents as pieces, hashed and turned into COPY text with the unit's
     provenance. A streamed document yields one piece per part and is never held whole."""
-    prov = provenance(unit)
+    prov: Provenance = provenance(unit)
+    delivery = delivery_of(unit)
     for spec, key, parts in group_documents(guarded(unit.documents)):
         first = next(parts)
-        ident = (spec.kind.value, doc_key_text(key))
+        if isinstance(first, InventorySnapshot):  # one source's part, from one page
+            ident = part_ident(key, delivery)
+        else:
+            ident = (spec.kind.value, doc_key_text(key))
         version, codes = version_of(first), codes_text(first.codes)
         hasher = DocHasher(first)
         part, is_first = first, True
@@ -93,14 +94,16 @@ def _pieces(unit: LoadUnit) -> Generator[Piece, None, None]:
         for following in parts:
             hasher.add(part)
             yield Piece(
-                spec, key, ident, version, codes, data, rows, _lines(part), is_first, False, None
+                *(spec, key, ident, version, codes, data, rows, _lines(part)),
+                *(is_first, False, None, part),
             )
             part, is_first = following, False
             data, rows = _copy_data(following, prov, header=False)
         hasher.add(part)
         digest = hasher.hexdigest()
         yield Piece(
-            spec, key, ident, version, codes, data, rows, _lines(part), is_first, True, digest
+            *(spec, key, ident, version, codes, data, rows, _lines(part)),
+            *(is_first, True, digest, part),
         )
 
 

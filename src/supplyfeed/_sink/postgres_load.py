@@ -1,114 +1,68 @@
 """Writing a batch of units into PostgreSQL, inside the caller's transaction.
 
-Two paths, one set of statements. The rows of the documents that win are COPied as text
-straight into the canonical tables, after one set-based ``DELETE`` per table of the rows
-of the stored documents they replace; ``sf_documents`` takes one ``INSERT … ON
-CONFLICT``. Every line key extends its document key and the replaced document's rows are
-gone, so a unique violation can only be a duplicate line inside one document: it becomes
-the same ``constraint`` quarantine as on SQLite.
+Every document goes through the shared planner of :mod:`.semantics` (SPEC §6): a whole
+acknowledgment or ship notice by ``plan_document``, an inventory part by ``plan_part``
+and, when it meets stored copies of its lines, ``plan_lines`` (postgres_parts.py). The
+stored state is looked up in ``sf_documents`` once per chunk or group, not per document.
+The rows of the documents that win are COPied as text straight into the canonical
+tables, after one set-based ``DELETE`` per table of the rows of the stored documents
+they replace; ``sf_documents`` takes one ``INSERT … ON CONFLICT``. A unique violation can
+only be a duplicate line inside one document: it becomes the same ``constraint``
+quarantine as on SQLite.
 
 - Small units (decoded whole in one chunk, no document twice) are gathered into groups
-  of up to ``chunk_rows`` rows, written with one lookup, one DELETE and one COPY per table
-  under one savepoint: per-unit statements cost the server more than the rows of a small
-  unit. When the server refuses the group's rows, the savepoint is rolled back and each
-  of its units goes the per-unit path, which finds the unit to quarantine.
+  of up to ``chunk_rows`` rows, written with one lookup, one probe of the snapshots they
+  touch, one DELETE and one COPY per table under one savepoint: per-unit statements cost
+  the server more than the rows of a small unit. When the server refuses the group's
+  rows, the savepoint is rolled back and each of its units goes the per-unit path, which
+  finds the unit to quarantine.
 - Other units go one by one, each under its own savepoint (:class:`UnitWriter`), a chunk
-  at a time. A document streamed in parts whose fate is known from its first part
-  (nothing stored: it is written; an older version stored: it is skipped) is COPied part
-  by part. One that may still turn out unchanged, or lose the hash tie-break at an equal
-  version, is COPied into a temporary staging table instead, and moved with one ``INSERT
-  … SELECT`` once its last part decides.
-
-The replace/skip/stale decisions are the shared ones of :mod:`.semantics`, taken against
-``sf_documents`` (looked up once per chunk or group, not once per document).
+  at a time. A snapshot part streamed in chunks is written as it arrives (an older
+  version than the stored one is only counted) under a savepoint of its own, rolled back
+  if its last chunk shows it unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Final, TypeAlias
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeAlias
 
 import asyncpg
 
 from .._exceptions import PayloadError
-from .base import LoadUnit
-from .postgres_decode import Chunks, Decoder, Ident, Lookahead, Piece, Prefetched, provenance
-from .schema import (
-    CANONICAL_TABLES,
-    SF_DOCUMENTS,
-    SQL_TYPES,
-    TABLES,
-    DocSpec,
-    Provenance,
-    Table,
-    timestamp_text,
+from .._models import InventorySnapshot
+from .base import Conflict, Delivery, LoadUnit
+from .postgres_decode import Chunks, Decoder, Ident, Lookahead, Piece, Prefetched
+from .postgres_parts import Conn, CopyBuffer, Ledger, PartWriter, stored_values
+from .schema import Provenance, rows_for, timestamp_text
+from .semantics import (
+    Bucket,
+    Counts,
+    DocAction,
+    PartAction,
+    StoredDoc,
+    UnitStats,
+    delivery_of,
+    is_stale_version,
+    part_records,
+    plan_document,
+    plan_part,
+    provenance,
 )
-from .semantics import Decision, StoredDoc, UnitStats, decide, is_stale_version
 
-__all__ = ["Conn", "Outcome", "load_one", "load_units", "stage_statements"]
+__all__ = ["Conn", "Ledger", "Outcome", "load_one", "load_units"]
 
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
 Outcome: TypeAlias = UnitStats | PayloadError
-_DocRow: TypeAlias = tuple[str | None, ...]  # sf_documents, in _UPSERT_DOCS order
-_Replace: TypeAlias = tuple[DocSpec, tuple[str, ...]]  # a stored document's key
 
-# -- SQL ------------------------------------------------------------------------------------
-
-_CASTS: Final = {"date": "::date", "timestamp": "::timestamptz", "json": "::jsonb"}
-
-
-def _stage(table: Table) -> str:
-    return f"sf_stage_{table.name}"
-
-
-def _stage_columns(table: Table) -> str:
-    return ", ".join(
-        f"{c.name} {SQL_TYPES[c.type]['postgresql']}{'' if c.nullable else ' NOT NULL'}"
-        for c in table.columns
-    )
-
-
-def stage_statements() -> list[str]:
-    """The session's staging tables: temporary tables with the canonical tables' columns
-    (spelled out: a new database has no canonical tables yet when the session starts)."""
-    return [
-        f"CREATE TEMP TABLE IF NOT EXISTS {_stage(t)} ({_stage_columns(t)})"
-        for t in CANONICAL_TABLES
-    ]
-
-
-def _copy_from_stage(table: Table) -> str:
-    columns = ", ".join(table.column_names)
-    return f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {_stage(table)}"
-
-
-def _delete_docs(table: Table, key_columns: tuple[str, ...]) -> str:
-    """Delete every row of the documents whose keys arrive as parallel text arrays."""
-    types = {c.name: c.type for c in table.columns}
-    arrays = ", ".join(f"${i + 1}::text[]" for i in range(len(key_columns)))
-    casts = ", ".join(f"u{i}{_CASTS.get(types[k], '')}" for i, k in enumerate(key_columns))
-    names = ", ".join(f"u{i}" for i in range(len(key_columns)))
-    return (
-        f"DELETE FROM {table.name} WHERE ({', '.join(key_columns)}) IN "
-        f"(SELECT {casts} FROM unnest({arrays}) AS u({names}))"
-    )
-
-
-_FROM_STAGE: Final = {t.name: _copy_from_stage(t) for t in CANONICAL_TABLES}
 _LOOKUP_DOCS: Final = (
-    "SELECT d.doc_type, d.doc_key, d.issued_at, d.control_number, d.content_hash "
+    "SELECT d.doc_type, d.doc_key, d.issued_at, d.control_number, d.content_hash, "
+    "d.source, d.source_url, d.run_id, d.request_id, d.records "
     "FROM sf_documents d JOIN unnest($1::text[], $2::text[]) AS u(t, k) "
     "ON d.doc_type = u.t AND d.doc_key = u.k"
 )
-_UPSERT_DOCS: Final = (
-    f"INSERT INTO sf_documents ({', '.join(SF_DOCUMENTS.column_names)}) "
-    "SELECT t, k, i::timestamptz, c, h, j::jsonb, r, s, q FROM unnest("
-    + ", ".join(f"${n}::text[]" for n in range(1, 10))
-    + ") AS u(t, k, i, c, h, j, r, s, q) ON CONFLICT (doc_type, doc_key) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SF_DOCUMENTS.column_names[2:])
-)
+_PART_BUCKET: Final = {PartAction.UNCHANGED: Bucket.UNCHANGED, PartAction.STALE: Bucket.STALE}
 
 # -- statements -----------------------------------------------------------------------------
 
@@ -127,64 +81,128 @@ def _refusals() -> Iterator[None]:
 
 
 async def _lookup(conn: Conn, idents: Collection[Ident]) -> dict[Ident, StoredDoc | None]:
-    """The stored version of each document (None: not stored)."""
+    """The stored state of each document or part (None: not stored)."""
     found: dict[Ident, StoredDoc | None] = dict.fromkeys(idents)
     if not idents:
         return found
     types, keys = zip(*idents, strict=True)
     for r in await conn.fetch(_LOOKUP_DOCS, list(types), list(keys)):
         version = (timestamp_text(r["issued_at"]), r["control_number"])
-        found[(r["doc_type"], r["doc_key"])] = StoredDoc(version, r["content_hash"])
+        delivery = Delivery(r["source"], r["source_url"], r["run_id"], r["request_id"])
+        stored = StoredDoc(version, r["content_hash"], delivery, r["records"])
+        found[(r["doc_type"], r["doc_key"])] = stored
     return found
 
 
-async def _delete(conn: Conn, replaces: Sequence[_Replace]) -> None:
-    """Delete every row of the stored documents ``replaces`` names."""
-    by_spec: dict[DocSpec, list[tuple[str, ...]]] = {}
-    for spec, key in replaces:
-        by_spec.setdefault(spec, []).append(key)
-    for spec, keys in by_spec.items():
-        arrays = [list(column) for column in zip(*keys, strict=True)]
-        for table in spec.tables:
-            await conn.execute(_delete_docs(table, spec.key_columns), *arrays)
+# -- one writer: the planner's decisions, buffered -------------------------------------------
 
 
-async def _joined(parts: list[bytes], size: int = 1 << 20) -> AsyncIterator[bytes]:
-    """``parts`` as COPY data messages of about ``size`` bytes."""
-    group: list[bytes] = []
-    held = 0
-    for part in parts:
-        group.append(part)
-        held += len(part)
-        if held >= size:
-            yield b"".join(group)
-            group, held = [], 0
-    if group:
-        yield b"".join(group)
+class DocWriter:
+    """Carries out the planner's decision for each document of one group of units or of
+    one unit. What it buffered reaches the server at :meth:`flush`."""
 
+    def __init__(self, conn: Conn, ledger: Ledger) -> None:
+        self._conn = conn
+        self.ledger = ledger
+        self.buffer = CopyBuffer()
+        self.parts = PartWriter(conn, self.buffer, ledger)
+        self._known: dict[Ident, StoredDoc | None] = {}  # as stored before this writer
+        self._pending: dict[Ident, StoredDoc] = {}  # written by it, maybe not yet sent
 
-async def _copy(conn: Conn, buffer: dict[str, list[bytes]], *, staging: bool = False) -> None:
-    """COPY each table's buffered text into it (or into its staging table)."""
-    for name, parts in buffer.items():
-        table = TABLES[name]
-        target = _stage(table) if staging else name
-        await conn.copy_to_table(
-            target, source=_joined(parts), columns=list(table.column_names), format="text"
+    async def lookup(self, pieces: Sequence[Piece]) -> None:
+        """Look up the stored state of the documents ``pieces`` start, and probe the
+        snapshots their parts belong to, one query each."""
+        wanted = {
+            p.ident
+            for p in pieces
+            if p.first and p.ident not in self._pending and p.ident not in self._known
+        }
+        self._known.update(await _lookup(self._conn, wanted))
+        await self.parts.probe(
+            (p.key, [i.sku for i in p.doc.items])
+            for p in pieces
+            if isinstance(p.doc, InventorySnapshot)
         )
 
+    def stored(self, ident: Ident) -> StoredDoc | None:
+        pending = self._pending.get(ident)
+        return pending if pending is not None else self._known[ident]
 
-async def _upsert_docs(conn: Conn, rows: Sequence[_DocRow]) -> None:
-    if rows:
-        await conn.execute(_UPSERT_DOCS, *[list(c) for c in zip(*rows, strict=True)])
+    def begin(self, unit: LoadUnit, stats: UnitStats) -> None:
+        """The unit's records may be recounted by a later document of this transaction."""
+        self.ledger.in_flight[unit.record.request_id] = stats.counts
 
+    async def whole(self, p: Piece, unit: LoadUnit, stats: UnitStats) -> None:
+        """A document decoded whole: an acknowledgment, a ship notice or a snapshot part."""
+        assert p.digest is not None
+        delivery, stored = delivery_of(unit), self.stored(p.ident)
+        if isinstance(p.doc, InventorySnapshot):
+            action = plan_part(stored, p.version, p.digest, delivery, paged=unit.paged)
+            if action in _PART_BUCKET:
+                stats.counts.add(_PART_BUCKET[action], p.lines)
+                stats.stale_documents += action is PartAction.STALE
+                return
+            if p.ident in self._pending:  # one sf_documents row per statement
+                await self.flush()
+            replaced = stored.delivery.run_id if stored and stored.delivery else None
+            piece = (p.doc, p.data, p.rows)
+            await self.parts.write(
+                p.key, piece, action, delivery, stats.counts, stats.conflicts, replaced
+            )
+            records = part_records(stored, delivery, p.lines)
+            self.wrote(p, StoredDoc(p.version, p.digest, delivery, records), unit)
+            return
+        plan = plan_document(stored, p.version, p.digest, delivery)
+        stats.counts.add(plan.bucket, p.lines)
+        stats.stale_documents += plan.action is DocAction.STALE
+        conflicts = []
+        if plan.conflict and stored is not None:
+            conflicts.append(await self._conflict(p, stored, delivery, plan.action))
+        if plan.action is DocAction.WRITE:
+            if p.ident in self._pending:  # written by this writer: its rows go now
+                await self.flush()
+            if stored is not None:
+                self.buffer.replaces.append((p.spec, p.key))
+            self.buffer.add(p.data, p.rows)
+            self.wrote(p, StoredDoc(p.version, p.digest, delivery, p.lines), unit)
+        stats.conflicts.extend(conflicts)
+        await self.ledger.settle(self._conn, [plan.recount] if plan.recount else [], conflicts)
 
-def _doc_row(first: Piece, digest: str, prov: Provenance) -> _DocRow:
-    return (*first.ident, *first.version, digest, first.codes, *prov)
+    def wrote(self, first: Piece, stored: StoredDoc, unit: LoadUnit) -> None:
+        self._pending[first.ident] = stored  # a later duplicate must see this write
+        prov: Provenance = provenance(unit)
+        digest, records = stored.content_hash, str(stored.records)
+        self.buffer.docs.append(
+            (*first.ident, *stored.version, digest, first.codes, *prov, records)
+        )
 
+    async def _conflict(
+        self, p: Piece, stored: StoredDoc, delivery: Delivery, action: DocAction
+    ) -> Conflict:
+        await self.flush()
+        assert p.digest is not None
+        ours = {"content_hash": p.digest, "rows": rows_for(p.doc)}
+        theirs = {"content_hash": stored.content_hash, "rows": await self._rows_of(p)}
+        other = stored.delivery or delivery
+        doc_type, doc_key = p.ident
+        if action is DocAction.WRITE:
+            return Conflict(doc_type, doc_key, None, delivery, ours, other, theirs)
+        return Conflict(doc_type, doc_key, None, other, theirs, delivery, ours)
 
-def _add(buffer: dict[str, list[bytes]], piece: Piece) -> None:
-    for table, data in piece.data.items():
-        buffer.setdefault(table, []).append(data)
+    async def _rows_of(self, p: Piece) -> dict[str, list[list[Any]]]:
+        """The stored document's rows, in the storage values SQLite keeps."""
+        where = " AND ".join(f"{c} = ${i + 1}" for i, c in enumerate(p.spec.key_columns))
+        out = {}
+        for t in p.spec.tables:
+            records = await self._conn.fetch(f"SELECT * FROM {t.name} WHERE {where}", *p.key)
+            out[t.name] = [list(stored_values(t, r).values()) for r in records]
+        return out
+
+    async def flush(self) -> None:
+        """Send everything decided: deletes, COPY, ``sf_documents``."""
+        await self.buffer.flush(self._conn)
+        self._known.update(self._pending)
+        self._pending.clear()
 
 
 # -- one unit -------------------------------------------------------------------------------
@@ -192,47 +210,44 @@ def _add(buffer: dict[str, list[bytes]], piece: Piece) -> None:
 
 @dataclass(slots=True)
 class _Stream:
-    piece: Piece  # the first part
+    """A snapshot part arriving in chunks."""
+
+    first: Piece
     stored: StoredDoc | None
-    skip: bool  # an older version than the stored one: its parts are only counted
+    skip: bool  # an older version than the stored one: its chunks are only counted
+    action: PartAction = PartAction.EXTEND
+    savepoint: Any = None
+    n: int = 0
+    counts: Counts = field(default_factory=Counts)
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 class UnitWriter:
     """Writes one unit's documents inside the open transaction (the caller holds the
     unit's savepoint). Raises PayloadError when the payload's rows cannot be stored."""
 
-    def __init__(self, conn: Conn, unit: LoadUnit, chunks: Chunks, chunk_rows: int) -> None:
+    def __init__(
+        self, conn: Conn, unit: LoadUnit, chunks: Chunks, chunk_rows: int, ledger: Ledger
+    ) -> None:
         self._conn = conn
+        self._unit = unit
         self._chunks = chunks
         self._chunk = chunk_rows
-        self._prov = provenance(unit)
-        self._known: dict[Ident, StoredDoc | None] = {}  # as stored in the database now
-        self._pending: dict[Ident, StoredDoc] = {}  # written, sf_documents not yet
-        self._doc_rows: list[_DocRow] = []
-        self._replaces: list[_Replace] = []
-        self._buffer: dict[str, list[bytes]] = {}
-        self._buffered = 0
-        self._staging = False  # the buffer goes to the staging tables, not the canonical
-        self._staged: set[str] = set()
+        self._writer = DocWriter(conn, ledger)
         self._stream: _Stream | None = None
         self.stats = UnitStats()
+        self._writer.begin(unit, self.stats)
 
     async def write(self) -> UnitStats:
-        while chunk := await self._chunks.next():
-            wanted = {
-                p.ident
-                for p in chunk
-                if p.first and p.ident not in self._pending and p.ident not in self._known
-            }
-            self._known.update(await _lookup(self._conn, wanted))
-            for piece in chunk:
-                await self._piece(piece)
-        await self._flush()
+        with _refusals():
+            while chunk := await self._chunks.next():
+                await self._writer.lookup(chunk)
+                for piece in chunk:
+                    await self._piece(piece)
+                    if self._writer.buffer.rows >= self._chunk:
+                        await self._writer.flush()
+            await self._writer.flush()
         return self.stats
-
-    def _stored(self, ident: Ident) -> StoredDoc | None:
-        pending = self._pending.get(ident)
-        return pending if pending is not None else self._known[ident]
 
     async def _piece(self, p: Piece) -> None:
         self.stats.records += p.lines
@@ -240,109 +255,79 @@ class UnitWriter:
             await self._part(p)
             return
         self.stats.documents += 1
-        stored = self._stored(p.ident)
-        if not p.last:
-            await self._stream_start(p, stored)
+        if p.last:
+            await self._writer.whole(p, self._unit, self.stats)
             return
-        assert p.digest is not None
-        decision = decide(stored, p.version, p.digest)
-        self.stats.stale_documents += decision is Decision.STALE
-        if decision is not Decision.WRITE:
-            return
-        if p.ident in self._pending:
-            await self._flush()  # the written version is now stored, and will be replaced
-        self._add(p)
-        self._remember(p, p.digest, stored)
-        if self._buffered >= self._chunk:
-            await self._flush()
-
-    async def _stream_start(self, p: Piece, stored: StoredDoc | None) -> None:
+        stored = self._writer.stored(p.ident)
         if is_stale_version(stored, p.version):
             self.stats.stale_documents += 1
+            self.stats.counts.add(Bucket.STALE, p.lines)
             self._stream = _Stream(p, stored, skip=True)
             return
-        # From here until its last part the buffer holds this document alone: its parts
-        # are COPied as they come, and a staged document that loses is dropped whole.
-        await self._flush()
-        self._stream = _Stream(p, stored, skip=False)
-        self._staging = stored is not None  # else it is written whatever its hash
-        self._add(p)
+        delivery = delivery_of(self._unit)
+        action = plan_part(stored, p.version, "", delivery, paged=self._unit.paged)
+        await self._writer.flush()
+        stream = self._stream = _Stream(p, stored, skip=False, action=action)
+        stream.savepoint = self._conn.transaction()
+        await stream.savepoint.start()
+        await self._write_chunk(stream, p)
+
+    async def _write_chunk(self, stream: _Stream, p: Piece) -> None:
+        stored, delivery = stream.stored, delivery_of(self._unit)
+        replaced = stored.delivery.run_id if stored and stored.delivery else None
+        await self._writer.parts.write(
+            *(p.key, (p.doc, p.data, p.rows), stream.action, delivery),
+            *(stream.counts, stream.conflicts, replaced),
+        )
+        stream.action = PartAction.EXTEND  # later chunks add to the first
+        stream.n += p.lines
 
     async def _part(self, p: Piece) -> None:
         stream = self._stream
         assert stream is not None
         if stream.skip:
+            self.stats.counts.add(Bucket.STALE, p.lines)
             if p.last:
                 self._stream = None
             return
-        self._add(p)
-        if self._buffered >= self._chunk:
-            await self._copy()
-        if not p.last:
+        await self._write_chunk(stream, p)
+        if p.last:
+            self._stream = None
+            await self._end_stream(stream, p)
+
+    async def _end_stream(self, stream: _Stream, last: Piece) -> None:
+        """The part's hash is known: unchanged (roll its rows back) or written."""
+        assert last.digest is not None
+        await self._writer.flush()
+        if stream.stored is not None and last.digest == stream.stored.content_hash:
+            await stream.savepoint.rollback()
+            self._writer.parts.forget()
+            self.stats.counts.add(Bucket.UNCHANGED, stream.n)
             return
-        self._stream = None
-        assert p.digest is not None
-        decision = decide(stream.stored, stream.piece.version, p.digest)
-        if decision is Decision.WRITE:
-            await self._copy()
-            self._staging = False
-            self._remember(stream.piece, p.digest, stream.stored)
-            await self._flush()
-            return
-        assert self._staging  # with nothing stored the decision is WRITE
-        self.stats.stale_documents += decision is Decision.STALE
-        self._buffer, self._buffered, self._staging = {}, 0, False
-        await self._truncate()
-
-    def _remember(self, first: Piece, digest: str, stored: StoredDoc | None) -> None:
-        if stored is not None:
-            self._replaces.append((first.spec, first.key))
-        self._pending[first.ident] = StoredDoc(first.version, digest)
-        self._doc_rows.append(_doc_row(first, digest, self._prov))
-
-    def _add(self, p: Piece) -> None:
-        _add(self._buffer, p)
-        self._buffered += p.rows
-
-    async def _flush(self) -> None:
-        """Replace the stored documents by everything buffered or staged, and record the
-        documents in sf_documents."""
-        with _refusals():
-            await _delete(self._conn, self._replaces)
-            self._replaces.clear()
-            await self._copy()
-            for table in sorted(self._staged):
-                await self._conn.execute(_FROM_STAGE[table])
-            await _upsert_docs(self._conn, self._doc_rows)
-        await self._truncate()
-        self._known.update(self._pending)
-        self._pending.clear()
-        self._doc_rows.clear()
-
-    async def _copy(self) -> None:
-        buffer, self._buffer, self._buffered = self._buffer, {}, 0
-        with _refusals():
-            await _copy(self._conn, buffer, staging=self._staging)
-        if self._staging:
-            self._staged.update(buffer)
-
-    async def _truncate(self) -> None:
-        if self._staged:
-            tables = ", ".join(_stage(TABLES[t]) for t in sorted(self._staged))
-            await self._conn.execute(f"TRUNCATE {tables}")
-            self._staged.clear()
+        await stream.savepoint.commit()
+        for bucket in Bucket:
+            self.stats.counts.add(bucket, getattr(stream.counts, bucket.value))
+        self.stats.conflicts.extend(stream.conflicts)
+        delivery, first = delivery_of(self._unit), stream.first
+        self._writer.wrote(
+            first, StoredDoc(first.version, last.digest, delivery, stream.n), self._unit
+        )
 
 
-async def _write_unit(conn: Conn, unit: LoadUnit, chunks: Chunks, chunk_rows: int) -> Outcome:
+async def _write_unit(
+    conn: Conn, unit: LoadUnit, chunks: Chunks, chunk_rows: int, ledger: Ledger
+) -> Outcome:
     """One unit under its own savepoint: its stats, or the PayloadError that rolled it
     back. Closes ``chunks``."""
+    saved = ledger.checkpoint()
     try:
         savepoint = conn.transaction()
         await savepoint.start()
         try:
-            stats = await UnitWriter(conn, unit, chunks, chunk_rows).write()
+            stats = await UnitWriter(conn, unit, chunks, chunk_rows, ledger).write()
         except PayloadError as err:
             await savepoint.rollback()
+            ledger.restore(saved)
             return err
     finally:
         chunks.close()
@@ -350,9 +335,9 @@ async def _write_unit(conn: Conn, unit: LoadUnit, chunks: Chunks, chunk_rows: in
     return stats
 
 
-async def load_one(conn: Conn, unit: LoadUnit, chunk_rows: int) -> Outcome:
+async def load_one(conn: Conn, unit: LoadUnit, chunk_rows: int, ledger: Ledger) -> Outcome:
     """One unit, decoded a chunk at a time, under its own savepoint."""
-    return await _write_unit(conn, unit, Decoder(unit, chunk_rows), chunk_rows)
+    return await _write_unit(conn, unit, Decoder(unit, chunk_rows), chunk_rows, ledger)
 
 
 # -- groups of small units ------------------------------------------------------------------
@@ -397,53 +382,44 @@ def _groupable(pieces: list[Piece], exhausted: bool) -> bool:
     return exhausted and all(p.whole for p in pieces) and len(set(idents)) == len(idents)
 
 
-async def _write_group(conn: Conn, entries: list[_Entry]) -> list[UnitStats]:
-    """Write a group's documents with one statement per kind; raises PayloadError when the
-    server refuses some unit's rows (the caller rolls the group back)."""
-    stored = await _lookup(conn, [p.ident for e in entries for p in e.pieces])
-    buffer: dict[str, list[bytes]] = {}
-    replaces: list[_Replace] = []
-    doc_rows: list[_DocRow] = []
+async def _write_group(conn: Conn, entries: list[_Entry], ledger: Ledger) -> list[UnitStats]:
+    """Write a group's documents with one lookup and one statement per kind; raises
+    PayloadError when the server refuses some unit's rows (the caller rolls back)."""
+    writer = DocWriter(conn, ledger)
     stats = []
-    for entry in entries:
-        unit_stats = UnitStats()
-        prov = provenance(entry.unit)
-        for p in entry.pieces:
-            assert p.digest is not None
-            unit_stats.records += p.lines
-            unit_stats.documents += 1
-            decision = decide(stored[p.ident], p.version, p.digest)
-            unit_stats.stale_documents += decision is Decision.STALE
-            if decision is Decision.WRITE:
-                _add(buffer, p)
-                if stored[p.ident] is not None:
-                    replaces.append((p.spec, p.key))
-                doc_rows.append(_doc_row(p, p.digest, prov))
-        stats.append(unit_stats)
     with _refusals():
-        await _delete(conn, replaces)
-        await _copy(conn, buffer)
-        await _upsert_docs(conn, doc_rows)
+        await writer.lookup([p for e in entries for p in e.pieces])
+        for entry in entries:
+            unit_stats = UnitStats()
+            writer.begin(entry.unit, unit_stats)
+            for p in entry.pieces:
+                unit_stats.records += p.lines
+                unit_stats.documents += 1
+                await writer.whole(p, entry.unit, unit_stats)
+            stats.append(unit_stats)
+        await writer.flush()
     return stats
 
 
 async def _flush_group(
-    conn: Conn, group: _Group, chunk_rows: int, outcomes: dict[int, Outcome]
+    conn: Conn, group: _Group, chunk_rows: int, outcomes: dict[int, Outcome], ledger: Ledger
 ) -> None:
     """Write the group under one savepoint; if the server refuses its rows, each unit
     again under its own (which quarantines the ones at fault)."""
     entries = group.take()
     if not entries:
         return
+    saved = ledger.checkpoint()
     savepoint = conn.transaction()
     await savepoint.start()
     try:
-        stats = await _write_group(conn, entries)
+        stats = await _write_group(conn, entries, ledger)
     except PayloadError:
         await savepoint.rollback()
+        ledger.restore(saved)
         for e in entries:
             outcomes[e.index] = await _write_unit(
-                conn, e.unit, Prefetched(e.pieces, None), chunk_rows
+                conn, e.unit, Prefetched(e.pieces, None), chunk_rows, ledger
             )
         return
     await savepoint.commit()
@@ -451,7 +427,9 @@ async def _flush_group(
         outcomes[entry.index] = unit_stats
 
 
-async def load_units(conn: Conn, units: Sequence[LoadUnit], chunk_rows: int) -> list[Outcome]:
+async def load_units(
+    conn: Conn, units: Sequence[LoadUnit], chunk_rows: int, ledger: Ledger
+) -> list[Outcome]:
     """Write ``units`` in the open transaction: each one's stats, or the PayloadError that
     keeps it out (decoder error, or rows the server refuses)."""
     outcomes: dict[int, Outcome] = {}
@@ -471,17 +449,17 @@ async def load_units(conn: Conn, units: Sequence[LoadUnit], chunk_rows: int) -> 
             if _groupable(first, decoder.exhausted):
                 decoder.close()
                 if not group.admits(first):
-                    await _flush_group(conn, group, chunk_rows, outcomes)
+                    await _flush_group(conn, group, chunk_rows, outcomes, ledger)
                 group.add(_Entry(index, unit, first))
                 continue
             chunks = Prefetched(first, decoder)
             try:
-                await _flush_group(conn, group, chunk_rows, outcomes)
+                await _flush_group(conn, group, chunk_rows, outcomes, ledger)
             except BaseException:
                 chunks.close()
                 raise
-            outcomes[index] = await _write_unit(conn, unit, chunks, chunk_rows)
-        await _flush_group(conn, group, chunk_rows, outcomes)
+            outcomes[index] = await _write_unit(conn, unit, chunks, chunk_rows, ledger)
+        await _flush_group(conn, group, chunk_rows, outcomes, ledger)
     finally:
         lookahead.close()
     return [outcomes[i] for i in range(len(units))]

@@ -25,6 +25,7 @@ from supplyfeed._sink.base import LoadUnit, Sink
 from supplyfeed._sink.factory import open_sink
 from supplyfeed._sink.schema import item_line_hash, version_key, version_of
 
+from .conftest import reset_database
 from .helpers import T0, run_record, unit
 
 SOURCES = ("a", "b", "c")
@@ -115,7 +116,7 @@ async def final_stock(url: str, sequence: list[Delivery], batch: int, crash_at: 
     return {r["sku"]: r["on_hand"] for r in rows}
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -125,11 +126,19 @@ async def final_stock(url: str, sequence: list[Delivery], batch: int, crash_at: 
     crash=st.integers(0, 6),
 )
 def test_final_table_equals_the_model_of_section_6(
-    kind: str, sequence: list[Delivery], batch: int, crash: int, tmp_path: Path
+    kind: str,
+    sequence: list[Delivery],
+    batch: int,
+    crash: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Any deliveries, batched and crashed anywhere: nothing lost, nothing duplicated,
     nothing unexpected, every value the model's."""
     db = tmp_path / f"{uuid.uuid4().hex}.db"  # a fresh database per example
     url = "memory://" if kind == "memory" else f"sqlite:///{db}"
+    if kind == "postgres":
+        url = request.getfixturevalue("pg_database")
+        asyncio.run(reset_database(url))  # emptied per example
     got = asyncio.run(final_stock(url, sequence, batch, crash % len(sequence)))
     assert got == model(sequence)

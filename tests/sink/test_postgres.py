@@ -100,6 +100,25 @@ async def test_schema_version_is_recorded_and_a_newer_one_refused(url: str) -> N
         await conn.close()
 
 
+async def test_a_schema_1_database_is_refused_untouched(url: str) -> None:
+    """A database from before snapshot parts and conflicts (schema version 1) is refused
+    with a message saying to re-create it, before any table is created in it."""
+    async with PostgresSink(url):
+        pass
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE sf_schema_version SET version = 1")
+        await conn.execute("DROP TABLE sf_conflicts")
+        with pytest.raises(SinkError, match=r"schema version 1.*re-create it"):
+            await PostgresSink(url).open()
+        assert await conn.fetchval("SELECT to_regclass('sf_conflicts')") is None
+        await conn.execute("UPDATE sf_schema_version SET version = $1", SCHEMA_VERSION)
+    finally:
+        await conn.close()
+    async with PostgresSink(url):  # the current schema again, for the tests that follow
+        pass
+
+
 async def test_large_dead_letter_is_spooled_to_the_folder(url: str, tmp_path: Path) -> None:
     """A dead letter past the inline limit lives in the spool folder, read back whole."""
     body = b"x" * (DEAD_LETTER_INLINE_MAX + 1)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
+import yarl
 
 from ._config import (
     AuthSpec,
@@ -96,9 +97,17 @@ class FeedsFile:
 def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> FeedsFile:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read feeds file: {exc.strerror}", location=str(p)) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded (save the file as UTF-8)",
+            location=f"{p}:{line}",
+        ) from exc
     return parse_feeds(text, str(p), os.environ if env is None else env)
 
 
@@ -157,10 +166,12 @@ class _Reader:
     def expand(self, value: str, node: yaml.Node, key: str) -> str:
         def sub(m: re.Match[str]) -> str:
             var, default = m.group(1), m.group(2)
-            if var in self.env:
+            if self.env.get(var):
                 resolved = self.env[var]
             elif default is not None:
                 resolved = default
+            elif var in self.env:  # an empty secret would be sent as no credential at all
+                raise self.fail(node, key, f"environment variable {var} is empty")
             else:
                 raise self.fail(node, key, f"environment variable {var} is not set")
             self.secrets.add(resolved)
@@ -294,11 +305,10 @@ class _Reader:
                 raise self.fail(node, _join(key, required), f"missing: auth type {kind} needs it")
         if values.get("key_in", "header") not in ("header", "query"):
             raise self.fail(m["key_in"][1], _join(key, "key_in"), "must be header or query")
-        if values.get("token_url") and urlsplit(values["token_url"]).scheme not in (
-            "http",
-            "https",
-        ):
-            raise self.fail(m["token_url"][1], _join(key, "token_url"), "must be an http(s) URL")
+        if values.get("token_url"):
+            problem = _url_problem(values["token_url"], frozenset({"http", "https"}))
+            if problem:
+                raise self.fail(m["token_url"][1], _join(key, "token_url"), problem)
         for name in _AUTH_FILES:
             if name in values and not Path(values[name]).is_file():
                 raise self.fail(m[name][1], _join(key, name), f"no such file: {values[name]}")
@@ -452,6 +462,17 @@ class _Reader:
         return PaginationSpec(**values)
 
     def url(self, node: yaml.Node, key: str) -> str:
+        try:
+            self.check_url_secrets(node, key)
+        except ValueError as exc:  # urlsplit refuses e.g. "http://[::1/x"
+            raise self.fail(node, key, f"not a valid URL: {exc}") from exc
+        value = self.string(node, key)
+        problem = _url_problem(value, _URL_SCHEMES)
+        if problem:
+            raise self.fail(node, key, problem)
+        return value
+
+    def check_url_secrets(self, node: yaml.Node, key: str) -> None:
         if (
             isinstance(node, yaml.ScalarNode)
             and ":" in str(node.value).split("@")[0].split("//")[-1]
@@ -463,15 +484,6 @@ class _Reader:
                     node, key, "a password in a URL must come from an environment variable"
                 )
         self.check_query_secrets(node, key)
-        value = self.string(node, key)
-        scheme = urlsplit(value).scheme.lower()
-        if scheme not in _URL_SCHEMES:
-            raise self.fail(
-                node,
-                key,
-                f"unsupported URL scheme {scheme!r} (use {', '.join(sorted(_URL_SCHEMES))})",
-            )
-        return value
 
     def check_query_secrets(self, node: yaml.Node, key: str) -> None:
         """A credential in a query string (``?api_key=...``) must be an ${ENV} reference."""
@@ -500,6 +512,27 @@ class _Reader:
         return {
             k: self.string(v, _join(key, k)) for k, (_, v) in self.mapping(node, key, None).items()
         }
+
+
+def _url_problem(url: str, schemes: frozenset[str]) -> str | None:
+    """Why ``url`` cannot be fetched, or None; checked at load so a run never meets it.
+
+    Parsed by yarl, as aiohttp will parse it, plus what yarl lets through: ``http:/host``
+    and ``http:///x`` parse with no host, and port 0 parses but cannot be connected to.
+    """
+    try:
+        parsed = yarl.URL(url)
+        port = parsed.explicit_port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    scheme = parsed.scheme.lower()
+    if scheme not in schemes:
+        return f"unsupported URL scheme {scheme!r} (use {', '.join(sorted(schemes))})"
+    if scheme != "file" and not parsed.host:
+        return f"no host in {scheme} URL (write {scheme}://host/path)"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} is out of range (1-65535)"
+    return None
 
 
 def _join(key: str, name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, cast
 
 from .._exceptions import ConfigError, SinkError
@@ -49,8 +50,20 @@ def open_run_sink(url: str) -> Sink:
     thread (a child could not share it).
     """
     if url.startswith("sqlite://"):
+        from .sqlite import MEMORY, sqlite_path
+
+        if (path := sqlite_path(url)) != MEMORY:
+            _check_folder(Path(path))
         return open_sink(url, worker="process")
     return open_sink(url)
+
+
+def _check_folder(db: Path) -> None:
+    # SQLite creates the file, never its folder: a typo'd folder is the user's to fix.
+    folder = db.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"the folder of the SQLite database {folder}/ {what}", key="sink")
 
 
 def _postgres(url: str, **options: Any) -> Sink:

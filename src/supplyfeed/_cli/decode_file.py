@@ -1,32 +1,48 @@
-"""``supplyfeed decode FILE``: one local file to canonical JSON lines."""
+"""``supplyfeed decode FILE``: one local file to canonical JSON lines.
+
+The kind comes from ``--kind``, else from the envelope (``_formats/envelope_kind.py``);
+only JSON, CSV and plain XML, which have none, fall back to a guess over their first
+bytes. Nothing is printed until the whole file has decoded: an interchange refused at its
+trailer (IEA02 != ISA13) must not leave half its documents on stdout looking valid. The
+lines wait in a spooled temporary file (in memory up to 8 MiB, then on disk), so a large
+file is decoded once and never held whole in memory.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import msgspec
 
 from .._exceptions import ConfigError, PayloadError
 from .._formats.base import DecodeContext
 from .._formats.body import Body
+from .._formats.envelope_kind import declared_kind
 from .._formats.registry import get_decoder, sniff_format
 from .._models import DocKind
 
 __all__ = ["decode_file", "infer_kind"]
 
+_IN_MEMORY = 8 * 1024 * 1024  # decoded lines held in memory before spilling to disk
 _KIND_MARKERS: list[tuple[DocKind, re.Pattern[bytes]]] = [
-    (DocKind.PO_ACK, re.compile(rb"ST.855|ORDRSP|ConfirmationRequest|\"ack_number\"|ack_number")),
-    (DocKind.SHIP_NOTICE, re.compile(rb"ST.856|DESADV|ShipNoticeRequest|asn_number")),
-    (
-        DocKind.INVENTORY_SNAPSHOT,
-        re.compile(rb"ST.846|INVRPT|ProductActivityMessage|\"items\"|on_hand"),
-    ),
+    (DocKind.PO_ACK, re.compile(rb"\"ack_number\"|ack_number")),
+    (DocKind.SHIP_NOTICE, re.compile(rb"asn_number")),
+    (DocKind.INVENTORY_SNAPSHOT, re.compile(rb"\"items\"|on_hand")),
 ]
 
 
+class _Unsupported(Exception):
+    """The envelope names a document type supplyfeed does not decode."""
+
+
 def infer_kind(head: bytes) -> DocKind:
+    """A guess for formats without an envelope (JSON, CSV, plain XML): their field names."""
     for kind, pattern in _KIND_MARKERS:
         if pattern.search(head):
             return kind
@@ -40,20 +56,54 @@ def decode_file(path: Path, fmt: str | None, kind: str | None, supplier: str) ->
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
-    head = body.head(65536)
-    try:
-        fmt = fmt or sniff_format(head)
-        doc_kind = DocKind(kind) if kind else infer_kind(head)
-        ctx = DecodeContext(kind=doc_kind, supplier_id=supplier)
-        encoder = msgspec.json.Encoder()
-        out = sys.stdout.buffer
-        for doc in get_decoder(fmt)(body, ctx):
-            out.write(encoder.encode(doc) + b"\n")
-        out.flush()
-        for warning in ctx.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    except PayloadError as exc:
-        where = f" at {exc.where}" if exc.where else ""
-        print(f"error: {path}: payload_error[{exc.kind}]{where}: {exc.message}", file=sys.stderr)
-        return 1
+    with tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY) as lines:
+        try:
+            ctx = _decode_into(lines, body, fmt, kind, supplier)
+        except _Unsupported as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            return 1
+        except PayloadError as exc:
+            where = f" at {exc.where}" if exc.where else ""
+            print(
+                f"error: {path}: payload_error[{exc.kind}]{where}: {exc.message}", file=sys.stderr
+            )
+            return 1
+        lines.seek(0)
+        _print(lines)
+    for warning in ctx.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _decode_into(
+    lines: IO[bytes], body: Body, fmt: str | None, kind: str | None, supplier: str
+) -> DecodeContext:
+    fmt = fmt or sniff_format(body.head(65536))
+    ctx = DecodeContext(kind=_kind(body, fmt, kind), supplier_id=supplier)
+    encoder = msgspec.json.Encoder()
+    for doc in get_decoder(fmt)(body, ctx):
+        lines.write(encoder.encode(doc) + b"\n")
+    return ctx
+
+
+def _kind(body: Body, fmt: str, kind: str | None) -> DocKind:
+    if kind:
+        return DocKind(kind)
+    declared = declared_kind(fmt, body)
+    if declared is None:
+        return infer_kind(body.head(65536))
+    if declared.kind is None:
+        raise _Unsupported(declared.unsupported())
+    return declared.kind
+
+
+def _print(lines: IO[bytes]) -> None:
+    try:
+        shutil.copyfileobj(lines, sys.stdout.buffer)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (``| head``) has what it wanted. Point stdout at /dev/null so the
+        # interpreter's flush at exit does not fail again on the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

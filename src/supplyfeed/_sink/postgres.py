@@ -41,11 +41,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
 
-from .._exceptions import PayloadError, RunLockedError, SinkError
+from .._exceptions import ConfigError, PayloadError, RunLockedError, SinkError
 from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import Document
@@ -217,6 +218,12 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
+def _refused(url: str) -> str:
+    parts = urlsplit(url)
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    return f"cannot connect to {where}: connection refused; is the server running?"
+
+
 def _is_disconnect(exc: BaseException, conn: Conn | None) -> bool:
     """Whether ``exc`` means the session is gone (retry on a new one), not a refusal."""
     if isinstance(
@@ -300,6 +307,12 @@ class PostgresSink:
             raise SinkError(f"{redact(self.url)}: {exc} (create the database first)") from exc
         except asyncpg.InvalidAuthorizationSpecificationError as exc:
             raise SinkError(f"{redact(self.url)}: {exc}") from exc
+        except ConnectionRefusedError as exc:
+            if self._opened:
+                raise  # mid-run the server may be restarting: _retrying reconnects
+            # Nothing listens: retrying for seconds ("lock: connection lost; retry") only
+            # hides that the URL or the server is wrong.
+            raise ConfigError(_refused(self.url)) from exc
 
     async def open(self) -> None:
         if self._opened:

@@ -2,38 +2,20 @@
 re-poll and by version, and send two ASNs with one number, through the real pipeline,
 three poll rounds: every table equals the §6 ground truth (no record lost, duplicated or
 unexpected, every inventory value the truth's), the conflicts are the truth's, and the
-summary's counts add up to the rows written."""
+summary's counts add up to the rows written. On memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from supplyfeed._sink.base import Sink
-from supplyfeed._sink.memory import MemorySink
-from supplyfeed._sink.sqlite import SqliteSink
 from supplyfeed.sim import SupplierFleet
 from supplyfeed.sim.identity import identity_fleet
 
+from ..reliability.checker import KEY_COLUMNS
 from ..supplier.helpers import assert_rows_match, run, suppliers_of
-from .checker import KEY_COLUMNS
 
 FORMATS = ("json", "csv", "x12", "edifact", "cxml", "xml")
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def sink(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sink]:
-    opened: Sink = (
-        MemorySink() if request.param == "memory" else SqliteSink(f"sqlite:///{tmp_path / 'i.db'}")
-    )
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _values(sink: Sink) -> dict[tuple[Any, ...], float]:

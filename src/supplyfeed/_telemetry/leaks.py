@@ -34,6 +34,7 @@ import psutil
 __all__ = ["LeakCheck", "LeakReport"]
 
 _Conn = tuple[str, str, str]  # local, remote, status
+_FdConn = tuple[int, str, str, str]  # fd (-1 when unknown), local, remote, status
 
 
 @dataclass(slots=True)
@@ -88,15 +89,21 @@ class LeakCheck:
         self._count0 = 0
         self._by_fd = False  # /proc/self/fd readable: sockets found by descriptor
         self._conns0: set[_Conn] = set()
+        self._peers: frozenset[str] = frozenset()
 
     def expect(self, *paths: str) -> None:
         self._expected += tuple(p for p in paths if p)
+
+    def expect_peers(self, *addresses: str) -> None:
+        """``ip:port`` of a server the still-open sink talks to (PostgreSQL): a
+        connection to it is the sink's, reconnected mid-run if need be, not a leak."""
+        self._peers |= frozenset(addresses)
 
     def start(self) -> None:
         self._fds0 = _fds()
         self._count0 = self._fd_count()
         self._by_fd = bool(self._fds0)
-        self._conns0 = set() if self._by_fd else self._connections()
+        self._conns0 = set() if self._by_fd else {c[1:] for c in self._connections()}
 
     async def finish(self) -> LeakReport:
         deadline = time.monotonic() + self._grace
@@ -113,13 +120,18 @@ class LeakCheck:
         new = sorted(f"{fd} -> {t}" for fd, t in fresh.items() if t not in excused)
         if self._by_fd:
             sockets = {fd for fd, t in fresh.items() if t.startswith("socket:")}
-            opened = self._connections(sockets) if sockets else set()
+            found = self._connections(sockets) if sockets else set()
+            opened = {(local, remote, status) for _, local, remote, status in found}
         else:
-            opened = self._connections() - self._conns0
+            found = self._connections()
+            opened = {(loc, rem, st) for _, loc, rem, st in found} - self._conns0
+        sink_fds = {fd for fd, _, remote, _ in found if remote in self._peers and fd in fresh}
+        new = [n for n in new if int(n.split(" ", 1)[0]) not in sink_fds]
+        opened = {c for c in opened if c[1] not in self._peers}
         conns = sorted(f"{local} -> {remote} {status}" for local, remote, status in opened)
         return LeakReport(
             fds_start=self._count0,
-            fds_end=self._fd_count() - len(excused),
+            fds_end=self._fd_count() - len(excused) - len(sink_fds),
             new_fds=new,
             open_connections=conns,
         )
@@ -129,14 +141,14 @@ class LeakCheck:
             return int(getattr(self._proc, "num_handles")())  # noqa: B009 (Windows only)
         return self._proc.num_fds()
 
-    def _connections(self, fds: set[int] | None = None) -> set[_Conn]:
+    def _connections(self, fds: set[int] | None = None) -> set[_FdConn]:
         """This process's TCP connections (not listeners); only those on ``fds`` if given."""
         try:
             conns = self._proc.net_connections(kind="tcp")
         except psutil.Error:  # not permitted on some platforms: fds still tell
             return set()
         return {
-            (_addr(c.laddr), _addr(c.raddr), c.status)
+            (c.fd, _addr(c.laddr), _addr(c.raddr), c.status)
             for c in conns
             if c.status != psutil.CONN_LISTEN and (fds is None or c.fd in fds)
         }

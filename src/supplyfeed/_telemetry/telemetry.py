@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from .._config import FeedConfig
 from .._fetch.transport import AiohttpTransport, Transport
@@ -86,6 +88,7 @@ class Telemetry:
         """``sink_url``: the open sink's database files are not counted as leaked fds."""
         opts = self.options
         self.leaks.expect(_database_path(sink_url))
+        self.leaks.expect_peers(*await _database_peers(sink_url))
         if opts.log_format is not None:
             default = logging.INFO if opts.log_format == "json" else logging.WARNING
             level = opts.log_level or (logging.DEBUG if opts.debug else default)
@@ -173,6 +176,19 @@ class Telemetry:
             handled=self.observer.finished_count,
             telemetry=self._results,
         )
+
+
+async def _database_peers(url: str) -> list[str]:
+    """``ip:port`` of a PostgreSQL sink's server, as the TCP table shows it, else ``[]``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return []
+    host, port = parts.hostname or "localhost", parts.port or 5432
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:  # the sink could not connect either, so it holds no connection
+        return []
+    return sorted({f"{info[4][0]}:{port}" for info in infos})
 
 
 def _database_path(url: str) -> str:

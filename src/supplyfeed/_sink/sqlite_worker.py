@@ -10,15 +10,18 @@ writer, so SQLite's single-writer rule and the transaction design are unchanged.
 The child ignores SIGINT and SIGTERM: a terminal's Ctrl-C reaches the whole process
 group, and a graceful stop means the parent stops fetching while the child finishes the
 transaction in flight. If the parent dies, the child finishes (commits or rolls back) the
-call in progress and exits when its task pipe closes; any commit it makes is a complete
+call in progress and exits (see ``_exit_with_parent``); any commit it makes is a complete
 unit with its ledger row, so ``resume`` stays exact.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -30,23 +33,33 @@ from .._exceptions import SinkError
 __all__ = ["child_call", "child_init"]
 
 _db: Any = None  # the child's _Database
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def child_init(path: str, busy_timeout: float, pragmas: Mapping[str, Any], chunk_rows: int) -> None:
     from .sqlite import _Database  # imported here: the parent must not create one
 
     global _db
+    _exit_with_parent()  # first: the parent may already be gone
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _failpoints.KILL_PARENT = True  # a crash point means the whole program dies there
-    _exit_with_parent()
     _db = _Database(path, busy_timeout=busy_timeout, pragmas=pragmas, chunk_rows=chunk_rows)
 
 
 def _exit_with_parent() -> None:
     """A SIGKILLed parent cannot shut the pool down: leave when it is gone (an open
-    transaction then rolls back, which is exactly what the ledger expects)."""
-    parent = os.getppid()
+    transaction then rolls back, which is exactly what the ledger expects).
+
+    The parent's pid comes from multiprocessing (the spawning process passed it), not from
+    ``getppid()`` here: the parent may have died during this child's imports, and the
+    child would then watch its new parent (init) forever. On Linux the kernel also sends
+    SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); the watch covers the rest."""
+    process = multiprocessing.parent_process()
+    parent = process.pid if process is not None and process.pid else os.getppid()
+    _parent_death_signal()
+    if os.getppid() != parent:  # died before the signal was set
+        os._exit(0)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -54,6 +67,18 @@ def _exit_with_parent() -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="supplyfeed-parent-watch", daemon=True).start()
+
+
+def _parent_death_signal() -> None:
+    """``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the pool is created from the loop's thread,
+    which lives as long as the parent process. Elsewhere (not Linux) only the watch."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl in this libc: the watch thread remains
+        pass
 
 
 def child_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

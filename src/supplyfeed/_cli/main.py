@@ -25,6 +25,7 @@ from .._exceptions import ConfigError, RunLockedError, SinkError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
+from .._sink.base import RunRecord
 from .._sink.factory import open_run_sink, open_sink
 from .._sink.views import IN_TRANSIT_DAYS
 from .._telemetry import Telemetry, TelemetryOptions
@@ -232,20 +233,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    async def find() -> tuple[str, str]:
+    async def find() -> RunRecord | None:
         sink = open_sink(url, lock=False)
         await sink.open()
         try:
-            run = await sink.get_run(args.run_id)
+            return await sink.get_run(args.run_id)
         finally:
             await sink.close()
-        if run is None:
-            raise ConfigError(f"no run {args.run_id or ''} in {url}".replace("  ", " "))
-        return run.run_id, run.feeds
 
     feeds = load_feeds_file(args.feeds) if args.feeds else None
+    if feeds is not None and args.run_id is None:
+        return _resume_feeds(args, feeds)
     url = _existing_sink_url(args, feeds)
-    run_id, label = asyncio.run(find())
+    run = asyncio.run(find())
+    if run is None:
+        raise ConfigError(f"no run {args.run_id or ''} in {url}".replace("  ", " "))
+    run_id, label = run.run_id, run.feeds
     if feeds is None:
         if label in ("", "demo") or not Path(label).is_file():
             raise ConfigError(
@@ -254,6 +257,45 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             )
         feeds = load_feeds_file(label)
     return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, run_id, args))
+
+
+def _resume_feeds(args: argparse.Namespace, feeds: FeedsFile) -> int:
+    """``resume --feeds F``: the latest run, if it is F's and has work left; else a new
+    run of F. A run SIGKILLed before it was recorded left no row: the latest row is then
+    an older run (of F, finished, or of another file), and resuming that would report
+    success while this delivery was never loaded."""
+    label = str(args.feeds.resolve())
+    url = _sink_url(args, feeds)
+    run = asyncio.run(_latest_run(url)) if _database_exists(url) else None
+    if run is not None and run.feeds == label and not _finished_ok(run):
+        return asyncio.run(
+            _execute_async(feeds.suppliers, feeds.defaults, url, label, run.run_id, args)
+        )
+    print(f"no unfinished run of {args.feeds} recorded in {url}: starting one", file=sys.stderr)
+    return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, None, args))
+
+
+def _database_exists(url: str) -> bool:
+    """False for a SQLite file not made yet (the run was killed before it made it)."""
+    if not url.startswith("sqlite:"):
+        return True
+    from .._sink.sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    return path == ":memory:" or Path(path).exists()
+
+
+async def _latest_run(url: str) -> RunRecord | None:
+    sink = open_sink(url, lock=False)
+    await sink.open()
+    try:
+        return await sink.get_run(None)
+    finally:
+        await sink.close()
+
+
+def _finished_ok(run: RunRecord) -> bool:
+    return run.status == "finished" and bool(run.summary.get("ok"))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

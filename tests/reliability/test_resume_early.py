@@ -1,0 +1,65 @@
+"""``resume --feeds F`` finishes the work whatever moment the crash hit: also when the run
+was killed before it recorded anything, and when the latest recorded run of F is an
+older one that finished."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from supplyfeed.sim import FleetSpec, LatencyModel, SupplierFleet
+
+from .checker import check, cli, finish, write_feeds
+
+pytestmark = pytest.mark.slow
+
+_FLEET = FleetSpec.generate(
+    endpoints=8,
+    hosts=1,
+    records_per_endpoint=4,
+    formats=("json", "csv"),
+    fault_rate=0.0,
+    latency=LatencyModel(median=0.01, sigma=0.2, max=0.05),
+    seed=8,
+)
+
+
+def runs(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT status FROM sf_runs ORDER BY rowid")]
+
+
+async def test_resume_with_no_run_recorded_starts_one_and_loads_everything(
+    tmp_path: Path,
+) -> None:
+    """No database yet (killed in the early window): resume starts a run, says so, loads."""
+    db = tmp_path / "early.db"
+    async with SupplierFleet(_FLEET, seed=8) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
+        truth = fleet.expected(attempts=3, timeout=2.0)
+        code, output = await finish(await cli("resume", "--feeds", str(feeds), "--quiet"))
+        assert code == 0, output
+        assert "starting one" in output, output
+        verdict = await check(f"sqlite:///{db}", truth)
+    assert verdict.ok, verdict
+    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
+    assert runs(db) == ["finished"]
+
+
+async def test_resume_after_a_finished_run_starts_a_new_one(tmp_path: Path) -> None:
+    """The latest recorded run of F finished cleanly (a later one died unrecorded):
+    resume runs F again instead of reporting the old run's success."""
+    db = tmp_path / "early.db"
+    async with SupplierFleet(_FLEET, seed=8) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
+        truth = fleet.expected(attempts=3, timeout=2.0)
+        code, output = await finish(await cli("run", str(feeds), "--quiet"))
+        assert code == 0, output
+        code, output = await finish(await cli("resume", "--feeds", str(feeds), "--quiet"))
+        assert code == 0, output
+        assert "starting one" in output, output
+        verdict = await check(f"sqlite:///{db}", truth)
+    assert verdict.ok, verdict
+    assert runs(db) == ["finished", "finished"]

@@ -23,6 +23,7 @@ from rich.console import Console
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError, RunLockedError, SinkError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
+from .._formats.body import sweep_stale_spools
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._sink.base import RunRecord
@@ -314,6 +315,7 @@ async def _execute_async(
 ) -> int:
     console = make_console()
     progress = RichProgress(console, enabled=not args.quiet and not args.json)
+    sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
     sink = open_run_sink(sink_url)
     await sink.open()
     try:

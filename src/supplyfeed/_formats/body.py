@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["Body", "SpoolWriter"]
+__all__ = ["Body", "SpoolWriter", "sweep_stale_spools"]
 
 
 class Body:
@@ -111,7 +111,9 @@ class SpoolWriter:
     def flush(self) -> None:
         """Move the buffer to the spool file (created on the first call). Blocking I/O."""
         if self._file is None:
-            fd, name = tempfile.mkstemp(prefix="supplyfeed-", suffix=".spool", dir=self._directory)
+            fd, name = tempfile.mkstemp(
+                prefix=_spool_prefix(), suffix=".spool", dir=self._directory
+            )
             self._path = Path(name)
             self._file = os.fdopen(fd, "wb")
         self._file.write(self._buffer)
@@ -132,6 +134,25 @@ class SpoolWriter:
         if self._path is not None:
             self._path.unlink(missing_ok=True)
         self._buffer = bytearray()
+
+
+def _spool_prefix() -> str:
+    # The pid in the name tells a sweep a dead run's file from a live one's.
+    return f"supplyfeed-{os.getpid()}-"
+
+
+def sweep_stale_spools(directory: Path | None = None) -> int:
+    """Delete spool files left by runs that died (SIGKILL mid-download); return how many.
+    A file whose pid is alive (another run, this one) is kept."""
+    import psutil  # here: only a run's start needs it
+
+    removed = 0
+    for path in Path(directory or tempfile.gettempdir()).glob("supplyfeed-*-*.spool"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _hash_file(path: Path) -> str:

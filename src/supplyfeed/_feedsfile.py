@@ -108,7 +108,18 @@ def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> F
             f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded (save the file as UTF-8)",
             location=f"{p}:{line}",
         ) from exc
-    return parse_feeds(text, str(p), os.environ if env is None else env)
+    feeds = parse_feeds(text, str(p), os.environ if env is None else env)
+    return dataclasses.replace(feeds, sink=_beside(feeds.sink, p.parent))
+
+
+def _beside(sink: str, folder: Path) -> str:
+    """A relative ``sqlite:///x.db`` is relative to the feeds file's folder, not to the
+    directory the command ran in: a cron job then writes where an interactive run does."""
+    prefix = "sqlite:///"
+    rel = sink.removeprefix(prefix)
+    if not sink.startswith(prefix) or not rel or rel == ":memory:" or rel.startswith("/"):
+        return sink
+    return prefix + str(folder.resolve() / rel)
 
 
 def parse_feeds(text: str, name: str, env: Mapping[str, str]) -> FeedsFile:

@@ -131,6 +131,24 @@ async def test_large_dead_letter_is_spooled_to_the_folder(url: str, tmp_path: Pa
     assert [p.name for p in (tmp_path / "dl").iterdir()] == [f"{letter.sha256}.bin"]
 
 
+async def test_a_spooled_dead_letter_is_found_from_another_directory(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run spools to a folder relative to its directory; `dead-letters` and `replay`
+    started elsewhere (another cwd, the default folder) still read the bytes: the row
+    keeps the absolute path."""
+    body = b"y" * (DEAD_LETTER_INLINE_MAX + 7)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "run")
+    async with PostgresSink(url, dead_letter_dir="dl") as sink:
+        await sink.load([unit("e1", failing([], bad_payload()), body=body)])
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    async with PostgresSink(url, lock=False) as sink:
+        [letter] = await sink.dead_letters()
+    assert letter.body.read() == body
+
+
 async def test_a_value_no_column_takes_quarantines_the_unit(url: str) -> None:
     """A decoder yielding an unstorable quantity is a decoder bug: quarantine, and the
     session stays usable for the next unit."""

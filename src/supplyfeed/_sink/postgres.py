@@ -743,11 +743,12 @@ class PostgresSink:
     def _spool(self, body: Body) -> str:
         """Copy the payload to ``<dead_letter_dir>/<sha256>.bin``, fsynced before the
         transaction that names it commits; the same bytes quarantined again (or a retried
-        batch) reuse the file. Returns the name, relative to the folder."""
-        folder = self.dead_letter_dir
+        batch) reuse the file. Returns its absolute path: the row must find it whatever
+        directory a later ``dead-letters`` or ``replay`` runs from."""
+        folder = self.dead_letter_dir.resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{body.sha256}.bin"
-        target = folder / name
+        target = folder / f"{body.sha256}.bin"
+        name = str(target)
         if target.exists():
             return name
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -765,6 +766,8 @@ class PostgresSink:
     def _body(self, row: Mapping[str, Any]) -> Body:
         if row["body"] is not None:
             return Body(data=bytes(row["body"]), sha256=row["sha256"])
+        # Absolute since the path of the run's folder is stored; a bare name (older rows)
+        # is relative to this sink's folder.
         path = self.dead_letter_dir / row["body_path"]
         if not path.exists():
             raise SinkError(f"dead letter {row['id']}: its spool file {path} is missing")

@@ -217,6 +217,7 @@ class _Stream:
     skip: bool  # an older version than the stored one: its chunks are only counted
     action: PartAction = PartAction.EXTEND
     savepoint: Any = None
+    saved: dict[str | None, Counts] = field(default_factory=dict)  # in-flight counts before
     n: int = 0
     counts: Counts = field(default_factory=Counts)
     conflicts: list[Conflict] = field(default_factory=list)
@@ -268,6 +269,7 @@ class UnitWriter:
         action = plan_part(stored, p.version, "", delivery, paged=self._unit.paged)
         await self._writer.flush()
         stream = self._stream = _Stream(p, stored, skip=False, action=action)
+        stream.saved = self._writer.ledger.checkpoint()
         stream.savepoint = self._conn.transaction()
         await stream.savepoint.start()
         await self._write_chunk(stream, p)
@@ -301,6 +303,7 @@ class UnitWriter:
         await self._writer.flush()
         if stream.stored is not None and last.digest == stream.stored.content_hash:
             await stream.savepoint.rollback()
+            self._writer.ledger.restore(stream.saved)  # its recounts are undone too
             self._writer.parts.forget()
             self.stats.counts.add(Bucket.UNCHANGED, stream.n)
             return

@@ -110,9 +110,15 @@ _DROP_SHADOWS: Final = (
     "AND s.source_url = u.url AND s.line_hash = u.h"
 )
 _COPIES: Final = f"SELECT * FROM inventory_positions WHERE {_KEY} AND sku = ANY($4::text[])"
-_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY} AND sku = ANY($4::text[])"
+# In key order, as SQLite reads them (the planner takes the first of equal copies).
+_SHADOW_ORDER: Final = (
+    'ORDER BY sku COLLATE "C", source COLLATE "C", source_url COLLATE "C", line_hash'
+)
+_SHADOWS: Final = (
+    f"SELECT * FROM sf_inventory_shadows WHERE {_KEY} AND sku = ANY($4::text[]) {_SHADOW_ORDER}"
+)
 _ALL_COPIES: Final = f"SELECT * FROM inventory_positions WHERE {_KEY}"
-_ALL_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY}"
+_ALL_SHADOWS: Final = f"SELECT * FROM sf_inventory_shadows WHERE {_KEY} {_SHADOW_ORDER}"
 _PART_SKUS: Final = (
     f"SELECT sku FROM inventory_positions WHERE {_KEY} AND source = $4 AND source_url = $5 "
     f"UNION SELECT sku FROM sf_inventory_shadows WHERE {_KEY} AND source = $4 AND source_url = $5"

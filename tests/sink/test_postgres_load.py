@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -221,3 +222,34 @@ async def test_a_refused_unit_in_a_group_quarantines_only_itself(url: str) -> No
     ]
     assert sorted({r["warehouse_id"] for r in rows}) == ["W1", "W3"]
     assert letter.endpoint_key == "e2"
+
+
+def _counts(finals: list[EndpointRecord]) -> list[tuple[Any, ...]]:
+    return [
+        (f.request_id, f.records_loaded, f.records_unchanged, f.records_superseded) for f in finals
+    ]
+
+
+async def test_a_streamed_part_found_unchanged_undoes_the_recounts_it_made(url: str) -> None:
+    """A part re-sent in two chunks with the content already stored is written as it
+    streams, then rolled back as unchanged: the lines it displaced on the way (another
+    unit's, in the same call) keep their bucket, as on the in-memory fake."""
+    newer = msgspec.structs.replace(snapshot("W1", range(5)), issued_at=T0)
+    halves = [msgspec.structs.replace(newer, items=newer.items[i : i + 3]) for i in (0, 3)]
+
+    def batch() -> list[LoadUnit]:
+        return [
+            unit("a", [snapshot("W1", range(1), on_hand=9)], request_id="r1"),
+            unit("b", [newer], request_id="r2"),
+            unit("b", halves, request_id="r3"),  # the same content, streamed in two parts
+        ]
+
+    memory = MemorySink("memory://")
+    await memory.open()
+    await memory.load(batch())
+    expected = _counts(await memory.endpoints("run-1"))
+    async with PostgresSink(url) as pg:
+        await pg.load(batch())
+        assert _counts(await pg.endpoints("run-1")) == expected
+        assert await dump(pg) == await dump(memory)
+    assert expected[0] == ("r1", 0, 0, 1)  # SKU-0 superseded by the newer part, once

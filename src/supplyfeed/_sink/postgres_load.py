@@ -121,8 +121,15 @@ class DocWriter:
         await self.parts.probe(
             (p.key, [i.sku for i in p.doc.items])
             for p in pieces
-            if isinstance(p.doc, InventorySnapshot)
+            if isinstance(p.doc, InventorySnapshot) and not self._unchanged(p)
         )
+
+    def _unchanged(self, p: Piece) -> bool:
+        """A whole part with the stored content: no line of it is written, none probed."""
+        if not p.first or p.digest is None:
+            return False
+        stored = self.stored(p.ident)
+        return stored is not None and stored.content_hash == p.digest
 
     def stored(self, ident: Ident) -> StoredDoc | None:
         pending = self._pending.get(ident)

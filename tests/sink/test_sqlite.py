@@ -223,3 +223,21 @@ async def test_page_marks_and_cursors_outlive_the_sink(
     assert marks == {"f1": PageMark(3, "http://x/p3"), "f2": PageMark(2, None)}
     assert other_run == {}
     assert cursors == {"f1": "2026-11-29T00:00:00Z", "f2": "7"}
+
+
+async def test_a_schema_1_database_is_refused_untouched(tmp_path: Path) -> None:
+    """A file from a supplyfeed before snapshot parts: a clear refusal, and nothing of the
+    new schema is created in it (the check comes before any CREATE)."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE sf_schema_version (version INTEGER NOT NULL, applied_at TEXT)")
+    conn.execute("INSERT INTO sf_schema_version VALUES (1, '2026-11-01')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SinkError, match=r"schema version 1.*re-create"):
+        async with SqliteSink(f"sqlite:///{path}"):
+            pass
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert tables == {"sf_schema_version"}

@@ -310,8 +310,11 @@ class LineCopy:
 
     @property
     def rank(self) -> tuple[Any, ...]:
-        """The better copy of a line: the higher version, then the greater hash."""
-        return (version_key(self.version), self.line_hash)
+        """The better copy of a line: the higher version, then the greater hash; between
+        equal reports, the greater (source, page), so that every sink, whatever order it
+        reads copies in, keeps the same one."""
+        d = self.delivery
+        return (version_key(self.version), self.line_hash, d.source, d.page)
 
     @property
     def ident(self) -> tuple[str, str, str, str]:

@@ -182,6 +182,7 @@ class _Database:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            self._refuse_older_schema(conn)
             for statement in create_statements("sqlite"):
                 conn.execute(statement)
             for statement in (CREATE_HTTP_CACHE, *CREATE_FEED_STATE):
@@ -206,6 +207,21 @@ class _Database:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _refuse_older_schema(self, conn: sqlite3.Connection) -> None:
+        """A database of an older schema is refused before anything is created in it."""
+        known = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sf_schema_version'"
+        ).fetchone()
+        if known is None:
+            return
+        found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
+        if found is not None and found < SCHEMA_VERSION:
+            raise SinkError(
+                f"{self.path} has schema version {found}, from a supplyfeed before "
+                f"snapshot parts and conflicts (version {SCHEMA_VERSION}); it cannot "
+                "be migrated in place: move it aside and run again to re-create it"
+            )
 
     def close(self) -> None:
         if self._conn is not None:

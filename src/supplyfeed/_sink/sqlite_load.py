@@ -188,6 +188,7 @@ class DocWriter:
         action = plan_part(stored, version, "", delivery, paged=unit.paged)
         self.rows.flush()
         self._conn.execute("SAVEPOINT sf_doc")
+        saved = self.ledger.checkpoint()  # recounts of earlier units roll back with it
         counts, conflicts, hasher, n = Counts(), list[Conflict](), DocHasher(first), 0
         for part in chain([first], rest):
             hasher.add(part)
@@ -202,6 +203,7 @@ class DocWriter:
         if stored is not None and digest == stored.content_hash:
             self._conn.execute("ROLLBACK TO sf_doc")
             self._conn.execute("RELEASE sf_doc")
+            self.ledger.restore(saved)
             stats.counts.add(_BUCKET[PartAction.UNCHANGED], n)
             return
         self._conn.execute("RELEASE sf_doc")

@@ -11,6 +11,7 @@ says: the fast path is the plan when nothing is stored.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -101,6 +102,16 @@ class Ledger:
         self._conn = conn
         self.run_id = run_id
         self.in_flight: dict[str | None, Counts] = {}
+
+    def checkpoint(self) -> dict[str | None, Counts]:
+        """The in-flight counts, to put back if a savepoint is rolled back."""
+        return {k: dataclasses.replace(c) for k, c in self.in_flight.items()}
+
+    def restore(self, saved: dict[str | None, Counts]) -> None:
+        for key, counts in saved.items():
+            target = self.in_flight[key]
+            for name in ("loaded", "unchanged", "stale", "superseded", "conflict"):
+                setattr(target, name, getattr(counts, name))
 
     def settle(self, recounts: Sequence[Recount], conflicts: Sequence[Conflict]) -> None:
         for r in apply_recounts(recounts, self.in_flight):

@@ -188,12 +188,6 @@ class _Database:
             for statement in (CREATE_HTTP_CACHE, *CREATE_FEED_STATE):
                 conn.execute(statement)
             found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
-            if found is not None and found < SCHEMA_VERSION:
-                raise SinkError(
-                    f"{self.path} has schema version {found}, from a supplyfeed before "
-                    f"snapshot parts and conflicts (version {SCHEMA_VERSION}); it cannot "
-                    "be migrated in place: move it aside and run again to re-create it"
-                )
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
                     f"{self.path} has schema version {found}; this supplyfeed knows "

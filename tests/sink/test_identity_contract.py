@@ -231,3 +231,20 @@ async def test_a_newer_asn_later_in_the_same_run_supersedes(sink: Sink) -> None:
     await sink.load([unit("b", [v8], kind=DocKind.SHIP_NOTICE)])
     counts = await check_counts(sink, "run-1")
     assert (counts["loaded"], counts["superseded"]) == (1, 2)
+
+
+async def test_fetches_of_one_source_in_one_call_load_in_their_order(sink: Sink) -> None:
+    """Two empty deliveries, then one in two parts (it takes the per-unit path), all in one
+    call: the last fetch wins, as it would in three calls (the batch keeps the order)."""
+    await load(sink, [unit("a", [part({"A": 1, "B": 2})], run_id="run-1", request_id="r1")])
+    finals = await load(
+        sink,
+        [
+            unit("a", [part({})], run_id="run-2", request_id="r2"),
+            unit("a", [part({})], run_id="run-2", request_id="r3"),
+            unit("a", [part({"A": 1}), part({"B": 1})], run_id="run-2", request_id="r4"),
+        ],
+    )
+    assert stock(await sink.table_rows("inventory_positions")) == {"A": 1, "B": 1}
+    assert [(f.records_loaded, f.records_superseded) for f in finals] == [(0, 0), (0, 0), (2, 0)]
+    await check_counts(sink, "run-2")

@@ -62,6 +62,10 @@ def load_batch(
     for index, unit in enumerate(units):
         decoded = _decode_whole(unit)
         if decoded is None:
+            # The group gathered so far goes first: units load in the order they came,
+            # which decides between two fetches of one source (the later one wins).
+            _load_group(conn, group, chunk_rows, per_unit, results, ledger)
+            group, records = [], 0
             results[index] = per_unit(unit)
         elif isinstance(decoded, PayloadError):
             results[index] = decoded  # nothing of it was written

@@ -46,6 +46,8 @@ from .semantics import (
     PartAction,
     Recount,
     apply_recounts,
+    checkpoint_counts,
+    conflict_from_row,
     conflict_row,
     copy_from_row,
     copy_row,
@@ -54,6 +56,7 @@ from .semantics import (
     line_copies,
     plan_lines,
     plan_sweep,
+    restore_counts,
     shadow_row,
     snapshot_of_part,
     swept_snapshots,
@@ -231,15 +234,10 @@ class Ledger:
 
     def checkpoint(self) -> dict[str | None, Counts]:
         """The in-flight counts as they are, for :meth:`restore` after a rollback."""
-        return {k: dataclasses.replace(c) for k, c in self.in_flight.items()}
+        return checkpoint_counts(self.in_flight)
 
     def restore(self, saved: dict[str | None, Counts]) -> None:
-        for k, counts in list(self.in_flight.items()):
-            if k not in saved:
-                del self.in_flight[k]
-                continue
-            for bucket in Bucket:
-                setattr(counts, bucket.value, getattr(saved[k], bucket.value))
+        restore_counts(self.in_flight, saved)
 
 
 class CopyBuffer:
@@ -502,20 +500,5 @@ async def sweep_source(conn: Conn, run_id: str, source: str) -> int:
 
 async def read_conflicts(conn: Conn, run_id: str | None) -> list[Conflict]:
     where, params = ("WHERE run_id = $1", [run_id]) if run_id else ("", [])
-    out = []
-    for record in await conn.fetch(f"SELECT * FROM sf_conflicts {where} ORDER BY id", *params):
-        r = stored_values(SF_CONFLICTS, record)
-        winner = Delivery(r["winner_source"], "", r["run_id"], r["winner_request_id"])
-        loser = Delivery(r["loser_source"], "", r["run_id"], r["loser_request_id"])
-        out.append(
-            Conflict(
-                r["doc_type"],
-                r["doc_key"],
-                r["line_key"],
-                winner,
-                _json_decode(r["winner_values"]),
-                loser,
-                _json_decode(r["loser_values"]),
-            )
-        )
-    return out
+    records = await conn.fetch(f"SELECT * FROM sf_conflicts {where} ORDER BY id", *params)
+    return [conflict_from_row(stored_values(SF_CONFLICTS, r)) for r in records]

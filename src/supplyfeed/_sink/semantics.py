@@ -47,6 +47,8 @@ __all__ = [
     "StoredDoc",
     "UnitStats",
     "apply_recounts",
+    "checkpoint_counts",
+    "conflict_from_row",
     "conflict_row",
     "copy_from_row",
     "copy_row",
@@ -71,6 +73,7 @@ __all__ = [
     "provenance",
     "quarantined_record",
     "replay_unit",
+    "restore_counts",
     "shadow_row",
     "snapshot_of_part",
     "swept_snapshots",
@@ -797,3 +800,33 @@ def final_record(
     if isinstance(outcome, PayloadError):
         return quarantined_record(unit, outcome, quarantine(unit, outcome))
     return loaded_record(unit, outcome)
+
+
+def conflict_from_row(row: Mapping[str, Any]) -> Conflict:
+    """A ``sf_conflicts`` row (values as JSON text, as both SQL sinks read them back)."""
+    winner = Delivery(row["winner_source"], "", row["run_id"], row["winner_request_id"])
+    loser = Delivery(row["loser_source"], "", row["run_id"], row["loser_request_id"])
+    return Conflict(
+        row["doc_type"],
+        row["doc_key"],
+        row["line_key"],
+        winner,
+        msgspec.json.decode(row["winner_values"]),
+        loser,
+        msgspec.json.decode(row["loser_values"]),
+    )
+
+
+def checkpoint_counts(in_flight: Mapping[str | None, Counts]) -> dict[str | None, Counts]:
+    """A copy of a transaction's in-flight counts, to put back if a savepoint rolls back."""
+    return {k: dataclasses.replace(c) for k, c in in_flight.items()}
+
+
+def restore_counts(in_flight: dict[str | None, Counts], saved: Mapping[str | None, Counts]) -> None:
+    """Put back what :func:`checkpoint_counts` took, in place (the units hold the objects)."""
+    for key, counts in list(in_flight.items()):
+        if key not in saved:
+            del in_flight[key]
+            continue
+        for bucket in Bucket:
+            setattr(counts, bucket.value, getattr(saved[key], bucket.value))

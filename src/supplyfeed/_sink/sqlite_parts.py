@@ -11,7 +11,6 @@ says: the fast path is the plan when nothing is stored.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -30,6 +29,8 @@ from .semantics import (
     PartAction,
     Recount,
     apply_recounts,
+    checkpoint_counts,
+    conflict_from_row,
     conflict_row,
     copy_from_row,
     copy_row,
@@ -38,6 +39,7 @@ from .semantics import (
     line_copies,
     plan_lines,
     plan_sweep,
+    restore_counts,
     shadow_row,
     snapshot_of_part,
     swept_snapshots,
@@ -104,14 +106,10 @@ class Ledger:
         self.in_flight: dict[str | None, Counts] = {}
 
     def checkpoint(self) -> dict[str | None, Counts]:
-        """The in-flight counts, to put back if a savepoint is rolled back."""
-        return {k: dataclasses.replace(c) for k, c in self.in_flight.items()}
+        return checkpoint_counts(self.in_flight)
 
     def restore(self, saved: dict[str | None, Counts]) -> None:
-        for key, counts in saved.items():
-            target = self.in_flight[key]
-            for name in ("loaded", "unchanged", "stale", "superseded", "conflict"):
-                setattr(target, name, getattr(counts, name))
+        restore_counts(self.in_flight, saved)
 
     def settle(self, recounts: Sequence[Recount], conflicts: Sequence[Conflict]) -> None:
         for r in apply_recounts(recounts, self.in_flight):
@@ -302,19 +300,5 @@ def sweep_source(conn: sqlite3.Connection, run_id: str, source: str) -> int:
 
 def read_conflicts(conn: sqlite3.Connection, run_id: str | None) -> list[Conflict]:
     where, params = ("WHERE run_id = ?", (run_id,)) if run_id else ("", ())
-    out = []
-    for r in conn.execute(f"SELECT * FROM sf_conflicts {where} ORDER BY id", params):
-        winner = Delivery(r["winner_source"], "", r["run_id"], r["winner_request_id"])
-        loser = Delivery(r["loser_source"], "", r["run_id"], r["loser_request_id"])
-        out.append(
-            Conflict(
-                r["doc_type"],
-                r["doc_key"],
-                r["line_key"],
-                winner,
-                msgspec.json.decode(r["winner_values"]),
-                loser,
-                msgspec.json.decode(r["loser_values"]),
-            )
-        )
-    return out
+    rows = conn.execute(f"SELECT * FROM sf_conflicts {where} ORDER BY id", params)
+    return [conflict_from_row(r) for r in rows]

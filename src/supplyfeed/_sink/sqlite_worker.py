@@ -3,7 +3,7 @@
 On a 2-core machine, decoding and writing in a thread of the fetching process competes for
 one GIL with the event loop: every socket call then waits for the writer's Python work
 (the convoy effect), and the run goes at the speed of one core. With ``worker="process"``
-the sink's :class:`~supplyfeed._sink.sqlite._Database` lives in a spawned child: decode
+the sink's :class:`~supplyfeed._sink.sqlite_db.Database` lives in a spawned child: decode
 and SQL run on the other core, and the parent only fetches. There is still exactly one
 writer, so SQLite's single-writer rule and the transaction design are unchanged.
 
@@ -20,7 +20,6 @@ import ctypes
 import multiprocessing
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -28,23 +27,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _failpoints
-from .._exceptions import SinkError
+from .sqlite_db import Database, run_converted
 
 __all__ = ["child_call", "child_init"]
 
-_db: Any = None  # the child's _Database
+_db: Database | None = None  # the child's Database
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def child_init(path: str, busy_timeout: float, pragmas: Mapping[str, Any], chunk_rows: int) -> None:
-    from .sqlite import _Database  # imported here: the parent must not create one
-
     global _db
     _exit_with_parent()  # first: the parent may already be gone
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _failpoints.KILL_PARENT = True  # a crash point means the whole program dies there
-    _db = _Database(path, busy_timeout=busy_timeout, pragmas=pragmas, chunk_rows=chunk_rows)
+    _db = Database(path, busy_timeout=busy_timeout, pragmas=pragmas, chunk_rows=chunk_rows)
 
 
 def _exit_with_parent() -> None:
@@ -82,12 +79,7 @@ def _parent_death_signal() -> None:
 
 
 def child_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run one ``_Database`` method; errors cross the process boundary as SinkError."""
-    from .sqlite import _sink_error
-
-    try:
-        return getattr(_db, method)(*args, **kwargs)
-    except sqlite3.Error as exc:
-        raise _sink_error(_db.path, exc) from None
-    except OSError as exc:
-        raise SinkError(f"I/O error beside {_db.path}: {exc}") from None
+    """Run one ``Database`` method; errors cross the process boundary as SinkError."""
+    if _db is None:
+        raise RuntimeError("child_call before child_init")
+    return run_converted(_db.path, getattr(_db, method), *args, **kwargs)

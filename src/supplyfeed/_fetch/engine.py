@@ -243,12 +243,18 @@ class AsyncBatchIngestor:
                 return _cancelled(request, request_id, started_at, t0, history)
             attempt += 1
             result = await self._attempt(request, request_id, attempt)
+            ended = time.monotonic() - t0  # an attempt started at ended - its elapsed
             if result is None:  # stop() was called while this request waited for a slot
                 return _cancelled(request, request_id, started_at, t0, history)
             if isinstance(result, TransportResult):
                 history.append(
                     AttemptRecord(
-                        attempt, "ok", result.status, result.elapsed, redirects=result.redirects
+                        attempt,
+                        "ok",
+                        result.status,
+                        result.elapsed,
+                        redirects=result.redirects,
+                        start=ended - result.elapsed,
                     )
                 )
                 self._notify(request, request_id, history[-1])
@@ -266,7 +272,10 @@ class AsyncBatchIngestor:
             error, elapsed = result
             retry = self.policy.should_retry(error, attempt)
             wait = self.policy.delay(error, request.url, attempt) if retry else 0.0
-            history.append(AttemptRecord(attempt, error.kind, error.status, elapsed, wait))
+            failed = AttemptRecord(
+                attempt, error.kind, error.status, elapsed, wait, start=ended - elapsed
+            )
+            history.append(failed)
             self._notify(request, request_id, history[-1])
             if not retry:
                 return FetchFailure(

@@ -42,6 +42,7 @@ class AttemptRecord:
     elapsed: float
     wait_before_next: float = 0.0
     redirects: tuple[str, ...] = ()  # the redacted URLs this attempt was redirected to
+    start: float = 0.0  # seconds from the request's start to this attempt's slot (waterfall)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -50,6 +51,7 @@ class AttemptRecord:
             "status": self.status,
             "elapsed": round(self.elapsed, 4),
             "wait": round(self.wait_before_next, 4),
+            "start": round(self.start, 4),
         }
         if self.redirects:  # kept in the ledger's retry history (redirects.py)
             out["redirects"] = list(self.redirects)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from supplyfeed._formats.base import DecodeContext
 from supplyfeed._formats.body import Body
 from supplyfeed._formats.x12.documents import decode
-from supplyfeed._formats.x12.tokenizer import iter_text_segments
+from supplyfeed._formats.x12.tokenizer import iter_text_pieces, segments_of
 from supplyfeed._models import DocKind, InventoryItem, InventorySnapshot
 from supplyfeed.sim.render.x12 import render
 
@@ -58,7 +58,7 @@ def main() -> None:
     body = Body.from_bytes(data)
 
     def tokenize_all() -> int:
-        return sum(1 for _ in iter_text_segments(data)[1])
+        return sum(len(segments_of(chunk)) for chunk in iter_text_pieces(data)[1])
 
     def decode_all() -> int:
         ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, supplier_id="SUP001")

@@ -25,7 +25,7 @@ from supplyfeed._formats.base import DecodeContext
 from supplyfeed._formats.body import Body
 from supplyfeed._formats.edifact.tokenizer import SegmentReader
 from supplyfeed._formats.registry import get_decoder
-from supplyfeed._formats.x12.tokenizer import iter_text_chunks
+from supplyfeed._formats.x12 import tokenizer as x12_tokenizer
 from supplyfeed._models import DocKind, Document, InventoryItem, InventorySnapshot
 from supplyfeed.sim.render import get_mapping, get_renderer
 
@@ -103,7 +103,9 @@ def build_cases(items: int, tmp: Path) -> list[Case]:
         Case(
             "X12 tokenizer",
             len(x12),
-            lambda: sum(len(chunk) for chunk in iter_text_chunks(x12)[1]),
+            lambda: sum(
+                len(x12_tokenizer.segments_of(c)) for c in x12_tokenizer.iter_text_pieces(x12)[1]
+            ),
             unit="segments",
         ),
         _decode_case("X12 846", "x12", x12, Body(data=x12)),

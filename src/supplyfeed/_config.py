@@ -112,10 +112,6 @@ class FeedConfig:
         """A copy with some fields changed (validated like the original)."""
         return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def field_names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in dataclasses.fields(cls))
-
 
 @dataclass(frozen=True, slots=True)
 class FieldMapping:

@@ -169,7 +169,7 @@ class _Reader:
             raise self.fail(node, key, "must be a list")
         return list(node.value)
 
-    def string(self, node: yaml.Node, key: str, *, secret_ok: bool = True) -> str:
+    def string(self, node: yaml.Node, key: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
             raise self.fail(node, key, "must be a string")
         return self.expand(str(node.value), node, key)

@@ -9,9 +9,10 @@ import pytest
 from supplyfeed import PayloadError
 from supplyfeed._formats.x12.tokenizer import (
     X12Delimiters,
-    iter_segments,
-    iter_text_segments,
+    iter_pieces,
+    iter_text_pieces,
     read_delimiters,
+    segments_of,
     tokenize,
 )
 
@@ -137,15 +138,15 @@ def test_streaming_equals_whole_payload_at_any_chunk_size() -> None:
     body = "".join(f"  LIN**SK*S{n}…\r\n  QTY*17*{n}…\r\n" for n in range(200))
     data = (ISA[:-1] + "…\r\n" + body + "IEA*1*1").encode("utf-8")
     _, whole = tokenize(data)
-    assert list(iter_text_segments(data)[1]) == whole
+    assert [s for c in iter_text_pieces(data)[1] for s in segments_of(c)] == whole
     for chunk in (1, 7, 64, 4096):
-        _, segments = iter_segments(io.BytesIO(data), chunk_size=chunk)
-        assert list(segments) == whole
+        _, chunks = iter_pieces(io.BytesIO(data), chunk_size=chunk)
+        assert [s for c in chunks for s in segments_of(c)] == whole
 
 
 def test_streaming_bounds_a_segment_without_terminator() -> None:
     """A stream that never terminates its segment fails instead of growing without end."""
     data = (ISA + "GS*" + "A" * 5000).encode()
-    _, segments = iter_segments(io.BytesIO(data), chunk_size=512, max_segment=1024)
+    _, chunks = iter_pieces(io.BytesIO(data), chunk_size=512, max_segment=1024)
     with pytest.raises(PayloadError, match="no segment terminator"):
-        list(segments)
+        list(chunks)

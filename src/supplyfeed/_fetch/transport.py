@@ -258,8 +258,8 @@ class MockTransport:
     """A fake transport that answers with a user-supplied async handler.
 
     The handler may return a response, or raise ``TransientFetchError`` /
-    ``PermanentFetchError`` to simulate network failures. Open responses are tracked so
-    that a deliberately leaky handler can be detected (``open_responses``).
+    ``PermanentFetchError`` to simulate network failures. Every request it was sent is
+    kept in ``requests``, in order; ``closed`` says whether it was closed.
     """
 
     def __init__(self, handler: Handler) -> None:

@@ -20,7 +20,7 @@ from .edifact.documents import MESSAGE_TYPES
 from .edifact.tokenizer import SegmentReader
 from .safe_xml import iterparse
 from .x12.documents import SET_KINDS
-from .x12.tokenizer import iter_segments
+from .x12.tokenizer import iter_pieces, segments_of
 
 __all__ = ["Declared", "declared_kind"]
 
@@ -62,10 +62,11 @@ def declared_kind(fmt: str, body: Body) -> Declared | None:
 
 
 def _x12_code(stream: BinaryIO) -> str:
-    _, segments = iter_segments(stream)
-    for seg in segments:
-        if seg[0] == "ST":
-            return seg[1] if len(seg) > 1 else ""
+    _, chunks = iter_pieces(stream)
+    for chunk in chunks:
+        for seg in segments_of(chunk):
+            if seg[0] == "ST":
+                return seg[1] if len(seg) > 1 else ""
     raise PayloadError("no transaction set (ST) in the interchange", kind="envelope")
 
 

@@ -34,7 +34,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -50,6 +49,7 @@ from .._exceptions import ConfigError, PayloadError, RunLockedError, SinkError
 from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import Document
+from .._redact import redact_url
 from . import postgres_state as state
 from .base import (
     Conflict,
@@ -213,11 +213,6 @@ def _from_pg(table: Table, record: asyncpg.Record) -> dict[str, Any]:
     return stored_values(table, record)
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
 def _refused(url: str) -> str:
     parts = urlsplit(url)
     where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
@@ -304,9 +299,9 @@ class PostgresSink:
                 server_settings={"application_name": f"supplyfeed {purpose}"},
             )
         except asyncpg.InvalidCatalogNameError as exc:
-            raise SinkError(f"{redact(self.url)}: {exc} (create the database first)") from exc
+            raise SinkError(f"{redact_url(self.url)}: {exc} (create the database first)") from exc
         except asyncpg.InvalidAuthorizationSpecificationError as exc:
-            raise SinkError(f"{redact(self.url)}: {exc}") from exc
+            raise SinkError(f"{redact_url(self.url)}: {exc}") from exc
         except ConnectionRefusedError as exc:
             if self._opened:
                 raise  # mid-run the server may be restarting: _retrying reconnects
@@ -376,7 +371,7 @@ class PostgresSink:
                     )
                     raise RunLockedError(
                         f"another supplyfeed run (backend {holder or 'unknown'}) holds "
-                        f"{redact(self.url)}; wait for it to finish, or use a read-only command"
+                        f"{redact_url(self.url)}; wait for it to finish, or use a read-only command"
                     )
                 await asyncio.sleep(0.05)  # real time: the server is ending a session
         except BaseException:
@@ -399,7 +394,7 @@ class PostgresSink:
             found = await conn.fetchval("SELECT max(version) FROM sf_schema_version")
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
-                    f"{redact(self.url)} has schema version {found}; this supplyfeed knows "
+                    f"{redact_url(self.url)} has schema version {found}; this supplyfeed knows "
                     f"{SCHEMA_VERSION}: upgrade supplyfeed"
                 )
             if found is None:
@@ -417,7 +412,7 @@ class PostgresSink:
         found = await conn.fetchval("SELECT max(version) FROM sf_schema_version")
         if found is not None and found < SCHEMA_VERSION:
             raise SinkError(
-                f"{redact(self.url)} has schema version {found}, from a supplyfeed before "
+                f"{redact_url(self.url)} has schema version {found}, from a supplyfeed before "
                 f"snapshot parts and conflicts (version {SCHEMA_VERSION}); it cannot be "
                 "migrated in place: drop or rename the database and run again to re-create it"
             )
@@ -447,7 +442,7 @@ class PostgresSink:
                 if not _is_disconnect(exc, self._conn):
                     if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
                         raise SinkError(
-                            f"PostgreSQL error on {redact(self.url)} during {what}: {exc} "
+                            f"PostgreSQL error on {redact_url(self.url)} during {what}: {exc} "
                             "(the transaction was rolled back)"
                         ) from exc
                     raise
@@ -455,13 +450,13 @@ class PostgresSink:
                 self._conn = None
                 if attempt == self._max_attempts:
                     raise SinkError(
-                        f"lost the connection to {redact(self.url)} during {what} "
+                        f"lost the connection to {redact_url(self.url)} during {what} "
                         f"{attempt} times; nothing uncommitted was kept: {exc}"
                     ) from exc
                 log.warning(
                     "%s: connection to %s lost (%s); retry %d in %.2fs",
                     what,
-                    redact(self.url),
+                    redact_url(self.url),
                     exc,
                     attempt,
                     delay,
@@ -504,7 +499,7 @@ class PostgresSink:
 
     def _check_open(self) -> None:
         if not self._opened:
-            raise SinkError(f"the PostgreSQL sink {redact(self.url)} is not open")
+            raise SinkError(f"the PostgreSQL sink {redact_url(self.url)} is not open")
 
     # -- runs and the ledger -------------------------------------------------------------
 
@@ -540,7 +535,7 @@ class PostgresSink:
         async with self._mutex:
             result = await self._write(body, "finish_run")
         if result.endswith(" 0"):
-            raise SinkError(f"no run {run_id!r} in {redact(self.url)}")
+            raise SinkError(f"no run {run_id!r} in {redact_url(self.url)}")
 
     async def get_run(self, run_id: str | None = None) -> RunRecord | None:
         self._check_open()
@@ -829,7 +824,7 @@ class PostgresSink:
                 f"{_select(SF_DEAD_LETTERS)} WHERE id = $1 FOR UPDATE", dead_letter_id
             )
             if row is None:
-                raise SinkError(f"no dead letter {dead_letter_id} in {redact(self.url)}")
+                raise SinkError(f"no dead letter {dead_letter_id} in {redact_url(self.url)}")
             letter = self._letter(row)
             stored = await conn.fetchrow(
                 f"{_select(SF_ENDPOINTS)} WHERE run_id = $1 AND endpoint_key = $2",

@@ -52,9 +52,10 @@ from .semantics import (
     provenance,
 )
 
-__all__ = ["Conn", "Ledger", "Outcome", "load_one", "load_units"]
+__all__ = ["Conn", "Ledger", "UnitOutcome", "load_one", "load_units"]
 
-Outcome: TypeAlias = UnitStats | PayloadError
+# what loading one unit gave: its counts, or the payload error that quarantines it
+UnitOutcome: TypeAlias = UnitStats | PayloadError
 
 _LOOKUP_DOCS: Final = (
     "SELECT d.doc_type, d.doc_key, d.issued_at, d.control_number, d.content_hash, "
@@ -326,7 +327,7 @@ class UnitWriter:
 
 async def _write_unit(
     conn: Conn, unit: LoadUnit, chunks: Chunks, chunk_rows: int, ledger: Ledger
-) -> Outcome:
+) -> UnitOutcome:
     """One unit under its own savepoint: its stats, or the PayloadError that rolled it
     back. Closes ``chunks``."""
     saved = ledger.checkpoint()
@@ -345,7 +346,7 @@ async def _write_unit(
     return stats
 
 
-async def load_one(conn: Conn, unit: LoadUnit, chunk_rows: int, ledger: Ledger) -> Outcome:
+async def load_one(conn: Conn, unit: LoadUnit, chunk_rows: int, ledger: Ledger) -> UnitOutcome:
     """One unit, decoded a chunk at a time, under its own savepoint."""
     return await _write_unit(conn, unit, Decoder(unit, chunk_rows), chunk_rows, ledger)
 
@@ -412,7 +413,7 @@ async def _write_group(conn: Conn, entries: list[_Entry], ledger: Ledger) -> lis
 
 
 async def _flush_group(
-    conn: Conn, group: _Group, chunk_rows: int, outcomes: dict[int, Outcome], ledger: Ledger
+    conn: Conn, group: _Group, chunk_rows: int, outcomes: dict[int, UnitOutcome], ledger: Ledger
 ) -> None:
     """Write the group under one savepoint; if the server refuses its rows, each unit
     again under its own (which quarantines the ones at fault)."""
@@ -439,10 +440,10 @@ async def _flush_group(
 
 async def load_units(
     conn: Conn, units: Sequence[LoadUnit], chunk_rows: int, ledger: Ledger
-) -> list[Outcome]:
+) -> list[UnitOutcome]:
     """Write ``units`` in the open transaction: each one's stats, or the PayloadError that
     keeps it out (decoder error, or rows the server refuses)."""
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, UnitOutcome] = {}
     group = _Group(chunk_rows)
     lookahead = Lookahead(units, chunk_rows)
     try:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import BinaryIO, TypeAlias
@@ -48,12 +49,8 @@ __all__ = [
     "TextChunk",
     "Tokenizer",
     "X12Delimiters",
-    "iter_chunks",
     "iter_pieces",
-    "iter_segments",
-    "iter_text_chunks",
     "iter_text_pieces",
-    "iter_text_segments",
     "read_delimiters",
     "segments_of",
     "tokenize",
@@ -67,10 +64,6 @@ _NOISE = " \t\r\n\x0b\x0c"
 _MAX_ISA = 512  # a padded ISA is 106 characters; past this we are not reading an ISA
 _MAX_SEGMENT = 1 << 20  # streaming: a segment longer than this means a missing terminator
 _CHUNK = 1 << 16  # bytes read from a stream at a time
-# Characters split at a time. Small on purpose: the segments of an 8 KB piece (~500 lists,
-# ~2,000 strings) stay in the CPU cache while the mapper reads them; 64 KB pieces made
-# the 846 decode 25% slower for the same work (measured 137k vs 176k records/s).
-_SPLIT = 1 << 13
 # Characters per chunk of ``Tokenizer.pieces``: most of these chunks are never split into
 # lists, and fewer, larger ones cost less per chunk (measured on a 200k-item 846: 16 KB
 # 6% faster than 8 KB, 32 KB no better than 16 KB).
@@ -151,8 +144,9 @@ def _check_distinct(d: X12Delimiters) -> None:
         )
 
 
-def _split_clean(text: str, terminator: str, element: str) -> list[Segment]:
-    """The segments of clean text (see :meth:`Tokenizer.piece`), the cyclic GC paused.
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic GC paused while segments are split.
 
     The segments are a burst of small lists that are all alive at once, and
     young-generation collections over them would cost more than the splitting itself
@@ -161,13 +155,18 @@ def _split_clean(text: str, terminator: str, element: str) -> list[Segment]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        pieces = text.split(terminator)
-        if pieces and not pieces[-1]:
-            pieces.pop()
-        return [p.split(element) for p in pieces]
+        yield
     finally:
         if enabled:
             gc.enable()
+
+
+def _split_bare(text: str, terminator: str, element: str) -> list[Segment]:
+    """The segments of clean text (see :meth:`Tokenizer.piece`): bare terminators only."""
+    pieces = text.split(terminator)
+    if pieces and not pieces[-1]:
+        pieces.pop()
+    return [p.split(element) for p in pieces]
 
 
 class TextChunk:
@@ -197,13 +196,15 @@ class TextChunk:
     def segments(self) -> list[Segment]:
         """The segments (split once, then the same lists every time)."""
         if self._segments is None:
-            self._segments = _split_clean(self.text, self.terminator, self.element)
+            with _gc_paused():
+                self._segments = _split_bare(self.text, self.terminator, self.element)
         return self._segments
 
     def split_range(self, start: int, stop: int) -> list[Segment]:
         """The segments of ``text[start:stop]``, which starts a segment and ends just
         after a terminator or at the end: a part of :meth:`segments`, as new lists."""
-        return _split_clean(self.text[start:stop], self.terminator, self.element)
+        with _gc_paused():
+            return _split_bare(self.text[start:stop], self.terminator, self.element)
 
     def may_hold(self, tags: frozenset[str]) -> bool:
         """False when no segment has one of ``tags`` (True may be a false alarm)."""
@@ -252,34 +253,20 @@ class Tokenizer:
         self.count = 0  # segments produced so far: positions in errors are 1-based
 
     def split(self, text: str) -> list[Segment]:
-        """Every segment of ``text``, which must end at a segment boundary (or the end).
-
-        The cyclic GC is paused meanwhile: the segments are a burst of small lists that
-        are all alive at once, and young-generation collections over them would cost
-        more than the splitting itself (measured: 2x on a million segments).
-        """
+        """Every segment of ``text``, which must end at a segment boundary (or the end)."""
         return self._split_normal(self._normal(text))
 
     def _split_normal(self, text: str) -> list[Segment]:
         """:meth:`split` over text that :meth:`_normal` gave (normalizing twice is not
         the same: each pass takes one line break off a run of blank lines)."""
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             segments = self._split(text)
-        finally:
-            if enabled:
-                gc.enable()
         self.count += len(segments)
         return segments
 
     def _split(self, text: str) -> list[Segment]:
         if self._clean(text):
-            pieces = text.split(self.delimiters.segment)
-            if pieces and not pieces[-1]:
-                pieces.pop()
-            element = self.delimiters.element
-            return [p.split(element) for p in pieces]
+            return _split_bare(text, self.delimiters.segment, self.delimiters.element)
         return self._split_noisy(text)
 
     def _normal(self, text: str) -> str:
@@ -331,24 +318,11 @@ class Tokenizer:
                     where=f"segment {self.count + i + 1} ({seg_id})",
                 )
 
-    def chunks(self, text: str, size: int = _SPLIT) -> Iterator[Segment]:
-        """Segments of a whole text, split a chunk at a time (few lists alive at once)."""
-        for segments in self.chunk_lists(text, size):
-            yield from segments
-
-    def chunk_lists(self, text: str, size: int = _SPLIT) -> Iterator[list[Segment]]:
-        """The segments of a whole text as one list per chunk of about ``size`` characters.
-
-        Consumers that loop over a list in one frame (the envelope, the 846 mapper) avoid a
-        generator resumption per segment, which cost as much as the splitting itself.
-        """
-        for span in self._spans(text, size):
-            segments = self.split(span)
-            if segments:
-                yield segments
-
     def pieces(self, text: str, size: int = _PIECE) -> Iterator[Chunk]:
-        """Like :meth:`chunk_lists`, each chunk as :meth:`piece` gives it."""
+        """The segments of a whole text, one chunk (as :meth:`piece` gives it) per about
+        ``size`` characters. Consumers that loop over a chunk in one frame (the envelope,
+        the 846 mapper) avoid a generator resumption per segment, which cost as much as
+        the splitting itself."""
         for span in self._spans(text, size):
             chunk = self.piece(span)
             if chunk:
@@ -373,22 +347,8 @@ def tokenize(data: bytes) -> tuple[X12Delimiters, list[Segment]]:
     return delimiters, Tokenizer(delimiters).split(text[start:])
 
 
-def iter_text_segments(data: bytes) -> tuple[X12Delimiters, Iterator[Segment]]:
-    """Segments of an in-memory payload, produced a chunk at a time as they are used."""
-    text = data.decode("latin-1")
-    delimiters, start = read_delimiters(text[: start_hint(text)])
-    return delimiters, Tokenizer(delimiters).chunks(text[start:])
-
-
-def iter_text_chunks(data: bytes) -> tuple[X12Delimiters, Iterator[list[Segment]]]:
-    """Like :func:`iter_text_segments`, one list of segments per chunk."""
-    text = data.decode("latin-1")
-    delimiters, start = read_delimiters(text[: start_hint(text)])
-    return delimiters, Tokenizer(delimiters).chunk_lists(text[start:])
-
-
 def iter_text_pieces(data: bytes) -> tuple[X12Delimiters, Iterator[Chunk]]:
-    """Like :func:`iter_text_chunks`, each chunk as :meth:`Tokenizer.piece` gives it."""
+    """The segments of an in-memory payload, a chunk (:meth:`Tokenizer.pieces`) at a time."""
     text = data.decode("latin-1")
     delimiters, start = read_delimiters(text[: start_hint(text)])
     return delimiters, Tokenizer(delimiters).pieces(text[start:])
@@ -400,29 +360,15 @@ def start_hint(text: str) -> int:
     return len(head) - len(head.lstrip(_LEADING)) + _MAX_ISA
 
 
-def iter_segments(
-    stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
-) -> tuple[X12Delimiters, Iterator[Segment]]:
-    """Segments of a binary stream, read in chunks: memory stays within a few chunks.
-
-    The delimiters are read eagerly (so a bad ISA fails at once); the segments lazily.
-    """
-    delimiters, chunks = iter_chunks(stream, chunk_size=chunk_size, max_segment=max_segment)
-    return delimiters, (seg for segments in chunks for seg in segments)
-
-
-def iter_chunks(
-    stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
-) -> tuple[X12Delimiters, Iterator[list[Segment]]]:
-    """Like :func:`iter_segments`, one list of segments per chunk read."""
-    delimiters, chunks = iter_pieces(stream, chunk_size=chunk_size, max_segment=max_segment)
-    return delimiters, map(segments_of, chunks)
-
-
 def iter_pieces(
     stream: BinaryIO, *, chunk_size: int = _CHUNK, max_segment: int = _MAX_SEGMENT
 ) -> tuple[X12Delimiters, Iterator[Chunk]]:
-    """Like :func:`iter_chunks`, each chunk as :meth:`Tokenizer.piece` gives it."""
+    """The segments of a binary stream, read in chunks: memory stays within a few chunks.
+
+    Each chunk is as :meth:`Tokenizer.piece` gives it (:func:`segments_of` makes it a
+    list). The delimiters are read eagerly (so a bad ISA fails at once); the segments
+    lazily.
+    """
     head = stream.read(chunk_size)
     while len(head) < 4096:
         more = stream.read(chunk_size)

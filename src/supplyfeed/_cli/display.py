@@ -1,12 +1,17 @@
-"""Terminal output: the live progress display and the run summary table."""
+"""Terminal output: the live progress display and the run summary table.
+
+On a terminal, tables fit the window. Off one (a pipe, a file, cron's mail), values are
+printed whole, never cut to 80 columns, and lines carry no trailing padding.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import IO, Any, Final, TextIO, cast
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -15,63 +20,166 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from .._fetch.outcome import AttemptRecord, FetchOutcome, FetchRequest
+from .._redact import redact_url
+from .._run.progress import ProgressModel, ProgressView
 from .._sink.base import Outcome
 from .._telemetry.render import print_report
 
-__all__ = ["RichProgress", "make_console", "print_summary"]
+__all__ = ["RichProgress", "make_console", "print_summary", "status_line"]
 
-_OK = (Outcome.LOADED, Outcome.UNCHANGED)
+# Wide enough that no value is cut or wrapped off a terminal: rich would use 80.
+_UNBOUNDED: Final = 100_000
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    return Console(file=sys.stderr if stderr else sys.stdout, width=None, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(file=stream, width=None, highlight=False)
+    trimmed = cast(IO[str], TrimmedLines(stream))  # rich needs write, flush and isatty
+    return Console(file=trimmed, width=_UNBOUNDED, highlight=False)
+
+
+class TrimmedLines:
+    """A text stream that drops the trailing spaces rich pads table lines with."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._partial = ""
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        if lines:
+            self._stream.write("".join(line.rstrip() + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._stream.write(self._partial)
+            self._partial = ""
+        self._stream.flush()
+
+
+def _stderr_is_console(console: Console) -> bool:
+    """Whether stderr is the terminal the display draws on (``run 2>err.log``: no)."""
+    try:
+        err, out = os.fstat(sys.stderr.fileno()), os.fstat(console.file.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return sys.stderr.isatty() and (err.st_dev, err.st_ino) == (out.st_dev, out.st_ino)
+
+
+class _Display(Progress):
+    """rich's Progress with one more line under the bars: what is on the wire."""
+
+    def __init__(self, model: ProgressModel, *args: Any, **kwargs: Any) -> None:
+        self._model = model  # before rich's __init__, which draws once
+        super().__init__(*args, **kwargs)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        yield Text(status_line(self._model.view()), style="dim", no_wrap=True)
 
 
 class RichProgress:
-    """One line per feed kind: done/total, records, failures and ETA.
+    """One line per feed kind (done/total, records, failures, elapsed time), then one
+    line of what is in flight, retrying, the slowest request and the ETA.
 
     Quiet when output is not a terminal (cron, CI, pipes): rich's live display would
-    otherwise fill logs with redraws.
+    otherwise fill logs with redraws. It takes over stderr only when stderr is the same
+    terminal (log lines then print above the bars); ``2>err.log`` keeps them in the file.
     """
 
-    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+    def __init__(
+        self, console: Console, *, enabled: bool = True, timeout_seconds: float = 30.0
+    ) -> None:
         self._enabled = enabled and console.is_terminal
-        self._progress = Progress(
+        self.model = ProgressModel(timeout=timeout_seconds)
+        self._progress = _Display(
+            self.model,
             TextColumn("[bold]{task.description:<20}"),
             BarColumn(bar_width=30),
             MofNCompleteColumn(),
             TextColumn("{task.fields[records]:>9,} rec"),
             TextColumn("[red]{task.fields[failed]:>4} failed"),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
             console=console,
             transient=False,
+            redirect_stderr=self._enabled and _stderr_is_console(console),
             disable=not self._enabled,
         )
         self._tasks: dict[str, TaskID] = {}
-        self._counts: dict[str, list[int]] = {}
 
     def start(self, totals: Mapping[str, int]) -> None:
+        self.model.start(totals)
         for kind, total in sorted(totals.items()):
-            self._counts[kind] = [0, 0]
             self._tasks[kind] = self._progress.add_task(kind, total=total, records=0, failed=0)
         self._progress.start()
 
+    def discovered(self, kind: str, count: int) -> None:
+        self.model.discovered(kind, count)
+        self._sync(kind)
+
     def advance(self, kind: str, outcome: Outcome, records: int) -> None:
+        self.model.advance(kind, outcome, records)
+        self._sync(kind)
+
+    def _sync(self, kind: str) -> None:
+        k = self.model.view().kinds[kind]
         task = self._tasks.get(kind)
         if task is None:
-            return
-        counts = self._counts[kind]
-        counts[0] += records
-        counts[1] += outcome not in _OK
-        self._progress.update(task, advance=1, records=counts[0], failed=counts[1])
+            task = self._tasks[kind] = self._progress.add_task(kind, total=k.total)
+        self._progress.update(
+            task, total=k.total, completed=k.done, records=k.records, failed=k.failed
+        )
+
+    def attempt_started(self, request: FetchRequest, request_id: str, attempt: int) -> None:
+        self.model.attempt_started(request, request_id, attempt)
+
+    def attempt_finished(
+        self, request: FetchRequest, request_id: str, record: AttemptRecord
+    ) -> None:
+        self.model.attempt_finished(request, request_id, record)
+
+    def finished(self, outcome: FetchOutcome) -> None:
+        self.model.finished(outcome)
 
     def stop(self) -> None:
         self._progress.stop()
+
+
+def status_line(view: ProgressView) -> str:
+    """``in flight 12 | retrying 3 | slowest 4.2 s (try 2) URL | ETA 6 s``"""
+    parts = [f"in flight {view.in_flight}", f"retrying {view.retrying}"]
+    if view.slowest is not None:
+        s = view.slowest
+        again = f" (try {s.attempt})" if s.attempt > 1 else ""
+        parts.append(f"slowest {s.seconds:.1f} s{again} {redact_url(s.url)}")
+    parts.append("ETA -" if view.eta is None else f"ETA {_duration(view.eta)}")
+    return " | ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return (
+        f"{minutes} min {seconds:02d} s"
+        if minutes < 60
+        else f"{minutes // 60} h {minutes % 60:02d} min"
+    )
 
 
 _BUCKETS = ("unchanged", "stale", "superseded", "conflict")

@@ -314,7 +314,11 @@ async def _execute_async(
     args: argparse.Namespace,
 ) -> int:
     console = make_console()
-    progress = RichProgress(console, enabled=not args.quiet and not args.json)
+    progress = RichProgress(
+        console,
+        enabled=not args.quiet and not args.json,
+        timeout_seconds=config.timeout_seconds,
+    )
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
     sink = open_run_sink(sink_url)
     await sink.open()

@@ -46,7 +46,7 @@ from .drops import DropFiles
 from .incremental import CursorTracker
 from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
-from .progress import NullProgress, ProgressListener
+from .progress import NullProgress, ProgressListener, watched_by
 from .summary import RunSummary, summarize
 from .unchanged import UnchangedFilter
 
@@ -170,8 +170,13 @@ class Runner:
             self.cursors.seen(outcome, by_key[outcome.request.key])
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
+        walked: set[str] = set()  # paged feeds whose first page came: the plan counted it
+
         async def emit_page(outcome: FetchOutcome, page: PlannedEndpoint) -> None:
             failpoint("after_fetch")
+            if page.endpoint.source in walked:  # a page the plan could not know of
+                self.options.progress.discovered(page.endpoint.kind.value, 1)
+            walked.add(page.endpoint.source)
             self.cursors.seen(outcome, page)
             await queue.put(self.pages.item(self._to_item(outcome, page), page))
 
@@ -184,7 +189,10 @@ class Runner:
             self.config,
             transport=self.options.transport or (tele.transport(self.config) if tele else None),
             supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
-            observer=self.options.observer or (tele.observer if tele else None),
+            observer=watched_by(
+                self.options.observer or (tele.observer if tele else None),
+                self.options.progress,
+            ),
             spool_dir=self.options.spool_dir,
             hooks=[
                 *self.options.hooks,

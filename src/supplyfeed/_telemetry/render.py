@@ -20,11 +20,12 @@ def print_report(console: Console, report: Mapping[str, Any]) -> None:
     """Suppliers, slowest endpoints, hosts, then the findings an operator acts on."""
     if not report:
         return
-    console.print(_suppliers(report))
+    whole = not console.is_terminal  # a pipe or a file: names in full, never cut
+    console.print(_suppliers(report, whole))
     if report.get("slowest"):
         console.print(_slowest(report["slowest"]))
     if report.get("hosts"):
-        console.print(_hosts(report["hosts"]))
+        console.print(_hosts(report["hosts"], whole))
     console.print(_health(report))
     console.print(_findings(report.get("findings", [])))
 
@@ -46,7 +47,11 @@ def _records(by_kind: Mapping[str, int]) -> str:
     return " ".join(f"{short.get(k, k)} {v:,}" for k, v in by_kind.items() if v) or "-"
 
 
-def _suppliers(report: Mapping[str, Any]) -> Table:
+def _clip(text: str, width: int, whole: bool) -> str:
+    return text if whole else text[:width]
+
+
+def _suppliers(report: Mapping[str, Any], whole: bool = False) -> Table:
     t = _table("per supplier (latency in seconds)")
     for name, justify in (
         ("supplier", "left"), ("ok", "right"), ("failed", "right"), ("err %", "right"),
@@ -58,7 +63,7 @@ def _suppliers(report: Mapping[str, Any]) -> Table:
         report.get("suppliers", {}).items(), key=lambda kv: (-kv[1]["error_rate"], kv[0])
     )
     for sid, g in suppliers[:_MAX_SUPPLIERS]:
-        t.add_row(*_group_row(sid[:14], g))
+        t.add_row(*_group_row(_clip(sid, 14, whole), g))
     if len(suppliers) > _MAX_SUPPLIERS:
         t.add_row(f"… {len(suppliers) - _MAX_SUPPLIERS} more", *[""] * 9)
     t.add_section()
@@ -101,7 +106,7 @@ def _slowest(rows: list[Mapping[str, Any]]) -> Table:
     return t
 
 
-def _hosts(hosts: Mapping[str, Mapping[str, Any]]) -> Table:
+def _hosts(hosts: Mapping[str, Mapping[str, Any]], whole: bool = False) -> Table:
     t = _table("hosts (connection slots; wait and wire are per attempt)")
     for name in ("host", "attempts", "peak", "wait s", "wire s", "new", "reused"):
         t.add_column(name, justify="left" if name == "host" else "right", no_wrap=True)
@@ -109,7 +114,7 @@ def _hosts(hosts: Mapping[str, Mapping[str, Any]]) -> Table:
     for host, h in ranked[:_MAX_HOSTS]:
         n = max(1, h.get("attempts", 0))
         t.add_row(
-            host[:32],
+            _clip(host, 32, whole),
             f"{h.get('attempts', 0):,}",
             str(h.get("peak_in_use", 0)),
             f"{h.get('queue_wait_seconds', 0.0) / n:.3f}",

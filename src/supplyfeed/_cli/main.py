@@ -1,15 +1,14 @@
 """``supplyfeed``: run, demo, resume, report, dead-letters, trace, replay and decode.
 
-Exit status: 0 when every endpoint succeeded; 1 when the run finished but some endpoints
-failed or payloads were quarantined (or the run was interrupted, or the database is held
-by another run); 2 for bad usage or a bad feeds file; 3 when the run could not finish
-(the database failed mid-run): `supplyfeed resume` picks it up from its checkpoint.
+Exit status: see ``exit_status.py`` (0 ok or within the tolerated error rate, 1 failures
+above it, 2 bad usage, 3 the run could not finish, 75 the database is locked).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
+from .. import __version__
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError, RunLockedError, SinkError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
@@ -33,6 +33,8 @@ from .._telemetry import Telemetry, TelemetryOptions
 from .._telemetry.metrics import METRICS_ADDRESS
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
+from .exit_status import EPILOG, EXIT_LOCKED, EXIT_NOT_FINISHED, add_exit_options, run_exit_status
+from .help_format import plain, polish_help
 
 __all__ = ["main"]
 
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RunLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_LOCKED
     except SinkError as exc:  # the run stopped at its checkpoint: not a finished run
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NOT_FINISHED if args.command in _RUNS else 1
@@ -63,37 +65,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NOT_FINISHED
 
 
-EXIT_NOT_FINISHED = 3  # the run could not finish; 1 is a finished run with failures
 _RUNS = ("run", "resume", "demo")
-_EPILOG = """exit status: 0 every endpoint succeeded; 1 the run finished with failed or
-quarantined endpoints (or was interrupted, or another run holds the database); 2 bad
-usage or a bad feeds file; 3 the run could not finish (e.g. the database failed):
-`supplyfeed resume` continues it from its checkpoint."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="supplyfeed",
-        description=__doc__.splitlines()[0],
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__.splitlines()[0]),
+        epilog=EPILOG,
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="one ingestion run of a feeds file")
     run.add_argument("feeds", type=Path, help="the feeds file (YAML)")
+    run.add_argument("--db", help="database URL, instead of the feeds file's sink")
     _output_options(run)
+    add_exit_options(run)
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="ingest a built-in simulated supplier fleet")
-    demo.add_argument("--endpoints", type=int, default=500)
-    demo.add_argument("--hosts", type=int, default=10)
+    demo.add_argument("--endpoints", type=int, default=500, help="simulated endpoints")
+    demo.add_argument("--hosts", type=int, default=10, help="simulated hosts (ports)")
     demo.add_argument("--records", type=int, default=20, help="records per endpoint")
-    demo.add_argument("--fault-rate", type=float, default=0.1)
-    demo.add_argument("--latency-ms", type=float, default=60.0, help="median latency")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--fault-rate", type=float, default=0.1, help="share of endpoints given a fault"
+    )
+    demo.add_argument(
+        "--latency-ms", type=float, default=60.0, help="median latency, in milliseconds"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="seed of the fleet and its faults")
     demo.add_argument("--formats", default="", help="comma list (default: every format)")
-    demo.add_argument("--db", default=DEFAULT_SINK)
+    demo.add_argument("--db", default=DEFAULT_SINK, help="database URL")
     demo.add_argument(
         "--port-base",
         type=int,
@@ -102,12 +105,14 @@ def _parser() -> argparse.ArgumentParser:
         "0: ephemeral ports, so a rerun cannot recognise the endpoints)",
     )
     _output_options(demo)
+    add_exit_options(demo)
     demo.set_defaults(func=_cmd_demo)
 
     resume = sub.add_parser("resume", help="finish an interrupted or partly failed run")
     resume.add_argument("run_id", nargs="?", help="default: the latest run")
     _db_options(resume)
     _output_options(resume)
+    add_exit_options(resume)
     resume.set_defaults(func=_cmd_resume)
 
     report = sub.add_parser("report", help="the run report")
@@ -116,9 +121,17 @@ def _parser() -> argparse.ArgumentParser:
     _db_options(report)
     report.set_defaults(func=_cmd_report)
 
+    failures = sub.add_parser(
+        "failures", help="a run's failed and quarantined endpoints, with their request ids"
+    )
+    failures.add_argument("run_id", nargs="?", help="default: the latest run")
+    failures.add_argument("--json", action="store_true", help="machine-readable output")
+    _db_options(failures)
+    failures.set_defaults(func=_cmd_failures)
+
     dead = sub.add_parser("dead-letters", help="list quarantined payloads")
     dead.add_argument("--all", action="store_true", help="include resolved ones")
-    dead.add_argument("--json", action="store_true")
+    dead.add_argument("--json", action="store_true", help="machine-readable output")
     _db_options(dead)
     dead.set_defaults(func=_cmd_dead_letters)
 
@@ -138,11 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     _reconcile_parser(sub)
 
     dec = sub.add_parser("decode", help="decode one local file to canonical JSON lines")
-    dec.add_argument("file", type=Path)
+    dec.add_argument("file", type=Path, help="the file to decode")
     dec.add_argument("--format", dest="fmt", help="json, csv, xml, cxml, x12, edifact")
     dec.add_argument("--kind", help="po_ack, ship_notice, inventory_snapshot")
     dec.add_argument("--supplier", default="", help="supplier id for documents lacking one")
     dec.set_defaults(func=lambda a: decode_file(a.file, a.fmt, a.kind, a.supplier))
+    polish_help(p)
     return p
 
 
@@ -173,6 +187,15 @@ def _output_options(p: argparse.ArgumentParser) -> None:
         "--metrics-file", type=Path, help="write the run's metrics here (node_exporter textfile)"
     )
     p.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="more log lines on stderr: -v info (one line a fetch), -vv debug",
+    )  # fmt: skip
+    p.add_argument(
+        "--log-level", type=str.lower, choices=_LOG_LEVELS,
+        help="log lines from this level up (default: warning for text, info for json; "
+        "-v lowers it)",
+    )  # fmt: skip
+    p.add_argument(
         "--profile-memory", action="store_true",
         help="tracemalloc: top allocation sites in the report (slows the run)",
     )  # fmt: skip
@@ -186,11 +209,22 @@ def _metrics_address(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"not [ADDR:]PORT: {value!r}") from None
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_level(args: argparse.Namespace) -> int | None:
+    """--log-level, else -v (info) / -vv (debug), else the log format's default (None)."""
+    if args.log_level:
+        return int(getattr(logging, args.log_level.upper()))
+    return {0: None, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+
+
 def _telemetry(args: argparse.Namespace) -> Telemetry:
     addr, port = args.metrics_port or (METRICS_ADDRESS, None)
     return Telemetry(
         TelemetryOptions(
             log_format=args.log_format,
+            log_level=_log_level(args),
             metrics_port=port,
             metrics_addr=addr,
             metrics_file=args.metrics_file,
@@ -228,9 +262,8 @@ def _existing_sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None)
 def _cmd_run(args: argparse.Namespace) -> int:
     feeds = load_feeds_file(args.feeds)
     label = str(args.feeds.resolve())  # resume finds the feeds file again through it
-    return asyncio.run(
-        _execute_async(feeds.suppliers, feeds.defaults, feeds.sink, label, None, args)
-    )
+    sink = args.db or feeds.sink
+    return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, sink, label, None, args))
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -334,7 +367,7 @@ async def _execute_async(
     finally:
         await sink.close()
     _print_result(console, summary, args.json)
-    return 0 if summary.ok else 1
+    return run_exit_status(summary, args.fail_on_error_rate)
 
 
 def _install_signal_handlers(runner: Runner) -> None:
@@ -367,6 +400,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import show_report
 
     return asyncio.run(show_report(_existing_sink_url(args), args.run_id, as_json=args.json))
+
+
+def _cmd_failures(args: argparse.Namespace) -> int:
+    from .failures import show_failures
+
+    return asyncio.run(show_failures(_existing_sink_url(args), args.run_id, as_json=args.json))
 
 
 def _cmd_dead_letters(args: argparse.Namespace) -> int:

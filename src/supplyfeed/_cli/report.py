@@ -7,27 +7,44 @@ from typing import Any, Final
 
 import msgspec
 
-from .._sink.base import Conflict
+from .._sink.base import Conflict, EndpointRecord, RunRecord
 from .._sink.factory import open_sink
+from .._telemetry.render import failures_table
+from .._telemetry.report import failure_list
 from .display import make_console, print_summary
 
-__all__ = ["conflict_dict", "conflict_lines", "show_report"]
+__all__ = ["conflict_dict", "conflict_lines", "read_run", "show_report"]
 
 _SHOWN: Final = 20  # conflicts listed in the table; --json lists them all
 
 
-async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
+async def read_run(
+    url: str, run_id: str | None
+) -> tuple[RunRecord, list[EndpointRecord], list[Conflict]] | None:
+    """The run (default: the latest), its ledger rows and its conflicts; None, with an
+    error on stderr, when the database has no such run."""
     sink = open_sink(url, lock=False)
     await sink.open()
     try:
         run = await sink.get_run(run_id)
-        conflicts = await sink.conflicts(run.run_id) if run is not None else []
+        if run is None:
+            which = f"run {run_id}" if run_id else "any run"
+            print(f"error: no record of {which} in {url}", file=sys.stderr)
+            return None
+        return run, await sink.endpoints(run.run_id), await sink.conflicts(run.run_id)
     finally:
         await sink.close()
-    if run is None:
-        which = f"run {run_id}" if run_id else "any run"
-        print(f"error: no record of {which} in {url}", file=sys.stderr)
+
+
+async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
+    found = await read_run(url, run_id)
+    if found is None:
         return 1
+    run, records, conflicts = found
+    # From the ledger, not the stored summary: a replay since, or a run that never
+    # wrote its summary, still lists what failed.
+    failures = failure_list(records)
+    nested = {k: v for k, v in run.summary.get("report", {}).items() if k != "failures"}
     report = {
         "run_id": run.run_id,
         "status": run.status,
@@ -35,17 +52,29 @@ async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "feeds": run.feeds,
         **run.summary,
+        **({"report": nested} if nested else {}),
+        "failures": failures,
         "conflict_details": [conflict_dict(c) for c in conflicts],
     }
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(report) + b"\n")
     elif run.summary:
-        print_summary(make_console(), report)
+        if nested:  # the telemetry report's tables list the failures after the slowest
+            print_summary(make_console(), {**report, "report": {**nested, "failures": failures}})
+        else:
+            print_summary(make_console(), report)
+            _print_failures(failures)
         for line in conflict_lines(conflicts):
             print(line)
     else:
         print(f"run {run.run_id}: {run.status}, no summary recorded (resume it to finish)")
+        _print_failures(failures)
     return 0
+
+
+def _print_failures(failures: list[dict[str, Any]]) -> None:
+    if failures:
+        make_console().print(failures_table(failures, limit=_SHOWN))
 
 
 def conflict_dict(c: Conflict) -> dict[str, Any]:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["print_report"]
+__all__ = ["failures_table", "print_report"]
 
 _MAX_SUPPLIERS = 20
 _MAX_HOSTS = 10
+_MAX_FAILURES = 20  # in the report; `supplyfeed failures` lists them all
 _MARK = {"error": "[bold red]ERROR[/]", "warning": "[yellow]WARN[/]", "info": "[dim]info[/]"}
 
 
@@ -24,6 +26,8 @@ def print_report(console: Console, report: Mapping[str, Any]) -> None:
     console.print(_suppliers(report, whole))
     if report.get("slowest"):
         console.print(_slowest(report["slowest"]))
+    if report.get("failures"):
+        console.print(failures_table(report["failures"], limit=_MAX_FAILURES))
     if report.get("hosts"):
         console.print(_hosts(report["hosts"], whole))
     console.print(_health(report))
@@ -103,6 +107,31 @@ def _slowest(rows: list[Mapping[str, Any]]) -> Table:
             r["request_id"] or "-",
             r["url"],
         )
+    return t
+
+
+def failures_table(rows: Sequence[Mapping[str, Any]], *, limit: int | None = None) -> Table:
+    """Failed and quarantined endpoints; the request id is never wrapped (``trace`` takes
+    it), the message is folded, the URL cut last."""
+    shown = rows if limit is None else rows[:limit]
+    t = _table(f"failures ({len(rows):,})")
+    t.add_column("reason", no_wrap=True, min_width=6, max_width=24, overflow="ellipsis")
+    t.add_column("http", justify="right", no_wrap=True, min_width=4)
+    t.add_column("try", justify="right", no_wrap=True, min_width=3)
+    t.add_column("request id", no_wrap=True, min_width=16)
+    t.add_column("url", no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column("message", overflow="fold", ratio=1)
+    for r in shown:
+        t.add_row(
+            Text(r["error_kind"]),
+            str(r["status"] or "-"),
+            str(r["attempts"]),
+            Text(r["request_id"] or "-"),
+            Text(r["url"]),
+            Text(r["message"]),  # plain text: a message's [brackets] are not markup
+        )
+    if len(rows) > len(shown):
+        t.add_row(f"… {len(rows) - len(shown)} more", "", "", "", "supplyfeed failures", "")
     return t
 
 

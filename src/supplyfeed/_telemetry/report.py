@@ -17,7 +17,7 @@ from .._config import FeedConfig
 from .._sink.base import EndpointRecord, Outcome
 from .stats import quantile
 
-__all__ = ["build_report", "pool_findings"]
+__all__ = ["build_report", "failure_list", "pool_findings"]
 
 _OK = (Outcome.LOADED, Outcome.UNCHANGED)
 _BAD = (Outcome.FAILED, Outcome.QUARANTINED)
@@ -126,6 +126,31 @@ def _elapsed(r: EndpointRecord) -> float:
     return r.elapsed
 
 
+def failure_list(records: Sequence[EndpointRecord]) -> list[dict[str, Any]]:
+    """Every failed or quarantined endpoint, by supplier and URL: what ``report`` and
+    ``supplyfeed failures`` list. ``error_kind`` is the reason ``failed_by_reason``
+    counts it under; the request id is the one to pass to ``supplyfeed trace``."""
+    bad = sorted(
+        (r for r in records if r.outcome in _BAD),
+        key=lambda r: (r.endpoint.supplier_id, r.endpoint.url, r.endpoint.key),
+    )
+    return [
+        {
+            "url": r.endpoint.url,
+            "supplier_id": r.endpoint.supplier_id,
+            "kind": r.endpoint.kind.value,
+            "outcome": r.outcome.value,
+            "error_kind": _reason(r),
+            "status": r.http_status,
+            "message": r.error_message or "",
+            "attempts": r.attempts,
+            "permanent": r.permanent,
+            "request_id": r.request_id,
+        }
+        for r in bad
+    ]
+
+
 def _sla(wall: float, handled: int, sla: float) -> dict[str, Any]:
     rate = handled / wall if wall > 0 else 0.0
     return {
@@ -210,11 +235,18 @@ def build_report(
         "overall": overall,
         "suppliers": suppliers,
         "slowest": _slowest(records),
+        "failures": failure_list(records),
         "sla": _sla(wall_seconds, handled, config.sla_seconds),
+        "limits": _limits(config),
         **tele,
     }
     report["findings"] = _findings(report, config)
     return report
+
+
+def _limits(config: FeedConfig) -> dict[str, int]:
+    """The run's concurrency limits: the HTML report draws in-flight requests against them."""
+    return {"limit_per_host": config.limit_per_host, "max_concurrency": config.max_concurrency}
 
 
 def _findings(report: Mapping[str, Any], config: FeedConfig) -> list[dict[str, str]]:

@@ -17,7 +17,8 @@ from supplyfeed._models import (
     ShipNoticeLine,
 )
 from supplyfeed._sink.base import Sink
-from supplyfeed._sink.reconcile_query import Filters, finding_rows, open_reader
+from supplyfeed._sink.findings_store import finding_rows
+from supplyfeed._sink.reconcile_query import Filters, open_reader
 
 from .helpers import T1, deliver
 

@@ -18,10 +18,10 @@ from rich.table import Table
 
 from .._config import UnitConversion
 from .._sink.factory import open_sink
+from .._sink.findings_store import finding_rows
 from .._sink.reconcile_query import (
     Filters,
     ack_exception_rows,
-    finding_rows,
     in_transit_rows,
     open_reader,
     position_rows,

@@ -41,6 +41,7 @@ from .._formats.body import Body
 from .._formats.registry import decode_payload
 from .._redact import remember_secrets
 from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
+from .._sink.findings_store import record_findings
 from .._telemetry.telemetry import Telemetry
 from .drops import DropFiles
 from .incremental import CursorTracker
@@ -136,6 +137,8 @@ class Runner:
         summary.conflicts = len(await self.sink.conflicts(self.run_id))
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.warnings(records)
+        found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
+        summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"

@@ -32,6 +32,7 @@ class RunSummary:
     # loaded / unchanged / stale / superseded / conflict: they add up to ``records``.
     buckets: dict[str, int] = field(default_factory=dict)
     conflicts: int = 0  # sf_conflicts rows this run stored
+    findings: int = 0  # sf_findings rows this run added (rule checks, issue 15)
     per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
     # Settings a reader must not miss, e.g. a supplier whose TLS certificates go unchecked.
@@ -59,6 +60,7 @@ class RunSummary:
             "records_loaded": self.buckets.get("loaded", 0),
             "records_by_bucket": self.buckets,
             "conflicts": self.conflicts,
+            "findings": self.findings,
             "documents": self.documents,
             "stale_documents": self.stale_documents,
             "bytes": self.bytes,

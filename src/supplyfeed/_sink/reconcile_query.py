@@ -24,7 +24,6 @@ __all__ = [
     "Filters",
     "Reader",
     "ack_exception_rows",
-    "finding_rows",
     "in_transit_rows",
     "open_reader",
     "position_rows",
@@ -50,6 +49,10 @@ class Reader(Protocol):
 
     async def fetch(self, sql: str, params: Params) -> list[dict[str, Any]]: ...
 
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """Run ``sql`` once per row in one transaction; the rows it changed."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -67,9 +70,12 @@ def _plain(value: Any) -> Any:
 class _SqliteReader:
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, write: bool = False) -> None:
+        mode = "rw" if write else "ro"
         try:
-            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self._conn = sqlite3.connect(
+                f"file:{path}?mode={mode}", uri=True, check_same_thread=False, timeout=30
+            )
         except sqlite3.Error as exc:
             raise SinkError(f"cannot open {path}: {exc}") from exc
 
@@ -84,6 +90,17 @@ class _SqliteReader:
             return [dict(zip(names, row, strict=True)) for row in cursor]
         except sqlite3.Error as exc:
             raise SinkError(f"reconcile query failed: {exc}") from exc
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        return await asyncio.to_thread(self._execute_many, sql, rows)
+
+    def _execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        try:
+            with self._conn:
+                return sum(self._conn.execute(sql, [_sqlite_param(p) for p in r]).rowcount
+                           for r in rows)  # fmt: skip
+        except sqlite3.Error as exc:
+            raise SinkError(f"write failed: {exc}") from exc
 
     async def close(self) -> None:
         self._conn.close()
@@ -113,6 +130,20 @@ class _PostgresReader:
             raise SinkError(f"reconcile query failed: {exc}") from exc
         return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """Each row's command status (``INSERT 0 n``) gives the rows it changed."""
+        import asyncpg
+
+        changed = 0
+        try:
+            async with self._conn.transaction():
+                for row in rows:
+                    status = await self._conn.execute(_numbered(sql), *row)
+                    changed += int(status.rsplit(" ", 1)[-1])
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise SinkError(f"write failed: {exc}") from exc
+        return changed
+
     async def close(self) -> None:
         await self._conn.close()
 
@@ -123,12 +154,13 @@ def _numbered(sql: str) -> str:
     return "".join(f"{p}${i}" for i, p in enumerate(parts[:-1], 1)) + parts[-1]
 
 
-async def open_reader(url: str) -> Reader:
-    """A read-only connection to the database at ``url`` (its schema already created)."""
+async def open_reader(url: str, *, write: bool = False) -> Reader:
+    """A connection to the database at ``url`` (its schema already created), read-only
+    unless ``write`` (the run's findings, ``findings_store.py``)."""
     if url.startswith("sqlite:"):
         from .sqlite import sqlite_path
 
-        return _SqliteReader(sqlite_path(url))
+        return _SqliteReader(sqlite_path(url), write=write)
     if url.startswith(("postgresql:", "postgres:")):
         import asyncpg
 
@@ -250,147 +282,3 @@ async def stale_partition_rows(
         as_of = dt.datetime.fromisoformat(row["as_of"])
         row["age_seconds"] = round((now - as_of).total_seconds(), 3)
     return rows
-
-
-# Rule checks answered live from the views (the stored, deduplicated ``sf_findings`` of
-# issue 15 is not built yet). Each query selects the offending rows; the detail is worded
-# here, for the few rows found.
-_NEGATIVE_STOCK: Final = (
-    "SELECT supplier_id, warehouse_id, as_of, sku, on_hand, available FROM inventory_current "
-    "WHERE on_hand < 0 OR available < 0"
-)
-_AVAILABLE_OVER_ON_HAND: Final = (
-    "SELECT supplier_id, warehouse_id, as_of, sku, on_hand, available FROM inventory_current "
-    "WHERE available > on_hand AND on_hand >= 0"
-)
-_BY_LINE: Final = " ORDER BY supplier_id, warehouse_id, sku"
-_DELIVERY_BEFORE_SHIP: Final = (
-    "SELECT supplier_id, asn_number, ship_date, expected_delivery FROM ship_notices "
-    "WHERE expected_delivery < ship_date"
-)
-
-
-async def finding_rows(
-    reader: Reader, filters: Filters, units: Sequence[UnitConversion] = ()
-) -> list[dict[str, Any]]:
-    """``rule, severity, supplier_id, document, detail`` for every broken rule checked."""
-    where, params = _where(filters, _ALL)
-    found = await _unknown_unit_rows(reader, filters, units)
-    found += await _over_shipped_rows(reader, filters)
-    for row in await reader.fetch(f"SELECT * FROM ({_NEGATIVE_STOCK}) t{where}{_BY_LINE}", params):
-        detail = f"SKU {row['sku']}: on_hand {row['on_hand']}, available {row['available']}"
-        found.append(_finding("negative_quantity", "error", row, _snapshot(row), detail))
-    sql = f"SELECT * FROM ({_AVAILABLE_OVER_ON_HAND}) t{where}{_BY_LINE}"
-    for row in await reader.fetch(sql, params):
-        detail = f"SKU {row['sku']}: available {row['available']} > on_hand {row['on_hand']}"
-        found.append(_finding("available_exceeds_on_hand", "warning", row, _snapshot(row), detail))
-    found += await _bad_sscc_rows(reader, filters)
-    if filters.sku is None and filters.warehouse is None:  # a whole-document rule
-        asn_where, asn_params = _where(filters, {"supplier": "supplier_id"})
-        sql = (
-            f"SELECT * FROM ({_DELIVERY_BEFORE_SHIP}) t{asn_where} ORDER BY supplier_id, asn_number"
-        )
-        for row in await reader.fetch(sql, asn_params):
-            detail = f"expected {row['expected_delivery']}, shipped {row['ship_date']}"
-            document = f"ship_notice {row['asn_number']}"
-            found.append(_finding("delivery_before_ship", "error", row, document, detail))
-    return found
-
-
-def _snapshot(row: Mapping[str, Any]) -> str:
-    return f"inventory_snapshot {row['warehouse_id']} {row['as_of']}"
-
-
-def _finding(
-    rule: str, severity: str, row: Mapping[str, Any], document: str, detail: str
-) -> dict[str, Any]:
-    return {
-        "rule": rule,
-        "severity": severity,
-        "supplier_id": row["supplier_id"],
-        "document": document,
-        "detail": detail,
-    }
-
-
-_ALL_DIGITS: Final = {"sqlite": "{} NOT GLOB '*[^0-9]*'", "postgresql": "{} ~ '^[0-9]+$'"}
-
-
-def gs1_check_digit_sql(column: str, length: int) -> str:
-    """The GS1 check digit (GTIN-8/12/13/14, SSCC-18) of ``column``'s first ``length - 1``
-    digits, as SQL: weights 3 and 1 alternate from the right, 3 next to the check digit."""
-    terms = [
-        f"CAST(substr({column}, {i}, 1) AS INTEGER) * {3 if (length - 1 - i) % 2 == 0 else 1}"
-        for i in range(1, length)
-    ]
-    return f"(10 - ({' + '.join(terms)}) % 10) % 10"
-
-
-async def _bad_sscc_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
-    """Ship notice lines whose container (an SSCC: 18 digits) has a wrong check digit."""
-    column = "container_id"
-    digits = _ALL_DIGITS[reader.dialect].format(column)
-    check = gs1_check_digit_sql(column, 18)
-    where, params = _where(filters, _NO_WAREHOUSE)
-    sql = (
-        "SELECT * FROM (SELECT supplier_id, asn_number, line_seq, sku, container_id "
-        f"FROM ship_notice_lines WHERE length({column}) = 18 AND {digits} "
-        f"AND CAST(substr({column}, 18, 1) AS INTEGER) <> {check}) t{where} "
-        "ORDER BY supplier_id, asn_number, line_seq"
-    )
-    return [
-        _finding("sscc_check_digit", "error", row, f"ship_notice {row['asn_number']}",
-                 f"line {row['line_seq']}: SSCC {row['container_id']} fails its check digit")
-        for row in await reader.fetch(sql, params)
-    ]  # fmt: skip
-
-
-async def _unknown_unit_rows(
-    reader: Reader, filters: Filters, units: Sequence[UnitConversion]
-) -> list[dict[str, Any]]:
-    """Current stock in a unit the feeds file's ``uom:`` tables never name (checked only
-    when there are tables: without one, every unit is as good as another)."""
-    known = sorted({u.from_uom for u in units} | {u.to_uom for u in units})
-    if not known:
-        return []
-    where, params = _where(filters, {f: f"p.{c}" for f, c in _ALL.items()})
-    marks = ", ".join("?" * len(known))
-    clause = f"(p.uom IS NULL OR p.uom NOT IN ({marks}))"
-    where = f"{where} AND {clause}" if where else f" WHERE {clause}"
-    sql = (
-        "SELECT p.supplier_id, p.warehouse_id, p.as_of, p.uom, count(*) AS lines "
-        f"FROM inventory_current p{where} GROUP BY p.supplier_id, p.warehouse_id, p.as_of, "
-        "p.uom ORDER BY p.supplier_id, p.warehouse_id, p.uom IS NULL, p.uom"
-    )
-    return [
-        _finding("unknown_uom", "warning", row, _snapshot(row),
-                 f"{row['lines']} lines in {row['uom'] or 'no unit'}, not in the uom tables")
-        for row in await reader.fetch(sql, [*params, *known])
-    ]  # fmt: skip
-
-
-# Shipped more than acknowledged, per PO line and unit: lines in different units are not
-# compared, and of several acknowledgments of a line the largest quantity counts.
-_OVER_SHIPPED: Final = """
-SELECT s.supplier_id, s.po_number, s.po_line_number, s.sku, s.uom,
-       sum(s.shipped_qty) AS shipped, a.acked
-FROM ship_notice_lines s
-JOIN (SELECT supplier_id, po_number, line_number, uom, max(acked_qty) AS acked
-      FROM po_ack_lines GROUP BY supplier_id, po_number, line_number, uom) a
-  ON a.supplier_id = s.supplier_id AND a.po_number = s.po_number
- AND a.line_number = s.po_line_number AND a.uom = s.uom
-GROUP BY s.supplier_id, s.po_number, s.po_line_number, s.sku, s.uom, a.acked
-HAVING sum(s.shipped_qty) > a.acked"""
-
-
-async def _over_shipped_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
-    where, params = _where(filters, _NO_WAREHOUSE)
-    sql = (
-        f"SELECT * FROM ({_OVER_SHIPPED}) t{where} ORDER BY supplier_id, po_number, po_line_number"
-    )
-    return [
-        _finding("shipped_exceeds_acknowledged", "warning", row,
-                 f"po {row['po_number']} line {row['po_line_number']}",
-                 f"shipped {row['shipped']} {row['uom']}, acknowledged {row['acked']}")
-        for row in await reader.fetch(sql, params)
-    ]  # fmt: skip

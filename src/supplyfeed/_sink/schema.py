@@ -243,6 +243,16 @@ SF_DEAD_LETTER_SIGHTINGS = _table(
     "seen_at timestamp!",
     autoincrement="id",
 )
+# Rule findings (issue 15, ``findings_store.py``): one row per broken rule and document
+# (and the line or source within it), so a rerun that finds it again adds nothing. Added
+# to schema 2 with CREATE TABLE IF NOT EXISTS at open: a database made before it gets it
+# at its next open, so this needs no version step.
+SF_FINDINGS = _table(
+    "sf_findings",
+    "rule supplier_id document line",
+    *("rule text!", "supplier_id text!", "document text!", "line text!", "severity text!"),
+    *("detail text!", "sku text", "warehouse_id text", "run_id text!", "found_at timestamp!"),
+)
 LEDGER_TABLES: Final = (
     SF_SCHEMA_VERSION,
     SF_RUNS,
@@ -252,6 +262,7 @@ LEDGER_TABLES: Final = (
     SF_DEAD_LETTER_SIGHTINGS,
     SF_INVENTORY_SHADOWS,
     SF_CONFLICTS,
+    SF_FINDINGS,
 )
 TABLES: Final[dict[str, Table]] = {t.name: t for t in CANONICAL_TABLES + LEDGER_TABLES}
 # Where a request id is provenance: the rows it brought (``Sink.trace`` counts them).
@@ -271,6 +282,8 @@ INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS sf_dead_letters_open "
     "ON sf_dead_letters (endpoint_key, sha256) WHERE resolved_at IS NULL",
     "CREATE INDEX IF NOT EXISTS sf_conflicts_run ON sf_conflicts (run_id)",
+    # reconcile --sku reads the stored findings of one SKU.
+    "CREATE INDEX IF NOT EXISTS sf_findings_sku ON sf_findings (sku)",
 )
 
 

@@ -1,0 +1,121 @@
+"""Rule findings kept in ``sf_findings`` (issue 15).
+
+At the end of every run (``Runner.run``) the rules of ``finding_rules.py`` are checked
+against the database and what they find is inserted keyed by ``(rule, supplier_id,
+document, line)``: a finding already stored is not added again, so a rerun over the same
+data adds nothing, and the run summary's ``findings`` is the number this run added.
+``reconcile`` shows the stored findings and the live ones together, each once.
+
+The ``unknown_uom`` rule needs the feeds file's ``uom:`` tables, which the run does not
+carry: ``reconcile --feeds F`` checks it live with F's tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .._config import UnitConversion
+from .._exceptions import ConfigError, SinkError
+from .finding_rules import Finding, live_findings
+from .reconcile_query import Filters, Reader, open_reader
+
+__all__ = ["RecordedFindings", "finding_rows", "record_findings", "stored_findings"]
+
+_log = logging.getLogger("supplyfeed.findings")
+
+_COLUMNS: Final = ("rule", "supplier_id", "document", "line", "severity", "detail", "sku",
+                   "warehouse_id")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFindings:
+    new: int = 0  # rows this run added to sf_findings
+    warnings: list[str] = field(default_factory=list)  # for the run summary
+
+
+async def record_findings(url: str, run_id: str) -> RecordedFindings:
+    """Check every rule against the database at ``url`` and store what is new. A database
+    that is not SQL (``memory://``, a SQLite ``:memory:`` only the sink's connection sees)
+    has nothing to check; a failure is a warning of the run, not a lost run."""
+    if not _checkable(url):
+        return RecordedFindings()
+    try:
+        reader = await open_reader(url, write=True)
+    except (SinkError, ConfigError) as exc:
+        return _failed(exc)
+    try:
+        found = await live_findings(reader, Filters())
+        return RecordedFindings(await _insert(reader, found, run_id))
+    except SinkError as exc:
+        return _failed(exc)
+    finally:
+        await reader.close()
+
+
+def _checkable(url: str) -> bool:
+    if url.startswith(("postgresql:", "postgres:")):
+        return True
+    return url.startswith("sqlite:") and not url.endswith(":memory:")
+
+
+def _failed(exc: Exception) -> RecordedFindings:
+    message = f"rule findings not recorded: {exc}"
+    _log.warning(message)
+    return RecordedFindings(warnings=[message])
+
+
+async def _insert(reader: Reader, found: list[Finding], run_id: str) -> int:
+    if not found:
+        return 0
+    rows = [[getattr(f, c) for c in _COLUMNS] for f in found]
+    now = dt.datetime.now(dt.UTC)  # text in SQLite (the reader converts it)
+    names = ", ".join((*_COLUMNS, "run_id", "found_at"))
+    if reader.dialect == "sqlite":
+        marks = ", ".join("?" * (len(_COLUMNS) + 2))
+        sql = f"INSERT INTO sf_findings ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        return await reader.execute_many(sql, [[*r, run_id, now] for r in rows])
+    # PostgreSQL: one statement over arrays, one per column.
+    arrays = ", ".join("?::text[]" for _ in _COLUMNS)
+    sql = (
+        f"INSERT INTO sf_findings ({names}) SELECT *, ?::text, ?::timestamptz "
+        f"FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+    )
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    return await reader.execute_many(sql, [[*columns, run_id, now]])
+
+
+_STORED: Final = (
+    "SELECT rule, supplier_id, document, line, severity, detail, sku, warehouse_id FROM sf_findings"
+)
+
+
+async def stored_findings(reader: Reader, filters: Filters) -> list[Finding]:
+    """The findings kept by earlier runs, narrowed as :func:`finding_rules.matches` says."""
+    clauses, params = [], []
+    if filters.supplier is not None:
+        clauses.append("supplier_id = ?")
+        params.append(filters.supplier)
+    if filters.sku is not None:
+        clauses.append("sku = ?")
+        params.append(filters.sku)
+    if filters.warehouse is not None:
+        clauses.append("(warehouse_id IS NULL OR warehouse_id = ?)")
+        params.append(filters.warehouse)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    rows = await reader.fetch(_STORED + where, params)
+    return [Finding(**row) for row in rows]
+
+
+async def finding_rows(
+    reader: Reader, filters: Filters, units: Sequence[UnitConversion] = ()
+) -> list[dict[str, Any]]:
+    """``rule, severity, supplier_id, document, detail`` of the stored findings and the
+    live ones, each key once (the stored wording first: it says what was found when), in
+    key order."""
+    merged = {f.key: f for f in await live_findings(reader, filters, units)}
+    merged.update({f.key: f for f in await stored_findings(reader, filters)})
+    return [merged[k].public() for k in sorted(merged)]

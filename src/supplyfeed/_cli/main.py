@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -33,6 +33,7 @@ from .._telemetry import Telemetry, TelemetryOptions
 from .._telemetry.metrics import METRICS_ADDRESS
 from .decode_file import decode_file
 from .display import RichProgress, make_console, print_summary
+from .every import interval_arg, run_every
 from .exit_status import EPILOG, EXIT_LOCKED, EXIT_NOT_FINISHED, add_exit_options, run_exit_status
 from .help_format import plain, polish_help
 
@@ -80,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="one ingestion run of a feeds file")
     run.add_argument("feeds", type=Path, help="the feeds file (YAML)")
     run.add_argument("--db", help="database URL, instead of the feeds file's sink")
+    run.add_argument(
+        "--every", type=interval_arg, metavar="DURATION",
+        help="run again at each slot of DURATION (30s, 15m, 1h; at least 1s) until SIGTERM; "
+        "runs never overlap",
+    )  # fmt: skip
     _output_options(run)
     add_exit_options(run)
     run.set_defaults(func=_cmd_run)
@@ -260,6 +266,8 @@ def _existing_sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None)
 
 # -- run / resume / demo ---------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.every is not None:
+        return run_every(args, _execute_async)
     feeds = load_feeds_file(args.feeds)
     label = str(args.feeds.resolve())  # resume finds the feeds file again through it
     sink = args.db or feeds.sink
@@ -345,6 +353,8 @@ async def _execute_async(
     label: str,
     run_id: str | None,
     args: argparse.Namespace,
+    *,
+    on_signal: Callable[[], None] | None = None,
 ) -> int:
     console = make_console()
     progress = RichProgress(
@@ -362,7 +372,7 @@ async def _execute_async(
             config,
             RunOptions(label=label, run_id=run_id, progress=progress, telemetry=_telemetry(args)),
         )
-        _install_signal_handlers(runner)
+        _install_signal_handlers(runner, on_signal)
         summary = await runner.run()
     finally:
         await sink.close()
@@ -370,9 +380,10 @@ async def _execute_async(
     return run_exit_status(summary, args.fail_on_error_rate)
 
 
-def _install_signal_handlers(runner: Runner) -> None:
+def _install_signal_handlers(runner: Runner, also: Callable[[], None] | None = None) -> None:
     """First SIGINT/SIGTERM: stop starting fetches, write what is in flight, record the
-    checkpoint. Second: exit at once (committed work is safe; ``resume`` finishes)."""
+    checkpoint (and call ``also``: ``--every`` ends after this run). Second: exit at once
+    (committed work is safe; ``resume`` finishes)."""
     loop = asyncio.get_running_loop()
     signals_seen = 0
 
@@ -383,6 +394,8 @@ def _install_signal_handlers(runner: Runner) -> None:
             os._exit(130)
         print("\nstopping: finishing writes in flight (signal again to quit now)", file=sys.stderr)
         runner.stop()
+        if also is not None:
+            also()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)

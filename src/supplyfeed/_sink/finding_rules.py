@@ -370,7 +370,8 @@ def _identifier_finding(row: Mapping[str, Any]) -> Finding:
     rule = "sscc_check_digit" if kind == "SSCC" else "gtin_check_digit"
     document = row["doc"] or _snapshot(row)
     where = f"SKU {row['sku']}" if row["as_of"] is not None else f"line {row['line']}"
-    detail = f"{where}: {row['field']} {ident} {gs1_problem(kind, ident)} (a {kind})"
+    article = "an" if kind == "SSCC" else "a"
+    detail = f"{where}: {row['field']} {ident} {gs1_problem(kind, ident)} ({article} {kind})"
     return Finding(rule, "error", row["supplier_id"], document, f"{row['line']} {row['field']}",
                    detail, row["sku"], row["warehouse_id"])  # fmt: skip
 

@@ -85,7 +85,7 @@ async def _insert(reader: Reader, found: list[Finding], run_id: str) -> int:
         f"FROM unnest({arrays}) ON CONFLICT DO NOTHING"
     )
     columns = [list(c) for c in zip(*rows, strict=True)]
-    return await reader.execute_many(sql, [[*columns, run_id, now]])
+    return await reader.execute_many(sql, [[run_id, now, *columns]])
 
 
 _STORED: Final = (

@@ -8,7 +8,8 @@ time it passes ``fetch``; a point fires once. Unset (always, in production),
 :func:`failpoint` is one dict lookup on an empty dict.
 
 Points: ``fetch`` (an endpoint's fetch starts), ``after_fetch`` (a body is fetched,
-nothing written: the hand-off to the writer), ``mid_batch`` (inside the sink's
+nothing written: the hand-off to the writer), ``decode`` (a payload's decoding
+starts, in the sink's worker), ``mid_batch`` (inside the sink's
 transaction, some units written, nothing committed), ``after_commit`` (a transaction
 committed, nothing else done yet).
 """

@@ -1,11 +1,11 @@
 """A bug (an unexpected exception) at a stage boundary, driven by ``name=raise:N``
 failpoints in a real ``supplyfeed run`` child process.
 
-Scoped to one endpoint (its fetch, the hand-off of its outcome): that endpoint ends as
-``internal`` with the traceback in the ledger, the run finishes and records its summary,
-the others load, and ``resume`` fetches it again. Not scoped to one endpoint (a batch's
-after-commit steps): the run exits 3, "could not finish", and ``resume`` finishes it.
-Either way the checker finds nothing lost, duplicated or unexpected.
+A bug in one endpoint's fetch, in the hand-off of its outcome, or in its sink call ends
+that endpoint as ``internal`` with the traceback in the ledger; a bug in the steps after a
+commit ends the endpoints of that commit so. Either way the run finishes and records its
+summary, the others load, ``resume`` fetches those endpoints again, and the checker finds
+nothing lost, duplicated or unexpected.
 """
 
 from __future__ import annotations
@@ -81,20 +81,83 @@ async def test_a_bug_for_one_endpoint_fails_it_as_internal_and_resume_loads_it(
     assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
 
 
-async def test_a_bug_after_a_commit_exits_3_and_resume_finishes(tmp_path: Path) -> None:
-    """A bug in the after-commit steps stops the run (exit 3, not 1); resume finishes it."""
+@pytest.mark.parametrize(
+    ("point", "batch_size", "internal"),
+    [
+        ("mid_batch=raise:3", 1, 1),  # alone in its call: that endpoint is internal
+        ("mid_batch=raise:3", 4, 0),  # in a batch: rolled back, retried alone, it loads
+        ("after_commit=raise:2", 1, 1),  # committed, the steps after it failed
+    ],
+)
+async def test_a_bug_in_the_sink_call_or_after_its_commit_fails_only_its_endpoints(
+    tmp_path: Path, point: str, batch_size: int, internal: int
+) -> None:
+    """A bug in a sink call or in the steps after its commit: the run finishes (exit 1,
+    its summary recorded), only the endpoints of that call are ``internal``, and resume
+    finishes them. Rows committed before an after-commit bug keep their counts."""
     db_url = f"sqlite:///{tmp_path / 'bug.db'}"
     async with SupplierFleet(_FLEET, seed=5) as fleet:
-        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", db_url, batch_size=2)
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", db_url, batch_size=batch_size)
         truth = fleet.expected(attempts=3, timeout=2.0)
-        env = {"SUPPLYFEED_FAILPOINTS": "after_commit=raise:1"}
-        code, output = await finish(await cli("run", str(feeds), "--quiet", env=env))
-        assert code == 3, output
-        assert "could not finish" in output, output
-        status, _, _ = await _ledger(db_url)
-        assert status == "running"
+        env = {"SUPPLYFEED_FAILPOINTS": point}
+        code, output = await finish(await cli("run", str(feeds), "--json", env=env))
+        assert code == (1 if internal else 0), output
+        assert "Traceback" not in output, output
+        summary = orjson.loads(next(x for x in output.splitlines() if x.startswith("{")))
+        status, counts, messages = await _ledger(db_url)
+        assert status == "finished"
+        n = len(_FLEET.endpoints)
+        assert counts == {"loaded": n - internal, **({"failed": internal} if internal else {})}
+        assert len(messages) == internal, messages
+        assert all("FailpointError" in m and "Traceback (most recent" in m for m in messages)
+        # Rows committed before an after-commit bug count as loaded: they are stored.
+        every = await _loaded_records(db_url)
+        assert summary["records_by_bucket"]["loaded"] == every, (summary, every)
         code, output = await finish(await cli("resume", "--feeds", str(feeds), "--quiet"))
         assert code == 0, output
+        status, counts, messages = await _ledger(db_url)
+        assert counts.get("failed", 0) == 0, counts
+        assert not messages, messages
         verdict = await check(db_url, truth)
     assert verdict.ok, verdict
     assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
+
+
+async def _loaded_records(db_url: str) -> int:
+    """The records the latest run's ledger says it loaded, from its endpoint rows."""
+    sink = open_sink(db_url, lock=False)
+    await sink.open()
+    try:
+        run = await sink.get_run()
+        assert run is not None
+        return sum(r.records_loaded for r in await sink.endpoints(run.run_id))
+    finally:
+        await sink.close()
+
+
+async def test_a_decoder_bug_quarantines_the_payload_with_one_line_on_screen(
+    tmp_path: Path,
+) -> None:
+    """A decoder that raises (a bug, not a malformed payload) quarantines that payload as
+    ``decoder_bug``: the traceback is kept in the letter, the screen gets one line."""
+    db_url = f"sqlite:///{tmp_path / 'bug.db'}"
+    async with SupplierFleet(_FLEET, seed=5) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", db_url, batch_size=1)
+        env = {"SUPPLYFEED_FAILPOINTS": "decode=raise:3"}
+        code, output = await finish(await cli("run", str(feeds), "--quiet", env=env))
+    assert code == 1, output
+    assert "Traceback" not in output, output
+    assert "decoder_bug: decoder raised FailpointError: failpoint decode" in output, output
+    sink = open_sink(db_url, lock=False)
+    await sink.open()
+    try:
+        letters = await sink.dead_letters()
+        run = await sink.get_run()
+        assert run is not None
+        records = await sink.endpoints(run.run_id)
+    finally:
+        await sink.close()
+    assert [x.error_kind for x in letters] == ["decoder_bug"]
+    assert "Traceback (most recent call last)" in letters[0].error_message
+    outcomes = sorted(r.outcome.value for r in records)
+    assert outcomes == ["loaded"] * (len(_FLEET.endpoints) - 1) + ["quarantined"]

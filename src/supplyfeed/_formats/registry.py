@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import cast
 
 from .._exceptions import ConfigError, PayloadError
+from .._failpoints import failpoint
 from .._models import Document
 from .base import DecodeContext, Decoder
 from .body import Body
@@ -49,6 +50,7 @@ def get_decoder(fmt: str) -> Decoder:
 def decode_payload(fmt: str, body: Body, ctx: DecodeContext) -> Iterator[Document]:
     """Decode ``body`` as ``fmt``. A module-level function, so that
     ``functools.partial(decode_payload, fmt, body, ctx)`` can cross to a worker process."""
+    failpoint("decode")
     return get_decoder(fmt)(body, ctx)
 
 

@@ -18,20 +18,24 @@ fetched are still written, and endpoints never fetched stay ``pending`` for ``re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import logging
 import os
 import time
+import traceback
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._config import FeedConfig, SupplierSpec
+from .._exceptions import SinkError
 from .._failpoints import failpoint
 from .._fetch.auth import unverified_suppliers
 from .._fetch.conditional import ValidatorStore
+from .._fetch.drops import is_drop_pattern
 from .._fetch.engine import AsyncBatchIngestor
 from .._fetch.hooks import FetchHook
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
@@ -41,13 +45,12 @@ from .._formats.body import Body
 from .._formats.registry import decode_payload
 from .._redact import remember_secrets
 from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
-from .._sink.findings_store import record_findings
 from .._telemetry.telemetry import Telemetry
 from .drops import DropFiles
 from .incremental import CursorTracker
 from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
-from .progress import NullProgress, ProgressListener, watched_by
+from .progress import NullProgress, ProgressListener
 from .summary import RunSummary, summarize
 from .unchanged import UnchangedFilter
 
@@ -137,8 +140,6 @@ class Runner:
         summary.conflicts = len(await self.sink.conflicts(self.run_id))
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.warnings(records)
-        found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
-        summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"
@@ -146,22 +147,37 @@ class Runner:
         return summary
 
     async def _prepare(self) -> list[PlannedEndpoint]:
-        planned = await self.drops.expand(plan_endpoints(self.suppliers))
         if self.options.run_id is None:
-            run = RunRecord(
-                run_id=self.run_id,
-                started_at=dt.datetime.now(dt.UTC),
-                status="running",
-                feeds=self.options.label,
-            )
-            await self.sink.start_run(run, [p.endpoint for p in planned])
-            return planned
+            return await self._start()
+        planned = await self.drops.expand(plan_endpoints(self.suppliers))
         done = {Outcome.LOADED, Outcome.UNCHANGED, Outcome.QUARANTINED}
         finished = {
             r.endpoint.key for r in await self.sink.endpoints(self.run_id) if r.outcome in done
         }
         # A paged feed resumes from its page mark (paging.py), whatever its first page did.
         return [p for p in planned if p.endpoint.key not in finished or PagedFeeds.is_paged(p)]
+
+    async def _start(self) -> list[PlannedEndpoint]:
+        """Record the run and its ledger before anything slow (listing drop folders can
+        take seconds): a crash from here on leaves a run that ``resume`` finishes. The
+        files found in drop folders join the ledger once listed."""
+        planned = plan_endpoints(self.suppliers)
+        run = RunRecord(
+            run_id=self.run_id,
+            started_at=dt.datetime.now(dt.UTC),
+            status="running",
+            feeds=self.options.label,
+        )
+        fixed = [p for p in planned if not is_drop_pattern(p.request.url)]
+        await self.sink.start_run(run, [p.endpoint for p in fixed])
+        if len(fixed) == len(planned):
+            return planned
+        expanded = await self.drops.expand(planned)
+        known = {p.endpoint.key for p in fixed}
+        await self.sink.start_run(
+            run, [p.endpoint for p in expanded if p.endpoint.key not in known]
+        )
+        return expanded
 
     async def _pipeline(
         self, todo: list[PlannedEndpoint], by_key: dict[str, PlannedEndpoint]
@@ -173,13 +189,8 @@ class Runner:
             self.cursors.seen(outcome, by_key[outcome.request.key])
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
-        walked: set[str] = set()  # paged feeds whose first page came: the plan counted it
-
         async def emit_page(outcome: FetchOutcome, page: PlannedEndpoint) -> None:
             failpoint("after_fetch")
-            if page.endpoint.source in walked:  # a page the plan could not know of
-                self.options.progress.discovered(page.endpoint.kind.value, 1)
-            walked.add(page.endpoint.source)
             self.cursors.seen(outcome, page)
             await queue.put(self.pages.item(self._to_item(outcome, page), page))
 
@@ -192,10 +203,7 @@ class Runner:
             self.config,
             transport=self.options.transport or (tele.transport(self.config) if tele else None),
             supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
-            observer=watched_by(
-                self.options.observer or (tele.observer if tele else None),
-                self.options.progress,
-            ),
+            observer=self.options.observer or (tele.observer if tele else None),
             spool_dir=self.options.spool_dir,
             hooks=[
                 *self.options.hooks,
@@ -280,8 +288,36 @@ class Runner:
             i for i in items if isinstance(i, EndpointRecord) and i.error_kind != "cancelled"
         ]
         recorded = group.create_task(self.sink.record(skipped, self.run_id)) if skipped else None
-        loaded = group.create_task(self.sink.load(units)) if units else None
+        loaded = group.create_task(self._load(units)) if units else None
         return _Write(skipped, units, recorded, loaded)
+
+    async def _load(self, units: list[LoadUnit]) -> list[EndpointRecord]:
+        """``sink.load``, with a bug scoped to the endpoint it hits.
+
+        The sink's call is one transaction, so an unexpected error (not a
+        :class:`SinkError`: the database itself failing stops the run) commits nothing.
+        The units are then loaded one by one; a unit whose load fails alone ends as
+        ``internal``, with the traceback in the ledger, and ``resume`` fetches it again.
+        """
+        try:
+            return await self.sink.load(units)
+        except SinkError:
+            raise
+        except Exception as exc:
+            if len(units) == 1:
+                return [await self._internal(units[0].record, exc, "load")]
+            log.warning(
+                "a batch of %d payloads failed to load (%s: %s); loading them one by one",
+                len(units), type(exc).__name__, exc,
+            )  # fmt: skip
+            return [r for unit in units for r in await self._load([unit])]
+
+    async def _internal(self, record: EndpointRecord, exc: Exception, stage: str) -> EndpointRecord:
+        """End one endpoint as ``internal`` (counts it already has are kept: what it
+        committed is in the tables), in the ledger and the log, not on the screen."""
+        failed = internal_record(record, exc, stage)
+        await self.sink.record([failed], self.run_id)
+        return failed
 
     async def _finish_writes(
         self, started: asyncio.Queue[_Write | None], slots: asyncio.Semaphore
@@ -306,7 +342,6 @@ class Runner:
     ) -> None:
         try:
             results = await loaded
-            failpoint("after_commit")
         finally:
             # Unlinking a large spool file can take long enough to stall the loop.
             spooled = [u.body for u in units if u.body.spooled]
@@ -315,6 +350,19 @@ class Runner:
                     unit.body.discard()
             if spooled:
                 await asyncio.to_thread(_discard_all, spooled)
+        try:
+            await self._after_commit(results)
+        except SinkError:
+            raise
+        except Exception as exc:
+            # The rows are committed; what the steps would have recorded (validators,
+            # page marks, cursors, moved drop files, a sweep) is not. The group's
+            # endpoints end as ``internal``, so ``resume`` fetches them and redoes it.
+            results = [await self._internal(r, exc, "after commit") for r in results]
+        self._report(results)
+
+    async def _after_commit(self, results: list[EndpointRecord]) -> None:
+        failpoint("after_commit")
         # A body that lost records to staleness or a conflict is fetched again next time,
         # not answered by a 304 that would keep the table as it is.
         await self.unchanged.committed([r for r in results if not _lost_any(r)])
@@ -322,7 +370,6 @@ class Runner:
         await self._finish_sources(finished)
         await self.cursors.committed(results, finished)
         await self.drops.committed(results)  # move or delete files only once loaded
-        self._report(results)
 
     async def _finish_sources(self, feeds: set[str]) -> None:
         """A paged feed's last page committed: its delivery is complete, so lines its
@@ -380,6 +427,27 @@ def log_conflict(c: Conflict, r: EndpointRecord) -> None:
 def _discard_all(bodies: list[Body]) -> None:
     for body in bodies:
         body.discard()
+
+
+def internal_record(record: EndpointRecord, exc: Exception, stage: str) -> EndpointRecord:
+    """``record`` failed as ``internal`` at ``stage``: logged once (the traceback goes to
+    the ledger and the JSON log only)."""
+    trace = "".join(traceback.format_exception(exc)).strip()
+    ep = record.endpoint
+    log.error(
+        "internal error (%s) for %s: %s: %s (supplyfeed trace %s)",
+        stage, ep.url, type(exc).__name__, exc, record.request_id,
+        extra={"sf": {"supplier": ep.supplier_id, "kind": ep.kind.value, "url": ep.url,
+                      "request_id": record.request_id, "error_kind": "internal",
+                      "traceback": trace}},
+    )  # fmt: skip
+    return dataclasses.replace(
+        record,
+        outcome=Outcome.FAILED,
+        error_kind="internal",
+        error_message=f"internal error ({stage}): {type(exc).__name__}: {exc}\n{trace}",
+        permanent=True,
+    )
 
 
 def _failure_record(outcome: FetchFailure, planned: PlannedEndpoint) -> EndpointRecord:

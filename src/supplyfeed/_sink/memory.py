@@ -177,21 +177,35 @@ class MemorySink:
     # -- data ------------------------------------------------------------------------------
 
     async def load(self, units: Sequence[LoadUnit]) -> list[EndpointRecord]:
-        finals = []
-        for unit in units:
-            final = final_record(unit, self._try_unit(unit), self._store_dead_letter)
-            self._endpoints.setdefault(unit.run_id, {})[final.endpoint.key] = final
-            unit.record = final
-            finals.append(dataclasses.replace(final))
-        return finals
+        """One call is one transaction, as in the SQL sinks: an unexpected error in any
+        unit puts back everything the call changed, then propagates."""
+        batch = _Undo()
+        try:
+            finals = [self._load_unit(unit, batch) for unit in units]
+        except BaseException:
+            batch.rollback()
+            raise
+        for unit, final in zip(units, finals, strict=True):
+            unit.record = final  # only once the whole call succeeded
+        return [dataclasses.replace(f) for f in finals]
 
-    def _try_unit(self, unit: LoadUnit) -> UnitStats | PayloadError:
+    def _load_unit(self, unit: LoadUnit, batch: _Undo) -> EndpointRecord:
+        final = final_record(unit, self._try_unit(unit, batch), self._store_dead_letter)
+        batch.set(self._endpoints.setdefault(unit.run_id, {}), final.endpoint.key, final)
+        return final
+
+    def _try_unit(self, unit: LoadUnit, batch: _Undo) -> UnitStats | PayloadError:
         undo = _Undo()
         try:
-            return _UnitWriter(self, unit, undo).load()
+            stats = _UnitWriter(self, unit, undo).load()
         except PayloadError as err:
             undo.rollback()
             return err
+        except BaseException:
+            undo.rollback()
+            raise
+        batch.absorb(undo)
+        return stats
 
     def _recount(self, run_id: str, recount: Recount, undo: _Undo) -> None:
         """Records an earlier unit of this run wrote left the table: its ledger row says so."""
@@ -332,7 +346,7 @@ class MemorySink:
             raise SinkError(f"no dead letter {dead_letter_id} in {self.url}")
         stored = self._endpoints.get(letter.run_id, {}).get(letter.endpoint_key)
         unit = replay_unit(letter, dataclasses.replace(stored) if stored else None, documents)
-        outcome = self._try_unit(unit)
+        outcome = self._try_unit(unit, _Undo())
         if isinstance(outcome, PayloadError):
             self._dead[letter.id] = dataclasses.replace(
                 letter,
@@ -361,6 +375,11 @@ class _Undo:
         if key in d:
             self._log.append((d, key, d[key]))
             del d[key]
+
+    def absorb(self, other: _Undo) -> None:
+        """Take ``other``'s entries: a unit's changes become part of its call's."""
+        self._log.extend(other._log)
+        other._log.clear()
 
     def rollback(self) -> None:
         for d, key, old in reversed(self._log):

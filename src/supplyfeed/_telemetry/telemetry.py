@@ -123,12 +123,15 @@ class Telemetry:
                 metrics.records.inc(kind, r.records)
             if r.outcome is Outcome.QUARANTINED:
                 metrics.dead_letters.inc(kind)
+                # One line on the screen: a decoder bug's traceback is in the letter
+                # and in the JSON log (``traceback``).
+                message = r.error_message or ""
                 log.warning(
                     "payload quarantined as a dead letter: %s: %s",
-                    r.error_kind, r.error_message,
+                    r.error_kind, message.partition("\n")[0],
                     extra={"sf": {"supplier": r.endpoint.supplier_id, "kind": kind.value,
                                   "url": r.endpoint.url, "request_id": r.request_id,
-                                  "attempt": r.attempts}},
+                                  "attempt": r.attempts, "traceback": message}},
                 )  # fmt: skip
 
     async def stop(self) -> None:

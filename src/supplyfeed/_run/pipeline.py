@@ -45,12 +45,13 @@ from .._formats.body import Body
 from .._formats.registry import decode_payload
 from .._redact import remember_secrets
 from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
+from .._sink.findings_store import record_findings
 from .._telemetry.telemetry import Telemetry
 from .drops import DropFiles
 from .incremental import CursorTracker
 from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
-from .progress import NullProgress, ProgressListener
+from .progress import NullProgress, ProgressListener, watched_by
 from .summary import RunSummary, summarize
 from .unchanged import UnchangedFilter
 
@@ -140,6 +141,8 @@ class Runner:
         summary.conflicts = len(await self.sink.conflicts(self.run_id))
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.warnings(records)
+        found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
+        summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"
@@ -189,8 +192,13 @@ class Runner:
             self.cursors.seen(outcome, by_key[outcome.request.key])
             await queue.put(self._to_item(outcome, by_key[outcome.request.key]))
 
+        walked: set[str] = set()  # paged feeds whose first page came: the plan counted it
+
         async def emit_page(outcome: FetchOutcome, page: PlannedEndpoint) -> None:
             failpoint("after_fetch")
+            if page.endpoint.source in walked:  # a page the plan could not know of
+                self.options.progress.discovered(page.endpoint.kind.value, 1)
+            walked.add(page.endpoint.source)
             self.cursors.seen(outcome, page)
             await queue.put(self.pages.item(self._to_item(outcome, page), page))
 
@@ -203,7 +211,10 @@ class Runner:
             self.config,
             transport=self.options.transport or (tele.transport(self.config) if tele else None),
             supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
-            observer=self.options.observer or (tele.observer if tele else None),
+            observer=watched_by(
+                self.options.observer or (tele.observer if tele else None),
+                self.options.progress,
+            ),
             spool_dir=self.options.spool_dir,
             hooks=[
                 *self.options.hooks,

@@ -1,13 +1,14 @@
-"""``supplyfeed dead-letters`` and ``supplyfeed replay``."""
+"""``supplyfeed dead-letters`` (one line a letter), ``dead-letters show ID`` (one letter
+in full, or ``--raw``: its bytes) and ``supplyfeed replay``."""
 
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 
 import msgspec
-from rich.table import Table
 
 from .._exceptions import PayloadError
 from .._feedsfile import FeedsFile
@@ -18,39 +19,120 @@ from .._models import Document
 from .._run.plan import plan_endpoints
 from .._sink.base import DeadLetter
 from .._sink.factory import open_sink
-from .display import make_console
+from .pipes import copy_to_stdout
 
-__all__ = ["letter_dict", "list_dead_letters", "replay_dead_letters"]
+__all__ = ["letter_dict", "list_dead_letters", "replay_dead_letters", "show_dead_letter"]
+
+_KIND = {"inventory_snapshot": "inv", "po_ack": "ack", "ship_notice": "asn"}
 
 
-async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) -> int:
+async def _letters(url: str, *, include_resolved: bool) -> list[DeadLetter]:
     sink = open_sink(url, lock=False)
     await sink.open()
     try:
-        letters = await sink.dead_letters(include_resolved=include_resolved)
+        return await sink.dead_letters(include_resolved=include_resolved)
     finally:
         await sink.close()
+
+
+async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) -> int:
+    letters = await _letters(url, include_resolved=include_resolved)
     if as_json:
         rows = [letter_dict(d) for d in letters]
         sys.stdout.buffer.write(msgspec.json.encode(rows) + b"\n")
         return 0
-    table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
-    for col in ("id", "run", "seen", "supplier", "kind", "error", "where", "request id", "url"):
-        table.add_column(col, overflow="fold")
-    for d in letters:
-        table.add_row(
-            str(d.id),
-            d.run_id,
-            f"{d.occurrences}×",  # runs that met these bytes; --json lists them
-            d.supplier_id,
-            d.kind.value,
-            f"{d.error_kind}: {d.error_message}"[:60],
-            d.error_where,
-            d.request_id or "",
-            d.url,
-        )
-    make_console().print(table)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print("\n".join(compact_lines(letters, width)))
     return 0
+
+
+def compact_lines(letters: Sequence[DeadLetter], width: int | None) -> list[str]:
+    """One line a letter, in columns as wide as their widest value: nothing wraps, the
+    request id (for ``trace``) is never cut, and only the URL, last, is cut to ``width``
+    (None: off a terminal, printed whole). ``show ID`` prints a letter in full."""
+    head = ("id", "seen", "supplier", "kind", "error", "request id", "url")
+    rows = (
+        [head]
+        + [
+            (
+                str(d.id),
+                f"{d.occurrences}×",  # runs that met these bytes
+                d.supplier_id[:14],
+                _KIND.get(d.kind.value, d.kind.value),
+                (d.error_kind + (f" at {d.error_where}" if d.error_where else ""))[:28],
+                d.request_id or "-",
+                d.url,
+            )
+            for d in letters
+        ]
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    lines = [f"{len(letters)} dead letter(s); `supplyfeed dead-letters show ID` for one in full"]
+    for row in rows:
+        cells = [
+            c.rjust(w) if i < 2 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append(_cut("  ".join(cells) + "  ", row[-1], width))
+    return lines
+
+
+def _cut(before: str, url: str, width: int | None) -> str:
+    """The URL cut to the window; a window too narrow for the rest cuts nothing else."""
+    room = len(url) if width is None else max(width - len(before), 8)
+    return before + (url if len(url) <= room else url[: room - 1] + "…")
+
+
+async def show_dead_letter(url: str, letter_id: int, *, output: str) -> int:
+    """One letter (open or resolved): ``text`` every field, ``json`` as ``--json`` lists
+    it, ``raw`` its payload bytes on stdout as stored. Exit 1 when there is no such id."""
+    sink = open_sink(url, lock=False)
+    await sink.open()
+    try:
+        found = [d for d in await sink.dead_letters(include_resolved=True) if d.id == letter_id]
+        if not found:
+            print(f"error: no dead letter {letter_id} in {url}", file=sys.stderr)
+            return 1
+        [letter] = found
+        if output == "raw":  # while the sink is open: a spooled body is a file beside it
+            _write_raw(letter)
+        elif output == "json":
+            sys.stdout.buffer.write(msgspec.json.encode(letter_dict(letter)) + b"\n")
+        else:
+            print("\n".join(letter_lines(letter)))
+    finally:
+        await sink.close()
+    return 0
+
+
+def _write_raw(letter: DeadLetter) -> None:
+    with letter.body.open() as body:
+        copy_to_stdout(body)
+
+
+def letter_lines(d: DeadLetter) -> list[str]:
+    """Every field of one letter, one a line: nothing cut, nothing wrapped mid-value."""
+    state = "open" if d.resolved_at is None else f"resolved {d.resolved_at.isoformat()}"
+    lines = [
+        f"dead letter {d.id} ({state})",
+        f"  run          {d.run_id}",
+        f"  request id   {d.request_id or '-'}",
+        f"  supplier     {d.supplier_id}",
+        f"  kind         {d.kind.value}",
+        f"  format       {d.format}",
+        f"  url          {d.url}",
+        f"  error        {d.error_kind}" + (f" at {d.error_where}" if d.error_where else ""),
+        f"  message      {d.error_message}",
+        f"  size         {d.size:,} bytes, sha256 {d.sha256}",
+        f"  created      {d.created_at.isoformat()}",
+        f"  seen         {d.occurrences} time(s), last {d.last_seen_at.isoformat()}",
+    ]
+    lines += [
+        f"    again in run {s.run_id} request {s.request_id or '-'} at {s.seen_at.isoformat()}"
+        for s in d.sightings
+    ]
+    lines.append(f"  bytes        `supplyfeed dead-letters show {d.id} --raw`")
+    return lines
 
 
 def letter_dict(d: DeadLetter) -> dict[str, object]:

@@ -10,9 +10,7 @@ file is decoded once and never held whole in memory.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +24,7 @@ from .._formats.body import Body
 from .._formats.envelope_kind import declared_kind
 from .._formats.registry import get_decoder, sniff_format
 from .._models import DocKind
+from .pipes import copy_to_stdout
 
 __all__ = ["decode_file", "infer_kind"]
 
@@ -69,7 +68,7 @@ def decode_file(path: Path, fmt: str | None, kind: str | None, supplier: str) ->
             )
             return 1
         lines.seek(0)
-        _print(lines)
+        copy_to_stdout(lines)
     for warning in ctx.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -95,15 +94,3 @@ def _kind(body: Body, fmt: str, kind: str | None) -> DocKind:
     if declared.kind is None:
         raise _Unsupported(declared.unsupported())
     return declared.kind
-
-
-def _print(lines: IO[bytes]) -> None:
-    try:
-        shutil.copyfileobj(lines, sys.stdout.buffer)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader (``| head``) has what it wanted. Point stdout at /dev/null so the
-        # interpreter's flush at exit does not fail again on the closed pipe.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)

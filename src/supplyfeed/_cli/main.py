@@ -139,7 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--all", action="store_true", help="include resolved ones")
     dead.add_argument("--json", action="store_true", help="machine-readable output")
     _db_options(dead)
-    dead.set_defaults(func=_cmd_dead_letters)
+    dead.set_defaults(func=_cmd_dead_letters, letter_id=None)
+    show = dead.add_subparsers(dest="letter_command", metavar="show").add_parser(
+        "show", help="one dead letter in full, or its payload bytes (--raw)"
+    )
+    show.add_argument("letter_id", type=int, metavar="ID", help="as dead-letters lists it")
+    out = show.add_mutually_exclusive_group()
+    out.add_argument("--json", dest="output", action="store_const", const="json",
+                     default="text", help="machine-readable output")  # fmt: skip
+    out.add_argument("--raw", dest="output", action="store_const", const="raw",
+                     help="the payload's bytes on stdout, as stored")  # fmt: skip
+    _db_options(show, keep_parent=True)
 
     trace = sub.add_parser(
         "trace", help="what one request id led to: ledger row, retries, dead letter, rows"
@@ -166,10 +176,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _db_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--feeds", type=Path, help="find the database through this feeds file")
+def _db_options(p: argparse.ArgumentParser, *, keep_parent: bool = False) -> None:
+    """``keep_parent``: on a sub-subcommand, an unset option keeps its parent's value."""
+    unset = argparse.SUPPRESS if keep_parent else None
     p.add_argument(
-        "--db", help=f"database URL (default: the feeds file's sink, else {DEFAULT_SINK})"
+        "--feeds", type=Path, default=unset, help="find the database through this feeds file"
+    )
+    p.add_argument(
+        "--db",
+        default=unset,
+        help=f"database URL (default: the feeds file's sink, else {DEFAULT_SINK})",
     )
 
 
@@ -422,8 +438,11 @@ def _cmd_failures(args: argparse.Namespace) -> int:
 
 
 def _cmd_dead_letters(args: argparse.Namespace) -> int:
-    from .dead_letters import list_dead_letters
+    from .dead_letters import list_dead_letters, show_dead_letter
 
+    if args.letter_id is not None:
+        url = _existing_sink_url(args)
+        return asyncio.run(show_dead_letter(url, args.letter_id, output=args.output))
     return asyncio.run(
         list_dead_letters(_existing_sink_url(args), include_resolved=args.all, as_json=args.json)
     )

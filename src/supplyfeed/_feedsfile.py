@@ -35,6 +35,7 @@ from ._config import (
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
 from ._models import DocKind
+from ._scale.spec import LOCAL, ExecutorSpec, parse_executor
 from ._sink.factory import DEFAULT_SINK_URL
 
 __all__ = ["DEFAULT_SINK", "FeedsFile", "load_feeds_file", "parse_feeds"]
@@ -49,7 +50,7 @@ _SECRET_PARAM = re.compile(
     re.IGNORECASE,
 )
 _URL_SCHEMES = frozenset({"http", "https", "sftp", "file"})
-_TOP_KEYS = ("sink", "defaults", "suppliers", "uom")
+_TOP_KEYS = ("sink", "defaults", "suppliers", "uom", "executor")
 _SUPPLIER_KEYS = ("id", "headers", "overrides", "auth", "feeds", "uom")
 _AUTH_KEYS = tuple(f.name for f in dataclasses.fields(AuthSpec))
 _AUTH_SECRETS = frozenset({"token", "password", "key_value", "client_secret"})
@@ -92,6 +93,7 @@ class FeedsFile:
     suppliers: tuple[SupplierSpec, ...]
     secrets: frozenset[str] = frozenset()
     units: tuple[UnitConversion, ...] = ()  # ``uom:`` tables, global ones first
+    executor: ExecutorSpec = LOCAL  # ``executor:`` local | processes:N | dask://HOST:PORT
 
 
 def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> FeedsFile:
@@ -213,7 +215,16 @@ class _Reader:
         self.check_unique_ids(top["suppliers"][1], suppliers)
         # Only the tokens themselves are secrets; the plain parts of a header are not.
         secrets = frozenset(s for s in self.secrets if len(s) >= 4)
-        return FeedsFile(self.name, sink, defaults, suppliers, secrets, tuple(self.units))
+        executor = self.executor(top["executor"][1]) if "executor" in top else LOCAL
+        return FeedsFile(self.name, sink, defaults, suppliers, secrets, tuple(self.units), executor)
+
+    def executor(self, node: yaml.Node) -> ExecutorSpec:
+        try:
+            return parse_executor(self.string(node, "executor"))
+        except ConfigError as exc:
+            if exc.location:
+                raise
+            raise self.fail(node, "executor", exc.message) from exc
 
     def uom_table(self, node: yaml.Node, key: str, supplier: str) -> list[UnitConversion]:
         """``{CA: {EA: 12}}``: one CA is 12 EA. One base unit per unit, a positive factor."""

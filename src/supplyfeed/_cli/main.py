@@ -26,6 +26,8 @@ from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
+from .._scale.coordinator import scaled_executor
+from .._scale.spec import LOCAL, ExecutorSpec, parse_executor
 from .._sink.base import RunRecord
 from .._sink.factory import open_run_sink, open_sink
 from .._sink.views import IN_TRANSIT_DAYS
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "runs never overlap",
     )  # fmt: skip
     _output_options(run)
+    _executor_option(run)
     add_exit_options(run)
     run.set_defaults(func=_cmd_run)
 
@@ -118,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("run_id", nargs="?", help="default: the latest run")
     _db_options(resume)
     _output_options(resume)
+    _executor_option(resume)
     add_exit_options(resume)
     resume.set_defaults(func=_cmd_resume)
 
@@ -223,6 +227,22 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _executor_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor", type=_executor_arg, metavar="EXECUTOR",
+        help="local (this process, the default), processes:N (N worker processes) or "
+        "dask://HOST:PORT (a Dask scheduler; needs a postgresql:// sink); default: the "
+        "feeds file's executor:",
+    )  # fmt: skip
+
+
+def _executor_arg(value: str) -> ExecutorSpec:
+    try:
+        return parse_executor(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def _metrics_address(value: str) -> tuple[str, int]:
     addr, _, port = value.rpartition(":")
     try:
@@ -287,6 +307,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     feeds = load_feeds_file(args.feeds)
     label = str(args.feeds.resolve())  # resume finds the feeds file again through it
     sink = args.db or feeds.sink
+    args.feeds_executor = feeds.executor
     return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, sink, label, None, args))
 
 
@@ -314,6 +335,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
                 "pass --feeds FEEDS.yaml to resume it"
             )
         feeds = load_feeds_file(label)
+    args.feeds_executor = feeds.executor
     return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, run_id, args))
 
 
@@ -324,6 +346,7 @@ def _resume_feeds(args: argparse.Namespace, feeds: FeedsFile) -> int:
     success while this delivery was never loaded."""
     label = str(args.feeds.resolve())
     url = _sink_url(args, feeds)
+    args.feeds_executor = feeds.executor
     run = asyncio.run(_latest_run(url)) if _database_exists(url) else None
     if run is not None and run.feeds == label and not _finished_ok(run):
         return asyncio.run(
@@ -382,18 +405,23 @@ async def _execute_async(
     sink = open_run_sink(sink_url)
     await sink.open()
     try:
-        runner = Runner(
-            suppliers,
-            sink,
-            config,
-            RunOptions(label=label, run_id=run_id, progress=progress, telemetry=_telemetry(args)),
-        )
-        _install_signal_handlers(runner, on_signal)
-        summary = await runner.run()
+        async with scaled_executor(_executor(args), sink) as executor:
+            options = RunOptions(label=label, run_id=run_id, progress=progress, executor=executor)
+            options.telemetry = _telemetry(args)
+            runner = Runner(suppliers, sink, config, options)
+            _install_signal_handlers(runner, on_signal)
+            summary = await runner.run()
     finally:
         await sink.close()
     _print_result(console, summary, args.json)
     return run_exit_status(summary, args.fail_on_error_rate)
+
+
+def _executor(args: argparse.Namespace) -> ExecutorSpec:
+    """``--executor``, else the feeds file's ``executor:``, else local (demo, --every)."""
+    spec = getattr(args, "executor", None) or getattr(args, "feeds_executor", LOCAL)
+    assert isinstance(spec, ExecutorSpec)
+    return spec
 
 
 def _install_signal_handlers(runner: Runner, also: Callable[[], None] | None = None) -> None:

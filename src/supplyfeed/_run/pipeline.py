@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import SinkError
@@ -80,6 +81,16 @@ class RunOptions:
     hooks: Sequence[FetchHook] = ()  # extra engine hooks, outermost first
     http_cache: ValidatorStore | None = None  # default: the sink's (see _sink/http_cache.py)
     telemetry: Telemetry | None = None  # loop lag, pool, leaks, logs, metrics (_telemetry/)
+    executor: PartExecutor | None = None  # shards on worker processes or Dask (_scale/)
+
+
+class PartExecutor(Protocol):
+    """Runs a run's endpoints in shards elsewhere (``_scale/``), each shard through
+    :meth:`Runner.run_part`; returns what the summary shows of it (``executor``)."""
+
+    async def execute(self, runner: Runner, todo: list[PlannedEndpoint]) -> dict[str, Any]: ...
+
+    def stop(self) -> None: ...
 
 
 class Runner:
@@ -114,6 +125,8 @@ class Runner:
         self._interrupted = True
         if self.ingestor is not None:
             self.ingestor.stop()
+        if self.options.executor is not None:
+            self.options.executor.stop()
 
     async def run(self) -> RunSummary:
         t0 = time.monotonic()
@@ -123,8 +136,12 @@ class Runner:
         telemetry = self.options.telemetry
         if telemetry is not None:
             await telemetry.start(self.run_id, self.config, sink_url=self.sink.url)
+        scaled: dict[str, Any] = {}
         try:
-            await self._pipeline(todo, by_key)
+            if self.options.executor is None:
+                await self._pipeline(todo, by_key)
+            else:
+                scaled = await self.options.executor.execute(self, todo)
         finally:
             await self.drops.aclose()
             self.options.progress.stop()
@@ -139,6 +156,7 @@ class Runner:
             interrupted=self._interrupted,
         )
         summary.conflicts = len(await self.sink.conflicts(self.run_id))
+        summary.executor = scaled
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.warnings(records)
         found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
@@ -148,6 +166,18 @@ class Runner:
         status = "interrupted" if self._interrupted else "finished"
         await self.sink.finish_run(self.run_id, status, summary.to_dict())
         return summary
+
+    async def run_part(self) -> None:
+        """Load this runner's endpoints into the started run ``options.run_id`` without
+        finishing it: one shard of a scaled-out run (``_scale/worker.py``). Endpoints the
+        run already finished are skipped, as ``resume`` skips them."""
+        if self.options.run_id is None:
+            raise ValueError("run_part needs the id of a started run")
+        todo = await self._prepare()
+        try:
+            await self._pipeline(todo, {p.endpoint.key: p for p in todo})
+        finally:
+            await self.drops.aclose()
 
     async def _prepare(self) -> list[PlannedEndpoint]:
         if self.options.run_id is None:

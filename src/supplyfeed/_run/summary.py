@@ -37,6 +37,8 @@ class RunSummary:
     report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
     # Settings a reader must not miss, e.g. a supplier whose TLS certificates go unchecked.
     warnings: list[str] = field(default_factory=list)
+    # A scaled-out run (_scale/): the executor, its shards and their attempts.
+    executor: dict[str, Any] = field(default_factory=dict)
 
     @property
     def flagged(self) -> bool:
@@ -73,6 +75,7 @@ class RunSummary:
             "per_supplier": self.per_supplier,
             **({"report": self.report} if self.report else {}),
             **({"warnings": self.warnings} if self.warnings else {}),
+            **({"executor": self.executor} if self.executor else {}),
         }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from .._exceptions import PayloadError
+from .._exceptions import ConfigError, PayloadError
 from .._feedsfile import FeedsFile
 from .._formats.base import DecodeContext
 from .._formats.body import Body
@@ -119,7 +119,7 @@ def letter_lines(d: DeadLetter) -> list[str]:
         f"  request id   {d.request_id or '-'}",
         f"  supplier     {d.supplier_id}",
         f"  kind         {d.kind.value}",
-        f"  format       {d.format}",
+        f"  format       {d.format}" + (" (with the feed's field mapping)" if d.mapping else ""),
         f"  url          {d.url}",
         f"  error        {d.error_kind}" + (f" at {d.error_where}" if d.error_where else ""),
         f"  message      {d.error_message}",
@@ -163,16 +163,28 @@ def letter_dict(d: DeadLetter) -> dict[str, object]:
 
 
 async def replay_dead_letters(url: str, ids: Sequence[int], feeds: FeedsFile | None) -> int:
-    """Re-decode open dead letters with today's decoders (and the feeds file's mappings)."""
+    """Re-decode open dead letters with today's decoders: with the feeds file's mapping
+    when ``--feeds`` names the feed (a mapping fixed since), else the one stored with the
+    letter. An id that names no letter is an error (exit 2) before anything is replayed;
+    an already resolved one is said and skipped."""
     contexts = _contexts(feeds)
     sink = open_sink(url)
     await sink.open()
     failed = 0
     try:
-        letters = [d for d in await sink.dead_letters() if not ids or d.id in ids]
+        every = await sink.dead_letters(include_resolved=True)
+        unknown = sorted(set(ids) - {d.id for d in every})
+        if unknown:
+            names = ", ".join(map(str, unknown))
+            raise ConfigError(f"no dead letter {names} in {url} (`supplyfeed dead-letters --all`)")
+        letters = [d for d in every if not ids or d.id in ids]
         for letter in letters:
+            if letter.resolved_at is not None:
+                if ids:  # named: say why nothing happens; unnamed resolved ones are not asked
+                    print(f"dead letter {letter.id}: already resolved", file=sys.stderr)
+                continue
             ctx = contexts.get(letter.endpoint_key) or DecodeContext(
-                kind=letter.kind, supplier_id=letter.supplier_id
+                kind=letter.kind, supplier_id=letter.supplier_id, mapping=letter.mapping
             )
             documents = functools.partial(_decode, letter.format, ctx)
             try:

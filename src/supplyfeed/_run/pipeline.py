@@ -295,7 +295,7 @@ class Runner:
             retry_history=[a.as_dict() for a in outcome.history],
         )
         documents = functools.partial(decode_payload, planned.feed.format, body, ctx)
-        return LoadUnit(self.run_id, record, body, documents)
+        return LoadUnit(self.run_id, record, body, documents, mapping=planned.feed.mapping)
 
     async def _writer(self, queue: asyncio.Queue[object]) -> None:
         """Group whatever is queued (up to ``batch_size`` payloads) into one transaction.

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .._config import FieldMapping
 from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
@@ -153,6 +154,9 @@ class LoadUnit:
     # A page of a paged feed: its delivery spans several units, so a newer delivery
     # replaces the source's lines when it completes (Sink.finish_source), not page by page.
     paged: bool = False
+    # The feed's field mapping (JSON, CSV, XML): kept with a dead letter, so that replay
+    # decodes it as the run would have, without the feeds file.
+    mapping: FieldMapping | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +203,7 @@ class DeadLetter:
     resolved_at: dt.datetime | None
     body: Body  # inline bytes or the spool file
     sightings: tuple[Sighting, ...] = ()  # oldest first
+    mapping: FieldMapping | None = None  # the feed's, when it had one (replay uses it)
 
     @property
     def occurrences(self) -> int:

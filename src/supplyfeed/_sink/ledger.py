@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from .._config import FieldMapping
 from .._formats.body import Body
 from .._models import DocKind
 from .base import DeadLetter, Endpoint, EndpointRecord, Outcome, RunRecord, Sighting
@@ -16,6 +17,7 @@ from .schema import Row
 __all__ = [
     "dead_letter_from_row",
     "endpoint_row",
+    "mapping_text",
     "record_from_row",
     "run_from_row",
     "run_row",
@@ -106,6 +108,15 @@ def record_from_row(row: Mapping[str, Any]) -> EndpointRecord:
     )
 
 
+def mapping_text(mapping: FieldMapping | None) -> str | None:
+    """A feed's field mapping as a dead letter's ``mapping`` column holds it."""
+    return None if mapping is None else _json(mapping)
+
+
+def _mapping(text: str | None) -> FieldMapping | None:
+    return None if text is None else msgspec.json.decode(text, type=FieldMapping)
+
+
 def dead_letter_from_row(
     row: Mapping[str, Any], body: Body, sightings: Sequence[Sighting] = ()
 ) -> DeadLetter:
@@ -129,6 +140,7 @@ def dead_letter_from_row(
         resolved_at=ts_parse(row["resolved_at"]),
         body=body,
         sightings=tuple(sightings),
+        mapping=_mapping(row["mapping"]),
     )
 
 

@@ -292,6 +292,7 @@ class MemorySink:
             *(unit.body.size, unit.body.sha256, dt.datetime.now(dt.UTC), None),
             # A copy: the pipeline may discard a spooled body once load returns.
             Body(data=unit.body.read(), sha256=unit.body.sha256),
+            mapping=unit.mapping,
         )
         return None
 

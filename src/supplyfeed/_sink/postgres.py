@@ -67,6 +67,7 @@ from .feed_state import PageMark
 from .ledger import (
     dead_letter_from_row,
     endpoint_row,
+    mapping_text,
     record_from_row,
     run_from_row,
     run_row,
@@ -76,6 +77,7 @@ from .postgres_load import Conn, Ledger, load_one, load_units
 from .postgres_parts import read_conflicts, stored_values, sweep_source
 from .postgres_state import CREATE_STATE
 from .schema import (
+    ADDED_COLUMNS,
     CANONICAL_TABLES,
     SCHEMA_VERSION,
     SF_DEAD_LETTER_SIGHTINGS,
@@ -85,6 +87,7 @@ from .schema import (
     TRACED_TABLES,
     Row,
     Table,
+    add_column_statement,
     create_statements,
 )
 from .semantics import (
@@ -120,6 +123,7 @@ _PG_ONLY: Final = (
     "ALTER TABLE sf_runs ADD COLUMN IF NOT EXISTS sf_seq bigserial",
     "ALTER TABLE sf_endpoints ADD COLUMN IF NOT EXISTS sf_seq bigserial",
     "ALTER TABLE sf_endpoints ADD COLUMN IF NOT EXISTS load_token text",
+    *(add_column_statement(t, c, "postgresql") for t, c in ADDED_COLUMNS),
 )
 
 
@@ -731,7 +735,7 @@ class PostgresSink:
             _INSERT_DEAD_LETTER,
             *(unit.run_id, ep.key, ep.supplier_id, ep.kind.value, ep.format, ep.url),
             *(unit.record.request_id, err.kind, err.where, err.message),
-            *(body.size, body.sha256, _now(), None, blob, path),
+            *(body.size, body.sha256, _now(), None, blob, path, mapping_text(unit.mapping)),
         )
         return None
 

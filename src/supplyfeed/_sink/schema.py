@@ -36,6 +36,7 @@ from .._models import (
 from .views import view_statements
 
 __all__ = [
+    "ADDED_COLUMNS",
     "CANONICAL_TABLES",
     "DOC_SPECS",
     "LEDGER_TABLES",
@@ -51,6 +52,7 @@ __all__ = [
     "Row",
     "Table",
     "Version",
+    "add_column_statement",
     "codes_text",
     "content_hash",
     "create_statements",
@@ -231,6 +233,7 @@ SF_DEAD_LETTERS = _table(
     *("format text!", "url text!", "request_id text", "error_kind text!"),
     *("error_where text!", "error_message text!", "size int!", "sha256 text!"),
     *("created_at timestamp!", "resolved_at timestamp", "body blob", "body_path text"),
+    "mapping json",  # the feed's field mapping (ADDED_COLUMNS): replay decodes with it
     autoincrement="id",
 )
 # The same bytes quarantined again from the same endpoint while its letter is open: one
@@ -267,6 +270,20 @@ LEDGER_TABLES: Final = (
 TABLES: Final[dict[str, Table]] = {t.name: t for t in CANONICAL_TABLES + LEDGER_TABLES}
 # Where a request id is provenance: the rows it brought (``Sink.trace`` counts them).
 TRACED_TABLES: Final = (*(t.name for t in CANONICAL_TABLES), SF_DOCUMENTS.name)
+
+
+# Columns added to a table after its schema version shipped: additive, so an existing
+# database of that version gets them when it is opened, and stays readable by the
+# supplyfeed that made it (reads name their columns).
+ADDED_COLUMNS: Final[tuple[tuple[str, str], ...]] = (("sf_dead_letters", "mapping"),)
+
+
+def add_column_statement(table: str, column: str, dialect: str) -> str:
+    """``ALTER TABLE ... ADD COLUMN``; PostgreSQL's skips a column already there (SQLite
+    has no ``IF NOT EXISTS`` for columns: its sink asks ``PRAGMA table_info`` first)."""
+    col = next(c for c in TABLES[table].columns if c.name == column)
+    guard = " IF NOT EXISTS" if dialect == "postgresql" else ""
+    return f"ALTER TABLE {table} ADD COLUMN{guard} {column} {SQL_TYPES[col.type][dialect]}"
 
 
 def create_statements(dialect: str) -> list[str]:

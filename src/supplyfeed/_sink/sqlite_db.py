@@ -46,18 +46,21 @@ from .http_cache import CREATE_HTTP_CACHE, read_validators, write_validators
 from .ledger import (
     dead_letter_from_row,
     endpoint_row,
+    mapping_text,
     record_from_row,
     run_from_row,
     run_row,
     sightings_by_letter,
 )
 from .schema import (
+    ADDED_COLUMNS,
     CANONICAL_TABLES,
     SCHEMA_VERSION,
     SF_DEAD_LETTERS,
     SF_ENDPOINTS,
     SF_RUNS,
     TRACED_TABLES,
+    add_column_statement,
     create_statements,
 )
 from .semantics import (
@@ -166,6 +169,7 @@ class Database:
             self._refuse_older_schema(conn)
             for statement in create_statements("sqlite"):
                 conn.execute(statement)
+            _add_columns(conn)
             for statement in (CREATE_HTTP_CACHE, *CREATE_FEED_STATE):
                 conn.execute(statement)
             found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
@@ -339,7 +343,7 @@ class Database:
             (
                 *(unit.run_id, ep.key, ep.supplier_id, DocKind(ep.kind).value, ep.format, ep.url),
                 *(unit.record.request_id, err.kind, err.where, err.message),
-                *(body.size, body.sha256, _now(), None, blob, path),
+                *(body.size, body.sha256, _now(), None, blob, path, mapping_text(unit.mapping)),
             ),
         )
         return None
@@ -434,6 +438,14 @@ class Database:
             (letter.run_id, letter.endpoint_key),
         ).fetchone()
         return replay_unit(letter, None if row is None else record_from_row(row), documents)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """The columns added since the schema version shipped, to a database without them."""
+    for table, column in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(add_column_statement(table, column, "sqlite"))
 
 
 def _table_names() -> str:

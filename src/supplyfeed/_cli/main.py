@@ -128,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="the run report")
     report.add_argument("run_id", nargs="?", help="default: the latest run")
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument(
+        "--html", type=Path, metavar="FILE",
+        help="write a self-contained HTML report (waterfall, in flight, latency, failures)",
+    )  # fmt: skip
     _db_options(report)
     report.set_defaults(func=_cmd_report)
 
@@ -414,6 +418,12 @@ async def _execute_async(
     finally:
         await sink.close()
     _print_result(console, summary, args.json)
+    if not args.json:
+        from .report_html import html_report_command
+
+        feeds = "" if getattr(args, "db", None) else label  # --db X: name X, not the file
+        hint = html_report_command(summary.run_id, feeds, sink_url)
+        console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
     return run_exit_status(summary, args.fail_on_error_rate)
 
 
@@ -456,6 +466,10 @@ def _print_result(console: Console, summary: RunSummary, as_json: bool) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import show_report
 
+    if args.html is not None:
+        from .report_html import write_html_report
+
+        return asyncio.run(write_html_report(_existing_sink_url(args), args.run_id, args.html))
     return asyncio.run(show_report(_existing_sink_url(args), args.run_id, as_json=args.json))
 
 

@@ -27,7 +27,7 @@ from .._formats.body import sweep_stale_spools
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._scale.coordinator import scaled_executor
-from .._scale.spec import LOCAL, ExecutorSpec, parse_executor
+from .._scale.spec import LOCAL, ExecutorSpec, check_sink, parse_executor
 from .._sink.base import RunRecord
 from .._sink.factory import open_run_sink, open_sink
 from .._sink.views import IN_TRANSIT_DAYS
@@ -406,10 +406,12 @@ async def _execute_async(
         timeout_seconds=config.timeout_seconds,
     )
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
+    spec = _executor(args)
+    check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
     sink = open_run_sink(sink_url)
     await sink.open()
     try:
-        async with scaled_executor(_executor(args), sink) as executor:
+        async with scaled_executor(spec, sink) as executor:
             options = RunOptions(label=label, run_id=run_id, progress=progress, executor=executor)
             options.telemetry = _telemetry(args)
             runner = Runner(suppliers, sink, config, options)

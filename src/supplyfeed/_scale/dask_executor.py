@@ -55,7 +55,7 @@ def run_on_dask(task: ShardTask) -> ShardReport:
 
 
 class DaskBackend:
-    def __init__(self, address: str, *, max_attempts: int = 3, timeout: float = 10.0) -> None:
+    def __init__(self, address: str, *, max_attempts: int = 3, timeout: float = 5.0) -> None:
         self.name = f"dask://{address.removeprefix('tcp://')}"
         self.address = address
         self.max_attempts = max_attempts

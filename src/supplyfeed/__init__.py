@@ -1,5 +1,6 @@
 """supplyfeed: concurrent batch ingestion of supply-chain feeds."""
 
+from ._api import arun_feeds, run_feeds
 from ._config import FeedConfig, FeedSpec, FieldMapping, SupplierSpec
 from ._exceptions import (
     ConfigError,
@@ -11,6 +12,7 @@ from ._exceptions import (
     SupplyfeedError,
     TransientFetchError,
 )
+from ._fetch.documents import FeedDocuments
 from ._fetch.engine import AsyncBatchIngestor, BatchResult
 from ._fetch.outcome import AttemptRecord, FetchFailure, FetchRequest, FetchSuccess
 from ._fetch.transport import (
@@ -30,6 +32,7 @@ from ._models import (
     ShipNotice,
     ShipNoticeLine,
 )
+from ._run.summary import RunSummary
 
 __version__ = "0.1.0"
 
@@ -42,6 +45,7 @@ __all__ = [
     "DocKind",
     "Document",
     "FeedConfig",
+    "FeedDocuments",
     "FeedSpec",
     "FetchError",
     "FetchFailure",
@@ -56,6 +60,7 @@ __all__ = [
     "PoAck",
     "PoAckLine",
     "RunLockedError",
+    "RunSummary",
     "ShipNotice",
     "ShipNoticeLine",
     "SinkError",
@@ -66,4 +71,6 @@ __all__ = [
     "TransportRequest",
     "TransportResponse",
     "__version__",
+    "arun_feeds",
+    "run_feeds",
 ]

@@ -10,7 +10,6 @@ file is decoded once and never held whole in memory.
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ import msgspec
 from .._exceptions import ConfigError, PayloadError
 from .._formats.base import DecodeContext
 from .._formats.body import Body
+from .._formats.detect import guess_kind
 from .._formats.envelope_kind import declared_kind
 from .._formats.registry import get_decoder, sniff_format
 from .._models import DocKind
@@ -29,11 +29,6 @@ from .pipes import copy_to_stdout
 __all__ = ["decode_file", "infer_kind"]
 
 _IN_MEMORY = 8 * 1024 * 1024  # decoded lines held in memory before spilling to disk
-_KIND_MARKERS: list[tuple[DocKind, re.Pattern[bytes]]] = [
-    (DocKind.PO_ACK, re.compile(rb"\"ack_number\"|ack_number")),
-    (DocKind.SHIP_NOTICE, re.compile(rb"asn_number")),
-    (DocKind.INVENTORY_SNAPSHOT, re.compile(rb"\"items\"|on_hand")),
-]
 
 
 class _Unsupported(Exception):
@@ -42,10 +37,10 @@ class _Unsupported(Exception):
 
 def infer_kind(head: bytes) -> DocKind:
     """A guess for formats without an envelope (JSON, CSV, plain XML): their field names."""
-    for kind, pattern in _KIND_MARKERS:
-        if pattern.search(head):
-            return kind
-    raise ConfigError("cannot tell the document kind from the file: pass --kind", key="kind")
+    kind = guess_kind(head)
+    if kind is None:
+        raise ConfigError("cannot tell the document kind from the file: pass --kind", key="kind")
+    return kind
 
 
 def decode_file(path: Path, fmt: str | None, kind: str | None, supplier: str) -> int:

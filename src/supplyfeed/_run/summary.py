@@ -15,6 +15,18 @@ __all__ = ["RunSummary", "summarize"]
 
 @dataclass(slots=True)
 class RunSummary:
+    """What one run did, from its ledger (a resumed run counts the whole run). Returned by
+    :func:`supplyfeed.run_feeds`; :meth:`to_dict` is what ``supplyfeed report --json``
+    prints for the run (plus the report's run status, times and conflict details).
+
+    ``endpoints`` are counted by ``outcomes`` (``loaded``, ``unchanged``, ``failed``,
+    ``quarantined``, ``pending``) and the bad ones by ``failures_by_reason`` (``timeout``,
+    ``http_404``, ``quarantined:payload`` ...). ``records`` were decoded; ``buckets`` says
+    where they went (``loaded``, ``unchanged``, ``stale``, ``superseded``, ``conflict``:
+    they add up to ``records``). ``ok``: every endpoint loaded or unchanged, and the run
+    was not interrupted; ``flagged``: the error rate is above its threshold.
+    """
+
     run_id: str
     endpoints: int
     outcomes: dict[str, int]
@@ -41,6 +53,11 @@ class RunSummary:
     executor: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def records_loaded(self) -> int:
+        """Records written to the tables (``report --json``'s ``records_loaded``)."""
+        return self.buckets.get("loaded", 0)
+
+    @property
     def flagged(self) -> bool:
         return self.error_rate > self.error_rate_threshold
 
@@ -59,7 +76,7 @@ class RunSummary:
             "failures_by_reason": self.failures_by_reason,
             "quarantined_known": self.quarantined_known,
             "records": self.records,
-            "records_loaded": self.buckets.get("loaded", 0),
+            "records_loaded": self.records_loaded,
             "records_by_bucket": self.buckets,
             "conflicts": self.conflicts,
             "findings": self.findings,

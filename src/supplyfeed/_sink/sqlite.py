@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +36,7 @@ from .feed_state import PageMark
 from .runlock import RunLock
 from .sqlite_db import MEMORY, Database, run_converted
 from .sqlite_worker import child_call, child_init
+from .worker_start import main_script_not_rerun
 
 __all__ = ["MEMORY", "SqliteSink", "sqlite_path"]
 
@@ -119,12 +121,15 @@ class SqliteSink:
 
     def _new_executor(self) -> Executor:
         if self._worker == "process":
-            return ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a live loop
                 initializer=child_init,
                 initargs=self._db_args,
             )
+            with main_script_not_rerun():  # a user script needs no __main__ guard
+                pool.submit(os.getpid)  # the first call starts the worker, here and now
+            return pool
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplyfeed-sqlite")
 
     async def close(self) -> None:

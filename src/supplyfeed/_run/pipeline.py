@@ -129,6 +129,17 @@ class Runner:
             self.options.executor.stop()
 
     async def run(self) -> RunSummary:
+        telemetry = self.options.telemetry
+        try:
+            summary = await self._run()
+            if telemetry is not None:
+                telemetry.finished(summary)  # batch-job gauges, the run_finished log line
+            return summary
+        finally:
+            if telemetry is not None:
+                telemetry.close()  # the metrics textfile; logging off
+
+    async def _run(self) -> RunSummary:
         t0 = time.monotonic()
         todo = await self._prepare()
         by_key = {p.endpoint.key: p for p in todo}

@@ -29,16 +29,21 @@ from .._redact import redact_url
 
 __all__ = [
     "CONTEXT_FIELDS",
+    "EVENT_FIELDS",
     "LogFormat",
     "LogSetup",
     "bind",
     "bind_request",
     "current_fields",
+    "request_fields",
     "unbind",
 ]
 
 LogFormat = Literal["text", "json"]
 CONTEXT_FIELDS = ("run_id", "supplier", "kind", "url", "request_id", "attempt")
+# What happened, on every JSON line (null where it does not apply): ``event`` names it
+# (attempt_failed, fetched, fetch_failed, dead_letter, run_finished).
+EVENT_FIELDS = ("event", "status", "bytes", "duration_s", "error_kind")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
@@ -102,8 +107,16 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+def request_fields(
+    event: str, status: int | None, size: int | None, seconds: float, error_kind: str | None
+) -> dict[str, Any]:
+    """The :data:`EVENT_FIELDS` of one request event, for ``extra={"sf": ...}``."""
+    return {"event": event, "status": status, "bytes": size,
+            "duration_s": round(seconds, 4), "error_kind": error_kind}  # fmt: skip
+
+
 _JSON_TEMPLATE: dict[str, Any] = dict.fromkeys(
-    ("ts", "level", "logger", "message", *CONTEXT_FIELDS)
+    ("ts", "level", "logger", "message", *CONTEXT_FIELDS, *EVENT_FIELDS)
 )
 
 
@@ -137,6 +150,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+_JSON_ONLY = frozenset(("traceback", "summary", "event", "status", "bytes", "duration_s"))
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -144,9 +160,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         fields: dict[str, Any] = getattr(record, "sf_fields", {})
-        # A traceback (an internal error) is for the JSON log and the ledger, not the screen.
+        # A traceback (an internal error) and an event's figures (its message says them)
+        # are for the JSON log, not the screen.
         tail = " ".join(
-            f"{k}={v}" for k, v in fields.items() if v not in (None, "") and k != "traceback"
+            f"{k}={v}" for k, v in fields.items() if v not in (None, "") and k not in _JSON_ONLY
         )
         return f"{base}  [{tail}]" if tail else base
 

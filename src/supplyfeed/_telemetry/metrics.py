@@ -38,7 +38,7 @@ from prometheus_client.utils import floatToGoString
 
 from .._exceptions import ConfigError
 
-__all__ = ["METRICS_ADDRESS", "Counter", "Histogram", "Metrics"]
+__all__ = ["METRICS_ADDRESS", "Counter", "Histogram", "Metrics", "RunGauges", "last_success_in"]
 
 # Metrics name suppliers, hosts and error kinds: served on loopback unless asked otherwise.
 METRICS_ADDRESS = "127.0.0.1"
@@ -103,9 +103,67 @@ class Counter:
             self.values[key] = amount
 
 
+class RunGauges:
+    """The batch job's own figures, as Prometheus' batch-job guidance has them: when it
+    last succeeded, how long it ran and what it loaded.
+
+    While the run goes, ``duration`` is the time so far and ``records_loaded`` what has
+    been committed so far; :meth:`finish` sets the ledger's final figures. A run succeeds
+    when it finished (not interrupted, nothing pending) with its error rate within
+    ``error_rate_threshold``, i.e. when ``supplyfeed run`` exits 0 by default. A failed
+    run keeps the last success it was given (see :func:`last_success_in`), so an alert on
+    ``time() - supplyfeed_last_success_timestamp_seconds`` keeps counting."""
+
+    __slots__ = ("_clock", "_t0", "final_duration", "last_success", "records_loaded")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._t0: float | None = None
+        self.final_duration: float | None = None
+        self.last_success: float | None = None  # Unix time
+        self.records_loaded = 0
+
+    def start(self) -> None:
+        self._t0 = self._clock()
+
+    def finish(self, *, duration: float, records_loaded: int, succeeded_at: float | None) -> None:
+        """``succeeded_at``: the Unix time the run succeeded, None when it did not."""
+        self.final_duration = duration
+        self.records_loaded = records_loaded
+        if succeeded_at is not None:
+            self.last_success = succeeded_at
+
+    @property
+    def duration(self) -> float | None:
+        if self.final_duration is not None:
+            return self.final_duration
+        return None if self._t0 is None else self._clock() - self._t0
+
+
+def last_success_in(textfile: Path) -> float | None:
+    """``supplyfeed_last_success_timestamp_seconds`` from a textfile an earlier run wrote
+    (None when there is none, or it is unreadable: the next success writes it afresh)."""
+    try:
+        text = textfile.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == _LAST_SUCCESS:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+_LAST_SUCCESS = "supplyfeed_last_success_timestamp_seconds"
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.run = RunGauges()
         self.requests = Counter()  # by outcome
         self.retries = Counter()  # by reason
         self.bytes = Counter()  # by supplier
@@ -270,6 +328,22 @@ class _Collector:
             "supplyfeed_event_loop_lag_seconds", "Event-loop scheduling lag",
             None, {} if describe else {"": m.lag},
         )  # fmt: skip
+        yield from _run_gauges(m.run, describe=describe)
+
+
+def _run_gauges(run: RunGauges, *, describe: bool) -> Iterator[Metric]:
+    """The batch-job gauges; one with no value yet (no success known) has no sample."""
+    for name, doc, value in (
+        (_LAST_SUCCESS, "Unix time the last successful run finished", run.last_success),
+        ("supplyfeed_run_duration_seconds", "Wall time of the run (so far, while it goes)",
+         run.duration),
+        ("supplyfeed_run_records_loaded", "Records the run loaded (so far, while it goes)",
+         run.records_loaded),
+    ):  # fmt: skip
+        family = GaugeMetricFamily(name, doc)
+        if not describe and value is not None:
+            family.add_metric([], value)
+        yield family
 
 
 def _counter(

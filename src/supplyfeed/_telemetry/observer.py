@@ -140,6 +140,8 @@ class TelemetryObserver:
                 log.info(
                     "attempt %d failed: %s (status %s) after %.3f s",
                     record.attempt, record.outcome, record.status, record.elapsed,
+                    extra={"sf": sflog.request_fields("attempt_failed", record.status, None,
+                                                      record.elapsed, record.outcome)},
                 )  # fmt: skip
 
     def finished(self, outcome: FetchOutcome) -> None:
@@ -158,10 +160,14 @@ class TelemetryObserver:
                 log.info(
                     "fetched: status %d, %d bytes, %d attempt(s), %.3f s",
                     outcome.status, size, outcome.attempts, outcome.elapsed,
+                    extra={"sf": sflog.request_fields("fetched", outcome.status, size,
+                                                      outcome.elapsed, None)},
                 )  # fmt: skip
         elif outcome.error_kind != "cancelled":
             log.warning(
                 "fetch failed: %s: %s (%d attempt(s), %s)",
                 outcome.error_kind, outcome.message.partition("\n")[0], outcome.attempts,
                 "permanent" if outcome.permanent else "transient",
+                extra={"sf": sflog.request_fields("fetch_failed", outcome.status, None,
+                                                  outcome.elapsed, outcome.error_kind)},
             )  # fmt: skip

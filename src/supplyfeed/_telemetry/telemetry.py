@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,14 @@ from urllib.parse import urlsplit
 
 from .._config import FeedConfig
 from .._fetch.transport import AiohttpTransport, Transport
+from .._run.summary import RunSummary
 from .._sink.base import EndpointRecord, Outcome
 from . import logging as sflog
 from .leaks import LeakCheck
-from .logging import LogFormat, LogSetup
+from .logging import LogFormat, LogSetup, request_fields
 from .loop_lag import LoopLagMonitor
 from .memory import MemoryMonitor
-from .metrics import METRICS_ADDRESS, Metrics
+from .metrics import METRICS_ADDRESS, Metrics, last_success_in
 from .observer import TelemetryObserver
 from .pool_trace import PoolTracer
 from .report import build_report
@@ -68,6 +70,7 @@ class Telemetry:
         self._token: Any = None
         self._debug_was: bool | None = None
         self._results: dict[str, Any] = {}
+        self._started = False  # start() ran and close() has not
 
     def _excuse(self, seconds: float) -> None:
         if self.lag is not None:
@@ -103,6 +106,10 @@ class Telemetry:
         if opts.metrics_port is not None:
             self.metrics_port = self.metrics.serve(opts.metrics_port, opts.metrics_addr)
             log.info("metrics on http://%s:%d/metrics", opts.metrics_addr, self.metrics_port)
+        self.metrics.run.start()
+        if opts.metrics_file is not None:  # a failed run keeps the last success it knew
+            self.metrics.run.last_success = last_success_in(opts.metrics_file)
+        self._started = True
         self.memory.start()
         self.leaks.start()
         self.lag = LoopLagMonitor(
@@ -119,6 +126,7 @@ class Telemetry:
             # Outcome.LOADED are one key); ``.value`` is a Python-level property.
             kind = r.endpoint.kind
             metrics.endpoints.inc((kind, r.outcome))
+            metrics.run.records_loaded += r.records_loaded
             if r.records:
                 metrics.records.inc(kind, r.records)
             if r.outcome is Outcome.QUARANTINED:
@@ -131,7 +139,9 @@ class Telemetry:
                     r.error_kind, message.partition("\n")[0],
                     extra={"sf": {"supplier": r.endpoint.supplier_id, "kind": kind.value,
                                   "url": r.endpoint.url, "request_id": r.request_id,
-                                  "attempt": r.attempts, "traceback": message}},
+                                  "attempt": r.attempts, "traceback": message,
+                                  **request_fields("dead_letter", r.http_status, r.bytes,
+                                                   r.elapsed, r.error_kind)}},
                 )  # fmt: skip
 
     async def stop(self) -> None:
@@ -151,8 +161,31 @@ class Telemetry:
         self._results["peak_in_flight"] = self.observer.peak_in_use
         if self._debug_was is not None:
             asyncio.get_running_loop().set_debug(self._debug_was)
-        if self.options.metrics_file is not None:
+
+    def finished(self, summary: RunSummary) -> None:
+        """The run is recorded: its batch-job gauges and one ``run_finished`` line."""
+        succeeded = not summary.interrupted and not summary.flagged
+        succeeded = succeeded and not summary.outcomes.get(Outcome.PENDING.value)
+        loaded = summary.buckets.get("loaded", summary.records)
+        self.metrics.run.finish(
+            duration=summary.wall_seconds,
+            records_loaded=loaded,
+            succeeded_at=time.time() if succeeded else None,
+        )
+        fields = _run_fields(summary, succeeded)
+        log.info(
+            "run finished: %d endpoints, %d failed, %d records loaded in %.2f s%s",
+            summary.endpoints, fields["summary"]["failed"], loaded, summary.wall_seconds,
+            "" if succeeded else " (not a success)",
+            extra={"sf": fields},
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """After :meth:`stop` (and :meth:`finished`, when the run got that far): write the
+        metrics textfile, stop serving metrics, take the log handler off. Idempotent."""
+        if self._started and self.options.metrics_file is not None:
             self.metrics.write_textfile(self.options.metrics_file)
+        self._started = False
         self.metrics.close()
         if self._token is not None:
             sflog.unbind(self._token)
@@ -179,6 +212,27 @@ class Telemetry:
             handled=self.observer.finished_count,
             telemetry=self._results,
         )
+
+
+def _run_fields(summary: RunSummary, succeeded: bool) -> dict[str, Any]:
+    """The ``run_finished`` line's fields: the summary's figures (not the report)."""
+    figures = summary.to_dict()
+    outcomes = summary.outcomes
+    failed = outcomes.get("failed", 0) + outcomes.get("quarantined", 0)
+    return {
+        "event": "run_finished",
+        "bytes": summary.bytes,
+        "duration_s": figures["wall_seconds"],
+        "summary": {"succeeded": succeeded, "failed": failed}
+        | {k: figures[k] for k in _RUN_FIGURES},
+    }
+
+
+_RUN_FIGURES = (
+    "endpoints", "outcomes", "failures_by_reason", "records", "records_loaded",
+    "records_by_bucket", "conflicts", "documents", "stale_documents", "error_rate",
+    "error_rate_threshold", "flagged", "interrupted", "ok",
+)  # fmt: skip
 
 
 async def _database_peers(url: str) -> list[str]:

@@ -50,7 +50,7 @@ async def test_request_events_carry_status_bytes_duration_and_error_kind(tmp_pat
     lines, summary, ledger = await _logged_run(tmp_path)
     assert all(set(CONTEXT_FIELDS) | set(EVENT_FIELDS) <= set(x) for x in lines)
     fetched, failed = _by_event(lines, "fetched"), _by_event(lines, "fetch_failed")
-    assert sorted(fetched) + sorted(failed) == sorted(r.request_id for r in ledger if r.attempts)
+    assert sorted([*fetched, *failed]) == sorted(r.request_id for r in ledger if r.attempts)
     assert len(ledger) == summary.endpoints == 10
     for r in ledger:
         line = fetched.get(r.request_id) or failed[r.request_id]

@@ -83,6 +83,9 @@ def _reference_registry() -> CollectorRegistry:
     records = Counter("supplyfeed_records", "", ["kind"], registry=r)
     dead = Counter("supplyfeed_dead_letters", "", ["kind"], registry=r)
     Gauge("supplyfeed_in_flight_requests", "", registry=r).set(3)
+    Gauge("supplyfeed_last_success_timestamp_seconds", "", registry=r).set(1.7e9)
+    Gauge("supplyfeed_run_duration_seconds", "", registry=r).set(12.5)
+    Gauge("supplyfeed_run_records_loaded", "", registry=r).set(50)
     lag = Histogram("supplyfeed_event_loop_lag_seconds", "", buckets=lag_buckets, registry=r)
     for i, seconds in enumerate(_LATENCIES):
         requests.labels("ok" if i % 3 else "http_503").inc()
@@ -129,6 +132,7 @@ def test_exposition_matches_prometheus_client_metrics() -> None:
     metrics.endpoint("inventory", "quarantined", 0)
     for seconds in _LAGS:
         metrics.observe_lag(seconds)
+    metrics.run.finish(duration=12.5, records_loaded=50, succeeded_at=1.7e9)
     assert _comparable(metrics.registry) == _comparable(_reference_registry())
 
 

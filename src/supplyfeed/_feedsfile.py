@@ -35,10 +35,11 @@ from ._config import (
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
 from ._models import DocKind
+from ._redact import redact_url
 from ._scale.spec import LOCAL, ExecutorSpec, parse_executor
 from ._sink.factory import DEFAULT_SINK_URL
 
-__all__ = ["DEFAULT_SINK", "FeedsFile", "load_feeds_file", "parse_feeds"]
+__all__ = ["DEFAULT_SINK", "FeedsFile", "load_feeds_file", "load_mapping_file", "parse_feeds"]
 
 DEFAULT_SINK = DEFAULT_SINK_URL  # the embedded default, one definition (_sink/factory.py)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -94,14 +95,37 @@ class FeedsFile:
     secrets: frozenset[str] = frozenset()
     units: tuple[UnitConversion, ...] = ()  # ``uom:`` tables, global ones first
     executor: ExecutorSpec = LOCAL  # ``executor:`` local | processes:N | dask://HOST:PORT
+    # Not errors, but a reader must see them: a URL listed more than once, say.
+    warnings: tuple[str, ...] = ()
 
 
 def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> FeedsFile:
     p = Path(path)
+    text = _read_text(p, "feeds file")
+    feeds = parse_feeds(text, str(p), os.environ if env is None else env)
+    return dataclasses.replace(feeds, sink=_beside(feeds.sink, p.parent))
+
+
+def load_mapping_file(path: str | Path, env: Mapping[str, str] | None = None) -> FieldMapping:
+    """A field mapping on its own (``decode --mapping M.yaml``): the keys of a feed's
+    ``mapping:`` (records, fields, constants) at the top of the file."""
+    p = Path(path)
+    try:
+        root = yaml.compose(_read_text(p, "mapping file"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"not valid YAML: {exc}", location=f"{p}{line}") from exc
+    if root is None:
+        raise ConfigError("the mapping file is empty", location=str(p))
+    return _Reader(str(p), os.environ if env is None else env).field_mapping(root, "")
+
+
+def _read_text(p: Path, what: str) -> str:
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read feeds file: {exc.strerror}", location=str(p)) from exc
+        raise ConfigError(f"cannot read {what}: {exc.strerror}", location=str(p)) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -110,8 +134,7 @@ def load_feeds_file(path: str | Path, env: Mapping[str, str] | None = None) -> F
             f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded (save the file as UTF-8)",
             location=f"{p}:{line}",
         ) from exc
-    feeds = parse_feeds(text, str(p), os.environ if env is None else env)
-    return dataclasses.replace(feeds, sink=_beside(feeds.sink, p.parent))
+    return text
 
 
 def _beside(sink: str, folder: Path) -> str:
@@ -142,6 +165,7 @@ class _Reader:
         self.scope_secrets: set[str] = set()  # of the supplier being read
         self.scope_headers: set[str] = set()  # its headers that hold an ${ENV} value
         self.units: list[UnitConversion] = []
+        self.url_sites: dict[str, list[tuple[int, str]]] = {}  # URL -> (line, key), in order
 
     # -- errors -------------------------------------------------------------------------
     def fail(self, node: yaml.Node | None, key: str, message: str) -> ConfigError:
@@ -216,7 +240,37 @@ class _Reader:
         # Only the tokens themselves are secrets; the plain parts of a header are not.
         secrets = frozenset(s for s in self.secrets if len(s) >= 4)
         executor = self.executor(top["executor"][1]) if "executor" in top else LOCAL
-        return FeedsFile(self.name, sink, defaults, suppliers, secrets, tuple(self.units), executor)
+        warnings = tuple(self.duplicate_urls(suppliers))
+        return FeedsFile(
+            self.name, sink, defaults, suppliers, secrets, tuple(self.units), executor, warnings
+        )
+
+    def duplicate_urls(self, suppliers: tuple[SupplierSpec, ...]) -> list[str]:
+        """A URL listed again: under the same supplier and kind it is fetched once (the
+        copy is ignored); under another it is fetched, and loaded, once for each."""
+        seen: dict[str, tuple[str, str, int]] = {}  # URL -> first supplier, kind, line
+        nth: dict[str, int] = {}
+        out = []
+        for s in suppliers:
+            for feed in s.feeds:
+                for url in feed.urls:
+                    i = nth[url] = nth.get(url, -1) + 1
+                    line, key = self.url_sites[url][i]
+                    if url not in seen:
+                        seen[url] = (s.id, feed.kind.value, line)
+                        continue
+                    sid, kind, first = seen[url]
+                    same = (sid, kind) == (s.id, feed.kind.value)
+                    effect = (
+                        "fetched once, the copy is ignored"
+                        if same
+                        else f"also listed for {sid} {kind}: fetched and loaded once for each"
+                    )
+                    out.append(
+                        f"{self.name}:{line}: key '{key}': URL {redact_url(url)} is listed "
+                        f"again (first at line {first}); {effect}"
+                    )
+        return out
 
     def executor(self, node: yaml.Node) -> ExecutorSpec:
         try:
@@ -492,6 +546,7 @@ class _Reader:
         problem = _url_problem(value, _URL_SCHEMES)
         if problem:
             raise self.fail(node, key, problem)
+        self.url_sites.setdefault(value, []).append((node.start_mark.line + 1, key))
         return value
 
     def check_url_secrets(self, node: yaml.Node, key: str) -> None:

@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import msgspec
 
+from .._config import FeedSpec, FieldMapping, SupplierSpec
 from .._exceptions import ConfigError, PayloadError
+from .._feedsfile import FeedsFile, load_feeds_file, load_mapping_file
 from .._formats.base import DecodeContext
 from .._formats.body import Body
 from .._formats.detect import guess_kind
 from .._formats.envelope_kind import declared_kind
-from .._formats.registry import get_decoder, sniff_format
+from .._formats.registry import FORMATS, get_decoder, sniff_format
 from .._models import DocKind
 from .pipes import copy_to_stdout
 
-__all__ = ["decode_file", "infer_kind"]
+__all__ = ["DecodeSettings", "decode_file", "decode_settings", "infer_kind", "select_feed"]
 
 _IN_MEMORY = 8 * 1024 * 1024  # decoded lines held in memory before spilling to disk
 
@@ -43,7 +46,79 @@ def infer_kind(head: bytes) -> DocKind:
     return kind
 
 
-def decode_file(path: Path, fmt: str | None, kind: str | None, supplier: str) -> int:
+@dataclass(frozen=True, slots=True)
+class DecodeSettings:
+    """What ``decode`` knows besides the file: from its options, or from a feed of a feeds
+    file (``--feeds F --feed SUPPLIER[/KIND|/N]``), or a mapping file (``--mapping``)."""
+
+    fmt: str | None = None
+    kind: str | None = None
+    supplier: str = ""
+    mapping: FieldMapping | None = None
+    envelope_policy: Literal["strict", "warn"] = "strict"
+
+
+def decode_settings(
+    fmt: str | None,
+    kind: str | None,
+    supplier: str,
+    *,
+    feeds: Path | None = None,
+    feed: str | None = None,
+    mapping: Path | None = None,
+) -> DecodeSettings:
+    """Options given on the command line win over the feed's."""
+    if feed is not None and feeds is None:
+        raise ConfigError("--feed needs --feeds FEEDS.yaml: the file that lists the feed")
+    if mapping is not None and feeds is not None:
+        raise ConfigError("give --mapping or --feeds, not both: the feed has its own mapping")
+    if mapping is not None:
+        return DecodeSettings(fmt, kind, supplier, load_mapping_file(mapping))
+    if feeds is None:
+        return DecodeSettings(fmt, kind, supplier)
+    spec, found = select_feed(load_feeds_file(feeds), feed)
+    return DecodeSettings(
+        fmt or found.format,
+        kind or found.kind.value,
+        supplier or spec.id,
+        found.mapping,
+        found.envelope_policy,
+    )
+
+
+def select_feed(feeds: FeedsFile, selector: str | None) -> tuple[SupplierSpec, FeedSpec]:
+    """The one feed ``selector`` names: ``SUPPLIER`` (its only feed), ``SUPPLIER/KIND``
+    (its only feed of that kind), ``SUPPLIER/N`` (its N-th, from 1) or one of its URLs.
+    Without a selector, the file's only feed."""
+    every = [(s, f) for s in feeds.suppliers for f in s.feeds]
+    if selector is None:
+        chosen = every
+    elif "://" in selector:
+        chosen = [(s, f) for s, f in every if selector in f.urls]
+    else:
+        sid, _, which = selector.partition("/")
+        mine = [(s, f) for s, f in every if s.id == sid]
+        if which.isdigit():
+            chosen = mine[int(which) - 1 : int(which)] if int(which) >= 1 else []
+        else:
+            chosen = [(s, f) for s, f in mine if not which or f.kind.value == which]
+    if len(chosen) == 1:
+        return chosen[0]
+    names = ", ".join(_feed_names(feeds)) or "none"
+    problem = "matches no feed" if not chosen else f"matches {len(chosen)} feeds"
+    what = f"--feed {selector}" if selector else "the feeds file has several feeds: --feed"
+    raise ConfigError(f"{what} {problem if selector else 'is needed'} (feeds: {names})")
+
+
+def _feed_names(feeds: FeedsFile) -> list[str]:
+    return [
+        f"{s.id}/{i} ({f.kind.value}, {f.format})"
+        for s in feeds.suppliers
+        for i, f in enumerate(s.feeds, start=1)
+    ]
+
+
+def decode_file(path: Path, settings: DecodeSettings) -> int:
     """Print the file's documents as JSON lines; exit status 0, or 1 with a typed error."""
     try:
         body = Body(path=path)
@@ -52,7 +127,7 @@ def decode_file(path: Path, fmt: str | None, kind: str | None, supplier: str) ->
         return 2
     with tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY) as lines:
         try:
-            ctx = _decode_into(lines, body, fmt, kind, supplier)
+            ctx = _decode_into(lines, body, settings)
         except _Unsupported as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)
             return 1
@@ -69,11 +144,16 @@ def decode_file(path: Path, fmt: str | None, kind: str | None, supplier: str) ->
     return 0
 
 
-def _decode_into(
-    lines: IO[bytes], body: Body, fmt: str | None, kind: str | None, supplier: str
-) -> DecodeContext:
-    fmt = fmt or sniff_format(body.head(65536))
-    ctx = DecodeContext(kind=_kind(body, fmt, kind), supplier_id=supplier)
+def _decode_into(lines: IO[bytes], body: Body, settings: DecodeSettings) -> DecodeContext:
+    fmt = settings.fmt or sniff_format(body.head(65536))
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}: one of {', '.join(sorted(FORMATS))}")
+    ctx = DecodeContext(
+        kind=_kind(body, fmt, settings.kind),
+        supplier_id=settings.supplier,
+        mapping=settings.mapping,
+        envelope_policy=settings.envelope_policy,
+    )
     encoder = msgspec.json.Encoder()
     for doc in get_decoder(fmt)(body, ctx):
         lines.write(encoder.encode(doc) + b"\n")

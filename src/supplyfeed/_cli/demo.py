@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 import tempfile
 import textwrap
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -36,7 +38,7 @@ import yaml
 
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
-from .._feedsfile import parse_feeds
+from .._feedsfile import DEFAULT_SINK, parse_feeds
 from .._models import DocKind
 from ..sim import (
     Degradation,
@@ -50,6 +52,7 @@ from ..sim import (
 )
 from ..sim.identity import corrected_snapshot, split_snapshot
 from ..sim.paged import STYLES, page_supplier
+from .demo_resume import DemoState, demo_label
 
 __all__ = ["DemoPlan", "demo_fleet", "demo_plan"]
 
@@ -179,8 +182,12 @@ def _port_base(args: argparse.Namespace) -> int:
     return int(value)
 
 
-async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
-    plan = demo_plan(args, _port_base(args))
+async def demo_fleet(
+    args: argparse.Namespace, execute: Execute, *, resume: tuple[str, DemoState] | None = None
+) -> int:
+    """Serve the fleet and run it; ``resume``: (run id, what it served) to continue."""
+    port_base = _port_base(args)
+    plan = demo_plan(args, port_base)
     # Short timeouts keep the demo snappy: a hanging endpoint costs 3 x 2 s, not 3 x 30 s.
     defaults = {
         "timeout_seconds": 2.0,
@@ -196,7 +203,10 @@ async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
             ) as fleet,
             SftpDrop(plan.drop, Path(sftp_dir), port=plan.sftp_port) as drop,
         ):
-            corrected = _second_run(args.db)
+            fixed = bool(plan.ports) and not fleet.moved_ports and drop.moved_port is None
+            if resume is not None and not fixed:
+                raise ConfigError(_ports_taken(resume[0], fleet, drop))
+            corrected = resume[1].round == 1 if resume else _second_run(args.db)
             if corrected:
                 fleet.advance()  # PARTS serves its corrections
             document = _feeds_document(plan, fleet, drop, args.db, defaults)
@@ -204,11 +214,40 @@ async def demo_fleet(args: argparse.Namespace, execute: Execute) -> int:
             feeds = parse_feeds(yaml.safe_dump(document, sort_keys=False), "<demo fleet>", env)
             if show:
                 _print_plan(args, plan, fleet, drop, corrected)
-            status = await execute(feeds.suppliers, feeds.defaults, args.db, "demo", None, args)
+            label = demo_label(args, port_base, int(corrected), fixed)
+            run_id = resume[0] if resume else None
+            status = await execute(feeds.suppliers, feeds.defaults, args.db, label, run_id, args)
             if show:
                 _print_extras(plan, fleet, drop)
                 await _reconciliation(args.db)
+            if status:
+                await _how_to_finish(args.db)
             return status
+
+
+def _ports_taken(run_id: str, fleet: SupplierFleet, drop: SftpDrop) -> str:
+    taken = sorted(fleet.moved_ports) + ([drop.moved_port[0]] if drop.moved_port else [])
+    return (
+        f"cannot resume demo run {run_id}: port(s) {', '.join(map(str, taken))} are taken now, "
+        "and its endpoints must be served at the same URLs; free them and resume again"
+    )
+
+
+async def _how_to_finish(db: str) -> None:
+    """An interrupted demo names the command that finishes it (the simulator included)."""
+    if db.startswith("memory:"):
+        return  # the in-process fake is gone with this process
+    from .._sink.factory import open_sink
+
+    sink = open_sink(db, lock=False)
+    await sink.open()
+    try:
+        run = await sink.get_run(None)
+    finally:
+        await sink.close()
+    if run is not None and run.status == "interrupted":
+        where = "" if db == DEFAULT_SINK else f" --db {shlex.quote(db)}"
+        print(f"demo: to finish run {run.run_id}: supplyfeed resume{where}", file=sys.stderr)
 
 
 async def _reconciliation(db: str) -> None:

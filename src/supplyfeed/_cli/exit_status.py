@@ -51,6 +51,8 @@ EPILOG: Final = """exit status:
 
 
 def add_exit_options(p: argparse.ArgumentParser) -> None:
+    """``--fail-on-error-rate``; the command's help ends with the exit codes."""
+    p.epilog = EPILOG
     p.add_argument(
         "--fail-on-error-rate",
         type=_rate,

@@ -24,6 +24,8 @@ from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError, RunLockedError, SinkError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
+from .._formats.registry import FORMATS
+from .._models import DocKind
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._scale.coordinator import scaled_executor
@@ -33,11 +35,12 @@ from .._sink.factory import open_run_sink, open_sink
 from .._sink.views import IN_TRANSIT_DAYS
 from .._telemetry import Telemetry, TelemetryOptions
 from .._telemetry.metrics import METRICS_ADDRESS
-from .decode_file import decode_file
+from .decode_file import decode_file, decode_settings
 from .display import RichProgress, make_console, print_summary
 from .every import interval_arg, run_every
 from .exit_status import EPILOG, EXIT_LOCKED, EXIT_NOT_FINISHED, add_exit_options, run_exit_status
 from .help_format import plain, polish_help
+from .validate import print_feeds_warnings, validate_feeds
 
 __all__ = ["main"]
 
@@ -176,10 +179,28 @@ def _parser() -> argparse.ArgumentParser:
 
     dec = sub.add_parser("decode", help="decode one local file to canonical JSON lines")
     dec.add_argument("file", type=Path, help="the file to decode")
-    dec.add_argument("--format", dest="fmt", help="json, csv, xml, cxml, x12, edifact")
-    dec.add_argument("--kind", help="po_ack, ship_notice, inventory_snapshot")
+    dec.add_argument("--format", dest="fmt", choices=sorted(FORMATS),
+                     help="the file's format (default: sniffed, or the feed's)")  # fmt: skip
+    dec.add_argument("--kind", choices=[k.value for k in DocKind],
+                     help="the documents' kind (default: from the envelope, the feed's, or "
+                     "a guess)")  # fmt: skip
     dec.add_argument("--supplier", default="", help="supplier id for documents lacking one")
-    dec.set_defaults(func=lambda a: decode_file(a.file, a.fmt, a.kind, a.supplier))
+    dec.add_argument("--feeds", type=Path, help="decode as this feeds file's feed (--feed)")
+    dec.add_argument(
+        "--feed", metavar="SUPPLIER[/KIND|/N]|URL",
+        help="the feed of --feeds: its format, kind, supplier and mapping (default: the "
+        "file's only feed)",
+    )  # fmt: skip
+    dec.add_argument("--mapping", type=Path, metavar="M.yaml",
+                     help="a field mapping file: records, fields, constants")  # fmt: skip
+    dec.set_defaults(func=_cmd_decode)
+
+    val = sub.add_parser(
+        "validate", help="check a feeds file and its sink without fetching anything"
+    )
+    val.add_argument("feeds", type=Path, help="the feeds file (YAML)")
+    val.add_argument("--db", help="database URL to check instead of the feeds file's sink")
+    val.set_defaults(func=lambda a: validate_feeds(a.feeds, a.db))
     polish_help(p)
     return p
 
@@ -218,7 +239,7 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "-v", "--verbose", action="count", default=0,
-        help="more log lines on stderr: -v info (one line a fetch), -vv debug",
+        help="more log lines on stderr: -v info, -vv debug",
     )  # fmt: skip
     p.add_argument(
         "--log-level", type=str.lower, choices=_LOG_LEVELS,
@@ -309,6 +330,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.every is not None:
         return run_every(args, _execute_async)
     feeds = load_feeds_file(args.feeds)
+    print_feeds_warnings(feeds)
     label = str(args.feeds.resolve())  # resume finds the feeds file again through it
     sink = args.db or feeds.sink
     args.feeds_executor = feeds.executor
@@ -473,6 +495,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         return asyncio.run(write_html_report(_existing_sink_url(args), args.run_id, args.html))
     return asyncio.run(show_report(_existing_sink_url(args), args.run_id, as_json=args.json))
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    settings = decode_settings(
+        args.fmt, args.kind, args.supplier, feeds=args.feeds, feed=args.feed, mapping=args.mapping
+    )
+    return decode_file(args.file, settings)
 
 
 def _cmd_failures(args: argparse.Namespace) -> int:

@@ -127,6 +127,16 @@ def _load_group(
         results[item.index] = unit_stats
 
 
+def _parts_of(item: _Decoded) -> list[tuple[str, ...]]:
+    """(snapshot key, source, page) of each inventory part in ``item``."""
+    d = delivery_of(item.unit)
+    return [
+        (*document_key(doc), d.source, d.page)
+        for _, _, doc in item.docs
+        if isinstance(doc, InventorySnapshot)
+    ]
+
+
 class _GroupWriter:
     def __init__(self, conn: sqlite3.Connection, chunk_rows: int, ledger: Ledger) -> None:
         self._writer = DocWriter(conn, chunk_rows, ledger)
@@ -136,10 +146,9 @@ class _GroupWriter:
             ident_of(spec, key, delivery_of(g.unit)) for g in group for spec, key, _ in g.docs
         ]
         self._writer.state.prefetch(idents)
-        self._writer.parts.known_empty(
-            document_key(doc) for g in group for _, _, doc in g.docs
-            if isinstance(doc, InventorySnapshot)
-        )  # fmt: skip
+        parts = [part for g in group for part in _parts_of(g)]
+        self._writer.parts.known_empty(part[:3] for part in parts)
+        self._writer.parts.known_alone(parts)
         stats = [self._unit(g) for g in group]
         self._writer.rows.flush()
         return stats

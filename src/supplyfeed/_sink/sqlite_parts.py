@@ -136,6 +136,10 @@ class PartWriter:
         self._ledger = ledger
         self._written: dict[tuple[str, ...], set[str]] = {}  # snapshot -> SKUs buffered
         self._empty: set[tuple[str, ...]] = set()  # snapshots with no line stored before
+        # (snapshot, source, page): every stored line of the snapshot is this part's and
+        # it has no shadow (known_alone); true of a snapshot until this writer writes it
+        self._alone: set[tuple[str, ...]] = set()
+        self._unsurveyed: list[tuple[str, ...]] = []
 
     def write(
         self,
@@ -193,6 +197,39 @@ class PartWriter:
             }
             self._empty.update(k for k in chunk if k not in stored)
 
+    def known_alone(self, parts: Iterable[tuple[str, ...]]) -> None:
+        """The parts (snapshot key, source, page) a group brings: the first replacement
+        among them asks, in one query for all, which hold every stored line of their
+        snapshot, which has no shadow, instead of two probes a part (the usual poll of a
+        changed snapshot). A group of unchanged parts asks nothing."""
+        self._unsurveyed.extend(parts)
+
+    def _is_alone(self, part: tuple[str, ...]) -> bool:
+        """Whether ``part`` holds its snapshot alone (call only for a snapshot this writer
+        has not written: the answer is the stored state's)."""
+        if self._unsurveyed:
+            self._survey(self._unsurveyed)
+            self._unsurveyed = []
+        return part in self._alone
+
+    def _survey(self, parts: Iterable[tuple[str, ...]]) -> None:
+        wanted = sorted(set(parts) - self._alone)
+        for i in range(0, len(wanted), 190):
+            chunk = wanted[i : i + 190]
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            sql = (
+                f"WITH k(s, w, a, src, url) AS (VALUES {values}) SELECT * FROM k "
+                "WHERE EXISTS (SELECT 1 FROM inventory_positions p WHERE p.supplier_id = k.s "
+                "AND p.warehouse_id = k.w AND p.as_of = k.a) "
+                "AND NOT EXISTS (SELECT 1 FROM inventory_positions p WHERE p.supplier_id = k.s "
+                "AND p.warehouse_id = k.w AND p.as_of = k.a "
+                "AND NOT (p.source = k.src AND p.source_url = k.url)) "
+                "AND NOT EXISTS (SELECT 1 FROM sf_inventory_shadows h WHERE h.supplier_id = k.s "
+                "AND h.warehouse_id = k.w AND h.as_of = k.a)"
+            )
+            rows = self._conn.execute(sql, [v for k in chunk for v in k])
+            self._alone.update(tuple(r) for r in rows)
+
     def _replaced_alone(
         self, key: tuple[str, ...], delivery: Delivery, replaced_run: str | None
     ) -> bool:
@@ -204,6 +241,8 @@ class PartWriter:
             return False
         if key in self._written:  # lines of the snapshot still buffered: let the checks see them
             self._rows.flush()
+        elif self._is_alone((*key, delivery.source, delivery.page)):
+            return True
         return self._conn.execute(_ANY_SHADOW, key).fetchone() is None
 
     def _collides(self, key: tuple[str, ...], skus: list[str], replacing: Delivery | None) -> bool:
@@ -215,6 +254,12 @@ class PartWriter:
             return True
         if key in self._empty:
             return False
+        if (
+            written is None
+            and replacing is not None
+            and self._is_alone((*key, replacing.source, replacing.page))
+        ):
+            return False  # the snapshot's stored lines are all the replaced part's
         listed = msgspec.json.encode(skus).decode()
         if replacing is not None:
             params = (*key, listed, replacing.source, replacing.page)

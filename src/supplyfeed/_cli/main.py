@@ -36,6 +36,7 @@ from .._sink.views import IN_TRANSIT_DAYS
 from .._telemetry import Telemetry, TelemetryOptions
 from .._telemetry.metrics import METRICS_ADDRESS
 from .decode_file import decode_file, decode_settings
+from .demo_resume import is_demo_label, read_demo_label, resume_args
 from .display import RichProgress, make_console, print_summary
 from .every import interval_arg, run_every
 from .exit_status import EPILOG, EXIT_LOCKED, EXIT_NOT_FINISHED, add_exit_options, run_exit_status
@@ -354,6 +355,8 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     if run is None:
         raise ConfigError(f"no run {args.run_id or ''} in {url}".replace("  ", " "))
     run_id, label = run.run_id, run.feeds
+    if feeds is None and is_demo_label(label):
+        return _resume_demo(args, url, run_id, label)
     if feeds is None:
         if label in ("", "demo") or not Path(label).is_file():
             raise ConfigError(
@@ -363,6 +366,15 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         feeds = load_feeds_file(label)
     args.feeds_executor = feeds.executor
     return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, run_id, args))
+
+
+def _resume_demo(args: argparse.Namespace, url: str, run_id: str, label: str) -> int:
+    """A demo's run: serve its fleet again (same options, ports and round), continue it."""
+    from .demo import demo_fleet
+
+    state = read_demo_label(label, run_id)
+    demo_args = resume_args(args, state, url)
+    return asyncio.run(demo_fleet(demo_args, _execute_async, resume=(run_id, state)))
 
 
 def _resume_feeds(args: argparse.Namespace, feeds: FeedsFile) -> int:

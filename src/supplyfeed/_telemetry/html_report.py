@@ -23,6 +23,7 @@ from .svg import el, esc
 
 __all__ = ["render_html_report"]
 
+_OUTCOME_ORDER = ("loaded", "unchanged", "failed", "quarantined", "pending")
 _WIDE = frozenset(("url", "message", "error"))
 _MAX_ROWS = 200  # table rows (failures, dead letters); the note says how many more
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -106,7 +107,7 @@ def _summary_table(data: RunData, f: RunSummary) -> str:
         ("started", run.started_at.isoformat(timespec="seconds")),
         ("finished", run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"),
         ("endpoints", f"{f.endpoints:,}"),
-        *((f"\t{k}", f"{v:,}") for k, v in f.outcomes.items()),
+        *((f"\t{k}", f"{f.outcomes[k]:,}") for k in _OUTCOME_ORDER if f.outcomes.get(k)),
         ("records decoded", f"{f.records:,}"),
         *((f"\t{k}", f"{v:,}") for k, v in f.buckets.items() if v),
         ("documents", f"{f.documents:,} ({f.stale_documents:,} stale)"),
@@ -241,7 +242,8 @@ _STYLE = (
     "table.rows td{white-space:nowrap}table.rows td.wide{white-space:normal;"
     "overflow-wrap:anywhere;max-width:420px}table.summary th{font-weight:600}"
     "table.summary th.sub{font-weight:normal;padding-left:24px}"
-    "svg text{font:11px system-ui,sans-serif;fill:#333}svg .host{font-weight:600}"
+    "svg{max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#333}"
+    "svg .host{font-weight:600}"
     "svg .tick{fill:#666;font-size:10px}.grid{stroke:#eee}.lane{stroke:#ccc}"
     ".axis{stroke:#999}.wait{stroke:#888;stroke-dasharray:2 2}"
     ".bar.retry{stroke:#333;stroke-width:.5}.hedge{stroke:#000;stroke-dasharray:2 1;"

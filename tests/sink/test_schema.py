@@ -108,11 +108,17 @@ def test_timestamps_are_utc_text_and_quantities_keep_their_type() -> None:
 
 
 def test_ddl_renders_for_both_dialects() -> None:
-    """The table descriptions render for SQLite and PostgreSQL."""
+    """The table descriptions render for SQLite and PostgreSQL; the views are made again
+    at every open (SQLite: dropped, dependents first, then created)."""
     sqlite, pg = create_statements("sqlite"), create_statements("postgresql")
-    assert len(sqlite) == len(pg) == len(TABLES) + len(INDEXES) + len(VIEW_NAMES)
-    assert [s.split(" AS")[0] for s in sqlite[-len(VIEW_NAMES) :]] == [
-        f"CREATE VIEW IF NOT EXISTS {name}" for name in VIEW_NAMES
+    assert len(pg) == len(TABLES) + len(INDEXES) + len(VIEW_NAMES)
+    assert len(sqlite) == len(pg) + len(VIEW_NAMES)
+    assert [s.split(" AS")[0] for s in sqlite[-2 * len(VIEW_NAMES) :]] == [
+        *(f"DROP VIEW IF EXISTS {name}" for name in reversed(VIEW_NAMES)),
+        *(f"CREATE VIEW {name}" for name in VIEW_NAMES),
+    ]
+    assert [s.split(" AS")[0] for s in pg[-len(VIEW_NAMES) :]] == [
+        f"CREATE OR REPLACE VIEW {name}" for name in VIEW_NAMES
     ]
     assert all("STRICT" not in s for s in pg)
     inventory = next(s for s in sqlite if "inventory_positions" in s)

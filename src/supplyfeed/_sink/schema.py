@@ -299,8 +299,11 @@ INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS sf_dead_letters_open "
     "ON sf_dead_letters (endpoint_key, sha256) WHERE resolved_at IS NULL",
     "CREATE INDEX IF NOT EXISTS sf_conflicts_run ON sf_conflicts (run_id)",
-    # reconcile --sku reads the stored findings of one SKU.
+    # reconcile --sku reads the stored findings, ship notice and acknowledgment lines of
+    # one SKU (200k lines each: a scan of each was most of a --sku answer).
     "CREATE INDEX IF NOT EXISTS sf_findings_sku ON sf_findings (sku)",
+    "CREATE INDEX IF NOT EXISTS ship_notice_lines_sku ON ship_notice_lines (sku)",
+    "CREATE INDEX IF NOT EXISTS po_ack_lines_sku ON po_ack_lines (sku)",
 )
 
 

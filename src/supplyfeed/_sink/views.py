@@ -62,10 +62,15 @@ FROM pairs p WHERE p.supplier_id IS NOT NULL""".format(
     "WHERE n.supplier_id > p.supplier_id ORDER BY n.supplier_id LIMIT 1",
 )
 
+# The few (supplier, warehouse, latest as_of) rows are computed first (MATERIALIZED), so
+# each is one primary-key seek into inventory_positions. Left to itself, SQLite flattens
+# inventory_latest into the join and builds an automatic index over every row kept
+# instead (5M rows: 15 s against 2 s for 500k current rows out).
 _INVENTORY_CURRENT: Final = """
+WITH latest AS MATERIALIZED (SELECT supplier_id, warehouse_id, as_of FROM inventory_latest)
 SELECT p.supplier_id, p.warehouse_id, p.sku, p.on_hand, p.available, p.uom, p.as_of,
        p.source, p.source_url, p.run_id, p.request_id
-FROM inventory_latest latest
+FROM latest
 JOIN inventory_positions p
   ON p.supplier_id = latest.supplier_id AND p.warehouse_id = latest.warehouse_id
  AND p.as_of = latest.as_of"""
@@ -106,8 +111,9 @@ def in_transit_select(today: str, since: str) -> str:
 
 
 def view_statements(dialect: str) -> list[str]:
-    """``CREATE VIEW`` for every view: SQLite has no ``OR REPLACE`` for views, PostgreSQL
-    has no ``IF NOT EXISTS``; each is idempotent, so they run at every open."""
+    """The views, made again at every open so that a database keeps up with this
+    supplyfeed's definitions: SQLite has no ``CREATE OR REPLACE VIEW``, so each is dropped
+    (dependents first) and created; PostgreSQL replaces them in place."""
     since = _DAYS_AGO[dialect].format(days=IN_TRANSIT_DAYS)
     bodies = {
         "inventory_latest": _INVENTORY_LATEST,
@@ -115,5 +121,7 @@ def view_statements(dialect: str) -> list[str]:
         "in_transit": in_transit_select(_TODAY[dialect], since),
         "ack_exceptions": _ACK_EXCEPTIONS,
     }
-    create = "CREATE VIEW IF NOT EXISTS" if dialect == "sqlite" else "CREATE OR REPLACE VIEW"
-    return [f"{create} {name} AS{bodies[name]}" for name in VIEW_NAMES]
+    if dialect == "sqlite":
+        drops = [f"DROP VIEW IF EXISTS {name}" for name in reversed(VIEW_NAMES)]
+        return [*drops, *(f"CREATE VIEW {name} AS{bodies[name]}" for name in VIEW_NAMES)]
+    return [f"CREATE OR REPLACE VIEW {name} AS{bodies[name]}" for name in VIEW_NAMES]

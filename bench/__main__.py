@@ -25,6 +25,7 @@ BENCHES = {
     "observability": "bench.observability_overhead",
     "conditional": "bench.conditional_requests",
     "reconcile": "bench.reconcile",
+    "scale": "bench.scale",
 }
 
 

@@ -25,7 +25,6 @@ BENCHES = {
     "observability": "bench.observability_overhead",
     "conditional": "bench.conditional_requests",
     "reconcile": "bench.reconcile",
-    "scale": "bench.scale",
 }
 
 

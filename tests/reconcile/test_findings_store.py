@@ -6,6 +6,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -15,7 +16,9 @@ import orjson
 import pytest
 import yaml
 from aiohttp import web
+from rich.console import Console
 
+from supplyfeed._cli.display import print_summary
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._run.pipeline import Runner
@@ -206,6 +209,9 @@ async def test_each_run_counts_the_findings_it_added(
         summary = await Runner(feeds.suppliers, sink, feeds.defaults).run()
         assert summary.ok
         counts.append(summary.to_dict()["findings"])
+        shown = io.StringIO()
+        print_summary(Console(file=shown, width=120), summary.to_dict())
+        assert ("rule findings" in shown.getvalue()) == (counts[-1] > 0)
     assert counts == [1, 0, 1]
     assert [rule for rule, _, _ in await rules(sink_url())] == [
         "available_exceeds_on_hand",

@@ -214,6 +214,9 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
         table.add_row(
             "conflicts", f"{summary['conflicts']:,} (supplyfeed report --json lists them)"
         )
+    if summary.get("findings"):
+        new = f"{summary['findings']:,} new (supplyfeed reconcile lists them)"
+        table.add_row("rule findings", new)
     table.add_row("documents", f"{summary['documents']:,} ({summary['stale_documents']} stale)")
     table.add_row("bytes", f"{summary['bytes']:,}")
     table.add_row("wall time", f"{summary['wall_seconds']:.2f} s")

@@ -5,8 +5,10 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ from aiohttp import web
 from rich.console import Console
 
 from supplyfeed._cli.display import print_summary
+from supplyfeed._cli.main import main
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._run.pipeline import Runner
@@ -191,11 +194,15 @@ def warehouse(wh: str, as_of: str, *items: tuple[str, int, int]) -> dict[str, An
 
 
 async def test_each_run_counts_the_findings_it_added(
-    server: StockServer, sink: Sink, sink_url: Callable[[], str]
+    server: StockServer,
+    sink: Sink,
+    sink_url: Callable[[], str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Run 1 finds W01's available > on hand; run 2 (the same body) adds nothing; run 3
     reports W01 alone, so W02's part went missing: one more. The summary's ``findings``
-    says so each time, and reconcile shows the two, once each."""
+    says so each time (and report --json, the last run's), and reconcile shows the two,
+    once each."""
     feed = {"kind": "inventory_snapshot", "format": "json", "urls": [server.url]}
     doc = {"defaults": {**QUICK, "conditional_requests": False},
            "suppliers": [{"id": "SUP", "feeds": [feed]}]}  # fmt: skip
@@ -213,6 +220,8 @@ async def test_each_run_counts_the_findings_it_added(
         print_summary(Console(file=shown, width=120), summary.to_dict())
         assert ("rule findings" in shown.getvalue()) == (counts[-1] > 0)
     assert counts == [1, 0, 1]
+    assert await asyncio.to_thread(main, ["report", "--db", sink_url(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == 1  # the last run's
     assert [rule for rule, _, _ in await rules(sink_url())] == [
         "available_exceeds_on_hand",
         "part_missing",

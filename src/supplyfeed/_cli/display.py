@@ -185,6 +185,15 @@ def _duration(seconds: float) -> str:
 _BUCKETS = ("unchanged", "stale", "superseded", "conflict")
 
 
+def _executor_row(executor: Mapping[str, Any]) -> str:
+    """A scaled-out run (issue 16): where it ran, and shards run again after a lost worker."""
+    shards = executor.get("shards", [])
+    line = f"{executor['name']}: {executor['workers']} workers, {len(shards)} shards"
+    if executor.get("reruns"):
+        line += f", {executor['reruns']} attempt(s) run again (report --json: executor)"
+    return line
+
+
 def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     """The end-of-run summary: endpoints by outcome and failure reason, records, time."""
     flagged = summary.get("flagged", False)
@@ -220,6 +229,8 @@ def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     table.add_row("documents", f"{summary['documents']:,} ({summary['stale_documents']} stale)")
     table.add_row("bytes", f"{summary['bytes']:,}")
     table.add_row("wall time", f"{summary['wall_seconds']:.2f} s")
+    if summary.get("executor"):
+        table.add_row("executor", _executor_row(summary["executor"]))
     style = "bold red" if flagged else "green"
     note = f"  FLAGGED: above {summary['error_rate_threshold']:.0%}" if flagged else ""
     table.add_row("error rate", f"[{style}]{rate:.2%}{note}")

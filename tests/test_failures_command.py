@@ -14,6 +14,7 @@ import pytest
 from supplyfeed._sink.sqlite import SqliteSink
 from supplyfeed.sim import FleetSpec, GroundTruth, LatencyModel, SupplierFleet
 
+from .cli_terminal import on_terminal
 from .reliability.checker import cli, finish, write_feeds
 
 _FIELDS = {"url", "supplier_id", "kind", "error_kind", "status", "message", "attempts",
@@ -90,19 +91,36 @@ async def test_failures_lists_every_failed_and_quarantined_endpoint_once(
     assert "failures" not in report.get("report", {})  # one copy, the ledger's
 
 
-async def test_report_table_shows_each_failed_request_id_whole(tmp_path: Path) -> None:
-    """At 120 columns the report's failures table and `failures` keep every request id
-    on one line, so it can be pasted into `supplyfeed trace`."""
+@pytest.mark.parametrize("command", ["report", "failures"])
+async def test_each_failed_request_id_is_shown_whole_at_120_columns(
+    tmp_path: Path, command: str
+) -> None:
+    """On a 120-column terminal the report's failures table and `failures` keep every
+    request id whole on its failure's line (it can be pasted into `supplyfeed trace`),
+    with the reason uncut."""
     _code, _output, db = await _run(tmp_path)
     failures = await _json("failures", "--db", db, "--json")
     assert isinstance(failures, list)
-    env = {**os.environ, "COLUMNS": "120"}
-    for command in ("report", "failures"):
-        code, output = await finish(await cli(command, "--db", db, env=env))
-        assert code == 0, output
-        lines = output.splitlines()
-        for f in failures:
-            assert any(f["request_id"] in line for line in lines), (f, output)
+    code, screen = await on_terminal(command, "--db", db, columns=120)
+    assert code == 0, screen
+    table = _table_lines(screen, "failures (")
+    assert len(table) == len(failures), screen  # one line a failure, nothing wrapped
+    for f in failures:
+        [line] = [ln for ln in table if f["request_id"] in ln]
+        assert f["error_kind"] in line, line
+
+
+def _table_lines(screen: str, title: str) -> list[str]:
+    """The rows of the table titled ``title``: after its header and rule, to a blank line."""
+    lines = [ln.rstrip() for ln in screen.splitlines()]
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(title))
+    rows = []
+    for ln in lines[start + 1 :]:
+        if not ln.strip() and rows:
+            break
+        if ln.strip() and "───" not in ln and not ln.lstrip().startswith("reason"):
+            rows.append(ln)
+    return rows
 
 
 async def test_within_the_tolerated_error_rate_the_run_exits_0_with_a_warning(
@@ -119,9 +137,7 @@ async def test_the_feeds_files_error_rate_threshold_is_the_default(tmp_path: Pat
     overrides it back to 'any failure fails'."""
     code, output, _db = await _run(tmp_path, error_rate_threshold=0.3)
     assert code == 0, output
-    code, output, _db = await _run(
-        tmp_path, "--fail-on-error-rate", "0", error_rate_threshold=0.3
-    )
+    code, output, _db = await _run(tmp_path, "--fail-on-error-rate", "0", error_rate_threshold=0.3)
     assert code == 1, output
     assert "above 0.00%" in output, output
 

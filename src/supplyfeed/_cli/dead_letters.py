@@ -19,6 +19,7 @@ from .._models import Document
 from .._run.plan import plan_endpoints
 from .._sink.base import DeadLetter
 from .._sink.factory import open_sink
+from .._telemetry.text_columns import fit_lines
 from .pipes import copy_to_stdout
 
 __all__ = ["letter_dict", "list_dead_letters", "replay_dead_letters", "show_dead_letter"]
@@ -47,40 +48,24 @@ async def list_dead_letters(url: str, *, include_resolved: bool, as_json: bool) 
 
 
 def compact_lines(letters: Sequence[DeadLetter], width: int | None) -> list[str]:
-    """One line a letter, in columns as wide as their widest value: nothing wraps, the
-    request id (for ``trace``) is never cut, and only the URL, last, is cut to ``width``
-    (None: off a terminal, printed whole). ``show ID`` prints a letter in full."""
+    """One line a letter (``text_columns.fit_lines``): the request id (for ``trace``) is
+    never cut; on a narrow window the URL, then the error, are. ``show ID`` prints a
+    letter in full."""
+    rows = [
+        (
+            str(d.id),
+            f"{d.occurrences}×",  # runs that met these bytes
+            d.supplier_id,
+            _KIND.get(d.kind.value, d.kind.value),
+            d.error_kind + (f" at {d.error_where}" if d.error_where else ""),
+            d.request_id or "-",
+            d.url,
+        )
+        for d in letters
+    ]
     head = ("id", "seen", "supplier", "kind", "error", "request id", "url")
-    rows = (
-        [head]
-        + [
-            (
-                str(d.id),
-                f"{d.occurrences}×",  # runs that met these bytes
-                d.supplier_id[:14],
-                _KIND.get(d.kind.value, d.kind.value),
-                (d.error_kind + (f" at {d.error_where}" if d.error_where else ""))[:28],
-                d.request_id or "-",
-                d.url,
-            )
-            for d in letters
-        ]
-    )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
-    lines = [f"{len(letters)} dead letter(s); `supplyfeed dead-letters show ID` for one in full"]
-    for row in rows:
-        cells = [
-            c.rjust(w) if i < 2 else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=False))
-        ]
-        lines.append(_cut("  ".join(cells) + "  ", row[-1], width))
-    return lines
-
-
-def _cut(before: str, url: str, width: int | None) -> str:
-    """The URL cut to the window; a window too narrow for the rest cuts nothing else."""
-    room = len(url) if width is None else max(width - len(before), 8)
-    return before + (url if len(url) <= room else url[: room - 1] + "…")
+    title = f"{len(letters)} dead letter(s); `supplyfeed dead-letters show ID` for one in full"
+    return [title, *fit_lines(head, rows, width, flexible=(6, 4, 2), right=(0, 1))]
 
 
 async def show_dead_letter(url: str, letter_id: int, *, output: str) -> int:

@@ -25,7 +25,13 @@ async def show_failures(url: str, run_id: str | None, *, as_json: bool) -> int:
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(failures) + b"\n")
     elif failures:
-        make_console().print(failures_table(failures))
+        _print_table(failures)
     else:
         print(f"run {run.run_id}: no failed or quarantined endpoint")
     return 0
+
+
+def _print_table(failures: list[dict[str, object]]) -> None:
+    console = make_console()
+    width = console.width if console.is_terminal else None
+    console.print(failures_table(failures, width=width), soft_wrap=True)

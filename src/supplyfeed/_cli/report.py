@@ -74,7 +74,9 @@ async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
 
 def _print_failures(failures: list[dict[str, Any]]) -> None:
     if failures:
-        make_console().print(failures_table(failures, limit=_SHOWN))
+        console = make_console()
+        width = console.width if console.is_terminal else None
+        console.print(failures_table(failures, limit=_SHOWN, width=width), soft_wrap=True)
 
 
 def conflict_dict(c: Conflict) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .text_columns import fit_lines
+
 __all__ = ["failures_table", "print_report"]
 
 _MAX_SUPPLIERS = 20
@@ -27,7 +29,9 @@ def print_report(console: Console, report: Mapping[str, Any]) -> None:
     if report.get("slowest"):
         console.print(_slowest(report["slowest"]))
     if report.get("failures"):
-        console.print(failures_table(report["failures"], limit=_MAX_FAILURES))
+        width = console.width if console.is_terminal else None
+        shown = failures_table(report["failures"], limit=_MAX_FAILURES, width=width)
+        console.print(shown, soft_wrap=True)  # lines fit already: never wrap one
     if report.get("hosts"):
         console.print(_hosts(report["hosts"], whole))
     console.print(_health(report))
@@ -110,29 +114,23 @@ def _slowest(rows: list[Mapping[str, Any]]) -> Table:
     return t
 
 
-def failures_table(rows: Sequence[Mapping[str, Any]], *, limit: int | None = None) -> Table:
-    """Failed and quarantined endpoints; the request id is never wrapped (``trace`` takes
-    it), the message is folded, the URL cut last."""
+def failures_table(
+    rows: Sequence[Mapping[str, Any]], *, limit: int | None = None, width: int | None = None
+) -> Text:
+    """Failed and quarantined endpoints, one line each: the request id (``trace`` takes
+    it) and the reason are never cut; on a terminal ``width`` wide the message, then the
+    URL, are (``failures --json`` has them whole)."""
     shown = rows if limit is None else rows[:limit]
-    t = _table(f"failures ({len(rows):,})")
-    t.add_column("reason", no_wrap=True, min_width=6, max_width=24, overflow="ellipsis")
-    t.add_column("http", justify="right", no_wrap=True, min_width=4)
-    t.add_column("try", justify="right", no_wrap=True, min_width=3)
-    t.add_column("request id", no_wrap=True, min_width=16)
-    t.add_column("url", no_wrap=True, overflow="ellipsis", ratio=1)
-    t.add_column("message", overflow="fold", ratio=1)
-    for r in shown:
-        t.add_row(
-            Text(r["error_kind"]),
-            str(r["status"] or "-"),
-            str(r["attempts"]),
-            Text(r["request_id"] or "-"),
-            Text(r["url"]),
-            Text(r["message"]),  # plain text: a message's [brackets] are not markup
-        )
+    cells = [
+        (r["error_kind"], str(r["status"] or "-"), str(r["attempts"]), r["request_id"] or "-",
+         r["url"], r["message"].splitlines()[0] if r["message"] else "")
+        for r in shown
+    ]  # fmt: skip
+    head = ("reason", "http", "try", "request id", "url", "message")
+    lines = fit_lines(head, cells, width, flexible=(5, 4), right=(1, 2))
     if len(rows) > len(shown):
-        t.add_row(f"… {len(rows) - len(shown)} more", "", "", "", "supplyfeed failures", "")
-    return t
+        lines.append(f"… and {len(rows) - len(shown)} more: `supplyfeed failures` lists them all")
+    return Text("\n".join([f"failures ({len(rows):,})", *lines]) + "\n")
 
 
 def _hosts(hosts: Mapping[str, Mapping[str, Any]], whole: bool = False) -> Table:

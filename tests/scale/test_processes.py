@@ -86,3 +86,36 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_nothing(tmp_path: Path)
     assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
     summary = summary_of(output)
     assert rerun_after_loss(summary), attempts_of(summary)
+
+
+async def test_sigterm_stops_the_workers_gracefully_then_resume_finishes(tmp_path: Path) -> None:
+    """SIGTERM: no new shard starts, running shards finish their writes in flight and
+    stop; the run ends interrupted (exit 1); ``resume`` on processes:2 does the rest."""
+    db = tmp_path / "scale.db"
+    async with SupplierFleet(scale_fleet(seed=43), seed=43) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}", max_concurrency=2)
+        truth = fleet.expected(attempts=3, timeout=2.0)
+        run = ("run", str(feeds), "--quiet", "--json", "--executor", "processes:2")
+        proc = await cli(*run, cwd=tmp_path)
+        try:
+            await wait_for("some endpoints loaded", lambda: _loaded(db, 3))
+            proc.send_signal(signal.SIGTERM)
+            code, output = await finish(proc, limit=120)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+        assert code == 1, output
+        stopped = summary_of(output)
+        assert stopped["interrupted"]
+        assert stopped["outcomes"].get("pending", 0) > 0
+        resume = ("resume", "--feeds", str(feeds), "--quiet", "--json", "--executor", "processes:2")
+        code, output = await finish(await cli(*resume, cwd=tmp_path), limit=180)
+        verdict = await check(f"sqlite:///{db}", truth)
+    assert code in (0, 1), output
+    assert summary_of(output)["outcomes"].get("pending", 0) == 0
+    assert verdict.ok, verdict
+    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
+
+
+async def _loaded(db: Path, n: int) -> bool:
+    return loaded_sqlite(db) >= n

@@ -50,7 +50,8 @@ def run_on_dask(task: ShardTask) -> ShardReport:
     except Exception as exc:
         worker.log_event(TOPIC, {**event, "event": "error", "error": f"{exc!r}"})
         raise
-    worker.log_event(TOPIC, {**event, "event": "done", "seconds": report.seconds})
+    ended = "stopped" if report.stopped else "done"
+    worker.log_event(TOPIC, {**event, "event": ended, "seconds": report.seconds})
     return report
 
 
@@ -103,6 +104,7 @@ class _DaskSession:
 
     async def run(self, tasks: list[ShardTask], done: ShardDone) -> Attempts:
         from distributed import as_completed
+        from distributed.client import FutureCancelledError
 
         by_key = {}
         for task in tasks:
@@ -120,10 +122,11 @@ class _DaskSession:
             task = by_key[future.key]
             try:
                 report = await future
-            except asyncio.CancelledError:
-                failed[task.shard.index] = "stopped"
+            except FutureCancelledError:
+                continue  # stopped (SIGTERM): its endpoints stay pending, for resume
             except Exception as exc:
-                failed[task.shard.index] = f"{type(exc).__name__}: {exc}"
+                if self._cancel is None:
+                    failed[task.shard.index] = f"{type(exc).__name__}: {exc}"
             else:
                 await done(task, report)
         if self._cancel is not None:
@@ -147,7 +150,7 @@ class _DaskSession:
                 running[where] = when
                 continue
             started = running.pop(where, when)
-            outcome = "done" if msg["event"] == "done" else f"error: {msg.get('error', '')}"
+            outcome = msg["event"] if msg["event"] != "error" else f"error: {msg['error']}"
             rows.append((started, where[0], Attempt(where[1], outcome, when - started)))
         rows += [(t, s, Attempt(w, "worker lost")) for (s, w), t in running.items()]
         attempts = Attempts(failed=failed)

@@ -76,11 +76,25 @@ class Backend(Protocol):
     def session(self, sink: Sink) -> AbstractAsyncContextManager[Session]: ...
 
 
-def _init_worker() -> None:
+_STOP: Any = None  # in a worker: the pool's stop event (a multiprocessing.Event)
+
+
+def _init_worker(stop: Any) -> None:
+    global _STOP
+    _STOP = stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         with suppress(OSError, AttributeError):  # no prctl: the pool still ends them
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _wanted() -> bool:
+    return _STOP is None or not _STOP.is_set()
+
+
+def run_in_pool(task: ShardTask) -> ShardReport:
+    """A pool worker's shard: it stops gracefully once the coordinator sets the event."""
+    return run_shard(task, _wanted)
 
 
 class ProcessBackend:
@@ -106,9 +120,13 @@ class _ProcessSession:
         self.max_attempts = backend.max_attempts
         self.sink_url = sink_url
         self._stopped = False
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
 
     def stop(self) -> None:
+        """No new shard starts; running ones finish their writes in flight and stop."""
         self._stopped = True
+        self._stop.set()
 
     async def run(self, tasks: list[ShardTask], done: ShardDone) -> Attempts:
         queue = deque(tasks)
@@ -116,8 +134,9 @@ class _ProcessSession:
         while queue and not self._stopped:
             pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=self._context,
                 initializer=_init_worker,
+                initargs=(self._stop,),
             )
             try:
                 await self._drain(pool, queue, attempts, done)
@@ -139,7 +158,7 @@ class _ProcessSession:
         while queue or running:
             while queue and len(running) < self.workers and not (broken or self._stopped):
                 task = queue.popleft()
-                running[loop.run_in_executor(pool, run_shard, task)] = (task, time.monotonic())
+                running[loop.run_in_executor(pool, run_in_pool, task)] = (task, time.monotonic())
             if not running:
                 return
             finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -167,7 +186,8 @@ class _ProcessSession:
         except Exception as exc:
             outcome, broken = f"error: {type(exc).__name__}: {exc}", False
         else:
-            attempts.add(index, Attempt(report.worker, "done", report.seconds))
+            outcome = "stopped" if report.stopped else "done"
+            attempts.add(index, Attempt(report.worker, outcome, report.seconds))
             await done(task, report)
             return False
         made = attempts.add(index, Attempt("", outcome, time.monotonic() - t0))

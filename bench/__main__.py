@@ -3,8 +3,7 @@
 Names: fetch (issue 2: bare aiohttp vs the guide vs supplyfeed), decoders (X12, EDIFACT,
 XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 500 MB
 payload), observability (telemetry on vs off), conditional (second run, unchanged fleet),
-reconcile (``reconcile --json`` over millions of inventory rows), html (``report --html``
-beside ``report`` and ``report --json``).
+reconcile (``reconcile --json`` over millions of inventory rows).
 With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmarks that take
 arguments (fetch, decoders, sink, big, observability, reconcile).
 """
@@ -26,7 +25,7 @@ BENCHES = {
     "observability": "bench.observability_overhead",
     "conditional": "bench.conditional_requests",
     "reconcile": "bench.reconcile",
-    "html": "bench.html_report",
+    "scale": "bench.scale",
 }
 
 

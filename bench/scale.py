@@ -1,0 +1,254 @@
+"""``python -m bench scale``: one CPU-heavy feeds file, run three ways on this machine.
+
+Workload (issue 16): 200 endpoints, each serving a 5 MB X12 846 of one warehouse (about
+35,000 items of LIN with three product ids, PID, QTY 17/33/QH: decoding is the cost),
+on 8 supplier hosts (one supplier each), into PostgreSQL. The payloads come from a
+generator here (not from any sample file); each endpoint's warehouse differs, so every
+run loads every row (a fresh database per run).
+
+Modes, interleaved run by run so they share the machine's load:
+
+- ``local``: ``supplyfeed run FEEDS`` as it always ran (one process; the PostgreSQL sink
+  decodes in threads of it);
+- ``processes:2``: ``--executor processes:2`` (two worker processes, started by the run:
+  their start-up is in the time);
+- ``dask``: ``--executor dask://…`` against a ``dask scheduler`` and two
+  ``dask worker --nthreads 1`` processes started before the runs (a standing cluster,
+  as in the README's "Scaling out").
+
+Times are whole-process wall times of the ``supplyfeed`` command, as a user sees them;
+rows/s is the run's ``records_loaded`` over that time. PostgreSQL runs on the same two
+cores. Run: ``.venv/bin/python -m bench scale -- [--endpoints N] [--mb M] [--runs R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from bench.sink_load_postgres import ADMIN_URL, admin
+
+_BIN = Path(sys.executable).parent
+_ITEM_BYTES = 141  # one item below, on average
+
+
+def items_block(count: int) -> bytes:
+    """``count`` 846 items: LIN (SK, UP, VN), PID, QTY 17 (on hand), 33 (available), QH."""
+    return "".join(
+        f"LIN*{i + 1}*SK*SKU-{i:07d}*UP*0{i:011d}*VN*V-{i:07d}~"
+        f"PID*F****Widget model {i % 977} stainless, pack of {i % 12 + 1}~"
+        f"QTY*17*{i % 500}*EA~QTY*33*{i % 400}*EA~QTY*QH*{i % 7}*EA~"
+        for i in range(count)
+    ).encode()
+
+
+def interchange(warehouse: str, control: int, items: bytes, count: int) -> bytes:
+    """One 846 of ``warehouse`` around the shared item segments, counts and controls right."""
+    head = (
+        f"ISA*00*          *00*          *ZZ*SUPPLIER       *ZZ*BUYER          *261128*0745*"
+        f"U*00401*{control:09d}*0*P*>~GS*IB*SUPPLIER*BUYER*20261128*0745*{control}*X*004010~"
+        f"ST*846*0001~BIA*00*SI*SNAPSHOT*20261128*0745~DTM*007*20261128*0745*UT~"
+        f"N1*WH*{warehouse}*92*{warehouse}~"
+    )
+    tail = f"CTT*{count}~SE*{6 + 5 * count}*0001~GE*1*{control}~IEA*1*{control:09d}~"
+    return head.encode() + items + tail.encode()
+
+
+@dataclass(slots=True)
+class Fleet:
+    """``hosts`` aiohttp servers on 127.0.0.1; endpoint ``n`` serves warehouse Wn."""
+
+    endpoints: int
+    hosts: int
+    mb: float
+    ports: list[int] = field(default_factory=list)
+    items: bytes = b""
+    count: int = 0
+
+    def urls(self) -> dict[str, list[str]]:
+        """Supplier id -> its URLs (one supplier per host)."""
+        out: dict[str, list[str]] = {}
+        for n in range(self.endpoints):
+            host = n % self.hosts
+            out.setdefault(f"SUP{host + 1:03d}", []).append(
+                f"http://127.0.0.1:{self.ports[host]}/inv/{n:04d}.edi"
+            )
+        return out
+
+    async def handle(self, request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        body = interchange(f"W{n:04d}", n + 1, self.items, self.count)
+        return web.Response(body=body, content_type="application/edi-x12")
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[Fleet]:
+        self.count = int(self.mb * 1e6 / _ITEM_BYTES)
+        self.items = items_block(self.count)
+        app = web.Application()
+        app.router.add_get("/inv/{n}.edi", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            for _ in range(self.hosts):
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                self.ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            yield self
+        finally:
+            await runner.cleanup()
+
+
+def feeds_file(fleet: Fleet, folder: Path, sink: str) -> Path:
+    doc = {
+        "sink": sink,
+        "defaults": {"timeout_seconds": 600.0, "read_timeout": 300.0},
+        "suppliers": [
+            {"id": sid, "feeds": [{"kind": "inventory_snapshot", "format": "x12", "urls": urls}]}
+            for sid, urls in fleet.urls().items()
+        ],
+    }
+    path = folder / "feeds.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    name = f"supplyfeed_bench_scale_{secrets.token_hex(4)}"
+    await admin(f"CREATE DATABASE {name}")
+    try:
+        yield f"{ADMIN_URL.rpartition('/')[0]}/{name}"
+    finally:
+        await admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    wall: float
+    rows: int
+
+
+async def run_once(fleet: Fleet, folder: Path, executor: str) -> Sample:
+    async with fresh_database() as db:
+        feeds = feeds_file(fleet, folder, db)
+        t0 = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            str(_BIN / "supplyfeed"), "run", str(feeds), "--quiet", "--json",
+            "--executor", executor, cwd=folder,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await proc.communicate()
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{executor}: exit {proc.returncode}\n{err.decode()[-2000:]}")
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    return Sample(wall, int(summary["records_loaded"]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def dask_cluster(workers: int) -> Iterator[str]:
+    """``dask scheduler`` and ``workers`` × ``dask worker --nthreads 1``, as the README."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    dask = str(_BIN / "dask")
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    commands += [
+        [dask, "worker", f"tcp://{address}", "--nthreads", "1", "--no-dashboard"]
+    ] * workers
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for command in commands:
+            procs.append(
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        asyncio.run(_wait_for_workers(address, workers))
+        yield f"dask://{address}"
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+async def _wait_for_workers(address: str, workers: int) -> None:
+    from distributed import Client
+
+    async with Client(f"tcp://{address}", asynchronous=True, timeout=60) as client:  # type: ignore[no-untyped-call]
+        await client.wait_for_workers(workers, timeout=120)
+
+
+async def measure(
+    fleet_args: tuple[int, int, float], modes: dict[str, str], runs: int
+) -> dict[str, list[Sample]]:
+    samples: dict[str, list[Sample]] = {name: [] for name in modes}
+    fleet = Fleet(*fleet_args)
+    async with fleet.serving():
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+            for r in range(runs):
+                for name, executor in modes.items():
+                    sample = await run_once(fleet, Path(tmp), executor)
+                    samples[name].append(sample)
+                    print(
+                        f"  run {r + 1} {name:<12} {sample.wall:8.1f} s "
+                        f"{sample.rows:>10,} rows  load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
+    return samples
+
+
+def table(samples: dict[str, list[Sample]], payload_mb: float, endpoints: int) -> None:
+    base = statistics.median(s.wall for s in samples["local"])
+    print(
+        f"\n{endpoints} endpoints x {payload_mb:g} MB X12 846, PostgreSQL sink, "
+        f"{os.cpu_count()} cores; medians of {len(samples['local'])} run(s)"
+    )
+    print(f"{'executor':<14}{'wall s':>9}{'rows':>12}{'rows/s':>11}{'vs local':>10}  runs (s)")
+    for name, got in samples.items():
+        wall = statistics.median(s.wall for s in got)
+        rows = statistics.median(s.rows for s in got)
+        runs = " ".join(f"{s.wall:.1f}" for s in got)
+        print(
+            f"{name:<14}{wall:>9.1f}{rows:>12,.0f}{rows / wall:>11,.0f}{base / wall:>9.2f}x  {runs}"
+        )
+    print(f"target: >= 1.7x over local; load average now {os.getloadavg()[0]:.1f}")
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench scale")
+    p.add_argument("--endpoints", type=int, default=200)
+    p.add_argument("--mb", type=float, default=5.0, help="payload size per endpoint")
+    p.add_argument("--hosts", type=int, default=8)
+    p.add_argument("--runs", type=int, default=1, help="runs per mode (interleaved)")
+    args = p.parse_args(list(argv))
+    print(f"load average before: {os.getloadavg()[0]:.1f} (other work on this machine counts)")
+    with dask_cluster(2) as address:
+        modes = {"local": "local", "processes:2": "processes:2", "dask (2 workers)": str(address)}
+        samples = asyncio.run(measure((args.endpoints, args.hosts, args.mb), modes, args.runs))
+    table(samples, args.mb, args.endpoints)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

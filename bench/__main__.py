@@ -3,7 +3,8 @@
 Names: fetch (issue 2: bare aiohttp vs the guide vs supplyfeed), decoders (X12, EDIFACT,
 XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 500 MB
 payload), observability (telemetry on vs off), conditional (second run, unchanged fleet),
-reconcile (``reconcile --json`` over millions of inventory rows).
+reconcile (``reconcile --json`` over millions of inventory rows), html (``report --html``
+beside ``report`` and ``report --json``).
 With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmarks that take
 arguments (fetch, decoders, sink, big, observability, reconcile).
 """
@@ -26,6 +27,7 @@ BENCHES = {
     "conditional": "bench.conditional_requests",
     "reconcile": "bench.reconcile",
     "scale": "bench.scale",
+    "html": "bench.html_report",
 }
 
 

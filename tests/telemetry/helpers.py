@@ -12,7 +12,8 @@ from supplyfeed._feedsfile import FeedsFile, parse_feeds
 from supplyfeed._fetch.transport import Transport
 from supplyfeed._run.pipeline import Runner, RunOptions
 from supplyfeed._run.summary import RunSummary
-from supplyfeed._sink.base import Sink
+from supplyfeed._sink.base import EndpointRecord, Sink
+from supplyfeed._sink.factory import open_sink
 from supplyfeed._telemetry import Telemetry
 from supplyfeed.sim import Fault, FleetSpec, LatencyModel, SupplierFleet
 
@@ -48,6 +49,19 @@ async def run(
 ) -> RunSummary:
     options = RunOptions(label="test", telemetry=telemetry, transport=transport)
     return await Runner(feeds.suppliers, sink, feeds.defaults, options).run()
+
+
+async def run_and_read(
+    feeds: FeedsFile, url: str, telemetry: Telemetry
+) -> tuple[RunSummary, list[EndpointRecord]]:
+    """A run into the database at ``url`` (opened for it), and the run's ledger rows."""
+    sink = open_sink(url)
+    await sink.open()
+    try:
+        summary = await run(feeds, sink, telemetry)
+        return summary, await sink.endpoints(summary.run_id)
+    finally:
+        await sink.close()
 
 
 def findings(summary: RunSummary, kind: str) -> list[dict[str, str]]:

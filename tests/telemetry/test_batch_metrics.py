@@ -10,12 +10,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from supplyfeed._run.summary import RunSummary
-from supplyfeed._sink.factory import open_sink
 from supplyfeed._telemetry import Telemetry, TelemetryOptions
 from supplyfeed._telemetry.metrics import Metrics, RunGauges, last_success_in
 from supplyfeed.sim import Fault, SupplierFleet
 
-from .helpers import feeds_for, fleet_spec, run
+from .helpers import feeds_for, fleet_spec, run_and_read
 
 _GAUGES = (
     "supplyfeed_last_success_timestamp_seconds",
@@ -33,18 +32,11 @@ def _gauges(text: str) -> dict[str, float]:
     }
 
 
-async def _run(tmp_path: Path, textfile: Path, faults: dict[int, Fault]) -> RunSummary:
-    tmp_path.mkdir()
-    url = f"sqlite:///{tmp_path / 'run.db'}"
+async def _run(db: Path, textfile: Path, faults: dict[int, Fault]) -> RunSummary:
+    url = f"sqlite:///{db}"
     async with SupplierFleet(fleet_spec(8, faults=faults)) as fleet:
-        sink = open_sink(url)
-        await sink.open()
-        try:
-            telemetry = Telemetry(TelemetryOptions(metrics_file=textfile))
-            summary = await run(feeds_for(fleet, url), sink, telemetry)
-            ledger = await sink.endpoints(summary.run_id)
-        finally:
-            await sink.close()
+        telemetry = Telemetry(TelemetryOptions(metrics_file=textfile))
+        summary, ledger = await run_and_read(feeds_for(fleet, url), url, telemetry)
     assert summary.buckets["loaded"] == sum(r.records_loaded for r in ledger)
     return summary
 
@@ -57,7 +49,7 @@ async def test_textfile_has_batch_gauges_and_a_failed_run_keeps_the_last_success
     first run's success time, so ``time() - last_success`` keeps growing."""
     textfile = tmp_path / "supplyfeed.prom"
     before = time.time()
-    ok = await _run(tmp_path / "a", textfile, {})
+    ok = await _run(tmp_path / "a.db", textfile, {})
     after = time.time()
     first = _gauges(textfile.read_text())
     assert ok.ok
@@ -65,7 +57,7 @@ async def test_textfile_has_batch_gauges_and_a_failed_run_keeps_the_last_success
     assert first[_GAUGES[1]] == ok.wall_seconds
     assert first[_GAUGES[2]] == ok.buckets["loaded"] == 8 * 3
     failing = {i: Fault.not_found() for i in range(5)}
-    bad = await _run(tmp_path / "b", textfile, failing)
+    bad = await _run(tmp_path / "b.db", textfile, failing)
     second = _gauges(textfile.read_text())
     assert bad.flagged
     assert second[_GAUGES[0]] == first[_GAUGES[0]]

@@ -10,12 +10,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from supplyfeed._sink.factory import open_sink
 from supplyfeed._telemetry import Telemetry, TelemetryOptions
 from supplyfeed._telemetry.logging import CONTEXT_FIELDS, EVENT_FIELDS, LogSetup
 from supplyfeed.sim import Fault, SupplierFleet
 
-from .helpers import feeds_for, fleet_spec, run
+from .helpers import feeds_for, fleet_spec, run_and_read
 
 _FAULTS = {1: Fault.fail_then_ok(503, times=1), 3: Fault.not_found(), 5: Fault("malformed")}
 
@@ -25,14 +24,8 @@ async def _logged_run(tmp_path: Path) -> tuple[list[dict[str, Any]], Any, list[A
     url = f"sqlite:///{tmp_path / 'run.db'}"
     async with SupplierFleet(fleet_spec(10, hosts=2, faults=_FAULTS)) as fleet:
         feeds = feeds_for(fleet, url, backoff_initial=0.01, backoff_max=0.02)
-        sink = open_sink(url)
-        await sink.open()
-        try:
-            telemetry = Telemetry(TelemetryOptions(log_format="json", log_stream=logs))
-            summary = await run(feeds, sink, telemetry)
-            ledger = await sink.endpoints(summary.run_id)
-        finally:
-            await sink.close()
+        telemetry = Telemetry(TelemetryOptions(log_format="json", log_stream=logs))
+        summary, ledger = await run_and_read(feeds, url, telemetry)
     return [json.loads(line) for line in logs.getvalue().splitlines()], summary, ledger
 
 

@@ -129,6 +129,7 @@ def letter_dict(d: DeadLetter) -> dict[str, object]:
         "supplier_id": d.supplier_id,
         "kind": d.kind.value,
         "format": d.format,
+        "mapping": None if d.mapping is None else msgspec.to_builtins(d.mapping),
         "url": d.url,
         "request_id": d.request_id,
         "error_kind": d.error_kind,

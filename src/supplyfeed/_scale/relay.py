@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._config import FieldMapping
 from .._exceptions import PayloadError, SinkError
 from .._fetch.conditional import Validators
 from .._formats.body import Body
@@ -76,6 +77,7 @@ class _Decoded:
     documents: tuple[Document, ...] = ()
     error: tuple[str, str, str] | None = None  # PayloadError message, where, kind
     data: bytes | None = None  # the payload, only with an error (for the dead letter)
+    mapping: FieldMapping | None = None  # the feed's, kept with the dead letter
 
 
 def _decode(unit: LoadUnit) -> _Decoded:
@@ -84,7 +86,8 @@ def _decode(unit: LoadUnit) -> _Decoded:
     try:
         return _Decoded(*fields, documents=tuple(unit.documents()))
     except PayloadError as exc:
-        return _Decoded(*fields, error=(exc.message, exc.where, exc.kind), data=body.read())
+        error = (exc.message, exc.where, exc.kind)
+        return _Decoded(*fields, error=error, data=body.read(), mapping=unit.mapping)
 
 
 def _replay(documents: tuple[Document, ...]) -> Iterator[Document]:
@@ -106,7 +109,14 @@ def _unit(decoded: _Decoded) -> LoadUnit:
         assert decoded.data is not None
         body = Body(data=decoded.data, sha256=decoded.sha256)
         documents = functools.partial(_raise, *decoded.error)
-    return LoadUnit(decoded.run_id, decoded.record, body, documents, paged=decoded.paged)
+    return LoadUnit(
+        decoded.run_id,
+        decoded.record,
+        body,
+        documents,
+        paged=decoded.paged,
+        mapping=decoded.mapping,
+    )
 
 
 class RelaySink:

@@ -76,6 +76,11 @@ class FeedConfig:
     honour_rate_limit_headers: bool = True  # RateLimit-* / X-RateLimit-* pause a supplier
     adaptive_concurrency: bool = False  # AIMD per host within [1, limit_per_host] (adaptive.py)
     adaptive_latency_factor: float = 2.0  # back off when latency exceeds this x the lowest
+    # Hedged requests (_fetch/hedging.py): a second copy of a GET that has not answered
+    # within hedge_after seconds (0: 3x the host's p95), within hedge_budget of its requests.
+    hedge: bool = True
+    hedge_after: float = 0.0
+    hedge_budget: float = 0.05
 
     def __post_init__(self) -> None:
         for name in (
@@ -99,6 +104,10 @@ class FeedConfig:
             raise ConfigError("must be positive", key="breaker_cooldown")
         if self.adaptive_latency_factor <= 1:
             raise ConfigError("must be greater than 1", key="adaptive_latency_factor")
+        if self.hedge_after < 0:
+            raise ConfigError("must not be negative (0: from latency)", key="hedge_after")
+        if not 0 <= self.hedge_budget <= 1:
+            raise ConfigError("must be a share between 0 and 1, e.g. 0.05", key="hedge_budget")
         if self.rate_limit_per_second < 0:
             raise ConfigError("must not be negative", key="rate_limit_per_second")
         if self.max_redirects < 0:
@@ -198,6 +207,7 @@ class FeedSpec:
     pagination: PaginationSpec | None = None
     incremental: IncrementalSpec | None = None
     drop: DropSpec = field(default_factory=DropSpec)
+    hedge: bool = True  # False: never hedged (_fetch/hedging.py), whatever the supplier says
 
 
 AuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]

@@ -5,6 +5,7 @@ The tree is split by what the caller does next::
     SupplyfeedError
     ├── FetchError                 a request for one URL failed
     │   ├── TransientFetchError    retry it (timeouts, resets, 5xx, 408/425/429, truncation)
+    │   │   └── CircuitOpenError   the host's circuit is open: not sent, not retried this run
     │   └── PermanentFetchError    do not retry (other 4xx, TLS, bad URL, too large)
     ├── PayloadError               the bytes arrived but cannot be decoded: quarantine them
     ├── SinkError                  the database failed: stop, keep the checkpoint
@@ -19,6 +20,7 @@ supplier, request id, attempt) attached.
 from __future__ import annotations
 
 __all__ = [
+    "CircuitOpenError",
     "ConfigError",
     "FetchError",
     "PayloadError",
@@ -35,7 +37,12 @@ class SupplyfeedError(Exception):
 
 
 class FetchError(SupplyfeedError):
-    """A request failed. ``kind`` is a stable, machine-readable reason such as ``timeout``."""
+    """A request failed. ``kind`` is a stable, machine-readable reason such as ``timeout``.
+
+    The engine attaches the context of the attempt that failed (:meth:`bind`): ``url``
+    (redacted), ``supplier``, ``request_id``, ``attempt`` (1-based) and ``elapsed``, the
+    seconds the attempt spent on the wire. A transport that raises leaves them empty.
+    """
 
     def __init__(
         self,
@@ -49,6 +56,19 @@ class FetchError(SupplyfeedError):
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        self.url = ""
+        self.supplier = ""
+        self.request_id = ""
+        self.attempt = 0
+        self.elapsed = 0.0
+
+    def bind(self, *, url: str, supplier: str, request_id: str, attempt: int) -> FetchError:
+        """Attach the attempt's context (``url`` must be redacted already); returns self."""
+        self.url = url
+        self.supplier = supplier
+        self.request_id = request_id
+        self.attempt = attempt
+        return self
 
 
 class TransientFetchError(FetchError):
@@ -57,6 +77,16 @@ class TransientFetchError(FetchError):
 
 class PermanentFetchError(FetchError):
     """A failure that will not pass by retrying (404, 401, 400, payload too large ...)."""
+
+
+class CircuitOpenError(TransientFetchError):
+    """The host's circuit is open (``_fetch/breaker.py``): the request was not sent.
+
+    Transient, so ``resume`` picks the endpoint up, but never retried within the run:
+    a retry would only meet the same open circuit."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="circuit_open")
 
 
 class PayloadError(SupplyfeedError):

@@ -72,6 +72,7 @@ _FEED_KEYS = (
     "pagination",
     "incremental",
     "drop",
+    "hedge",
 )
 _INCREMENTAL_KEYS = ("cursor_field", "param", "initial", "lookback")
 _PAGE_KEYS = tuple(f.name for f in dataclasses.fields(PaginationSpec))
@@ -470,6 +471,7 @@ class _Reader:
             if "incremental" in m
             else None,
             self.drop(m["drop"][1], _join(key, "drop")) if "drop" in m else DropSpec(),
+            self.typed(m["hedge"][1], _join(key, "hedge"), bool) if "hedge" in m else True,
         )
 
     def drop(self, node: yaml.Node, key: str) -> DropSpec:

@@ -102,6 +102,7 @@ class AdaptiveConcurrency(BaseHook):
         self._specs = dict(specs)
         self._clock = clock
         self.windows: dict[HostKey, HostWindow] = {}
+        self._holding: dict[int, HostWindow] = {}  # admitted requests, by id, until done
 
     def _window(self, request: FetchRequest) -> HostWindow | None:
         spec = self._specs.get(request.supplier_id)
@@ -120,11 +121,19 @@ class AdaptiveConcurrency(BaseHook):
         async with window.changed:
             await window.changed.wait_for(lambda: window.in_flight < window.allowed)
             window.in_flight += 1
+            self._holding[id(request)] = window
+
+    async def release(self, request: FetchRequest) -> None:
+        """An admitted request that never reached ``send`` (cancelled while it waited
+        for a slot) gives its place back."""
+        window = self._holding.pop(id(request), None)
+        if window is not None:
+            await _leave(window)
 
     async def send(
         self, request: FetchRequest, treq: TransportRequest, call_next: Send
     ) -> TransportResponse:
-        window = self._window(request)
+        window = self._holding.pop(id(request), None)
         if window is None:
             return await call_next(treq)
         t0 = self._clock()
@@ -138,6 +147,10 @@ class AdaptiveConcurrency(BaseHook):
             raise
         finally:
             window.on_result(status=status, latency=self._clock() - t0, now=self._clock())
-            async with window.changed:
-                window.in_flight -= 1
-                window.changed.notify_all()
+            await _leave(window)
+
+
+async def _leave(window: HostWindow) -> None:
+    async with window.changed:
+        window.in_flight -= 1
+        window.changed.notify_all()

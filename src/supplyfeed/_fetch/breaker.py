@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._exceptions import FetchError, TransientFetchError
+from .._exceptions import CircuitOpenError, FetchError
+from .hedging import is_hedge_loss
 from .hooks import BaseHook, Send
 from .limits import HostKey, host_key
 from .outcome import FetchRequest
@@ -31,22 +32,18 @@ from .transport import TransportRequest, TransportResponse
 
 __all__ = ["CIRCUIT_OPEN", "CircuitBreaker", "CircuitOpenError"]
 
-CIRCUIT_OPEN = "circuit_open"
+CIRCUIT_OPEN = "circuit_open"  # CircuitOpenError.kind
 # Transport error kinds that say "the host is not answering" (not "the request was bad").
 _HOST_DOWN_KINDS = frozenset(
     {"connect", "connect_timeout", "connection", "disconnected", "read_timeout", "timeout"}
 )
 
 
-class CircuitOpenError(TransientFetchError):
-    """The host's circuit is open: the request was not sent."""
-
-    def __init__(self, host: HostKey, retry_in: float) -> None:
-        scheme, name, port = host
-        super().__init__(
-            f"circuit open for {scheme}://{name}:{port} (next probe in {retry_in:.1f}s)",
-            kind=CIRCUIT_OPEN,
-        )
+def _open_error(host: HostKey, retry_in: float) -> CircuitOpenError:
+    scheme, name, port = host
+    return CircuitOpenError(
+        f"circuit open for {scheme}://{name}:{port} (next probe in {retry_in:.1f}s)"
+    )
 
 
 @dataclass(slots=True)
@@ -88,7 +85,7 @@ class CircuitBreaker(BaseHook):
             return
         waited = self._clock() - c.opened_at
         if waited < self.cooldown or (c.probe is not None and c.probe is not request):
-            raise CircuitOpenError(host, max(0.0, self.cooldown - waited))
+            raise _open_error(host, max(0.0, self.cooldown - waited))
         c.probe = request  # half-open: this one request tests the host
 
     async def send(
@@ -103,11 +100,19 @@ class CircuitBreaker(BaseHook):
         except FetchError as exc:
             self._settle(host, request, failed=exc.kind in _HOST_DOWN_KINDS)
             raise
-        except asyncio.CancelledError:  # the engine's per-attempt timeout, or a shutdown
-            self._settle(host, request, failed=True)
+        except asyncio.CancelledError as exc:  # the per-attempt timeout, or a shutdown
+            if is_hedge_loss(exc):  # the other copy answered: the host did nothing wrong
+                self._abandon(host, request)
+            else:
+                self._settle(host, request, failed=True)
             raise
         self._settle(host, request, failed=response.status >= 500)
         return response
+
+    def _abandon(self, host: HostKey, request: FetchRequest) -> None:
+        c = self._circuits.get(host)
+        if c is not None and c.probe is request:
+            c.probe = None  # the next request probes instead
 
     def _settle(self, host: HostKey, request: FetchRequest, *, failed: bool) -> None:
         c = self._circuits.setdefault(host, _Circuit())

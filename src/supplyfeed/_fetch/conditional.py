@@ -16,12 +16,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .._formats.body import Body
+from .headers import header_value
 from .hooks import BaseHook, Send
 from .outcome import FetchRequest
-from .transport import TransportRequest, TransportResponse, header_value
+
+if TYPE_CHECKING:  # aiohttp is imported only by what sends requests
+    from .transport import TransportRequest, TransportResponse
 
 __all__ = [
     "ConditionalHook",

@@ -14,6 +14,7 @@ outside any slot; and every URL ends as a :class:`FetchSuccess` or a typed
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -34,6 +35,7 @@ from .._formats.body import Body
 from .._models import DocKind
 from .._redact import redact_url
 from .documents import DecodedPayload, DocumentParser, FeedDocuments
+from .hedging import HedgeRule, Hedging
 from .hooks import FetchHook, chain
 from .limits import Limiter
 from .outcome import (
@@ -44,9 +46,16 @@ from .outcome import (
     FetchRequest,
     FetchSuccess,
 )
+from .race import HedgeScope, Leg, Stopped, answered, drop, leg_record, settle
 from .redirects import with_redirects
 from .retry import RetryPolicy, error_for_status
-from .transport import AiohttpTransport, Transport, TransportRequest, header_value
+from .transport import (
+    AiohttpTransport,
+    Transport,
+    TransportRequest,
+    TransportResponse,
+    header_value,
+)
 
 __all__ = ["AsyncBatchIngestor", "BatchResult", "new_request_id"]
 
@@ -54,6 +63,9 @@ log = logging.getLogger("supplyfeed.fetch")
 
 Handler = Callable[[FetchOutcome], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+# When the request began (the clock's reading) and its attempt records so far.
+_Log = tuple[float, list[AttemptRecord]]
 PayloadParser = Callable[[Body], Any]
 
 # Bodies smaller than this are parsed on the loop: a thread hop costs more than parsing.
@@ -103,6 +115,8 @@ class AsyncBatchIngestor:
         spool_dir: Path | None = None,
         max_pending: int = 10_000,
         hooks: Sequence[FetchHook] = (),
+        hedging: Hedging | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.config = config or FeedConfig()
         self._own_transport = transport is None
@@ -117,6 +131,9 @@ class AsyncBatchIngestor:
         self.policy = RetryPolicy(self.config)
         self._observer = observer
         self._sleep = sleep
+        self._clock = clock
+        # Hedged requests (hedging.py); by default under the config's own rule.
+        self.hedging = hedging or Hedging(HedgeRule.of(self.config), clock=clock)
         self._spool_dir = spool_dir
         self._max_pending = max_pending
         self.hooks: list[FetchHook] = list(hooks)  # see hooks.py
@@ -274,78 +291,83 @@ class AsyncBatchIngestor:
         if task is not None:
             task.set_name(f"fetch {request_id} {redact_url(request.url)}")
         started_at = dt.datetime.now(dt.UTC)
-        t0 = time.monotonic()
+        t0 = self._clock()
         history: list[AttemptRecord] = []
         attempt = 0
         while True:
             if self._stopping:
-                return _cancelled(request, request_id, started_at, t0, history)
+                return _cancelled(request, request_id, started_at, t0, history, self._clock())
             attempt += 1
-            result = await self._attempt(request, request_id, attempt)
-            ended = time.monotonic() - t0  # an attempt started at ended - its elapsed
-            if result is None:  # stop() was called while this request waited for a slot
-                return _cancelled(request, request_id, started_at, t0, history)
-            if isinstance(result, TransportResult):
-                history.append(
-                    AttemptRecord(
-                        attempt,
-                        "ok",
-                        result.status,
-                        result.elapsed,
-                        redirects=result.redirects,
-                        start=ended - result.elapsed,
-                    )
-                )
+            try:
+                result = await self._attempt(request, request_id, attempt, (t0, history))
+            except Stopped:  # stop() was called while this request waited for a slot
+                return _cancelled(request, request_id, started_at, t0, history, self._clock())
+            except FetchError as error:
+                retry = self.policy.should_retry(error, attempt)
+                wait = self.policy.delay(error, request.url, attempt) if retry else 0.0
+                history[-1] = dataclasses.replace(history[-1], wait_before_next=wait)
                 self._notify(request, request_id, history[-1])
-                return FetchSuccess(
-                    request=request,
-                    status=result.status,
-                    headers=result.headers,
-                    body=result.body,
-                    attempts=attempt,
-                    elapsed=time.monotonic() - t0,
-                    request_id=request_id,
-                    started_at=started_at,
-                    history=tuple(history),
-                )
-            error, elapsed = result
-            retry = self.policy.should_retry(error, attempt)
-            wait = self.policy.delay(error, request.url, attempt) if retry else 0.0
-            failed = AttemptRecord(
-                attempt, error.kind, error.status, elapsed, wait, start=ended - elapsed
-            )
-            history.append(failed)
+                if not retry:
+                    return _failure(request, error, started_at, self._clock() - t0, history)
+                await self._sleep(wait)  # no slot is held here
+                continue
             self._notify(request, request_id, history[-1])
-            if not retry:
-                return FetchFailure(
-                    request=request,
-                    error_kind=error.kind,
-                    message=str(error),
-                    permanent=not isinstance(error, TransientFetchError),
-                    status=error.status,
-                    attempts=attempt,
-                    elapsed=time.monotonic() - t0,
-                    request_id=request_id,
-                    started_at=started_at,
-                    history=tuple(history),
-                )
-            await self._sleep(wait)  # no slot is held here
+            return FetchSuccess(
+                request=request,
+                status=result.status,
+                headers=result.headers,
+                body=result.body,
+                attempts=attempt,
+                elapsed=self._clock() - t0,
+                request_id=request_id,
+                started_at=started_at,
+                history=tuple(history),
+            )
 
     def _notify(self, request: FetchRequest, request_id: str, record: AttemptRecord) -> None:
         if self._observer is not None:
             self._observer.attempt_finished(request, request_id, record)
 
     async def _attempt(
-        self, request: FetchRequest, request_id: str, attempt: int
-    ) -> TransportResult | tuple[FetchError, float] | None:
-        """One attempt, holding the slots only while on the wire (None: stopped)."""
+        self, request: FetchRequest, request_id: str, attempt: int, log: _Log
+    ) -> TransportResult:
+        """One attempt: its records go into ``log``, the one it took its outcome from last.
+
+        Returns the response, or raises the attempt's :class:`FetchError` with its
+        context bound, or :class:`Stopped`.
+        """
+        treq = self._transport_request(request, request_id)
+        first = Leg(request, hedge=False, created=self._clock())
+        delay = self.hedging.delay(request, self.config.timeout_seconds)
+        scope = None
+        if delay is not None:
+            scope = HedgeScope(first, delay, lambda: self._hedge(first, treq, request_id, attempt))
+        hedge: Leg | None = None
+        winner = first
+        try:
+            await self._first(first, treq, request_id, attempt, scope)
+            hedge = scope.hedge if scope is not None else None
+            winner = await settle(first, hedge)
+        finally:
+            if scope is not None:
+                await drop(scope.hedge, winner)
+        if isinstance(winner.outcome, FetchError):
+            winner.outcome.bind(
+                url=redact_url(request.url),
+                supplier=request.supplier_id,
+                request_id=request_id,
+                attempt=attempt,
+            )
+        return self._decided(first, hedge, winner, attempt, log)
+
+    def _transport_request(self, request: FetchRequest, request_id: str) -> TransportRequest:
         cfg = self.config
         headers = {
             "User-Agent": cfg.user_agent,
             **request.headers,
             cfg.request_id_header: request_id,
         }
-        treq = TransportRequest(
+        return TransportRequest(
             url=request.url,
             headers=headers,
             max_bytes=cfg.max_payload_bytes,
@@ -354,37 +376,128 @@ class AsyncBatchIngestor:
             max_redirects=cfg.max_redirects,
             max_decompression_ratio=cfg.max_decompression_ratio,
         )
+
+    async def _first(
+        self,
+        first: Leg,
+        treq: TransportRequest,
+        request_id: str,
+        attempt: int,
+        scope: HedgeScope | None,
+    ) -> None:
+        """The first request, in this task; its outcome goes into ``first``."""
+        try:
+            first.outcome = await self._leg(first, treq, request_id, attempt)
+        except FetchError as exc:
+            first.outcome = exc
+        except asyncio.CancelledError:
+            if scope is None or not scope.took_over():
+                raise
+            first.lost = True  # the hedge answered first
+        finally:
+            if scope is not None:
+                scope.close()
+
+    def _hedge(
+        self, first: Leg, treq: TransportRequest, request_id: str, attempt: int
+    ) -> Leg | None:
+        """Start the hedge of ``first``, if the run goes on and the host's budget allows."""
+        if self._stopping or not self.hedging.spend(first.request):
+            return None
+        # A copy of the request, not the same object: hooks that follow one request (the
+        # breaker's half-open probe, adaptive windows) tell the two apart.
+        leg = Leg(dataclasses.replace(first.request), True, self._clock(), first=first)
+        leg.task = asyncio.get_running_loop().create_task(
+            self._run_hedge(leg, treq, request_id, attempt)
+        )
+        return leg
+
+    async def _run_hedge(
+        self, leg: Leg, treq: TransportRequest, request_id: str, attempt: int
+    ) -> None:
+        try:
+            leg.outcome = await self._leg(leg, treq, request_id, attempt)
+        except (FetchError, Stopped) as exc:
+            leg.outcome = exc
+        except asyncio.CancelledError:  # the first request answered first
+            leg.lost = True
+
+    def _decided(
+        self, first: Leg, hedge: Leg | None, winner: Leg, attempt: int, log: _Log
+    ) -> TransportResult:
+        """Record the attempt's legs (the winner last) and return or raise its outcome."""
+        t0, history = log
+        legs = [first] if hedge is None or isinstance(hedge.outcome, Stopped) else [first, hedge]
+        hedged = len(legs) > 1
+        for leg in sorted(legs, key=lambda leg: leg is winner):
+            history.append(leg_record(leg, attempt, t0, hedged=hedged, won=leg is winner))
+        if hedged and winner.hedge and answered(winner):
+            self.hedging.won(winner.request)
+        if isinstance(winner.outcome, BaseException):
+            raise winner.outcome
+        result: TransportResult = winner.outcome
+        return result
+
+    async def _leg(
+        self, leg: Leg, treq: TransportRequest, request_id: str, attempt: int
+    ) -> TransportResult:
+        """One request: the hooks' admission, then the slots, only while on the wire."""
+        request = leg.request
+        admitted: list[FetchHook] = []
         try:
             for hook in self.hooks:  # before any slot: a hook may wait (rate limit)
-                await hook.admit(request)
-        except FetchError as exc:  # e.g. circuit_open: fail fast, no slot taken
-            return exc, 0.0
-        async with self.limiter.slot(request.url, request.supplier_id):
-            if self._stopping:
-                return None
-            if self._observer is not None:
-                self._observer.attempt_started(request, request_id, attempt)
-            t0 = time.monotonic()
-            try:
-                async with asyncio.timeout(cfg.timeout_seconds):
-                    response = await chain(self.hooks, request, self._transport.send)(treq)
-            except TimeoutError:
-                error: FetchError = TransientFetchError(
-                    f"no complete response within {cfg.timeout_seconds}s", kind="timeout"
-                )
-                return error, time.monotonic() - t0
-            except FetchError as exc:
-                return exc, time.monotonic() - t0
-            elapsed = time.monotonic() - t0
-        if response.body is None:
-            retry_after = header_value(response.headers, "Retry-After")
-            error = error_for_status(response.status, response.reason, retry_after)
-            if response.redirects:  # the chain that ended here goes into the ledger
-                error = with_redirects(error, " -> ".join(response.redirects))
-            return error, elapsed
-        return TransportResult(
-            response.status, response.headers, response.body, elapsed, response.redirects
-        )
+                await hook.admit(request)  # or fail fast: circuit_open, no slot taken
+                admitted.append(hook)
+            async with self.limiter.slot(request.url, request.supplier_id):
+                if self._stopping:
+                    raise Stopped
+                leg.check_still_needed()
+                if not leg.hedge:
+                    self.hedging.sent(request)
+                    if self._observer is not None:
+                        self._observer.attempt_started(request, request_id, attempt)
+                response = await self._send(leg, treq)
+        finally:
+            for hook in admitted:
+                await hook.release(request)
+        return _result(response, leg.elapsed)
+
+    async def _send(self, leg: Leg, treq: TransportRequest) -> TransportResponse:
+        """The hooks and the transport, bounded by the attempt timeout."""
+        request, timeout = leg.request, self.config.timeout_seconds
+        leg.put_on_wire(self._clock())
+        try:
+            async with asyncio.timeout(timeout):
+                response = await chain(self.hooks, request, self._transport.send)(treq)
+        except TimeoutError:
+            leg.ended_at = self._clock()
+            error = TransientFetchError(f"no complete response within {timeout}s", kind="timeout")
+            error.elapsed = leg.elapsed
+            raise error from None
+        except FetchError as exc:
+            leg.ended_at = self._clock()
+            exc.elapsed = leg.elapsed
+            raise
+        except asyncio.CancelledError:  # the other request answered first, or a shutdown
+            leg.ended_at = self._clock()
+            raise
+        leg.ended_at = self._clock()
+        self.hedging.answered(request, leg.elapsed)
+        return response
+
+
+def _result(response: TransportResponse, elapsed: float) -> TransportResult:
+    """A 2xx as a result; any other status as its typed error."""
+    if response.body is None:
+        retry_after = header_value(response.headers, "Retry-After")
+        error = error_for_status(response.status, response.reason, retry_after)
+        if response.redirects:  # the chain that ended here goes into the ledger
+            error = with_redirects(error, " -> ".join(response.redirects))
+        error.elapsed = elapsed
+        raise error
+    return TransportResult(
+        response.status, response.headers, response.body, elapsed, response.redirects
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,12 +565,34 @@ def _internal(request: FetchRequest, exc: Exception, request_id: str) -> FetchFa
     )
 
 
+def _failure(
+    request: FetchRequest,
+    error: FetchError,
+    started_at: dt.datetime,
+    elapsed: float,
+    history: Sequence[AttemptRecord],
+) -> FetchFailure:
+    return FetchFailure(
+        request=request,
+        error_kind=error.kind,
+        message=str(error),
+        permanent=not isinstance(error, TransientFetchError),
+        status=error.status,
+        attempts=error.attempt,
+        elapsed=elapsed,
+        request_id=error.request_id,
+        started_at=started_at,
+        history=tuple(history),
+    )
+
+
 def _cancelled(
     request: FetchRequest,
     request_id: str,
     started_at: dt.datetime,
     t0: float,
     history: Sequence[AttemptRecord],
+    now: float,
 ) -> FetchFailure:
     return FetchFailure(
         request=request,
@@ -465,8 +600,8 @@ def _cancelled(
         message="run stopping: not fetched",
         permanent=False,
         status=None,
-        attempts=len(history),
-        elapsed=time.monotonic() - t0,
+        attempts=len({a.attempt for a in history}),
+        elapsed=now - t0,
         request_id=request_id,
         started_at=started_at,
         history=tuple(history),

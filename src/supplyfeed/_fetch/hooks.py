@@ -5,6 +5,9 @@ A hook has two entry points, both optional in effect (:class:`BaseHook` passes t
 - ``admit(request)`` runs before the request takes any concurrency slot. It may wait
   (a rate limiter waiting for a token must not hold a host slot) or raise a
   :class:`~supplyfeed.FetchError` to fail the attempt at once (an open circuit).
+- ``release(request)`` runs once the attempt is over, whatever became of it: it gives
+  back what ``admit`` reserved and ``send`` did not (a hedge cancelled while it waited
+  for a slot never reaches ``send``).
 - ``send(request, treq, call_next)`` wraps the transport call while the slot is held, as
   middleware: it may change the outgoing request (auth headers, conditional headers),
   look at the response or the error (breaker, rate-limit headers) or send again (one
@@ -19,18 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from .outcome import FetchRequest
-from .transport import TransportRequest, TransportResponse
+
+if TYPE_CHECKING:  # aiohttp is imported only by what sends requests
+    from .transport import TransportRequest, TransportResponse
 
 __all__ = ["BaseHook", "FetchHook", "Send", "chain"]
 
-Send = Callable[[TransportRequest], Awaitable[TransportResponse]]
+Send: TypeAlias = "Callable[[TransportRequest], Awaitable[TransportResponse]]"
 
 
 class FetchHook(Protocol):
     async def admit(self, request: FetchRequest) -> None: ...
+
+    async def release(self, request: FetchRequest) -> None: ...
 
     async def send(
         self, request: FetchRequest, treq: TransportRequest, call_next: Send
@@ -41,6 +48,9 @@ class BaseHook:
     """A hook that does nothing; subclasses override what they need."""
 
     async def admit(self, request: FetchRequest) -> None:
+        return None
+
+    async def release(self, request: FetchRequest) -> None:
         return None
 
     async def send(

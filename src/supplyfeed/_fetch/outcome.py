@@ -30,6 +30,7 @@ class FetchRequest:
     format: str = ""
     key: str = ""  # the ledger key; defaults to the (redacted) URL
     context: Mapping[str, Any] = field(default_factory=dict)
+    hedge: bool = True  # False: never sent twice at once (a feed marked ``hedge: false``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,12 @@ class AttemptRecord:
     wait_before_next: float = 0.0
     redirects: tuple[str, ...] = ()  # the redacted URLs this attempt was redirected to
     start: float = 0.0  # seconds from the request's start to this attempt's slot (waterfall)
+    # A hedged attempt (hedging.py) has two records of the same ``attempt``: the first
+    # request (``hedge`` False) and its hedge (True). ``won`` is None for an attempt that
+    # was not hedged; else True on the record whose answer the attempt took (the other
+    # was cancelled, outcome "lost", or had failed first).
+    hedge: bool = False
+    won: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -55,6 +62,9 @@ class AttemptRecord:
         }
         if self.redirects:  # kept in the ledger's retry history (redirects.py)
             out["redirects"] = list(self.redirects)
+        if self.won is not None:  # a hedged attempt: which of its two requests won
+            out["hedge"] = self.hedge
+            out["won"] = self.won
         return out
 
 

@@ -34,7 +34,7 @@ from .._formats.base import DecodeContext
 from .._formats.body import Body
 from .._formats.mapping import lookup
 from .._models import Document
-from .transport import header_value
+from .headers import header_value
 
 __all__ = ["Paginator", "link_next", "page_documents", "with_param"]
 

@@ -14,12 +14,13 @@ from .._config import FeedConfig, SupplierSpec
 from .adaptive import AdaptiveConcurrency
 from .auth import AuthHook
 from .breaker import CircuitBreaker
+from .hedging import HedgeRule, Hedging
 from .hooks import BaseHook, FetchHook, Send
 from .outcome import FetchRequest
 from .ratelimit import BucketSpec, RateLimiter
 from .transport import TransportRequest, TransportResponse
 
-__all__ = ["SupplierRequests", "supplier_hooks"]
+__all__ = ["SupplierRequests", "supplier_hedging", "supplier_hooks"]
 
 
 class SupplierRequests(BaseHook):
@@ -73,3 +74,8 @@ def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> lis
     if adaptive:  # last: its admit counts a request in flight, nothing after it may refuse
         hooks.append(AdaptiveConcurrency(adaptive))
     return hooks
+
+
+def supplier_hedging(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> Hedging:
+    """Hedged requests under each supplier's ``hedge``, ``hedge_after`` and ``hedge_budget``."""
+    return Hedging(HedgeRule.of(config), {s.id: HedgeRule.of(s.config) for s in suppliers})

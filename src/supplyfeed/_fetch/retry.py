@@ -20,7 +20,12 @@ import email.utils
 import random
 
 from .._config import FeedConfig
-from .._exceptions import FetchError, PermanentFetchError, TransientFetchError
+from .._exceptions import (
+    CircuitOpenError,
+    FetchError,
+    PermanentFetchError,
+    TransientFetchError,
+)
 
 __all__ = ["RetryPolicy", "error_for_status", "parse_retry_after"]
 
@@ -68,7 +73,7 @@ class RetryPolicy:
 
     def should_retry(self, error: FetchError, attempt: int) -> bool:
         """Whether to make another attempt after ``attempt`` attempts failed with ``error``."""
-        if error.kind == "circuit_open":  # retrying would only meet the same open circuit
+        if isinstance(error, CircuitOpenError):  # a retry would meet the same open circuit
             return False
         return isinstance(error, TransientFetchError) and attempt < self._config.retry_attempts
 

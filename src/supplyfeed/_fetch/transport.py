@@ -30,6 +30,7 @@ import aiohttp
 from .._exceptions import FetchError, PermanentFetchError, TransientFetchError
 from .._formats.body import Body, SpoolWriter
 from .content_encoding import ACCEPT_ENCODING, BoundedDecoder
+from .headers import header_value
 from .redirects import REDIRECT_STATUSES, RedirectChain
 
 __all__ = [
@@ -73,12 +74,6 @@ class TransportResponse:
     body: Body | None = None
     reason: str = ""
     redirects: tuple[str, ...] = ()  # the URLs redirected to, in order, redacted
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    """A response header by case-insensitive name (transports hand back plain dicts)."""
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 class Transport(Protocol):

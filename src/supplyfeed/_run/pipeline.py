@@ -40,7 +40,7 @@ from .._fetch.drops import is_drop_pattern
 from .._fetch.engine import AsyncBatchIngestor
 from .._fetch.hooks import FetchHook
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
-from .._fetch.policies import supplier_hooks
+from .._fetch.policies import supplier_hedging, supplier_hooks
 from .._fetch.transport import Transport
 from .._formats.body import Body
 from .._formats.registry import decode_payload
@@ -263,6 +263,7 @@ class Runner:
                 *await self.unchanged.hooks(p.endpoint.key for p in todo),
                 self.drops.hook,  # innermost: file:// and sftp:// never reach HTTP
             ],
+            hedging=supplier_hedging(self.suppliers, self.config),
         )
         if self._interrupted:
             self.ingestor.stop()

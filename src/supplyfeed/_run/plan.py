@@ -53,6 +53,7 @@ def plan_endpoints(suppliers: Iterable[SupplierSpec]) -> list[PlannedEndpoint]:
                     kind=feed.kind.value,
                     format=feed.format,
                     key=key,
+                    hedge=feed.hedge,
                 )
                 planned.append(PlannedEndpoint(endpoint, request, feed))
     return planned

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hosts", type=int, default=10)
     serve.add_argument("--records", type=int, default=20, help="line records per endpoint")
     serve.add_argument("--fault-rate", type=float, default=0.0)
+    serve.add_argument(
+        "--fault-mix",
+        type=_fault_mix,
+        default=None,
+        help="weights by fault name, e.g. hang_once=3,fail_then_ok=5 (default: the usual mix)",
+    )
     serve.add_argument("--latency-ms", type=float, default=100.0, help="median latency")
     serve.add_argument("--formats", default="json,csv", help="comma-separated")
     serve.add_argument("--kinds", default=",".join(k.value for k in DocKind))
@@ -42,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--timeout", type=float, default=30.0, help="client timeout (for --out)")
     serve.add_argument("--out", type=Path, default=None, help="where to write the fleet JSON")
     return parser
+
+
+def _fault_mix(value: str) -> dict[str, float]:
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        name, _, weight = part.partition("=")
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not NAME=WEIGHT: {part!r}") from None
+    return mix
 
 
 def _spec(args: argparse.Namespace) -> FleetSpec:
@@ -56,6 +73,7 @@ def _spec(args: argparse.Namespace) -> FleetSpec:
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
         kinds=tuple(DocKind(k.strip()) for k in args.kinds.split(",") if k.strip()),
         fault_rate=args.fault_rate,
+        fault_mix=args.fault_mix,
         latency=latency,
         seed=args.seed,
     )

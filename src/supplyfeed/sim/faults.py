@@ -117,9 +117,11 @@ class Fault:
         return cls("retry_after", status, _check_times(times), seconds=seconds, http_date=http_date)
 
     @classmethod
-    def hang(cls) -> Fault:
-        """Accept the request and never answer (until the client leaves or shutdown)."""
-        return cls("hang")
+    def hang(cls, times: int | None = None) -> Fault:
+        """Accept the request and never answer (until the client leaves or shutdown),
+        ``times`` times (None: every request), then answer normally: ``hang(times=1)``
+        hangs once, and a retry or a hedged request gets the answer."""
+        return cls("hang", times=_check_times(times))
 
     @classmethod
     def reset(cls, times: int | None = 1) -> Fault:
@@ -186,7 +188,7 @@ class Fault:
         ``times``."""
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
-        if self.kind == "hang":
+        if self.kind == "hang" and not self._recovers_within(attempts, 1):
             return "failed"
         if self.kind == "not_found":
             return "failed"
@@ -209,7 +211,7 @@ class Fault:
         """Whether some attempt reaches a request past the first ``times``."""
         if self.times is None:
             return False
-        transient = self.kind in ("reset", "truncate") or is_transient_status(self.status)
+        transient = self.kind in ("reset", "truncate", "hang") or is_transient_status(self.status)
         retried = attempts if transient else 1  # a permanent failure ends at once
         return self.times // requests_per_attempt < retried
 
@@ -252,10 +254,13 @@ def random_fault(kind: str, rng: random.Random) -> Fault:
         return Fault.drip(bytes_per_chunk=256, delay=0.02)
     if kind == "hang":
         return Fault.hang()
+    if kind == "hang_once":  # the first request hangs, later ones answer
+        return Fault.hang(times=1)
     if kind == "not_found":
         return Fault.not_found()
     if kind == "malformed":
         return Fault.malformed()
     if kind == "huge":
         return Fault.huge()
-    raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(DEFAULT_FAULT_MIX)}, huge)")
+    known = ", ".join(DEFAULT_FAULT_MIX)
+    raise ValueError(f"unknown fault kind {kind!r} (known: {known}, hang_once, huge)")

@@ -7,6 +7,9 @@ import datetime as dt
 from collections.abc import Callable
 
 from supplyfeed._config import UnitConversion
+from supplyfeed._formats.base import DecodeContext
+from supplyfeed._formats.body import Body
+from supplyfeed._formats.edifact.documents import decode
 from supplyfeed._models import (
     DocKind,
     InventoryItem,
@@ -217,4 +220,35 @@ async def test_identifiers_claiming_to_be_gtins_are_checked_wherever_they_are(
          f"line 1: PIA5:SRV {wrong(EAN_8)} fails its check digit (a GTIN)"),
         ("sscc_check_digit", "ship_notice ASN-3",
          "line 2: sscc 10614141192837465 is not 18 digits (an SSCC)"),
+    }  # fmt: skip
+
+
+DESADV = f"""UNB+UNOC:3+SUP+BUY+260302:0900+IC43'
+UNH+M1+DESADV:D:96A:UN:EAN007'
+BGM+351+ASN-E+9'
+DTM+137:20260302090000:204'
+LIN+1++{EAN_13}:SRV'
+QTY+12:1'
+LIN+2++{wrong(EAN_13)}:SRV'
+QTY+12:1'
+LIN+3++{wrong(EAN_13)}:SA'
+QTY+12:1'
+UNT+10+M1'
+UNZ+1+IC43'
+"""
+
+
+async def test_an_edifact_item_number_of_type_srv_is_checked(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """The EDIFACT decoder keeps LIN03's item type as codes["sku"]: an SRV (GTIN) with a
+    wrong check digit is found, a right one and a supplier's article number (SA) are not."""
+    ctx = DecodeContext(kind=DocKind.SHIP_NOTICE, supplier_id="SUP")
+    [notice] = list(decode(Body.from_bytes(DESADV.encode()), ctx))
+    assert isinstance(notice, ShipNotice)
+    assert [ln.codes.get("sku") for ln in notice.lines] == ["SRV", "SRV", "SA"]
+    await deliver(sink, "run-asn", "desadv", [notice], DocKind.SHIP_NOTICE)
+    assert await findings(sink_url()) == {
+        ("gtin_check_digit", "ship_notice ASN-E",
+         f"line 2: SKU (SRV) {wrong(EAN_13)} fails its check digit (a GTIN)"),
     }  # fmt: skip

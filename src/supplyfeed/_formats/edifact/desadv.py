@@ -76,6 +76,7 @@ class _Line:
     item: str
     pack: _Pack | None
     ids: dict[str, str] = field(default_factory=dict)
+    item_type: str = ""  # LIN03's 7143 (SRV: a GTIN)
     qty: tuple[int | float, str] | None = None
     quantities: list[str] = field(default_factory=list)
     po_number: str = ""
@@ -109,7 +110,9 @@ def _read(segment: Segment, state: _State) -> None:
     tag = segment.tag
     line = state.lines[-1] if state.in_line else None
     if tag == "LIN":
-        state.lines.append(_Line(segment.value(1), segment.value(3), state.pack))
+        state.lines.append(
+            _Line(segment.value(1), segment.value(3), state.pack, item_type=segment.value(3, 2))
+        )
         state.in_line = True
     elif tag == "CPS":
         _open_pack(segment, state)
@@ -218,7 +221,7 @@ def _build_line(seq: int, line: _Line, header_po: str | None) -> ShipNoticeLine:
     if line.quantities:
         codes["QTY"] = " ".join(line.quantities)
     batch = next((v for k, v in line.ids.items() if k.endswith(":NB")), None)
-    sku = pick_sku(line.item, line.ids, codes)
+    sku = pick_sku(line.item, line.ids, codes, line.item_type)
     container = line.sscc or (line.pack.container() if line.pack else None)
     return ShipNoticeLine(
         line_seq=seq,

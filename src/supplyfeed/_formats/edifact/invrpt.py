@@ -209,7 +209,7 @@ def _place(item: _Item, location: str, qualifier: str) -> None:
 
 def _emit(item: _Item, snapshots: _Snapshots, ctx: DecodeContext) -> Iterator[InventorySnapshot]:
     codes: dict[str, str] = {}
-    sku = pick_sku(item.segment.value(3), item.ids, codes)
+    sku = pick_sku(item.segment.value(3), item.ids, codes, item.segment.value(3, 2))
     if sku is None:
         raise PayloadError("LIN without an item id", where=item.segment.where, kind="validation")
     by_location: dict[str, list[_Sub]] = {}

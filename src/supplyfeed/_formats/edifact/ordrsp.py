@@ -93,6 +93,7 @@ class _Line:
     action: str
     item: str
     ids: dict[str, str] = field(default_factory=dict)
+    item_type: str = ""  # LIN03's 7143 (SRV: a GTIN)
     quantities: dict[str, tuple[int | float, str]] = field(default_factory=dict)
     prices: dict[str, float] = field(default_factory=dict)
     dates: dict[str, DateValue] = field(default_factory=dict)
@@ -119,7 +120,8 @@ def _read(segment: Segment, header: _Header) -> None:
     tag = segment.tag
     line = header.lines[-1] if header.lines else None
     if tag == "LIN":
-        header.lines.append(_Line(segment.value(1), segment.value(2), segment.value(3)))
+        number, action, item = segment.value(1), segment.value(2), segment.value(3)
+        header.lines.append(_Line(number, action, item, item_type=segment.value(3, 2)))
     elif tag == "BGM":
         header.bgm = segment
     elif tag == "RFF":
@@ -199,7 +201,7 @@ def _build_line(line: _Line) -> PoAckLine:
     status = LINE_STATUS.get(line.action)
     if acked_code == "83" and status in (None, "accepted", "accepted_with_changes"):
         status = "backordered"
-    sku = pick_sku(line.item, line.ids, codes)
+    sku = pick_sku(line.item, line.ids, codes, line.item_type)
     price = first_of(line.prices, PRICE_ORDER, codes, "PRI", any_=True)
     promised = first_of(line.dates, PROMISED_ORDER, codes, "DTM")
     unit = (acked or ordered or (None, ""))[1]

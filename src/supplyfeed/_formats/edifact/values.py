@@ -160,11 +160,16 @@ def read_pia(segment: Segment, ids: dict[str, str]) -> None:
             ids.setdefault(f"PIA{function}:{segment.value(element, 2).upper()}", item_id)
 
 
-def pick_sku(item: str, ids: dict[str, str], codes: dict[str, str]) -> str | None:
+def pick_sku(
+    item: str, ids: dict[str, str], codes: dict[str, str], item_type: str = ""
+) -> str | None:
     """LIN03, else PIA function 5, else a supplier article number, else the first PIA id.
 
-    The PIA ids not chosen are kept in ``codes``.
+    The PIA ids not chosen are kept in ``codes``; LIN03's item type (7143: SRV a GTIN,
+    EN an EAN ...) as ``codes["sku"]``, as the X12 decoders keep the id's qualifier.
     """
+    if item and item_type:
+        codes["sku"] = item_type
     sku = item or next(
         (v for k, v in ids.items() if k.startswith("PIA5:")),
         ids.get("PIA1:SA") or next(iter(ids.values()), None),

@@ -197,7 +197,7 @@ class _Writer:
         for line in ack.lines:
             unit = line.uom or ""
             action = _code(_ACTION_CODES, line.line_status)
-            segments.append([["LIN"], [line.line_number], [action], [line.sku or "", "SRV"]])
+            segments.append([["LIN"], [line.line_number], [action], _item_number(line.sku)])
             if line.ordered_qty is not None:
                 segments.append([["QTY"], ["21", self._num(line.ordered_qty), unit]])
             if line.acked_qty is not None:
@@ -245,7 +245,7 @@ class _Writer:
         return segments
 
     def _despatch_line(self, line: ShipNoticeLine) -> list[Seg]:
-        segments: list[Seg] = [[["LIN"], [str(line.line_seq)], [], [line.sku or "", "SRV"]]]
+        segments: list[Seg] = [[["LIN"], [str(line.line_seq)], [], _item_number(line.sku)]]
         if line.shipped_qty is not None:
             segments.append([["QTY"], ["12", self._num(line.shipped_qty), line.uom or ""]])
         if line.po_number is not None:
@@ -288,7 +288,7 @@ class _Writer:
             for item in snapshot.items:
                 number += 1
                 unit = "" if item.uom == "EA" else item.uom
-                segments.append([["LIN"], [str(number)], [], [item.sku, "SRV"]])
+                segments.append([["LIN"], [str(number)], [], _item_number(item.sku)])
                 segments.append([["QTY"], ["145", self._num(item.on_hand), unit]])
                 if located:
                     segments.append([["LOC"], ["18"], [snapshot.warehouse_id, "", "9"]])
@@ -337,3 +337,12 @@ def _trim(values: list[_T]) -> list[_T]:
     while end > 1 and not any(values[end - 1]):
         end -= 1
     return values[:end]
+
+
+def _item_number(sku: str | None) -> list[str]:
+    """LIN03: the item number and its type (7143), SRV (a GS1 GTIN) only for a number
+    shaped like one; other SKUs are the supplier's article numbers (SA), as a supplier
+    would send them (a decoder checks an SRV's check digit)."""
+    sku = sku or ""
+    gtin = sku.isascii() and sku.isdigit() and len(sku) in (8, 12, 13, 14)
+    return [sku, "SRV" if gtin else "SA"]

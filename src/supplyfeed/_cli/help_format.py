@@ -29,7 +29,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         default = action.default
         if (
             "default" in text
-            or default in (None, False, argparse.SUPPRESS)
+            or default in (None, False, "", argparse.SUPPRESS)
             or isinstance(action, argparse._StoreConstAction | argparse._CountAction)
             or not (action.option_strings or action.nargs in ("?", "*"))
         ):

@@ -560,7 +560,7 @@ def _reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=int,
         default=IN_TRANSIT_DAYS,
         metavar="N",
-        help="count an ASN with no delivery date shipped within N days (14)",
+        help="count an ASN with no delivery date shipped within N days",
     )
     out = rec.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object")

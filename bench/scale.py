@@ -46,6 +46,7 @@ from bench.sink_load_postgres import ADMIN_URL, admin
 
 _BIN = Path(sys.executable).parent
 _ITEM_BYTES = 141  # one item below, on average
+_RELAYED = "relay:2"  # processes:2 with PostgreSQL written by the coordinator (--relay)
 
 
 def items_block(count: int) -> bytes:
@@ -147,10 +148,12 @@ class Sample:
 async def run_once(fleet: Fleet, folder: Path, executor: str) -> Sample:
     async with fresh_database() as db:
         feeds = feeds_file(fleet, folder, db)
+        command = [str(_BIN / "supplyfeed"), "run", str(feeds), "--quiet", "--json"]
+        if executor == _RELAYED:  # the same run, its rows sent to the coordinator
+            command = [sys.executable, "-m", "bench.scale", "coordinate", str(feeds)]
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            str(_BIN / "supplyfeed"), "run", str(feeds), "--quiet", "--json",
-            "--executor", executor, cwd=folder,
+            *command, "--executor", executor, cwd=folder, env=_env(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await proc.communicate()
@@ -159,6 +162,13 @@ async def run_once(fleet: Fleet, folder: Path, executor: str) -> Sample:
         raise SystemExit(f"{executor}: exit {proc.returncode}\n{err.decode()[-2000:]}")
     summary = json.loads(out.decode().strip().splitlines()[-1])
     return Sample(wall, int(summary["records_loaded"]))
+
+
+def _env() -> dict[str, str]:
+    """This environment, with the repository on the path (``-m bench.scale coordinate``)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), root) if p)
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def free_port() -> int:
@@ -236,16 +246,47 @@ def table(samples: dict[str, list[Sample]], payload_mb: float, endpoints: int) -
     print(f"target: >= 1.7x over local; load average now {os.getloadavg()[0]:.1f}")
 
 
+async def coordinate(feeds_path: Path) -> None:
+    """``processes:2`` whose workers send decoded rows to the coordinator (the SQLite path)
+    although the sink is PostgreSQL: what writing directly from the workers saves."""
+    from supplyfeed._feedsfile import load_feeds_file
+    from supplyfeed._run.pipeline import Runner, RunOptions
+    from supplyfeed._scale.coordinator import ScaledExecutor
+    from supplyfeed._scale.executors import ProcessBackend
+    from supplyfeed._sink.factory import open_run_sink
+
+    feeds = load_feeds_file(feeds_path)
+    sink = open_run_sink(feeds.sink)
+    await sink.open()
+    try:
+        backend = ProcessBackend(2, relay=True)
+        async with backend.session(sink) as session:
+            options = RunOptions(label=str(feeds_path), executor=ScaledExecutor("relay", session))
+            summary = await Runner(feeds.suppliers, sink, feeds.defaults, options).run()
+    finally:
+        await sink.close()
+    print(json.dumps(summary.to_dict()))
+
+
 def main(argv: Sequence[str] = ()) -> None:
+    if argv[:1] == ["coordinate"]:
+        asyncio.run(coordinate(Path(argv[1])))
+        return
     p = argparse.ArgumentParser(prog="python -m bench scale")
     p.add_argument("--endpoints", type=int, default=200)
     p.add_argument("--mb", type=float, default=5.0, help="payload size per endpoint")
     p.add_argument("--hosts", type=int, default=8)
     p.add_argument("--runs", type=int, default=1, help="runs per mode (interleaved)")
+    p.add_argument(
+        "--relay", action="store_true",
+        help="also processes:2 with the rows sent to the coordinator, which writes them",
+    )  # fmt: skip
     args = p.parse_args(list(argv))
     print(f"load average before: {os.getloadavg()[0]:.1f} (other work on this machine counts)")
     with dask_cluster(2) as address:
         modes = {"local": "local", "processes:2": "processes:2", "dask (2 workers)": str(address)}
+        if args.relay:
+            modes["processes:2, rows relayed"] = _RELAYED
         samples = asyncio.run(measure((args.endpoints, args.hosts, args.mb), modes, args.runs))
     table(samples, args.mb, args.endpoints)
 

@@ -100,14 +100,16 @@ def run_in_pool(task: ShardTask) -> ShardReport:
 class ProcessBackend:
     """``processes:N``: a pool of N spawned worker processes on this machine."""
 
-    def __init__(self, workers: int, *, max_attempts: int = 3) -> None:
+    def __init__(self, workers: int, *, max_attempts: int = 3, relay: bool | None = None) -> None:
         self.name = f"processes:{workers}"
         self.workers = workers
         self.max_attempts = max_attempts
+        self.relay = relay  # rows to the coordinator; None: unless the sink is PostgreSQL
 
     @asynccontextmanager
     async def session(self, sink: Sink) -> AsyncIterator[_ProcessSession]:
-        if sink.url.startswith(_SHARED_SINKS):
+        relay = self.relay if self.relay is not None else not sink.url.startswith(_SHARED_SINKS)
+        if not relay:
             yield _ProcessSession(self, sink.url)
             return
         async with RelayServer(sink) as relay:  # SQLite, memory://: rows to the one writer

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from supplyfeed._cli.main import main
 from supplyfeed._formats.body import Body
 from supplyfeed._models import DocKind
 from supplyfeed._sink.base import DeadLetter, Endpoint, EndpointRecord, Outcome, RunRecord
@@ -114,6 +115,29 @@ def test_the_run_and_its_report_account_for_every_endpoint(report_run: ReportRun
     assert "--html run-" in hint
     assert run.report_code == 0, run.report_output
     assert run.html.stat().st_size > 0
+
+
+def test_report_html_refuses_bad_use_with_one_line(
+    report_run: ReportRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unwritable path exits 2 and an unknown run 1, each with one line on stderr and
+    no traceback; --html with --json is a usage error (exit 2); no file is left."""
+    page = tmp_path / "missing" / "run.html"
+    cases = (
+        (["report", "--db", report_run.db, "--html", str(page)], 2, "cannot write"),
+        (["report", "nope", "--db", report_run.db, "--html", str(tmp_path / "x.html")], 1,
+         "no record of run nope"),
+    )  # fmt: skip
+    for argv, code, message in cases:
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert message in err, err
+    with pytest.raises(SystemExit) as usage:
+        main(["report", "--db", report_run.db, "--json", "--html", str(tmp_path / "x.html")])
+    assert usage.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_attempts_carry_their_start_in_the_ledger(report_run: ReportRun) -> None:

@@ -131,8 +131,9 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="the run report")
     report.add_argument("run_id", nargs="?", help="default: the latest run")
-    report.add_argument("--json", action="store_true", help="machine-readable output")
-    report.add_argument(
+    shown = report.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="machine-readable output")
+    shown.add_argument(
         "--html", type=Path, metavar="FILE",
         help="write a self-contained HTML report (waterfall, in flight, latency, failures)",
     )  # fmt: skip

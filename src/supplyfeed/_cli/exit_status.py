@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from .._run.summary import RunSummary
+if TYPE_CHECKING:  # main.py imports this module for --help: no sink modules
+    from .._run.summary import RunSummary
 
 __all__ = [
     "EPILOG",

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from .._exceptions import ConfigError, PayloadError
 from .._failpoints import failpoint
-from .._models import Document
-from .base import DecodeContext, Decoder
-from .body import Body
+
+if TYPE_CHECKING:  # the CLI's parser reads FORMATS: nothing heavier at import
+    from .._models import Document
+    from .base import DecodeContext, Decoder
+    from .body import Body
 
 __all__ = ["FORMATS", "decode_payload", "get_decoder", "sniff_format"]
 
@@ -42,7 +44,7 @@ def get_decoder(fmt: str) -> Decoder:
         known = ", ".join(sorted(_DECODERS))
         raise ConfigError(f"unknown format {fmt!r} (known: {known})", key="format") from None
     module_name, _, attr = target.partition(":")
-    decoder = cast(Decoder, getattr(importlib.import_module(module_name), attr))
+    decoder = cast("Decoder", getattr(importlib.import_module(module_name), attr))
     _loaded[fmt] = decoder
     return decoder
 

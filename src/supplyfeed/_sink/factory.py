@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._exceptions import ConfigError, SinkError
-from .base import Sink
+
+if TYPE_CHECKING:  # the CLI's parser reads DEFAULT_SINK_URL: no sink module at import
+    from .base import Sink
 
 __all__ = ["DEFAULT_SINK_URL", "open_sink"]
 
@@ -75,4 +77,4 @@ def _postgres(url: str, **options: Any) -> Sink:
             f"PostgreSQL sink is not available in this build ({exc.name} is missing); "
             "use a sqlite:/// URL"
         ) from exc
-    return cast(Sink, module.PostgresSink(url, **options))
+    return cast("Sink", module.PostgresSink(url, **options))

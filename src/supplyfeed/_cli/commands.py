@@ -1,0 +1,324 @@
+"""The commands of ``supplyfeed``: what each subcommand does once ``main.py`` has
+parsed its arguments (imported only then, so ``--help`` loads none of this)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+
+from .._config import FeedConfig, SupplierSpec
+from .._exceptions import ConfigError
+from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
+from .._formats.body import sweep_stale_spools
+from .._run.pipeline import Runner, RunOptions
+from .._run.summary import RunSummary
+from .._scale.coordinator import scaled_executor
+from .._scale.spec import LOCAL, ExecutorSpec, check_sink
+from .._sink.base import RunRecord
+from .._sink.factory import open_run_sink, open_sink
+from .._telemetry import Telemetry, TelemetryOptions
+from .._telemetry.metrics import METRICS_ADDRESS
+from .decode_file import decode_file, decode_settings
+from .demo_resume import is_demo_label, read_demo_label, resume_args
+from .display import RichProgress, make_console, print_summary
+from .every import run_every
+from .exit_status import run_exit_status
+from .validate import print_feeds_warnings, validate_feeds
+
+__all__: list[str] = []
+
+
+def _log_level(args: argparse.Namespace) -> int | None:
+    """--log-level, else -v (info) / -vv (debug), else the log format's default (None)."""
+    if args.log_level:
+        return int(getattr(logging, args.log_level.upper()))
+    return {0: None, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+
+
+def _telemetry(args: argparse.Namespace) -> Telemetry:
+    addr, port = args.metrics_port or (METRICS_ADDRESS, None)
+    return Telemetry(
+        TelemetryOptions(
+            log_format=args.log_format,
+            log_level=_log_level(args),
+            metrics_port=port,
+            metrics_addr=addr,
+            metrics_file=args.metrics_file,
+            profile_memory=args.profile_memory,
+            debug=args.debug,
+        )
+    )
+
+
+def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
+    if getattr(args, "db", None):
+        return str(args.db)
+    if feeds is None and getattr(args, "feeds", None):
+        feeds = load_feeds_file(args.feeds)
+    return feeds.sink if feeds is not None else DEFAULT_SINK
+
+
+def _existing_sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
+    """The database a reading command opens. A SQLite file must exist already: opening a
+    mistyped path would create an empty database and report "nothing found"."""
+    url = _sink_url(args, feeds)
+    if url.startswith("sqlite:"):
+        from .._sink.sqlite import sqlite_path  # here: the sink is imported only when used
+
+        path = sqlite_path(url)
+        if path != ":memory:" and not Path(path).exists():
+            raise ConfigError(
+                f"no database at {path} ({url}): run `supplyfeed run FEEDS.yaml` first, "
+                "or name it with --db URL or --feeds FEEDS.yaml"
+            )
+    return url
+
+
+# -- run / resume / demo ---------------------------------------------------------------
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.every is not None:
+        return run_every(args, _execute_async)
+    feeds = load_feeds_file(args.feeds)
+    print_feeds_warnings(feeds)
+    label = str(args.feeds.resolve())  # resume finds the feeds file again through it
+    sink = args.db or feeds.sink
+    args.feeds_executor = feeds.executor
+    return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, sink, label, None, args))
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    async def find() -> RunRecord | None:
+        sink = open_sink(url, lock=False)
+        await sink.open()
+        try:
+            return await sink.get_run(args.run_id)
+        finally:
+            await sink.close()
+
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    if feeds is not None and args.run_id is None:
+        return _resume_feeds(args, feeds)
+    url = _existing_sink_url(args, feeds)
+    run = asyncio.run(find())
+    if run is None:
+        raise ConfigError(f"no run {args.run_id or ''} in {url}".replace("  ", " "))
+    run_id, label = run.run_id, run.feeds
+    if feeds is None and is_demo_label(label):
+        return _resume_demo(args, url, run_id, label)
+    if feeds is None:
+        if label in ("", "demo") or not Path(label).is_file():
+            raise ConfigError(
+                f"run {run_id} was started from {label or 'an unknown source'}: "
+                "pass --feeds FEEDS.yaml to resume it"
+            )
+        feeds = load_feeds_file(label)
+    args.feeds_executor = feeds.executor
+    return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, run_id, args))
+
+
+def _resume_demo(args: argparse.Namespace, url: str, run_id: str, label: str) -> int:
+    """A demo's run: serve its fleet again (same options, ports and round), continue it."""
+    from .demo import demo_fleet
+
+    state = read_demo_label(label, run_id)
+    demo_args = resume_args(args, state, url)
+    return asyncio.run(demo_fleet(demo_args, _execute_async, resume=(run_id, state)))
+
+
+def _resume_feeds(args: argparse.Namespace, feeds: FeedsFile) -> int:
+    """``resume --feeds F``: the latest run, if it is F's and has work left; else a new
+    run of F. A run SIGKILLed before it was recorded left no row: the latest row is then
+    an older run (of F, finished, or of another file), and resuming that would report
+    success while this delivery was never loaded."""
+    label = str(args.feeds.resolve())
+    url = _sink_url(args, feeds)
+    args.feeds_executor = feeds.executor
+    run = asyncio.run(_latest_run(url)) if _database_exists(url) else None
+    if run is not None and run.feeds == label and not _finished_ok(run):
+        return asyncio.run(
+            _execute_async(feeds.suppliers, feeds.defaults, url, label, run.run_id, args)
+        )
+    print(f"no unfinished run of {args.feeds} recorded in {url}: starting one", file=sys.stderr)
+    return asyncio.run(_execute_async(feeds.suppliers, feeds.defaults, url, label, None, args))
+
+
+def _database_exists(url: str) -> bool:
+    """False for a SQLite file not made yet (the run was killed before it made it)."""
+    if not url.startswith("sqlite:"):
+        return True
+    from .._sink.sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    return path == ":memory:" or Path(path).exists()
+
+
+async def _latest_run(url: str) -> RunRecord | None:
+    sink = open_sink(url, lock=False)
+    await sink.open()
+    try:
+        return await sink.get_run(None)
+    finally:
+        await sink.close()
+
+
+def _finished_ok(run: RunRecord) -> bool:
+    return run.status == "finished" and bool(run.summary.get("ok"))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_fleet
+
+    return asyncio.run(demo_fleet(args, _execute_async))
+
+
+async def _execute_async(
+    suppliers: Sequence[SupplierSpec],
+    config: FeedConfig,
+    sink_url: str,
+    label: str,
+    run_id: str | None,
+    args: argparse.Namespace,
+    *,
+    on_signal: Callable[[], None] | None = None,
+) -> int:
+    console = make_console()
+    progress = RichProgress(
+        console,
+        enabled=not args.quiet and not args.json,
+        timeout_seconds=config.timeout_seconds,
+    )
+    sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
+    spec = _executor(args)
+    check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
+    sink = open_run_sink(sink_url)
+    await sink.open()
+    try:
+        async with scaled_executor(spec, sink) as executor:
+            options = RunOptions(label=label, run_id=run_id, progress=progress, executor=executor)
+            options.telemetry = _telemetry(args)
+            runner = Runner(suppliers, sink, config, options)
+            _install_signal_handlers(runner, on_signal)
+            summary = await runner.run()
+    finally:
+        await sink.close()
+    _print_result(console, summary, args.json)
+    if not args.json:
+        from .report_html import html_report_command
+
+        feeds = "" if getattr(args, "db", None) else label  # --db X: name X, not the file
+        hint = html_report_command(summary.run_id, feeds, sink_url)
+        console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
+    return run_exit_status(summary, args.fail_on_error_rate)
+
+
+def _executor(args: argparse.Namespace) -> ExecutorSpec:
+    """``--executor``, else the feeds file's ``executor:``, else local (demo, --every)."""
+    spec = getattr(args, "executor", None) or getattr(args, "feeds_executor", LOCAL)
+    assert isinstance(spec, ExecutorSpec)
+    return spec
+
+
+def _install_signal_handlers(runner: Runner, also: Callable[[], None] | None = None) -> None:
+    """First SIGINT/SIGTERM: stop starting fetches, write what is in flight, record the
+    checkpoint (and call ``also``: ``--every`` ends after this run). Second: exit at once
+    (committed work is safe; ``resume`` finishes)."""
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal() -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            os._exit(130)
+        print("\nstopping: finishing writes in flight (signal again to quit now)", file=sys.stderr)
+        runner.stop()
+        if also is not None:
+            also()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+def _print_result(console: Console, summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.buffer.write(msgspec.json.encode(summary.to_dict()) + b"\n")
+        return
+    print_summary(console, summary.to_dict())
+
+
+# -- report / dead letters / trace / replay -------------------------------------------------
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import show_report
+
+    if args.html is not None:
+        from .report_html import write_html_report
+
+        return asyncio.run(write_html_report(_existing_sink_url(args), args.run_id, args.html))
+    return asyncio.run(show_report(_existing_sink_url(args), args.run_id, as_json=args.json))
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    settings = decode_settings(
+        args.fmt, args.kind, args.supplier, feeds=args.feeds, feed=args.feed, mapping=args.mapping
+    )
+    return decode_file(args.file, settings)
+
+
+def _cmd_failures(args: argparse.Namespace) -> int:
+    from .failures import show_failures
+
+    return asyncio.run(show_failures(_existing_sink_url(args), args.run_id, as_json=args.json))
+
+
+def _cmd_dead_letters(args: argparse.Namespace) -> int:
+    from .dead_letters import list_dead_letters, show_dead_letter
+
+    if args.letter_id is not None:
+        url = _existing_sink_url(args)
+        return asyncio.run(show_dead_letter(url, args.letter_id, output=args.output))
+    return asyncio.run(
+        list_dead_letters(_existing_sink_url(args), include_resolved=args.all, as_json=args.json)
+    )
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from .trace import show_trace
+
+    return asyncio.run(show_trace(_existing_sink_url(args), args.request_id, as_json=args.json))
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .dead_letters import replay_dead_letters
+
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    return asyncio.run(replay_dead_letters(_existing_sink_url(args, feeds), args.ids, feeds))
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from .._sink.reconcile_query import Filters
+    from .reconcile import ReconcileOptions, reconcile
+
+    if args.in_transit_days < 0:
+        raise ConfigError(f"--in-transit-days must be 0 or more, not {args.in_transit_days}")
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    options = ReconcileOptions(
+        filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
+        units=feeds.units if feeds is not None else (),
+        sla_seconds=feeds.defaults.sla_seconds if feeds is not None else 900.0,
+        in_transit_days=args.in_transit_days,
+        output="json" if args.json else "csv" if args.csv else "table",
+    )
+    return asyncio.run(reconcile(_existing_sink_url(args, feeds), options))
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    return validate_feeds(args.feeds, args.db)

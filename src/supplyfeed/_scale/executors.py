@@ -108,12 +108,12 @@ class ProcessBackend:
 
     @asynccontextmanager
     async def session(self, sink: Sink) -> AsyncIterator[_ProcessSession]:
-        relay = self.relay if self.relay is not None else not sink.url.startswith(_SHARED_SINKS)
-        if not relay:
+        shared = sink.url.startswith(_SHARED_SINKS)
+        if not (self.relay if self.relay is not None else not shared):
             yield _ProcessSession(self, sink.url)
             return
-        async with RelayServer(sink) as relay:  # SQLite, memory://: rows to the one writer
-            yield _ProcessSession(self, relay.url)
+        async with RelayServer(sink) as server:  # SQLite, memory://: rows to the one writer
+            yield _ProcessSession(self, server.url)
 
 
 class _ProcessSession:

@@ -9,6 +9,7 @@ charts (their colours, many of them), not a blank page.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
@@ -166,7 +167,11 @@ def test_chromium_dom_draws_every_attempt_host_supplier_failure_and_letter(
                     "latency-per-supplier", "failures-by-reason", "dead-letters"):  # fmt: skip
         assert any(a.get("id") == section for t, a in page.tags if t == "section"), section
     assert len(page.having("rect", "bar")) == len(attempts)
-    assert len(page.having("rect", "retry")) == sum(a["attempt"] > 1 for a in attempts)
+    hedges = [a for a in attempts if a.get("hedge")]
+    assert len(page.having("rect", "retry")) == sum(a["attempt"] > 1 for a in attempts) - sum(
+        a["attempt"] > 1 for a in hedges
+    )
+    assert len(page.having("rect", "hedge")) == len(hedges)
     assert {a["data-host"] for a in page.having("g", "host-lane")} == hosts
     labels = Counter(a.get("aria-label", "").split(" ")[0] for a in page.having("svg"))
     assert labels["in"] == len(hosts)
@@ -238,6 +243,31 @@ def test_supplier_text_is_escaped_everywhere() -> None:
     assert "&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;" in page
     assert "Content-Security-Policy" in page
     assert "default-src &#x27;none&#x27;" in page
+
+
+def test_a_hedged_attempt_is_drawn_outlined_and_named_in_the_legend() -> None:
+    """Both requests of a hedged attempt are drawn, the hedge outlined, neither joined as
+    a retry; the legend names hedges only when there are some."""
+    now = dt.datetime(2026, 5, 9, 13, 0, tzinfo=dt.UTC)
+    url = "http://127.0.0.1:9/SUP/po-acks/1.json"
+    history = [
+        {"attempt": 1, "outcome": "lost", "status": None, "elapsed": 2.0, "wait": 0.0,
+         "start": 0.0, "hedge": False, "won": False},
+        {"attempt": 1, "outcome": "ok", "status": 200, "elapsed": 0.1, "wait": 0.0,
+         "start": 0.5, "hedge": True, "won": True},
+    ]  # fmt: skip
+    endpoint = Endpoint(url, "SUP", DocKind.PO_ACK, "json", url)
+    record = EndpointRecord(endpoint, Outcome.LOADED, attempts=1, http_status=200,
+                            request_id="r1", started_at=now, retry_history=history)  # fmt: skip
+    run = RunRecord("run-1", now, "finished", now, "feeds.yaml", {})
+    page = _parse(render_html_report(RunData(run, [record], [])))
+    bars = page.having("rect", "bar")
+    assert [b["class"] for b in bars] == ["bar c-lost", "bar c-ok hedge"]
+    assert page.having("i", "hedge")  # the legend's swatch
+    plain = render_html_report(
+        RunData(run, [dataclasses.replace(record, retry_history=history[:1])], [])
+    )
+    assert "swatch hedge" not in plain
 
 
 def test_hostile_text_stays_text_in_chromium(browser: str, tmp_path: Path) -> None:

@@ -30,6 +30,10 @@ __all__ = ["BucketSpec", "RateLimiter", "TokenBucket", "pause_from_headers"]
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 _YEAR = 365 * 24 * 3600.0
+# Refilling by elapsed * rate can leave a token short by a rounding error (0.05 s at 20/s
+# gives 0.9999999999999); waiting that out would be a sleep below the clock's resolution,
+# which never ends on a clock that does not move by itself.
+_ROUNDING = 1e-9
 _FIELD = re.compile(r"(remaining|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -67,8 +71,8 @@ class TokenBucket:
                     return
                 self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                if self._tokens >= 1.0 - _ROUNDING:
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     return
                 await self._sleep((1.0 - self._tokens) / self.rate)
 

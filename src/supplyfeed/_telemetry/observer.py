@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +74,13 @@ class _Pending:
 
 
 class TelemetryObserver:
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    """``clock`` is the wall clock in seconds (``time.time``); tests pass a virtual one."""
+
+    def __init__(
+        self, metrics: Metrics | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.metrics = metrics
+        self._clock = clock
         self.hosts: dict[str, HostUsage] = {}
         self.in_use = 0
         self.peak_in_use = 0
@@ -99,7 +105,7 @@ class TelemetryObserver:
         return usage
 
     def attempt_started(self, request: FetchRequest, request_id: str, attempt: int) -> None:
-        now = time.time()
+        now = self._clock()
         p = self._pending.get(request_id)
         if p is None:
             usage = self._usage(request.url)
@@ -134,7 +140,7 @@ class TelemetryObserver:
             if usage.latency is not None:
                 usage.latency.observe(record.elapsed)
         if record.outcome != "ok":  # another attempt may follow
-            p.ready = time.time() + record.wait_before_next
+            p.ready = self._clock() + record.wait_before_next
             p.last_outcome = record.outcome
             if log.isEnabledFor(logging.INFO):
                 log.info(

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from supplyfeed._sink.base import DeadLetter, EndpointRecord
 from supplyfeed._sink.factory import open_sink
@@ -48,6 +49,7 @@ class ReportRun:
     report_output: str
     records: list[EndpointRecord]
     dead_letters: list[DeadLetter]
+    report: dict[str, Any]  # the run's stored report (telemetry's findings, hosts, limits)
 
 
 async def make_report(folder: Path) -> ReportRun:
@@ -70,7 +72,7 @@ async def make_report(folder: Path) -> ReportRun:
     finally:
         await sink.close()
     return ReportRun(db, html, truth, verdict, run_code, run_output, report_code,
-                     report_output, records, letters)  # fmt: skip
+                     report_output, records, letters, run.summary["report"])  # fmt: skip
 
 
 def write_screenshot(out: Path) -> None:

@@ -23,7 +23,7 @@ from supplyfeed._cli.main import main
 from supplyfeed._formats.body import Body
 from supplyfeed._models import DocKind
 from supplyfeed._sink.base import DeadLetter, Endpoint, EndpointRecord, Outcome, RunRecord
-from supplyfeed._telemetry.html_data import CATEGORIES, RunData
+from supplyfeed._telemetry.html_data import CATEGORIES, RunData, attempt_bars, by_host, in_flight
 from supplyfeed._telemetry.html_report import render_html_report
 
 from .chromium import WINDOW, dump_dom, require_chromium, screenshot
@@ -150,6 +150,17 @@ def test_attempts_carry_their_start_in_the_ledger(report_run: ReportRun) -> None
             assert a["start"] >= previous_end - 1e-3, r.retry_history
             assert a["start"] + a["elapsed"] <= r.elapsed + 1e-3, (r.elapsed, r.retry_history)
             previous_end = a["start"] + a["elapsed"] + a["wait"]
+
+
+def test_in_flight_drawn_from_the_ledger_is_what_the_run_measured(report_run: ReportRun) -> None:
+    """Per host, the peak the chart draws (from the attempts' recorded starts) equals the
+    peak the run's observer counted live, and reaches limit_per_host without passing it."""
+    drawn = {h: max(n for _, n in in_flight(lane))
+             for h, lane in by_host(attempt_bars(report_run.records)).items()}  # fmt: skip
+    measured = {h: v["peak_in_use"] for h, v in report_run.report["hosts"].items()}
+    assert drawn == measured
+    assert max(drawn.values()) == LIMIT_PER_HOST
+    assert report_run.report["limits"]["limit_per_host"] == LIMIT_PER_HOST
 
 
 def test_chromium_dom_draws_every_attempt_host_supplier_failure_and_letter(

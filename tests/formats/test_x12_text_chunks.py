@@ -2,18 +2,14 @@
 
 The fast paths must be invisible: a chunk taken as a :class:`TextChunk` has the segments
 :meth:`Tokenizer.split` gives, and an 846 decodes to the same documents, warnings and
-errors whether its common items are read from the text, from the segments in bulk, or
-one by one.
+errors whether its common items are read from the text, from the segments in bulk, one
+by one, or by the general path alone (``DecodeContext.fast_paths``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from unittest import mock
 
 import msgspec
 import pytest
@@ -21,14 +17,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from supplyfeed import PayloadError
-from supplyfeed._formats.base import DecodeContext
+from supplyfeed._formats.base import DecodeContext, FastPaths
 from supplyfeed._formats.body import Body
-from supplyfeed._formats.x12 import inventory_846
+from supplyfeed._formats.x12._fast846 import text_items
 from supplyfeed._formats.x12.documents import decode
 from supplyfeed._formats.x12.tokenizer import (
     TextChunk,
     Tokenizer,
     X12Delimiters,
+    iter_text_pieces,
     segments_of,
 )
 from supplyfeed._models import DocKind
@@ -186,9 +183,14 @@ def _payload(items: int, mutations: dict[int, str], layout: str) -> bytes:
     return "".join(s + "~" + layout for s in segments).encode("latin-1")
 
 
-def _decode(data: bytes, part: int, spooled: bool) -> str:
+_SLOWER: tuple[FastPaths, ...] = ("segments", "items", "none")  # than "all", the default
+
+
+def _decode(data: bytes, part: int, spooled: bool, paths: FastPaths = "all") -> str:
     """Documents (or the error) and warnings, as text; read as a stream when spooled."""
-    ctx = DecodeContext(kind=DocKind.INVENTORY_SNAPSHOT, supplier_id="S", max_items_per_part=part)
+    ctx = DecodeContext(
+        kind=DocKind.INVENTORY_SNAPSHOT, supplier_id="S", max_items_per_part=part, fast_paths=paths
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "payload.x12"
         path.write_bytes(data)
@@ -198,15 +200,6 @@ def _decode(data: bytes, part: int, spooled: bool) -> str:
         except PayloadError as exc:
             out = f"{exc} at {exc.where}"
     return out + "\n" + "\n".join(ctx.warnings)
-
-
-@contextlib.contextmanager
-def _without(*paths: str) -> Iterator[None]:
-    """The 846 mapper with the named bulk paths turned off."""
-    with contextlib.ExitStack() as stack:
-        for path in paths:
-            stack.enter_context(mock.patch.object(inventory_846, path, return_value=None))
-        yield
 
 
 @st.composite
@@ -237,11 +230,7 @@ def test_846_reads_the_same_from_text_in_bulk_and_item_by_item(
 ) -> None:
     payload = _payload(items, data.draw(_mutations(items)), layout)
     from_text = _decode(payload, part, spooled)
-    with _without("_text_items"):
-        in_bulk = _decode(payload, part, spooled)
-    with _without("_text_items", "_bulk_items"):
-        one_by_one = _decode(payload, part, spooled)
-    assert from_text == in_bulk == one_by_one
+    assert [_decode(payload, part, spooled, paths) for paths in _SLOWER] == [from_text] * 3
 
 
 _ITEMS = 2000  # items enough for several chunks
@@ -249,19 +238,20 @@ _ITEMS = 2000  # items enough for several chunks
 
 def _chunk_ends(payload: bytes) -> list[int]:
     """The items that open the last LIN of a chunk read from text (they may go on in the
-    next chunk): where head and tail segments are split apart from the text."""
+    next chunk): where head and tail segments are split apart from the text.
+
+    The decoder's chunks, read as it reads them: all but the first (the header, which it
+    splits) and those the envelope splits for its own segments."""
+    _, chunks = iter_text_pieces(payload)
+    envelope = frozenset({"SE", "GE", "IEA"})
     ends: list[int] = []
-    text_items = inventory_846._text_items
-
-    def spy(chunk: TextChunk, component: str) -> tuple[int, list[Any], int] | None:
-        run = text_items(chunk, component)
+    for chunk in list(chunks)[1:]:
+        if not isinstance(chunk, TextChunk) or chunk.may_hold(envelope):
+            continue
+        run = text_items(chunk, ">")
         if run is not None:
-            lin = chunk.split_range(run[2], len(chunk.text))[0]
+            lin = chunk.split_range(run.last, len(chunk.text))[0]
             ends.append(int(lin[3].split("-")[1]))
-        return run
-
-    with mock.patch.object(inventory_846, "_text_items", spy):
-        _decode(payload, 100, spooled=False)
     return ends
 
 
@@ -274,10 +264,8 @@ def test_846_items_across_chunk_ends_read_the_same(layout: str, kind: str) -> No
     for n in (ends[1] - 1, ends[1], ends[2] + 1):
         payload = _payload(_ITEMS, {n: kind}, layout)
         from_text = _decode(payload, 100, spooled=False)
-        with _without("_text_items"):
-            assert _decode(payload, 100, spooled=False) == from_text
-        with _without("_text_items", "_bulk_items"):
-            assert _decode(payload, 100, spooled=False) == from_text
+        for paths in _SLOWER:
+            assert _decode(payload, 100, spooled=False, paths=paths) == from_text
 
 
 @pytest.mark.parametrize("bad", ["superscript", "not a number"])
@@ -288,5 +276,5 @@ def test_846_a_bad_quantity_fails_after_the_warnings_of_the_items_before_it(bad:
     payload = _payload(_ITEMS, {ends[1] + 5: "empty sku", ends[1] + 50: bad}, "")
     from_text = _decode(payload, 100, spooled=False)
     assert "LIN without a product id skipped" in from_text
-    with _without("_text_items", "_bulk_items"):
-        assert _decode(payload, 100, spooled=False) == from_text
+    for paths in _SLOWER:
+        assert _decode(payload, 100, spooled=False, paths=paths) == from_text

@@ -19,7 +19,9 @@ from .._config import FieldMapping
 from .._models import DocKind, Document
 from .body import Body
 
-__all__ = ["DecodeContext", "Decoder"]
+FastPaths: TypeAlias = Literal["all", "segments", "items", "none"]
+
+__all__ = ["DecodeContext", "Decoder", "FastPaths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,10 @@ class DecodeContext:
     envelope_policy: Literal["strict", "warn"] = "strict"
     max_items_per_part: int = 10_000
     warnings: list[str] = field(default_factory=list)
+    # Which fast paths a decoder may take (the X12 846's, see x12/_fast846.py): "all";
+    # "segments" (not from unsplit text); "items" (one common item at a time); "none".
+    # Every setting decodes to the same documents, warnings and errors; tests compare them.
+    fast_paths: FastPaths = "all"
 
     def warn(self, message: str) -> None:
         """Record a non-fatal finding (for example an envelope count mismatch under 'warn')."""

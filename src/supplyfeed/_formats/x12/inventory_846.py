@@ -37,16 +37,14 @@ already streamed is finished first and the others follow.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from functools import cache
-from itertools import chain, repeat
-from typing import Any, Final
-
-import msgspec
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
 
 from ..._exceptions import PayloadError
 from ..._models import InventoryItem, InventorySnapshot, Quantity
 from ..base import DecodeContext
+from ._fast846 import AVAILABLE, ON_HAND, TextRun, common_codes, common_items, text_reader
 from .envelope import Transaction
 from .tokenizer import Chunk, Segment, TextChunk, segments_of
 from .values import (
@@ -68,16 +66,13 @@ _AVAILABLE: Final[tuple[str, ...]] = ("33", "34")
 _MAPPED: Final[frozenset[str]] = frozenset(_ON_HAND + _AVAILABLE)
 
 
-_SPLIT: Final = "\x00split"  # marks a QTY total that an SDQ replaced
-
-
 def _item(
-    sku: str, sku_qualifier: str, quantities: list[list[Any]], unit: str
+    sku: str, sku_qualifier: str, quantities: list[QtyRow], unit: str
 ) -> InventoryItem | None:
-    """One item from its (location, qualifier, quantity, unit) rows, see the docstring."""
+    """One item from its quantity rows at one location, see the docstring."""
     stated: dict[str, tuple[Quantity, str]] = {}
-    for _, qualifier, number, uom in quantities:
-        stated.setdefault(qualifier, (number, uom))
+    for row in quantities:
+        stated.setdefault(row.qualifier, (row.quantity, row.unit))
     codes = {"sku": sku_qualifier} if sku_qualifier else {}
     on_hand_q = next((q for q in _ON_HAND if q in stated), None)
     available_q = next((q for q in _AVAILABLE if q in stated), None)
@@ -156,16 +151,17 @@ class _Report:
     # -- items ----------------------------------------------------------------------------
 
     def emit(
-        self, lin: Segment, lin_pos: int, quantities: list[list[Any]], unit: str
+        self, lin: Segment, lin_pos: int, quantities: list[QtyRow], unit: str
     ) -> Iterator[InventorySnapshot]:
         """The items of one LIN loop, one per location it states quantities for."""
         sku, qualifier = product_id(lin, 2, SKU_PRIORITY)
         if sku is None:
             self.ctx.warn(f"LIN without a product id skipped (at segment {lin_pos} (LIN))")
             return
-        locations = {q[0] for q in quantities if q[0] is not _SPLIT}
+        stated = [q for q in quantities if not q.split]
+        locations = {q.location for q in stated}
         for location in locations if len(locations) < 2 else sorted(locations):
-            item = _item(sku, qualifier, [q for q in quantities if q[0] == location], unit)
+            item = _item(sku, qualifier, [q for q in stated if q.location == location], unit)
             if item is None:
                 self.ctx.warn(
                     f"LIN {sku!r} states no on-hand or available quantity; skipped "
@@ -279,18 +275,14 @@ def map_846(txn: Transaction, ctx: DecodeContext) -> Iterator[InventorySnapshot]
 class _Loops:
     """The LIN loops, from the first LIN on: the hot path of a large 846.
 
-    The common item (``LIN**SK*id`` then ``QTY*17`` and maybe ``QTY*33``, then the next
-    LIN) is recognised by looking ahead in the chunk and built straight from its
-    segments, with no per-item list of quantity rows, no call and no generator: that is
-    where the time went (about 5 µs an item). Whole runs of common items are read in
-    bulk: from an unsplit chunk's text (``feed_chunk``), else from its segments. Every
-    other shape, and an item cut by a chunk's end, goes through the general state machine
-    below, which gives the same result for the common shape too (the round-trip property
-    tests pin that).
+    At each LIN the fast readers of :mod:`._fast846` try the common item (and whole runs
+    of them, from an unsplit chunk's text in ``feed_chunk`` or from its segments); what
+    they leave goes through the general state machine here, which gives the same result
+    for the common shape too (the round-trip property tests pin that).
     """
 
     __slots__ = (
-        "buffer",
+        "common",
         "home",
         "lin",
         "lin_pos",
@@ -298,8 +290,8 @@ class _Loops:
         "quantities",
         "report",
         "simple",
+        "text_run",
         "unit",
-        "uoms",
     )
 
     def __init__(self, report: _Report) -> None:
@@ -310,139 +302,80 @@ class _Loops:
         self.location = self.home
         self.unit = ""
         self.simple = True
-        self.quantities: list[list[Any]] = []  # [location, qualifier, quantity, unit]
-        # the report location's buffer, once an item was added to it (creating it earlier
-        # would change what ``finish`` yields for a report without items there)
-        self.buffer: list[InventoryItem] | None = None
-        self.uoms: dict[str, str] = {}  # raw QTY03 -> unit: a few distinct values repeat
+        self.quantities: list[QtyRow] = []
+        paths, component = report.ctx.fast_paths, report.txn.component
+        self.common = common_items(paths, component)
+        self.text_run = text_reader(paths, component)
 
     def feed_chunk(self, chunk: Chunk) -> Iterator[InventorySnapshot]:
         """``feed`` over a whole chunk; an unsplit one has its common items read from the
         text, and only the segments around them are split."""
         if isinstance(chunk, TextChunk) and not chunk.is_split:
-            run = _text_items(chunk, self.report.txn.component)
+            run = self.text_run(chunk)
             if run is not None:
-                yield from self._feed_text(chunk, *run)
+                yield from self._feed_text(chunk, run)
                 return
         yield from self.feed(segments_of(chunk), 0)
 
-    def _feed_text(
-        self, chunk: TextChunk, first: int, items: list[InventoryItem], last: int
-    ) -> Iterator[InventorySnapshot]:
-        """The chunk's segments before text offset ``first`` and from ``last`` on through
-        ``feed``, with ``items`` (read from the text between) in between."""
+    def _feed_text(self, chunk: TextChunk, run: TextRun) -> Iterator[InventorySnapshot]:
+        """The chunk's segments before the run and after it through ``feed``, with the
+        run's items (read from the text) in between."""
         txn = self.report.txn
         base = txn.chunk_pos
-        head = chunk.split_range(0, first)
+        head = chunk.split_range(0, run.first)
         if head:
             txn.focus(head, base)  # errors name these segments at their positions
             yield from self.feed(head, 0)
         if self.lin is not None:
             yield from self._close_loop()
-        yield from self.report.extend(self.home, items)
-        self.buffer = self.report.buffers[self.home]
-        tail = chunk.split_range(last, len(chunk.text))
-        txn.focus(tail, base + len(head) + 3 * len(items))
+        yield from self.report.extend(self.home, run.items)
+        tail = chunk.split_range(run.last, len(chunk.text))
+        txn.focus(tail, base + len(head) + 3 * len(run.items))
         yield from self.feed(tail, 0)
 
     def feed(self, chunk: list[Segment], start: int) -> Iterator[InventorySnapshot]:
-        txn = self.report.txn
-        component = txn.component
-        limit = self.report.ctx.max_items_per_part
-        uoms = self.uoms
-        buffer = self.buffer
-        n = len(chunk)
-        i = start
-        bulk_tried = False  # the whole-chunk path is tried once, at the chunk's first LIN
+        """The segments of ``chunk`` from ``start`` on."""
+        n, i = len(chunk), start
         while i < n:
             seg = chunk[i]
-            tag = seg[0]
-            if tag == "LIN":
-                if self.lin is not None:
-                    yield from self._close_loop()
-                    buffer = self.buffer
-                if not bulk_tried:
-                    bulk_tried = True
-                    run = _bulk_items(chunk, i, component)
-                    if run is not None:
-                        items, i = run
-                        yield from self.report.extend(self.home, items)
-                        buffer = self.buffer = self.report.buffers[self.home]
-                        continue
-                # The fast path; any condition not met leaves the item to the general path.
-                if len(seg) == 4 and i + 2 < n:
-                    q = chunk[i + 1]
-                    nxt = chunk[i + 2]
-                    if q[0] == "QTY" and len(q) == 4 and q[1] == "17" and q[2].isdigit():
-                        on_hand = int(q[2])
-                        uom = uoms.get(q[3])
-                        if uom is None:
-                            uom = self._uom(q[3], component)
-                        available = None
-                        step = 2
-                        if nxt[0] == "QTY" and i + 3 < n:
-                            if len(nxt) == 4 and nxt[1] == "33" and nxt[2].isdigit():
-                                available = int(nxt[2])
-                                if not uom:
-                                    uom = uoms.get(nxt[3])
-                                    if uom is None:
-                                        uom = self._uom(nxt[3], component)
-                                step = 3
-                                nxt = chunk[i + 3]
-                            else:
-                                nxt = q  # not the common shape: no match below
-                        sku, qualifier = seg[3].strip(), seg[2].strip()
-                        if nxt[0] == "LIN" and sku and qualifier:
-                            if not sku.isascii():
-                                sku = text(sku)
-                            if available is None:
-                                codes = {"sku": qualifier, "on_hand": "17"}
-                            else:
-                                codes = {"sku": qualifier, "on_hand": "17", "available": "33"}
-                            item = InventoryItem(
-                                sku=sku,
-                                on_hand=on_hand,
-                                available=available,
-                                uom=uom or "EA",
-                                codes=codes,
-                            )
-                            if buffer is None:
-                                buffer = self.buffer = self.report.buffer(self.home)
-                            buffer.append(item)
-                            if len(buffer) >= limit:
-                                part = self.report.flush(self.home)
-                                buffer = self.buffer = self.report.buffers[self.home]
-                                if part is not None:
-                                    yield part
-                            i += step
-                            continue
-                self.lin, self.lin_pos = seg, txn.chunk_pos + i
-                self.location, self.unit, self.quantities, self.simple = self.home, "", [], True
-            elif tag == "QTY":
-                value = seg[2] if len(seg) > 2 else ""
-                number = int(value) if value.isdigit() else _number(value, txn, seg)
-                uom = seg[3].split(component, 1)[0].strip() if len(seg) > 3 else ""
-                self.quantities.append([self.location, seg[1].strip(), number, uom])
-            elif tag == "UIT":
-                uom = element(seg, 1).split(component, 1)[0]
-                quantities = self.quantities
-                if quantities and not quantities[-1][3]:
-                    quantities[-1][3] = uom
-                elif not quantities:
-                    self.unit = uom
-            elif tag == "SDQ":
-                _sdq(seg, self.quantities, txn)
-                self.simple = False
-            elif tag == "N1" and element(seg, 1) in _ITEM_LOCATIONS:
-                self.location = text(element(seg, 4) or element(seg, 2))
-                self.simple = False
+            if seg[0] != "LIN":
+                self._in_loop(seg)
+                i += 1
+                continue
+            if self.lin is not None:
+                yield from self._close_loop()
+            run = self.common(chunk, i)
+            if run is not None:
+                yield from self.report.extend(self.home, run.items)
+                i = run.end
+                continue
+            self.lin, self.lin_pos = seg, self.report.txn.chunk_pos + i
+            self.location, self.unit, self.quantities, self.simple = self.home, "", [], True
             i += 1
 
-    def _uom(self, raw: str, component: str) -> str:
-        uom = raw.split(component, 1)[0].strip()
-        if len(self.uoms) < 64:  # bounded: a hostile payload may send a new unit per item
-            self.uoms[raw] = uom
-        return uom
+    def _in_loop(self, seg: Segment) -> None:
+        """A segment of the LIN loop open in the general path (before the first LIN, the
+        report header has already been read)."""
+        tag = seg[0]
+        if tag == "QTY":
+            self.quantities.append(_qty_row(seg, self.location, self.report.txn))
+        elif tag == "UIT":
+            self._uit(seg)
+        elif tag == "SDQ":
+            _sdq(seg, self.quantities, self.report.txn)
+            self.simple = False
+        elif tag == "N1" and element(seg, 1) in _ITEM_LOCATIONS:
+            self.location = text(element(seg, 4) or element(seg, 2))
+            self.simple = False
+
+    def _uit(self, seg: Segment) -> None:
+        """UIT: the unit of the QTY before it when that had none, else of the whole item."""
+        uom = element(seg, 1).split(self.report.txn.component, 1)[0]
+        quantities = self.quantities
+        if quantities and not quantities[-1].unit:
+            quantities[-1].unit = uom
+        elif not quantities:
+            self.unit = uom
 
     def _close_loop(self) -> Iterator[InventorySnapshot]:
         """Ends the LIN loop open in the general path."""
@@ -456,139 +389,32 @@ class _Loops:
                 yield part
         else:
             yield from self.report.emit(lin, self.lin_pos, quantities, unit)
-        self.buffer = self.report.buffers.get(self.home)
 
     def close(self) -> Iterator[InventorySnapshot]:
         if self.lin is not None:
             yield from self._close_loop()
 
 
-def _bulk_items(
-    chunk: list[Segment], i: int, component: str
-) -> tuple[list[InventoryItem], int] | None:
-    """The items of a chunk that is, from ``i`` on, nothing but common items.
+@dataclass(slots=True)
+class QtyRow:
+    """One quantity of a LIN loop in the general path: a QTY, or a location's share of
+    it from an SDQ. ``split`` marks a QTY whose total an SDQ replaced by its shares."""
 
-    A large 846 is mostly ``LIN**SK*id`` / ``QTY*17*n*u`` / ``QTY*33*n*u`` repeated. When
-    the chunk has exactly that period from ``i`` to a final LIN (which opens the next
-    item, so every item here is complete), its segments are flattened into one list of
-    elements and read by :func:`_flat_items`. Returns the items and the index of the final
-    LIN, or None to leave the chunk to the per-item paths (which give the same items;
-    this only drops their generality).
-    """
-    count = (len(chunk) - 1 - i) // 3
-    end = i + 3 * count
-    if count < 8 or chunk[end][0] != "LIN":
-        return None
-    segments = chunk[i:end]
-    if list(map(len, segments)).count(4) != 3 * count:
-        return None  # every segment has exactly 4 elements: the columns line up
-    items = _flat_items(list(chain.from_iterable(segments)), count, component)
-    return None if items is None else (items, end)
+    location: str
+    qualifier: str
+    quantity: Quantity
+    unit: str
+    split: bool = False
 
 
-def _text_items(chunk: TextChunk, component: str) -> tuple[int, list[InventoryItem], int] | None:
-    """:func:`_bulk_items` over an unsplit chunk's text, without making its segments.
-
-    The run is from the chunk's first LIN to its last (which opens an item that may go on
-    in the next chunk). That it is whole common items, 4 elements a segment, is checked
-    on its *skeleton*, the run with every character but the two separators deleted (one
-    C-level ``bytes.translate``): it must be ``***~***~***~`` once an item. Its elements
-    are then one ``split`` away. Returns the text offsets of the first and the last LIN
-    with the items between, or None.
-    """
-    body, terminator, element = chunk.text, chunk.terminator, chunk.element
-    if len(terminator) != 1:
-        return None  # the skeleton test needs one-character separators
-    lin = "LIN" + element
-    at_start = body.startswith(lin)
-    first = 0 if at_start else body.find(terminator + lin) + 1
-    last = body.rfind(terminator + lin) + 1
-    if not (at_start or first) or last <= first:
-        return None
-    run = body[first:last]  # whole segments, the last one's terminator included
-    skeleton = run.encode("latin-1").translate(None, _deletions(element + terminator))
-    count = len(skeleton) // 12
-    if count < 8 or skeleton != ((element * 3 + terminator) * 3 * count).encode("latin-1"):
-        return None
-    items = _flat_items(run[:-1].replace(terminator, element).split(element), count, component)
-    return None if items is None else (first, items, last)
+def _qty_row(seg: Segment, location: str, txn: Transaction) -> QtyRow:
+    value = seg[2] if len(seg) > 2 else ""
+    number = int(value) if value.isdigit() else _number(value, txn, seg)
+    uom = seg[3].split(txn.component, 1)[0].strip() if len(seg) > 3 else ""
+    return QtyRow(location, seg[1].strip(), number, uom)
 
 
-@cache
-def _deletions(keep: str) -> bytes:
-    """Every latin-1 byte but those of ``keep``: ``bytes.translate`` deletes them."""
-    return bytes(b for b in range(256) if chr(b) not in keep)
-
-
-def _flat_items(flat: list[str], count: int, component: str) -> list[InventoryItem] | None:
-    """The items of ``count`` common items given as their elements, 12 an item, or None.
-
-    The checks of the per-item fast path are made on whole columns of elements with
-    C-level slices, counts and joins, and the items are built in one comprehension: no
-    per-item interpreted branching.
-    """
-    if (
-        flat[0::12].count("LIN") != count
-        or flat[4::12].count("QTY") != count
-        or flat[5::12].count("17") != count
-        or flat[8::12].count("QTY") != count
-        or flat[9::12].count("33") != count
-    ):
-        return None
-    on_hand, available = _digits(flat[6::12]), _digits(flat[10::12])
-    units = _column(flat[7::12], lambda raw: raw.split(component, 1)[0].strip())
-    qualifiers = _column(flat[2::12], str.strip)
-    skus = list(map(str.strip, flat[3::12]))
-    if on_hand is None or available is None or units is None or qualifiers is None:
-        return None
-    if "" in skus:
-        return None
-    if not "".join(skus).isascii():
-        skus = list(map(text, skus))
-    if isinstance(qualifiers, str):  # the usual case: one qualifier, one codes to copy
-        template = {"sku": qualifiers, "on_hand": "17", "available": "33"}
-        codes: Iterable[dict[str, str]] = map(dict.copy, repeat(template, count))
-    else:
-        codes = ({"sku": q, "on_hand": "17", "available": "33"} for q in qualifiers)
-    uoms = repeat(units, count) if isinstance(units, str) else units
-    return [
-        InventoryItem(sku=sku, on_hand=hand, available=avail, uom=uom, codes=code)
-        for sku, hand, avail, uom, code in zip(skus, on_hand, available, uoms, codes, strict=True)
-    ]
-
-
-def _digits(values: list[str]) -> list[int] | None:
-    """The integers of a column of quantities when all are plain digits, else None.
-
-    ``isdecimal``, not ``isdigit``: "²" is a digit that ``int`` refuses, and the per-item
-    path must be the one to raise on it, after the items before it.
-    """
-    if "" in values or not "".join(values).isdecimal():
-        return None
-    try:  # msgspec reads a JSON array of integers in C, 3x faster than int() per value
-        return _INTS.decode(f"[{','.join(values)}]")
-    except msgspec.DecodeError:  # leading zeros are no JSON: the Python way then
-        return list(map(int, values))
-
-
-_INTS: Final = msgspec.json.Decoder(list[int])
-
-
-def _column(values: list[str], convert: Callable[[str], str]) -> str | list[str] | None:
-    """``values`` converted, each distinct value once; None when one comes out empty.
-
-    A column usually holds a single distinct value (one unit, one qualifier): that value
-    alone is returned then (found by a C-level ``count``, cheaper than hashing them all).
-    """
-    if values.count(values[0]) == len(values):
-        return convert(values[0]) or None
-    distinct = {raw: convert(raw) for raw in set(values)}
-    if not all(distinct.values()):
-        return None
-    return list(map(distinct.__getitem__, values))
-
-
-def _simple_item(lin: Segment, quantities: list[list[Any]], unit: str) -> InventoryItem | None:
+def _simple_item(lin: Segment, quantities: list[QtyRow], unit: str) -> InventoryItem | None:
     """The common item, fast: one product id, QTY 17 and maybe 33, at the report location.
 
     Anything else returns None and takes the general path (``_Report.emit``), which gives
@@ -599,12 +425,11 @@ def _simple_item(lin: Segment, quantities: list[list[Any]], unit: str) -> Invent
     on_hand = available = None
     uom = ""
     for row in quantities:
-        qualifier = row[1]
-        if qualifier == "17" and on_hand is None:
-            on_hand, uom = row[2], row[3]
-        elif qualifier == "33" and available is None:
-            available = row[2]
-            uom = uom or row[3]
+        if row.qualifier == ON_HAND and on_hand is None:
+            on_hand, uom = row.quantity, row.unit
+        elif row.qualifier == AVAILABLE and available is None:
+            available = row.quantity
+            uom = uom or row.unit
         else:
             return None
     sku, qualifier = lin[3].strip(), lin[2].strip()
@@ -612,10 +437,7 @@ def _simple_item(lin: Segment, quantities: list[list[Any]], unit: str) -> Invent
         return None
     if not sku.isascii():
         sku = text(sku)
-    if available is None:
-        codes = {"sku": qualifier, "on_hand": "17"}
-    else:
-        codes = {"sku": qualifier, "on_hand": "17", "available": "33"}
+    codes = common_codes(qualifier, available is not None)
     return InventoryItem(
         sku=sku, on_hand=on_hand, available=available, uom=uom or unit or "EA", codes=codes
     )
@@ -625,19 +447,19 @@ def _number(value: str, txn: Transaction, seg: Segment) -> Quantity:
     return parse_number(value.strip(), txn.where(seg), "QTY02")
 
 
-def _sdq(seg: Segment, quantities: list[list[Any]], txn: Transaction) -> None:
+def _sdq(seg: Segment, quantities: list[QtyRow], txn: Transaction) -> None:
     """Splits the preceding QTY over the SDQ's locations (its total is replaced)."""
-    if quantities and quantities[-1][0] is not _SPLIT:
-        qualifier, uom = quantities[-1][1], quantities[-1][3]
-        quantities[-1][0] = _SPLIT
-    elif quantities:
-        qualifier, uom = quantities[-1][1], quantities[-1][3]
+    if quantities:
+        last = quantities[-1]
+        qualifier, uom = last.qualifier, last.unit
+        last.split = True  # the QTY's total, or already the marker of an earlier SDQ
     else:
-        qualifier, uom = "17", ""
+        qualifier, uom = ON_HAND, ""
     uom = element(seg, 1) or uom
     at = txn.where(seg)
     for i in range(3, len(seg) - 1, 2):
         location, value = text(seg[i].strip()), seg[i + 1].strip()
         if location and value:
-            quantities.append([location, qualifier, parse_number(value, at, f"SDQ{i + 1:02}"), uom])
-    quantities.append([_SPLIT, qualifier, 0, uom])  # later SDQs split the same QTY
+            number = parse_number(value, at, f"SDQ{i + 1:02}")
+            quantities.append(QtyRow(location, qualifier, number, uom))
+    quantities.append(QtyRow("", qualifier, 0, uom, split=True))  # later SDQs split it too

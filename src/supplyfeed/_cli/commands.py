@@ -21,6 +21,7 @@ from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
 from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
+from .._run.timings import PhaseTimer, process_started
 from .._scale.coordinator import scaled_executor
 from .._scale.spec import LOCAL, ExecutorSpec, check_sink
 from .._sink.base import RunRecord
@@ -196,6 +197,7 @@ async def _execute_async(
         enabled=not args.quiet and not args.json,
         timeout_seconds=config.timeout_seconds,
     )
+    timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
     spec = _executor(args)
     check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
@@ -205,6 +207,7 @@ async def _execute_async(
         async with scaled_executor(spec, sink) as executor:
             options = RunOptions(label=label, run_id=run_id, progress=progress, executor=executor)
             options.telemetry = _telemetry(args)
+            options.timings = timings
             runner = Runner(suppliers, sink, config, options)
             _install_signal_handlers(runner, on_signal)
             summary = await runner.run()
@@ -217,6 +220,9 @@ async def _execute_async(
         feeds = "" if getattr(args, "db", None) else label  # --db X: name X, not the file
         hint = html_report_command(summary.run_id, feeds, sink_url)
         console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
+    if timings is not None:
+        timings.mark("report")
+        timings.print()
     return run_exit_status(summary, args.fail_on_error_rate)
 
 

@@ -259,6 +259,11 @@ def _output_options(p: argparse.ArgumentParser) -> None:
         "-v lowers it)",
     )  # fmt: skip
     p.add_argument(
+        "--timings", action="store_true",
+        help="print on stderr where the process's time went: start, plan, fetch, drain, "
+        "report",
+    )  # fmt: skip
+    p.add_argument(
         "--profile-memory", action="store_true",
         help="tracemalloc: top allocation sites in the report (slows the run)",
     )  # fmt: skip

@@ -54,6 +54,7 @@ from .paging import PagedFeeds
 from .plan import PlannedEndpoint, plan_endpoints, supplier_limits
 from .progress import NullProgress, ProgressListener, watched_by
 from .summary import RunSummary, summarize
+from .timings import PhaseTimer
 from .unchanged import UnchangedFilter
 
 __all__ = ["RunOptions", "Runner", "new_run_id"]
@@ -82,6 +83,7 @@ class RunOptions:
     http_cache: ValidatorStore | None = None  # default: the sink's (see _sink/http_cache.py)
     telemetry: Telemetry | None = None  # loop lag, pool, leaks, logs, metrics (_telemetry/)
     executor: PartExecutor | None = None  # shards on worker processes or Dask (_scale/)
+    timings: PhaseTimer | None = None  # run --timings: plan, fetch, drain (timings.py)
 
 
 class PartExecutor(Protocol):
@@ -141,7 +143,9 @@ class Runner:
 
     async def _run(self) -> RunSummary:
         t0 = time.monotonic()
+        self._mark("start")
         todo = await self._prepare()
+        self._mark("plan")
         by_key = {p.endpoint.key: p for p in todo}
         self.options.progress.start(dict(Counter(p.endpoint.kind.value for p in todo)))
         telemetry = self.options.telemetry
@@ -276,11 +280,17 @@ class Runner:
                         await self.ingestor.fetch_each((p.request for p in todo), handle)
                 finally:
                     await queue.put(_DONE)
+                self._mark("fetch")
                 await writer
+                self._mark("drain")
         except BaseExceptionGroup as group:
             # The caller gets the error that stopped the run (a SinkError, say), not the
             # task groups' wrapping of it.
             raise _first_error(group) from group
+
+    def _mark(self, phase: str) -> None:
+        if self.options.timings is not None:
+            self.options.timings.mark(phase)
 
     def _to_item(self, outcome: FetchOutcome, planned: PlannedEndpoint) -> object:
         if isinstance(outcome, FetchFailure):

@@ -1,0 +1,59 @@
+"""``run --timings`` (issue 17): the process's time, phase by phase."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from supplyfeed._cli.main import main
+from supplyfeed._run.timings import PHASES, PhaseTimer
+from supplyfeed.sim import SupplierFleet
+
+from .supplier.helpers import fleet_spec
+
+
+def test_phases_are_consecutive_and_add_up() -> None:
+    now = [100.0]
+    timer = PhaseTimer(started=99.5, clock=lambda: now[0])
+    for phase, seconds in zip(PHASES, (0.5, 0.25, 2.0, 0.125, 0.125), strict=True):
+        timer.mark(phase)
+        now[0] += seconds
+    assert timer.seconds == {"start": 0.5, "plan": 0.5, "fetch": 0.25, "drain": 2.0,
+                             "report": 0.125}  # fmt: skip
+    assert timer.total == pytest.approx(3.375)
+    lines = timer.lines()
+    assert [line.split()[0] for line in lines] == ["phase", *PHASES, "total"]
+    assert lines[-1].split()[1] == "3.375"
+
+
+def test_run_timings_prints_every_phase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real ``supplyfeed run --timings`` against a simulator served from a thread."""
+    ready, stop = threading.Event(), threading.Event()
+    feeds = tmp_path / "feeds.yaml"
+
+    async def serve() -> None:
+        async with SupplierFleet(fleet_spec(4, hosts=1)) as fleet:
+            doc = fleet.feeds_document(sink=f"sqlite:///{tmp_path / 'run.db'}")
+            feeds.write_text(yaml.safe_dump(doc))
+            ready.set()
+            await asyncio.to_thread(stop.wait)
+
+    server = threading.Thread(target=asyncio.run, args=(serve(),))
+    server.start()
+    try:
+        assert ready.wait(30)
+        assert main(["run", str(feeds), "--quiet", "--timings"]) == 0
+    finally:
+        stop.set()
+        server.join(30)
+    err = capsys.readouterr().err.splitlines()
+    table = err[err.index(next(line for line in err if line.startswith("phase"))) :]
+    assert [line.split()[0] for line in table] == ["phase", *PHASES, "total"]
+    seconds = {line.split()[0]: float(line.split()[1]) for line in table[1:]}
+    assert all(s >= 0 for s in seconds.values())
+    assert seconds["total"] == pytest.approx(sum(seconds[p] for p in PHASES), abs=0.002)
+    assert seconds["start"] > 0  # the interpreter's start and the imports count

@@ -123,7 +123,7 @@ def failures_table(
     shown = rows if limit is None else rows[:limit]
     cells = [
         (r["error_kind"], str(r["status"] or "-"), str(r["attempts"]), r["request_id"] or "-",
-         r["url"], r["message"].splitlines()[0] if r["message"] else "")
+         r["url"], r["message"])
         for r in shown
     ]  # fmt: skip
     head = ("reason", "http", "try", "request id", "url", "message")

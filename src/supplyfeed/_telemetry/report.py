@@ -129,7 +129,8 @@ def _elapsed(r: EndpointRecord) -> float:
 def failure_list(records: Sequence[EndpointRecord]) -> list[dict[str, Any]]:
     """Every failed or quarantined endpoint, by supplier and URL: what ``report`` and
     ``supplyfeed failures`` list. ``error_kind`` is the reason ``failed_by_reason``
-    counts it under; the request id is the one to pass to ``supplyfeed trace``."""
+    counts it under; the request id is the one to pass to ``supplyfeed trace``, which
+    also shows the whole message (an internal error's traceback follows its first line)."""
     bad = sorted(
         (r for r in records if r.outcome in _BAD),
         key=lambda r: (r.endpoint.supplier_id, r.endpoint.url, r.endpoint.key),
@@ -142,13 +143,17 @@ def failure_list(records: Sequence[EndpointRecord]) -> list[dict[str, Any]]:
             "outcome": r.outcome.value,
             "error_kind": _reason(r),
             "status": r.http_status,
-            "message": r.error_message or "",
+            "message": _first_line(r.error_message),
             "attempts": r.attempts,
             "permanent": r.permanent,
             "request_id": r.request_id,
         }
         for r in bad
     ]
+
+
+def _first_line(message: str | None) -> str:
+    return message.splitlines()[0] if message else ""
 
 
 def _sla(wall: float, handled: int, sla: float) -> dict[str, Any]:

@@ -57,8 +57,16 @@ async def test_metrics_endpoint_is_scraped_during_a_run(tmp_path: Path) -> None:
     assert counts[0] >= 3
     assert "supplyfeed_in_flight_requests" in live
     assert "supplyfeed_event_loop_lag_seconds_count" in live
+    # the batch-job gauges while the run goes: time so far, no success known yet
+    assert live["supplyfeed_run_duration_seconds"][0][1] > 0
+    assert "supplyfeed_run_records_loaded" in live
+    assert "supplyfeed_last_success_timestamp_seconds" not in live
 
     final = _samples(textfile.read_text())
+    # one of 12 quarantined is above the 2% threshold: not a success, none known before
+    assert "supplyfeed_last_success_timestamp_seconds" not in final
+    assert final["supplyfeed_run_duration_seconds"] == [({}, summary.wall_seconds)]
+    assert final["supplyfeed_run_records_loaded"] == [({}, summary.buckets["loaded"])]
     records_by_kind = {lb["kind"]: v for lb, v in final["supplyfeed_records_total"]}
     assert sum(records_by_kind.values()) == summary.records
     assert sum(v for _lb, v in final["supplyfeed_dead_letters_total"]) == 1

@@ -114,7 +114,7 @@ def _table_lines(screen: str, title: str) -> list[str]:
     """The rows of the table titled ``title``: after its header and rule, to a blank line."""
     lines = [ln.rstrip() for ln in screen.splitlines()]
     start = next(i for i, ln in enumerate(lines) if ln.startswith(title))
-    rows = []
+    rows: list[str] = []
     for ln in lines[start + 1 :]:
         if not ln.strip() and rows:
             break

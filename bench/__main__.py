@@ -4,7 +4,7 @@ Names: fetch (issue 2: bare aiohttp vs the guide vs supplyfeed), decoders (X12, 
 XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 500 MB
 payload), observability (telemetry on vs off), conditional (second run, unchanged fleet),
 reconcile (``reconcile --json`` over millions of inventory rows), html (``report --html``
-beside ``report`` and ``report --json``).
+beside ``report`` and ``report --json``), progress (the progress model's cost).
 With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmarks that take
 arguments (fetch, decoders, sink, big, observability, reconcile).
 """
@@ -28,6 +28,7 @@ BENCHES = {
     "reconcile": "bench.reconcile",
     "scale": "bench.scale",
     "html": "bench.html_report",
+    "progress": "bench.progress",
 }
 
 

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from supplyfeed._cli.report_html import html_report_command
 from supplyfeed._models import DocKind
 from supplyfeed._sink.base import Endpoint, EndpointRecord, Outcome
+from supplyfeed._sink.factory import DEFAULT_SINK_URL
 from supplyfeed._telemetry.html_data import Bar, attempt_bars, category, in_flight, stack_rows
 from supplyfeed._telemetry.svg import nice_ticks
 
@@ -124,3 +126,16 @@ def test_nice_ticks_are_round_and_cover_the_span() -> None:
     assert nice_ticks(1.53, 8) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6])
     assert nice_ticks(900, 5) == [0, 200, 400, 600, 800, 1000]
     assert nice_ticks(0.0) == [0.0, 1.0]
+
+
+def test_the_summary_names_the_database_the_report_command_needs() -> None:
+    """The run summary's command finds the run's database: through its feeds file, or
+    by a --db the run was given (secrets redacted, shell-quoted), or the default."""
+    cmd = html_report_command
+    assert cmd("R1", "/srv/feeds dir/f.yaml", "sqlite:///x.db") == (
+        "supplyfeed report R1 --feeds '/srv/feeds dir/f.yaml' --html run-R1.html"
+    )
+    assert cmd("R1", "", "postgresql://u:pw@127.0.0.1/db") == (
+        "supplyfeed report R1 --db postgresql://u:REDACTED@127.0.0.1/db --html run-R1.html"
+    )
+    assert cmd("R1", "demo", DEFAULT_SINK_URL) == "supplyfeed report R1 --html run-R1.html"

@@ -62,7 +62,7 @@ def waterfall(bars: Sequence[Bar]) -> str:
     for host, lane in by_host(shown).items():
         rows = [min(r, _MAX_ROWS - 1) for r in stack_rows(lane)]
         height = (max(rows) + 1) * (_ROW + _GAP) + 8
-        body.append(_lane(host, lane, rows, axis, y, height))
+        body.append(_lane(host, lane, rows, axis, y))
         y += height
     grid = _time_grid(axis, 20, y)
     note = ""
@@ -75,9 +75,7 @@ def waterfall(bars: Sequence[Bar]) -> str:
     return svg(_WIDTH, y + 4, grid + "".join(body), "request waterfall") + note
 
 
-def _lane(
-    host: str, lane: Sequence[Bar], rows: Sequence[int], axis: _Axis, y: float, height: float
-) -> str:
+def _lane(host: str, lane: Sequence[Bar], rows: Sequence[int], axis: _Axis, y: float) -> str:
     parts = [
         el("line", x1=0.0, x2=float(_WIDTH), y1=y, y2=y, class_="lane"),
         text(4, y + 13, _clip(host, 28), class_="host"),

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
 import supplyfeed
+from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._formats.base import DecodeContext
 from supplyfeed._formats.body import Body
 from supplyfeed._formats.registry import get_decoder
@@ -98,6 +100,7 @@ def _fleet(formats: tuple[str, ...], endpoints: int = 20) -> FleetSpec:
     )
 
 
+@pytest.mark.slow  # a script in a subprocess
 async def test_run_feeds_from_a_script_without_main_guard_matches_report_json(
     tmp_path: Path,
 ) -> None:
@@ -211,3 +214,33 @@ async def test_fetch_feed_batch_keeps_json_by_default_and_pairs_with_succeeded()
     assert failed == [u for u in urls if by_url[u].format == "x12"]
     assert auto_ok == urls
     assert list(documents) == [_decoded(fleet, by_url[u]) for u in urls]
+
+
+async def test_fetch_documents_reads_generic_xml_through_a_mapping_and_says_when_missing() -> None:
+    """Generic XML has no envelope and no field names of ours: without mapping= every URL
+    is a payload failure that says so; with the feed's mapping and kind, all decode."""
+    spec = _fleet(("xml",), endpoints=6)
+    async with SupplierFleet(spec, seed=11) as fleet:
+        feeds = parse_feeds(yaml.safe_dump(fleet.feeds_document()), "fleet.yaml", {})
+        by_url = {fleet.url_of(ep): ep for ep in spec.endpoints}
+        bodies = {url: fleet.body_of(ep) for url, ep in by_url.items()}
+        async with supplyfeed.AsyncBatchIngestor() as ingestor:
+            assert await ingestor.fetch_documents(fleet.urls) == []
+            reasons = {(f.error_kind, f.message) for f in ingestor.failures}
+            decoded = []
+            for feed in (f for s in feeds.suppliers for f in s.feeds):
+                decoded += await ingestor.fetch_documents(
+                    feed.urls, format="xml", kind=feed.kind, mapping=feed.mapping
+                )
+                assert ingestor.failures == []
+    assert len(reasons) == 1
+    [(kind, message)] = reasons
+    assert kind == "payload"
+    assert "generic XML needs mapping=" in message
+    assert sorted(d.url for d in decoded) == sorted(bodies)
+    for d in decoded:
+        ctx = DecodeContext(
+            kind=d.kind,
+            mapping=next(f.mapping for s in feeds.suppliers for f in s.feeds if d.url in f.urls),
+        )
+        assert list(d.documents) == list(get_decoder("xml")(Body(data=bodies[d.url]), ctx))

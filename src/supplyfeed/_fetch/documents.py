@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._config import FieldMapping
+from .._exceptions import PayloadError
 from .._formats.base import DecodeContext
 from .._formats.body import Body
 from .._formats.detect import HEAD_BYTES, payload_kind
@@ -57,6 +58,13 @@ class DocumentParser:
         fmt = self.format if self.format not in (None, "auto") else None
         fmt = fmt or sniff_format(body.head(HEAD_BYTES))
         decoder = get_decoder(fmt)  # an unknown name is a ConfigError before any fetch
+        if fmt == "xml" and self.mapping is None:  # say so before guessing at its kind
+            raise PayloadError(
+                "generic XML needs mapping= (a FieldMapping: records, fields, constants); "
+                "only cXML decodes without one",
+                where="mapping",
+                kind="mapping",
+            )
         kind = self.kind or payload_kind(fmt, body)
         ctx = DecodeContext(kind=kind, supplier_id=self.supplier_id, mapping=self.mapping)
         documents = tuple(decoder(body, ctx))

@@ -8,13 +8,9 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from .._config import UnitConversion
 from .._sink.factory import open_sink
@@ -30,7 +26,9 @@ from .._sink.reconcile_query import (
     total_rows,
 )
 from .._sink.views import IN_TRANSIT_DAYS
-from .display import make_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["POSITION_FIELDS", "ReconcileOptions", "answer", "reconcile", "short_reconciliation"]
 
@@ -59,6 +57,8 @@ async def reconcile(url: str, options: ReconcileOptions) -> int:
     elif options.output == "csv":
         _write_csv(found["positions"])
     else:
+        from .display import make_console  # rich's tables: not for --json and --csv
+
         _print_tables(make_console(), found)
     return 0
 
@@ -136,6 +136,10 @@ def _print_tables(
     titles: dict[str, str] | None = None,
     shown: int = _SHOWN,
 ) -> None:
+    from rich import box  # rich only for the terminal: --json and --csv start faster
+    from rich.markup import escape
+    from rich.table import Table
+
     for key, title in (titles or dict(_TABLES)).items():
         if key not in found:
             continue

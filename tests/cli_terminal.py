@@ -11,6 +11,7 @@ import re
 import struct
 import sys
 import termios
+from typing import IO
 
 __all__ = ["on_terminal"]
 
@@ -30,15 +31,18 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-async def on_terminal(*args: str, columns: int = 120, limit: float = 60.0) -> tuple[int, str]:
-    """``python -m supplyfeed ARGS`` on a ``columns``-wide terminal: (exit code, screen)."""
+async def on_terminal(
+    *args: str, columns: int = 120, limit: float = 60.0, stderr: IO[bytes] | None = None
+) -> tuple[int, str]:
+    """``python -m supplyfeed ARGS`` on a ``columns``-wide terminal: (exit code, screen).
+    ``stderr``: a file instead of the terminal (``2>err.log``)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("SUPPLYFEED_FAILPOINTS", "COLUMNS")}
     env["TERM"] = "xterm-256color"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "supplyfeed", *args,
-        stdin=asyncio.subprocess.DEVNULL, stdout=slave, stderr=slave, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=slave, stderr=stderr or slave, env=env,
     )  # fmt: skip
     os.close(slave)
     try:

@@ -8,17 +8,14 @@ pseudo-terminal (so rich draws its live display) with stderr sent to a file, and
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import pty
-import struct
 import sys
-import termios
 from pathlib import Path
 
 import pytest
 
 from supplyfeed.sim import FleetSpec, LatencyModel, SupplierFleet
+from tests.cli_terminal import on_terminal
 from tests.reliability.checker import CRASH_SAFE_MIX, check, finish, write_feeds
 
 pytestmark = pytest.mark.slow
@@ -37,41 +34,6 @@ _FLEET = FleetSpec.generate(
 )
 
 
-def _drain(fd: int) -> bytes:
-    """Everything the terminal shows, until the child closes it."""
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the slave side is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _run_on_terminal(feeds: Path, err_log: Path) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    env.pop("SUPPLYFEED_FAILPOINTS", None)
-    with err_log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "supplyfeed", "run", str(feeds),
-            stdin=asyncio.subprocess.DEVNULL, stdout=slave, stderr=err, env=env,
-        )  # fmt: skip
-    os.close(slave)
-    try:
-        screen = asyncio.get_running_loop().run_in_executor(None, _drain, master)
-        async with asyncio.timeout(120):
-            code = await proc.wait()
-            shown = await screen
-    finally:
-        os.close(master)
-    return code, shown.decode(errors="replace")
-
-
 async def test_warnings_go_to_the_redirected_stderr_not_the_terminal(tmp_path: Path) -> None:
     """``run F 2>err.log`` on a terminal: every failed URL's warning is in err.log, none
     on the screen, and the screen still shows the live progress; records are all there."""
@@ -79,7 +41,8 @@ async def test_warnings_go_to_the_redirected_stderr_not_the_terminal(tmp_path: P
     async with SupplierFleet(_FLEET, seed=5) as fleet:
         feeds = write_feeds(fleet, tmp_path / "feeds.yaml", db)
         truth = fleet.expected(attempts=3, timeout=2.0)
-        code, screen = await _run_on_terminal(feeds, tmp_path / "err.log")
+        with (tmp_path / "err.log").open("wb") as log:
+            code, screen = await on_terminal("run", str(feeds), stderr=log, limit=120)
         verdict = await check(db, truth)
     err = (tmp_path / "err.log").read_text()
     failed = truth.urls("failed")

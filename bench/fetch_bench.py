@@ -1,20 +1,28 @@
-"""Issue 2's benchmark: one workload through three implementations, side by side.
+"""Issues 2 and 17: one workload through every implementation, side by side, each timed
+as a whole process (interpreter start, imports and teardown included: what a user or a
+cron job sees).
 
 - (a) bare aiohttp: one GET per URL under the same connection limits, body read, nothing
   parsed or written. The floor.
 - (b) the guide's chunked-gather ``AsyncBatchIngestor``, exactly as written.
-- (c) supplyfeed end to end: fetch, decode, load into a fresh SQLite file, ledger included.
+- (c) ``supplyfeed run`` end to end (fetch, decode, load into a fresh SQLite file, ledger
+  included), hedging off (``hedge: false``), and (d) the same with hedging on.
+- (e) dlt (optional extra ``peers``) loading the same fleet into DuckDB with merge on
+  the natural key, 50 threads; skipped with a message when dlt is not installed.
 
-The simulated fleet runs in its own process (``python -m supplyfeed.sim serve``), so client
-and server sit on different cores; it is restarted for every measurement, so each
-implementation meets the same faults. Implementations are interleaved and the median of
-``--repeat`` rounds is printed. Usage: ``python -m bench fetch [--repeat 3] [--workload faults]``.
+Workloads: ``faults`` (500 x 20, 20% of the usual fault mix), ``hang_once`` (500 x 20,
+20% faults of which 3 points hang on their first request only, and none hang for good)
+and ``throughput`` (2,000 x 50, no faults). 100 ms median latency (20 ms for
+throughput), 5 s timeout. The simulated fleet runs in its own process, restarted for
+every measurement, so each implementation meets the same faults. Implementations are
+interleaved; the table shows the median of ``--repeat`` rounds.
+Usage: ``python -m bench fetch [--repeat 3] [--workload hang_once]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -24,19 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
-from bench.guide_baseline import AsyncBatchIngestor as GuideIngestor
-from bench.guide_baseline import FeedConfig as GuideConfig
-from supplyfeed._feedsfile import parse_feeds
-from supplyfeed._run.pipeline import Runner, RunOptions
-from supplyfeed._sink.factory import open_run_sink
+from supplyfeed.sim.faults import DEFAULT_FAULT_MIX
 
 
 @dataclass(frozen=True)
@@ -47,21 +49,43 @@ class Workload:
     fault_rate: float
     latency_ms: float
     timeout: float
+    fault_mix: str = ""  # --fault-mix of the simulator; empty: the usual mix
+
+
+def _hang_once_mix(rate: float = 0.20, hang_once: float = 0.03) -> str:
+    """``hang_once`` for ``hang_once / rate`` of the faults, the usual transient and
+    permanent faults for the rest, and no endpoint that hangs on every request."""
+    rest = {k: v for k, v in DEFAULT_FAULT_MIX.items() if k != "hang"}
+    scale = (rate - hang_once) / sum(rest.values())
+    mix = {"hang_once": hang_once, **{k: v * scale for k, v in rest.items()}}
+    return ",".join(f"{k}={v:.4f}" for k, v in mix.items())
 
 
 WORKLOADS = {
     "faults": Workload("faults", 500, 20, 0.2, 100.0, 5.0),
+    "hang_once": Workload("hang_once", 500, 20, 0.2, 100.0, 5.0, _hang_once_mix()),
     "throughput": Workload("throughput", 2000, 50, 0.0, 20.0, 5.0),
 }
 LINE_TABLES = ("inventory_positions", "po_ack_lines", "ship_notice_lines")
-ATTEMPTS = 3  # retry_attempts, the guide's default, for (b) and (c) alike
+ATTEMPTS = 3  # retry_attempts, the guide's default, for every implementation
+A, B, C, D, E = (
+    "(a) bare aiohttp",
+    "(b) guide chunked gather",
+    "(c) supplyfeed, no hedging",
+    "(d) supplyfeed, hedging",
+    "(e) dlt -> DuckDB",
+)
+HAS_DLT = importlib.util.find_spec("dlt") is not None
 
 
 @dataclass
 class Result:
-    wall: float
+    wall: float  # the whole process
     ok: int
     records: int | None
+    run_wall: float | None = None  # supplyfeed's own run, as its summary says
+    requests: int = 0  # supplyfeed: requests sent, hedges included
+    hedges: int = 0
 
 
 class Fleet:
@@ -72,21 +96,23 @@ class Fleet:
 
     def __enter__(self) -> dict[str, Any]:
         self.dir = tempfile.TemporaryDirectory()
-        out = Path(self.dir.name) / "fleet.json"
+        self.path = Path(self.dir.name) / "fleet.json"
         args = [
             sys.executable, "-m", "supplyfeed.sim", "serve",
             "--endpoints", str(self.w.endpoints), "--hosts", "10",
             "--records", str(self.w.records), "--fault-rate", str(self.w.fault_rate),
             "--latency-ms", str(self.w.latency_ms), "--formats", "json",
-            "--seed", str(self.seed), "--timeout", str(self.w.timeout), "--out", str(out),
+            "--seed", str(self.seed), "--timeout", str(self.w.timeout), "--out", str(self.path),
         ]  # fmt: skip
+        if self.w.fault_mix:
+            args += ["--fault-mix", self.w.fault_mix]
         self.proc = subprocess.Popen(args)
         deadline = time.monotonic() + 60
-        while not out.exists():
+        while not self.path.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the simulator did not start")
             time.sleep(0.05)
-        data: dict[str, Any] = json.loads(out.read_text())
+        data: dict[str, Any] = json.loads(self.path.read_text())
         return data
 
     def __exit__(self, *exc: object) -> None:
@@ -98,121 +124,120 @@ class Fleet:
         self.dir.cleanup()
 
 
-async def bare_aiohttp(fleet: dict[str, Any], w: Workload) -> Result:
-    urls = [e["url"] for e in fleet["endpoints"]]
-    connector = aiohttp.TCPConnector(limit=50, limit_per_host=10)
-    timeout = aiohttp.ClientTimeout(total=w.timeout)
-    ok = 0
-
-    async def one(session: aiohttp.ClientSession, url: str) -> None:
-        nonlocal ok
-        try:
-            async with session.get(url) as resp:
-                await resp.read()
-                ok += resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            pass
-
+def _timed(args: list[str]) -> tuple[float, str]:
     t0 = time.monotonic()
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(one(session, u) for u in urls))
-    return Result(time.monotonic() - t0, ok, None)
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - t0
+    if done.returncode not in (0, 1):  # 1: a run that finished with failed endpoints
+        raise RuntimeError(f"{args[:3]} exited {done.returncode}: {done.stderr[-2000:]}")
+    return wall, done.stdout
 
 
-def _lines(payload: Any) -> int:
-    docs = payload if isinstance(payload, list) else [payload]
-    return sum(len(d.get("items") or d.get("lines") or []) for d in docs if isinstance(d, dict))
+def peer(kind: str, fleet_file: Path, w: Workload) -> Result:
+    wall, out = _timed(
+        [sys.executable, "-m", "bench.fetch_clients", kind, str(fleet_file), str(w.timeout)]
+    )
+    data = json.loads(out.strip().splitlines()[-1])
+    return Result(wall, data["ok"], data["records"])
 
 
-async def guide(fleet: dict[str, Any], w: Workload) -> Result:
-    urls = [e["url"] for e in fleet["endpoints"]]
-    t0 = time.monotonic()
-    async with GuideIngestor(GuideConfig(timeout_seconds=w.timeout)) as ingestor:
-        payloads = await ingestor.fetch_feed_batch(urls)
-    return Result(time.monotonic() - t0, len(payloads), sum(_lines(p) for p in payloads))
-
-
-async def supplyfeed_sqlite(fleet: dict[str, Any], w: Workload) -> Result:
+def supplyfeed_run(fleet: dict[str, Any], w: Workload, *, hedge: bool) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         doc = dict(fleet["feeds"])
         doc["sink"] = f"sqlite:///{db}"
-        doc["defaults"] = {"timeout_seconds": w.timeout, "read_timeout": w.timeout}
-        feeds = parse_feeds(yaml.safe_dump(doc), "<bench>", {})
-        sink = open_run_sink(feeds.sink)
-        await sink.open()
-        t0 = time.monotonic()
-        try:
-            summary = await Runner(feeds.suppliers, sink, feeds.defaults, RunOptions()).run()
-        finally:
-            await sink.close()
-        wall = time.monotonic() - t0
+        doc["defaults"] = {"timeout_seconds": w.timeout, "read_timeout": w.timeout, "hedge": hedge}
+        feeds = Path(tmp) / "feeds.yaml"
+        feeds.write_text(yaml.safe_dump(doc))
+        exe = str(Path(sys.executable).with_name("supplyfeed"))
+        wall, out = _timed([exe, "run", str(feeds), "--quiet", "--json"])
+        summary = json.loads(out.strip().splitlines()[-1])
         with sqlite3.connect(db) as conn:
             records = sum(
                 conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in LINE_TABLES
             )
+            attempts = [
+                a
+                for (history,) in conn.execute("SELECT retry_history FROM sf_endpoints")
+                for a in json.loads(history)
+            ]
         conn.close()
-    return Result(wall, summary.outcomes.get("loaded", 0), records)
-
-
-IMPLS: dict[str, Callable[[dict[str, Any], Workload], Coroutine[Any, Any, Result]]] = {
-    "(a) bare aiohttp": bare_aiohttp,
-    "(b) guide chunked gather": guide,
-    "(c) supplyfeed -> SQLite": supplyfeed_sqlite,
-}
-
-
-def floor_note(w: Workload, hangs: list[int], guide_median: float) -> str | None:
-    """The wall time no retrying client can beat: a hanging endpoint times out on every
-    attempt, so (c) cannot finish before ``attempts x timeout`` after that endpoint's
-    first request, whatever its concurrency."""
-    if not any(hangs):
-        return None
-    floor = ATTEMPTS * w.timeout
-    return (
-        f"{w.name}: {min(hangs)}-{max(hangs)} hanging endpoints per round; each costs any "
-        f"client that retries a timeout ({ATTEMPTS} attempts x {w.timeout:g} s) at least "
-        f"{floor:g} s, {floor / guide_median:.2f} of (b)'s median, before queueing and backoff"
+    on_wire = [a for a in attempts if a.get("elapsed", 0) > 0]  # requests really sent
+    return Result(
+        wall,
+        summary["outcomes"].get("loaded", 0),
+        records,
+        run_wall=summary["wall_seconds"],
+        requests=len(on_wire),
+        hedges=sum(1 for a in on_wire if a.get("hedge") is True),
     )
 
 
+def _impls(w: Workload) -> dict[str, Any]:
+    impls: dict[str, Any] = {
+        A: lambda fleet, path: peer("bare", path, w),
+        B: lambda fleet, path: peer("guide", path, w),
+        C: lambda fleet, path: supplyfeed_run(fleet, w, hedge=False),
+        D: lambda fleet, path: supplyfeed_run(fleet, w, hedge=True),
+    }
+    if HAS_DLT:
+        impls[E] = lambda fleet, path: peer("dlt", path, w)
+    return impls
+
+
 def run_workload(w: Workload, repeat: int) -> tuple[list[list[str]], list[str]]:
-    results: dict[str, list[Result]] = {name: [] for name in IMPLS}
+    impls = _impls(w)
+    results: dict[str, list[Result]] = {name: [] for name in impls}
     recoverable = 0
-    hangs: list[int] = []
     for r in range(repeat):
-        for name, impl in IMPLS.items():
-            with Fleet(w, seed=100 + r) as fleet:
-                # the line rows of every endpoint a correct client can load
+        for name, impl in impls.items():
+            served = Fleet(w, seed=100 + r)
+            with served as fleet:
                 recoverable = sum(fleet["totals"]["rows"][t] for t in LINE_TABLES)
-                hangs.append(sum(e["fault"] == "hang" for e in fleet["endpoints"]))
-                results[name].append(asyncio.run(impl(fleet, w)))
-            print(
-                f"  {w.name} round {r + 1}: {name}: {results[name][-1].wall:.2f}s", file=sys.stderr
-            )
+                results[name].append(impl(fleet, served.path))
+            print(f"  {w.name} round {r + 1}: {name}: {results[name][-1].wall:.2f}s",
+                  file=sys.stderr)  # fmt: skip
     medians = {n: statistics.median(x.wall for x in rs) for n, rs in results.items()}
-    rows = []
-    for name, rs in results.items():
-        rec = [x.records for x in rs if x.records is not None]
-        rows.append([
-            w.name, name, f"{medians[name]:.2f}",
-            " ".join(f"{x.wall:.2f}" for x in rs),
-            f"{statistics.median(x.ok for x in rs):.0f}/{w.endpoints}",
-            f"{statistics.median(rec):,.0f}" if rec else "-",
-            f"{recoverable:,}",
-            f"{medians[name] / medians['(b) guide chunked gather']:.2f}",
-            f"{medians[name] / medians['(a) bare aiohttp']:.2f}",
-        ])  # fmt: skip
-    c, b = results["(c) supplyfeed -> SQLite"], results["(b) guide chunked gather"]
-    per_round = " ".join(f"{x.wall / y.wall:.2f}" for x, y in zip(c, b, strict=True))
-    notes = [f"{w.name}: (c)/(b) round by round (same fleet and faults): {per_round}"]
-    floor = floor_note(w, hangs, medians["(b) guide chunked gather"])
-    return rows, notes if floor is None else [*notes, floor]
+    rows = [_row(w, name, rs, medians, recoverable) for name, rs in results.items()]
+    return rows, _notes(w, results, medians)
+
+
+def _row(
+    w: Workload, name: str, rs: list[Result], medians: dict[str, float], recoverable: int
+) -> list[str]:
+    rec = [x.records for x in rs if x.records is not None]
+    hedged = [x for x in rs if x.requests]
+    share = (
+        f"{statistics.median(100 * x.hedges / x.requests for x in hedged):.1f}%"
+        if hedged and name == D
+        else "-"
+    )
+    return [
+        w.name, name, f"{medians[name]:.2f}", " ".join(f"{x.wall:.2f}" for x in rs),
+        f"{statistics.median(x.ok for x in rs):.0f}/{w.endpoints}",
+        f"{statistics.median(rec):,.0f}" if rec else "-", f"{recoverable:,}", share,
+        f"{medians[B] / medians[name]:.1f}x", f"{medians[name] / medians[A]:.2f}",
+    ]  # fmt: skip
+
+
+def _notes(w: Workload, results: dict[str, list[Result]], medians: dict[str, float]) -> list[str]:
+    notes = []
+    for name in (C, D):
+        outside = [x.wall - x.run_wall for x in results[name] if x.run_wall is not None]
+        notes.append(
+            f"{w.name}: {name}: process wall minus the run's own wall (start-up and "
+            f"teardown): median {statistics.median(outside):.2f} s"
+        )
+    if E in medians:
+        notes.append(f"{w.name}: (d) is {medians[E] / medians[D]:.1f}x faster than (e) dlt")
+    else:
+        notes.append(f"{w.name}: (e) dlt skipped: not installed (pip install -e '.[peers]')")
+    return notes
 
 
 def print_table(rows: list[list[str]]) -> None:
     head = ["workload", "implementation", "median s", "runs s", "endpoints ok",
-            "records loaded", "recoverable", "vs (b)", "vs (a)"]  # fmt: skip
+            "records loaded", "recoverable", "hedges", "(b)/this", "this/(a)"]  # fmt: skip
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
     for row in [head, ["-" * w for w in widths], *rows]:
         print(" | ".join(str(c).ljust(wd) for c, wd in zip(row, widths, strict=False)))
@@ -224,11 +249,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     args = p.parse_args(argv)
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, aiohttp {aiohttp.__version__}")
+    load = os.getloadavg()[0]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.1f} at start")
     results = [run_workload(WORKLOADS[n], args.repeat) for n in names]
     print_table([row for rows, _ in results for row in rows])
     for _, notes in results:
         print("\n".join(notes))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

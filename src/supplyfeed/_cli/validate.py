@@ -23,7 +23,6 @@ from urllib.parse import unquote, urlsplit
 
 from .._exceptions import ConfigError
 from .._feedsfile import FeedsFile, load_feeds_file
-from .._fetch.drops import is_drop_pattern
 from .._redact import redact_url
 from .._run.plan import plan_endpoints
 from .._sink.schema import SCHEMA_VERSION
@@ -67,6 +66,8 @@ def _check_file_sources(feeds: FeedsFile) -> None:
             for url in feed.urls:
                 if not url.lower().startswith("file:"):
                     continue
+                from .._fetch.drops import is_drop_pattern  # here: asyncssh only for drops
+
                 path = Path(unquote(urlsplit(url).path))
                 if is_drop_pattern(url) and not path.parent.is_dir():
                     raise ConfigError(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._config import DropSpec, SupplierSpec
 from .._exceptions import FetchError
-from .._fetch.drops import DropHook, DropTransport, is_drop_pattern
-from .._fetch.sftp import SftpLimits
+from .._fetch.hooks import BaseHook, FetchHook
 from .._redact import redact_url
 from .._sink.base import EndpointRecord, Outcome
 from .plan import PlannedEndpoint, endpoint_key
 
-__all__ = ["DropFiles"]
+if TYPE_CHECKING:
+    from .._fetch.drops import DropTransport
+
+__all__ = ["DropFiles", "has_drops"]
 
 _DONE = frozenset({Outcome.LOADED, Outcome.UNCHANGED})
 
@@ -25,16 +28,30 @@ class _File:
     spec: DropSpec
 
 
+def has_drops(suppliers: Sequence[SupplierSpec]) -> bool:
+    """Whether any feed reads a file:// or sftp:// drop folder."""
+    urls = (u for s in suppliers for f in s.feeds for u in f.urls)
+    return any(u.partition(":")[0].lower() in ("file", "sftp") for u in urls)
+
+
 class DropFiles:
+    """A run without drop folders never imports the drop transport (nor asyncssh)."""
+
     def __init__(self, suppliers: Sequence[SupplierSpec]) -> None:
-        self.transport = DropTransport(
-            {s.id: s.auth for s in suppliers},
-            sftp_limits={
-                s.id: SftpLimits(s.config.sftp_max_channels, s.config.connect_timeout)
-                for s in suppliers
-            },
-        )
-        self.hook = DropHook(self.transport)
+        self.transport: DropTransport | None = None
+        self.hook: FetchHook = BaseHook()
+        if has_drops(suppliers):
+            from .._fetch.drops import DropHook, DropTransport
+            from .._fetch.sftp import SftpLimits
+
+            self.transport = DropTransport(
+                {s.id: s.auth for s in suppliers},
+                sftp_limits={
+                    s.id: SftpLimits(s.config.sftp_max_channels, s.config.connect_timeout)
+                    for s in suppliers
+                },
+            )
+            self.hook = DropHook(self.transport)
         self._files: dict[str, _File] = {}  # endpoint key -> file
         self._notes: list[str] = []  # moves under another name, moves that failed
         self.finished = 0  # files moved or deleted after loading
@@ -47,7 +64,7 @@ class DropFiles:
         """
         out: list[PlannedEndpoint] = []
         for p in planned:
-            if not is_drop_pattern(p.request.url):
+            if self.transport is None or not self.is_pattern(p.request.url):
                 out.append(p)
                 continue
             try:
@@ -71,7 +88,7 @@ class DropFiles:
         """
         for r in records:
             file = self._files.get(r.endpoint.key)
-            if file is None or r.outcome not in _DONE:
+            if file is None or self.transport is None or r.outcome not in _DONE:
                 continue
             try:
                 renamed = await self.transport.finish(file.url, file.supplier_id, file.spec)
@@ -97,5 +114,14 @@ class DropFiles:
             if r.endpoint.key in self._files and r.outcome not in _DONE
         ]
 
+    def is_pattern(self, url: str) -> bool:
+        """Whether ``url`` is a drop folder's glob, listed into one endpoint per file."""
+        if self.transport is None:
+            return False
+        from .._fetch.drops import is_drop_pattern
+
+        return is_drop_pattern(url)
+
     async def aclose(self) -> None:
-        await self.transport.aclose()
+        if self.transport is not None:
+            await self.transport.aclose()

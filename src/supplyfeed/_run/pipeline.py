@@ -36,7 +36,6 @@ from .._exceptions import SinkError
 from .._failpoints import failpoint
 from .._fetch.auth import unverified_suppliers
 from .._fetch.conditional import ValidatorStore
-from .._fetch.drops import is_drop_pattern
 from .._fetch.engine import AsyncBatchIngestor
 from .._fetch.hooks import FetchHook
 from .._fetch.outcome import FetchFailure, FetchObserver, FetchOutcome, FetchSuccess
@@ -216,7 +215,7 @@ class Runner:
             status="running",
             feeds=self.options.label,
         )
-        fixed = [p for p in planned if not is_drop_pattern(p.request.url)]
+        fixed = [p for p in planned if not self.drops.is_pattern(p.request.url)]
         await self.sink.start_run(run, [p.endpoint for p in fixed])
         if len(fixed) == len(planned):
             return planned

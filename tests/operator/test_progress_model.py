@@ -3,9 +3,12 @@ ETA that waits for hanging requests. Driven by an injected clock, no terminal.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from supplyfeed._cli.display import status_line
+from supplyfeed._config import FeedConfig
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._fetch.outcome import AttemptRecord, FetchRequest
 from supplyfeed._run.pipeline import RunOptions
@@ -15,6 +18,8 @@ from supplyfeed._sink.memory import MemorySink
 from supplyfeed.sim import SupplierFleet
 from supplyfeed.sim.paged import paged_feeds_document
 from tests.supplier.helpers import QUICK, assert_rows_match, fleet_spec, run
+from tests.supplier.test_drops import _drop
+from tests.supplier.test_drops import feeds as drop_feeds
 
 
 class Clock:
@@ -135,3 +140,19 @@ async def test_a_paged_run_ends_with_done_equal_to_total_and_nothing_in_flight()
     assert summary.endpoints > 4  # pages beyond the first of each feed
     assert view.done == view.total == summary.endpoints
     assert (view.in_flight, view.retrying) == (0, 0)
+
+
+async def test_drop_folder_files_count_into_the_totals(tmp_path: Path) -> None:
+    """A file:// drop pattern is one feed URL but five files: the totals say 5, and a run
+    ends at 5/5 with every file's snapshot loaded."""
+    folder = tmp_path / "in"
+    _drop(folder, [f"W{i}.json" for i in range(5)])
+    model = ProgressModel()
+    sink = MemorySink()
+    summary = await run(drop_feeds(f"{folder.as_uri()}/*.json"), sink, FeedConfig(),
+                        RunOptions(progress=model))  # fmt: skip
+    view = model.view()
+    assert (view.done, view.total) == (5, 5)
+    assert summary.outcomes == {"loaded": 5}
+    rows = await sink.table_rows("inventory_positions")
+    assert sorted(r["warehouse_id"] for r in rows) == [f"W{i}" for i in range(5)]

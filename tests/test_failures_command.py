@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections import Counter
@@ -11,11 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from supplyfeed._cli.main import main
+from supplyfeed._run.summary import summarize
+from supplyfeed._sink.base import EndpointRecord, Outcome
 from supplyfeed._sink.sqlite import SqliteSink
 from supplyfeed.sim import FleetSpec, GroundTruth, LatencyModel, SupplierFleet
 
 from .cli_terminal import on_terminal
 from .reliability.checker import cli, finish, write_feeds
+from .sink.helpers import endpoint, run_record, snapshot, unit
+
+pytestmark = pytest.mark.slow  # whole runs through the CLI
 
 _FIELDS = {"url", "supplier_id", "kind", "error_kind", "status", "message", "attempts",
            "request_id", "outcome", "permanent"}  # fmt: skip
@@ -169,3 +176,41 @@ async def test_a_bad_fail_on_error_rate_is_bad_usage(tmp_path: Path, rate: str) 
     code, output = await finish(await cli("run", "feeds.yaml", "--fail-on-error-rate", rate))
     assert code == 2, output
     assert "--fail-on-error-rate" in output, output
+
+
+async def _ledger_only_run(url: str, *, with_summary: bool) -> list[str]:
+    """A run whose ledger has two failures; its summary is absent (killed before it was
+    written) or has no telemetry report (an older run). Returns the failed request ids."""
+    failed = [
+        EndpointRecord(endpoint(f"bad-{i}"), Outcome.FAILED, attempts=2, http_status=503,
+                       error_kind="http_503", error_message="HTTP 503", request_id=f"{i:016x}")
+        for i in (7, 9)
+    ]  # fmt: skip
+    ok = unit("good", [snapshot()])
+    async with SqliteSink(url) as sink:
+        await sink.start_run(run_record(), [r.endpoint for r in failed] + [ok.record.endpoint])
+        await sink.load([ok])
+        await sink.record(failed, "run-1")
+        if with_summary:
+            records = await sink.endpoints("run-1")
+            summary = summarize("run-1", records, wall_seconds=1.0, error_rate_threshold=0.02)
+            await sink.finish_run("run-1", "finished", summary.to_dict())
+    return [r.request_id or "" for r in failed]
+
+
+@pytest.mark.parametrize("with_summary", [False, True])
+def test_report_lists_failures_from_the_ledger_without_a_telemetry_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], with_summary: bool
+) -> None:
+    """A run killed before its summary, or one stored without a telemetry report: the
+    report still lists every failure, read from the ledger, in text and JSON."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ids = asyncio.run(_ledger_only_run(url, with_summary=with_summary))
+    assert main(["report", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "failures (2)" in out, out
+    for request_id in ids:
+        assert request_id in out, out
+    assert main(["report", "--db", url, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(f["request_id"] for f in report["failures"]) == sorted(ids)

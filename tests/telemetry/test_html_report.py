@@ -197,6 +197,9 @@ def test_chromium_dom_draws_every_attempt_host_supplier_failure_and_letter(
     for tag in ("script", "link", "img", "iframe", "object"):
         assert not page.having(tag), tag
     assert not [a for _, a in page.tags if any(k.startswith("on") for k in a)]
+    remote = [(t, k, v) for t, a in page.tags for k, v in a.items()
+              if k != "xmlns" and v.startswith(("http:", "https:", "//"))]  # fmt: skip
+    assert remote == []  # URLs appear as text only, never as something to load
 
 
 def test_screenshot_shows_the_charts_not_a_blank_page(

@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SinkError as exc:  # the run stopped at its checkpoint: not a finished run
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NOT_FINISHED if args.command in _RUNS else 1
+    except KeyboardInterrupt:  # Ctrl-C before a run put its own handler in place
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception:
         if args.command not in _RUNS:
             raise
@@ -83,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _RUNS = ("run", "resume", "demo")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C ended
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -24,6 +24,12 @@ PROV = "'run', 'https://s.example/feed', NULL, 'https://s.example/feed'"
 INV = "supplier_id, warehouse_id, as_of, sku, on_hand, available, uom, codes, run_id, " \
       "source_url, request_id, source"  # fmt: skip
 TAIL = "codes, run_id, source_url, request_id, source"
+# (warehouse, as_of, run) of source 'src''s parts in sf_documents
+PARTS = [
+    ("W1", "2026-11-28T06:00:00Z", "r1"),
+    ("W3", "2026-11-28T06:00:00Z", "r1"),
+    ("W1", "2026-11-28T07:30:00Z", "r2"),
+]
 ROWS = [
     *(
         f"INSERT INTO inventory_positions ({INV}) VALUES "
@@ -51,7 +57,26 @@ ROWS = [
     f"ordered_qty, acked_qty, uom, unit_price, line_status, promised_date, {TAIL}) VALUES "
     f"('S1', 'P1', '1', '1', 'A', 20, 12, 'EA', 1.5, 'accepted', '2026-12-01', NULL, {PROV}),"
     f"('S1', 'P1', '1', '2', 'B', 5, 0, 'EA', NULL, 'backordered', NULL, NULL, {PROV}),"
-    f"('S1', 'P1', '1', '3', 'C', 5, 5, 'EA', NULL, 'accepted', NULL, NULL, {PROV})",
+    f"('S1', 'P1', '1', '3', 'C', 5, 5, 'EA', NULL, 'accepted', NULL, NULL, {PROV}),"
+    # a codes field claiming a GTIN (a wrong check digit), a negative acknowledged quantity
+    f"('S1', 'P1', '1', '4', 'D', 2.5, -1, 'EA', NULL, 'accepted', NULL, "
+    f'\'{{"gtin": "4006381333932"}}\', {PROV})',
+    # source 'src' reported W1 and W3 in run r1, then W1 alone in r2: W3's part is missing
+    "INSERT INTO sf_runs (run_id, started_at, status, feeds, summary) VALUES "
+    "('r1', '2026-11-28T06:00:00Z', 'finished', 'f', '{}'), "
+    "('r2', '2026-11-28T07:00:00Z', 'finished', 'f', '{}')",
+    "INSERT INTO sf_documents (doc_type, doc_key, content_hash, run_id, source_url, source, "
+    "records) VALUES "
+    + ", ".join(
+        f'(\'inventory_snapshot\', \'["S1","{w}","{t}","src","src"]\', \'h{n}\', '
+        f"'{r}', 'src', 'src', 1)"
+        for n, (w, t, r) in enumerate(PARTS)
+    ),
+    "INSERT INTO sf_endpoints (run_id, endpoint_key, supplier_id, kind, format, url, outcome, "
+    "attempts, permanent, bytes, records, documents, stale_documents, elapsed, retry_history, "
+    "records_loaded, records_unchanged, records_stale, records_superseded, records_conflict) "
+    "VALUES ('r2', 'src', 'S1', 'inventory_snapshot', 'json', 'src', 'loaded', 1, '0', 0, 1, "
+    "1, 0, 0.0, '[]', 1, 0, 0, 0, 0)",
 ]
 UNITS = [UnitConversion("", "CA", "EA", 12), UnitConversion("S2", "PK", "EA", 6)]
 
@@ -87,6 +112,7 @@ async def test_sqlite_and_postgresql_give_the_same_answers(
     totals = {(t["sku"], t["uom"]): t["on_hand"] for t in on_sqlite[0]["totals"]}
     assert totals == {("A", "EA"): 31, ("A", "BX"): -1, ("B", "EA"): 5, ("C", "EA"): 18}
     assert sorted({f["rule"] for f in on_sqlite[0]["findings"]}) == [
-        "available_exceeds_on_hand", "delivery_before_ship", "negative_quantity",
-        "shipped_exceeds_acknowledged", "sscc_check_digit", "unknown_uom",
+        "available_exceeds_on_hand", "delivery_before_ship", "gtin_check_digit",
+        "negative_quantity", "part_missing", "shipped_exceeds_acknowledged",
+        "sscc_check_digit", "unknown_uom",
     ]  # fmt: skip

@@ -105,7 +105,7 @@ class Fleet:
             "--seed", str(self.seed), "--timeout", str(self.w.timeout), "--out", str(self.path),
         ]  # fmt: skip
         if self.w.fault_mix:
-            args += ["--fault-mix", self.w.fault_mix]
+            args += ["--fault-mix", self.w.fault_mix, "--exact-mix"]
         self.proc = subprocess.Popen(args)
         deadline = time.monotonic() + 60
         while not self.path.exists():

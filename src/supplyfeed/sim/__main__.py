@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="weights by fault name, e.g. hang_once=3,fail_then_ok=5 (default: the usual mix)",
     )
+    serve.add_argument(
+        "--exact-mix",
+        action="store_true",
+        help="give the faults in exact proportion to the weights, not drawn at random",
+    )
     serve.add_argument("--latency-ms", type=float, default=100.0, help="median latency")
     serve.add_argument("--formats", default="json,csv", help="comma-separated")
     serve.add_argument("--kinds", default=",".join(k.value for k in DocKind))
@@ -74,6 +79,7 @@ def _spec(args: argparse.Namespace) -> FleetSpec:
         kinds=tuple(DocKind(k.strip()) for k in args.kinds.split(",") if k.strip()),
         fault_rate=args.fault_rate,
         fault_mix=args.fault_mix,
+        exact_mix=args.exact_mix,
         latency=latency,
         seed=args.seed,
     )

@@ -139,6 +139,7 @@ class FleetSpec:
         kinds: Sequence[DocKind] = tuple(DocKind),
         fault_rate: float = 0.0,
         fault_mix: Mapping[str, float] | None = None,
+        exact_mix: bool = False,
         latency: LatencyModel = DEFAULT_LATENCY,
         seed: int = 0,
     ) -> FleetSpec:
@@ -147,7 +148,9 @@ class FleetSpec:
         ``suppliers`` is a count or a list of ids (default: one per host, ``SUP001`` ...).
         Every (kind, format) pair gets an equal share of endpoints, in a seeded order.
         ``fault_rate`` of the endpoints (rounded) get a fault drawn from ``fault_mix``
-        (weights by name: the :data:`~supplyfeed.sim.faults.DEFAULT_FAULT_MIX` names).
+        (weights by name: the :data:`~supplyfeed.sim.faults.DEFAULT_FAULT_MIX` names),
+        each drawn at random, or with ``exact_mix`` in exact proportion to the weights
+        (largest remainder), in a seeded order.
         """
         if endpoints < 0 or records_per_endpoint < 0 or not 0.0 <= fault_rate <= 1.0:
             raise ValueError("endpoints and records must be >= 0, fault_rate in [0, 1]")
@@ -157,7 +160,8 @@ class FleetSpec:
             get_renderer(fmt)
         supplier_ids = _supplier_ids(suppliers, hosts)
         combos = _layout(endpoints, kinds, formats, random.Random(f"{seed}|layout"))
-        faults = _faults(endpoints, fault_rate, fault_mix, random.Random(f"{seed}|faults"))
+        rng = random.Random(f"{seed}|faults")
+        faults = _faults(endpoints, fault_rate, fault_mix, rng, exact=exact_mix)
         specs = []
         for i, (kind, fmt) in enumerate(combos):
             host = i % hosts
@@ -220,7 +224,12 @@ def _layout(
 
 
 def _faults(
-    endpoints: int, rate: float, mix: Mapping[str, float] | None, rng: random.Random
+    endpoints: int,
+    rate: float,
+    mix: Mapping[str, float] | None,
+    rng: random.Random,
+    *,
+    exact: bool = False,
 ) -> dict[int, Fault]:
     mix = DEFAULT_FAULT_MIX if mix is None else mix
     names = [name for name, weight in mix.items() if weight > 0]
@@ -229,4 +238,19 @@ def _faults(
         raise ValueError("fault_mix has no positive weight")
     chosen = sorted(rng.sample(range(endpoints), count))
     weights = [mix[name] for name in names]
-    return {i: random_fault(rng.choices(names, weights)[0], rng) for i in chosen}
+    if not exact:
+        return {i: random_fault(rng.choices(names, weights)[0], rng) for i in chosen}
+    kinds = _exact_kinds(names, weights, count)
+    rng.shuffle(kinds)
+    return {i: random_fault(kind, rng) for i, kind in zip(chosen, kinds, strict=True)}
+
+
+def _exact_kinds(names: list[str], weights: list[float], count: int) -> list[str]:
+    """``count`` fault kinds in proportion to ``weights`` (largest remainder)."""
+    total = sum(weights)
+    shares = [count * w / total for w in weights]
+    counts = [int(x) for x in shares]
+    by_remainder = sorted(range(len(names)), key=lambda i: shares[i] - counts[i], reverse=True)
+    for i in by_remainder[: count - sum(counts)]:
+        counts[i] += 1
+    return [name for name, n in zip(names, counts, strict=True) for _ in range(n)]

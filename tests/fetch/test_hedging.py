@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from supplyfeed import FeedConfig, FetchFailure, FetchRequest, FetchSuccess, MockTransport
+from supplyfeed._cli.trace import _endpoint_lines
 from supplyfeed._exceptions import ConfigError, FetchError, TransientFetchError
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._fetch.adaptive import AdaptiveConcurrency
@@ -403,6 +404,10 @@ async def test_a_hang_once_endpoint_is_answered_by_its_hedge_end_to_end() -> Non
         ("ok", True, True),
     ]
     assert served == 2
+    shown = "\n".join(_endpoint_lines(summary.run_id, record))  # what `trace` prints
+    assert "lost in" in shown
+    assert "(first request, lost)" in shown
+    assert "(hedge, won)" in shown
     assert summary.report["leaks"]["leaked"] is False
     assert all(len(r.retry_history) == 1 for r in records if r.endpoint.url != hung)
 

@@ -70,7 +70,10 @@ def _endpoint_lines(run_id: str, r: EndpointRecord) -> list[str]:
     for a in r.retry_history:
         status = "" if a.get("status") is None else f" HTTP {a['status']}"
         wait = f", then waited {a['wait']:.3f} s" if a.get("wait") else ""
-        lines.append(f"    #{a['attempt']}  {a['outcome']}{status} in {a['elapsed']:.3f} s{wait}")
+        role = _hedge_role(a)
+        lines.append(
+            f"    #{a['attempt']}  {a['outcome']}{status} in {a['elapsed']:.3f} s{wait}{role}"
+        )
     return lines
 
 
@@ -116,3 +119,12 @@ def trace_dict(trace: RequestTrace) -> dict[str, Any]:
         "dead_letters": [letter_dict(d) for d in trace.dead_letters],
         "rows": trace.rows,
     }
+
+
+def _hedge_role(a: dict[str, Any]) -> str:
+    """Of a hedged attempt's two requests (``_fetch/hedging.py``): which one this was, and
+    whether its answer was taken."""
+    if a.get("won") is None:
+        return ""
+    who = "hedge" if a.get("hedge") else "first request"
+    return f" ({who}, {'won' if a['won'] else 'lost'})"

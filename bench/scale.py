@@ -236,7 +236,7 @@ def table(samples: dict[str, list[Sample]], payload_mb: float, endpoints: int) -
         f"{os.cpu_count()} cores; medians of {len(samples['local'])} run(s)"
     )
     print(f"{'executor':<14}{'wall s':>9}{'rows':>12}{'rows/s':>11}{'vs local':>10}  runs (s)")
-    for name, got in samples.items():
+    for name, got in sorted(samples.items(), key=lambda kv: kv[0] != "local"):
         wall = statistics.median(s.wall for s in got)
         rows = statistics.median(s.rows for s in got)
         runs = " ".join(f"{s.wall:.1f}" for s in got)
@@ -278,15 +278,23 @@ def main(argv: Sequence[str] = ()) -> None:
     p.add_argument("--hosts", type=int, default=8)
     p.add_argument("--runs", type=int, default=1, help="runs per mode (interleaved)")
     p.add_argument(
-        "--relay", action="store_true",
-        help="also processes:2 with the rows sent to the coordinator, which writes them",
+        "--modes", default="local,processes,dask",
+        help="which modes, in this order: local, processes, dask, relay (processes:2 with "
+        "the rows sent to the coordinator, which writes them)",
     )  # fmt: skip
     args = p.parse_args(list(argv))
+    names = args.modes.split(",")
+    if "local" not in names or not set(names) <= {"local", "processes", "dask", "relay"}:
+        p.error("--modes: a comma list of local, processes, dask, relay, with local in it")
     print(f"load average before: {os.getloadavg()[0]:.1f} (other work on this machine counts)")
     with dask_cluster(2) as address:
-        modes = {"local": "local", "processes:2": "processes:2", "dask (2 workers)": str(address)}
-        if args.relay:
-            modes["processes:2, rows relayed"] = _RELAYED
+        known = {
+            "local": ("local", "local"),
+            "processes": ("processes:2", "processes:2"),
+            "dask": ("dask (2 workers)", address),
+            "relay": ("processes:2, rows relayed", _RELAYED),
+        }
+        modes = dict(known[m] for m in names)  # run in this order
         samples = asyncio.run(measure((args.endpoints, args.hosts, args.mb), modes, args.runs))
     table(samples, args.mb, args.endpoints)
 

@@ -259,17 +259,21 @@ class RelayServer:
         self.path = str(Path(self._folder.name) / "sink.sock")
         self.url = f"{RELAY_SCHEME}{self.path}"
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.Task[None]] = set()
+        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._closing = False
 
     async def __aenter__(self) -> RelayServer:
         self._server = await asyncio.start_unix_server(self._serve, self.path, limit=_STREAM_LIMIT)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
-            for task in list(self._clients):
-                task.cancel()
+            # Closing a connection ends its handler at its next read (EOF); cancelling it
+            # instead makes asyncio's stream callback log the CancelledError (3.11).
+            for writer in list(self._clients.values()):
+                writer.close()
             await asyncio.gather(*self._clients, return_exceptions=True)
             await self._server.wait_closed()
         self._folder.cleanup()
@@ -277,9 +281,9 @@ class RelayServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._clients.add(task)
+        self._clients[task] = writer
         try:
-            while True:
+            while not self._closing:  # a connection accepted as the relay closed ends
                 try:
                     method, args = await _receive(reader)
                 except (asyncio.IncompleteReadError, OSError):
@@ -288,7 +292,7 @@ class RelayServer:
         except OSError:
             return  # died while we answered
         finally:
-            self._clients.discard(task)
+            self._clients.pop(task, None)
             writer.close()
 
     async def _run(self, method: str, args: tuple[Any, ...]) -> tuple[str, Any]:

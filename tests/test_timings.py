@@ -57,3 +57,12 @@ def test_run_timings_prints_every_phase(tmp_path: Path, capsys: pytest.CaptureFi
     assert all(s >= 0 for s in seconds.values())
     assert seconds["total"] == pytest.approx(sum(seconds[p] for p in PHASES), abs=0.002)
     assert seconds["start"] > 0  # the interpreter's start and the imports count
+
+
+def test_the_process_start_comes_from_the_os() -> None:
+    """Not from an import of ours: the interpreter's own start-up is in ``start``."""
+    from supplyfeed._run.timings import process_started
+
+    now = [5_000.0]
+    age = now[0] - process_started(clock=lambda: now[0])
+    assert 0 < age < 24 * 3600  # this test process began before the call, today

@@ -12,9 +12,11 @@ The phases are consecutive, so they add up to the process's wall time so far.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 __all__ = ["PHASES", "PhaseTimer", "process_started"]
@@ -24,12 +26,26 @@ Clock = Callable[[], float]
 
 
 def process_started(clock: Clock = time.time) -> float:
-    """The wall-clock time this process began, from the OS (so the interpreter's own
-    start-up and the imports count), as a reading of ``clock``'s epoch."""
-    import psutil  # here: only --timings pays for it
+    """The time this process began, from the OS (so the interpreter's own start-up and
+    the imports count), as a reading of ``clock``. Linux: ``/proc`` to the clock tick;
+    elsewhere psutil (whose boot time is whole seconds)."""
+    age = _age_from_proc()
+    if age is None:
+        import psutil  # here: only --timings pays for it
 
-    born = psutil.Process().create_time()
-    return born - time.time() + clock()
+        age = time.time() - psutil.Process().create_time()
+    return clock() - age
+
+
+def _age_from_proc() -> float | None:
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+    fields = stat.rpartition(")")[2].split()  # after "pid (comm)": field 3 onwards
+    start_ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 class PhaseTimer:

@@ -101,3 +101,11 @@ def test_a_run_without_drop_folders_or_postgresql_imports_neither(tmp_path: Path
     loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
     assert "supplyfeed._run.pipeline" in loaded  # it did run
     assert not [m for m in ("asyncssh", "asyncpg", "supplyfeed._fetch.drops") if m in loaded]
+
+
+def test_the_commands_module_leaves_the_run_modules_for_the_run() -> None:
+    """``commands.py`` imports the pipeline (and aiohttp) only inside a run, after it
+    has started the SQLite worker process, so the two start up side by side."""
+    loaded = _modules_after("import supplyfeed._cli.commands\n")
+    assert not [m for m in ("aiohttp", "supplyfeed._run.pipeline", "prometheus_client")
+                if m in loaded]  # fmt: skip

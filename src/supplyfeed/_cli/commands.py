@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 from rich.console import Console
@@ -19,21 +20,21 @@ from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
 from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
-from .._run.pipeline import Runner, RunOptions
 from .._run.summary import RunSummary
 from .._run.timings import PhaseTimer, process_started
-from .._scale.coordinator import scaled_executor
 from .._scale.spec import LOCAL, ExecutorSpec, check_sink
 from .._sink.base import RunRecord
 from .._sink.factory import open_run_sink, open_sink
-from .._telemetry import Telemetry, TelemetryOptions
-from .._telemetry.metrics import METRICS_ADDRESS
 from .decode_file import decode_file, decode_settings
 from .demo_resume import is_demo_label, read_demo_label, resume_args
 from .display import RichProgress, make_console, print_summary
 from .every import run_every
 from .exit_status import run_exit_status
 from .validate import print_feeds_warnings, validate_feeds
+
+if TYPE_CHECKING:  # imported by _execute_async, while the SQLite worker starts up
+    from .._run.pipeline import Runner
+    from .._telemetry import Telemetry
 
 __all__: list[str] = []
 
@@ -46,6 +47,9 @@ def _log_level(args: argparse.Namespace) -> int | None:
 
 
 def _telemetry(args: argparse.Namespace) -> Telemetry:
+    from .._telemetry import Telemetry, TelemetryOptions
+    from .._telemetry.metrics import METRICS_ADDRESS
+
     addr, port = args.metrics_port or (METRICS_ADDRESS, None)
     return Telemetry(
         TelemetryOptions(
@@ -202,7 +206,12 @@ async def _execute_async(
     spec = _executor(args)
     check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
     sink = open_run_sink(sink_url)
-    await sink.open()
+    opening = asyncio.create_task(sink.open())
+    await asyncio.sleep(0)  # the SQLite worker process boots while the run's modules load
+    from .._run.pipeline import Runner, RunOptions
+    from .._scale.coordinator import scaled_executor
+
+    await opening
     try:
         async with scaled_executor(spec, sink) as executor:
             options = RunOptions(label=label, run_id=run_id, progress=progress, executor=executor)

@@ -16,7 +16,25 @@
 
 from __future__ import annotations
 
-from .report import build_report
-from .telemetry import Telemetry, TelemetryOptions
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .report import build_report
+    from .telemetry import Telemetry, TelemetryOptions
 
 __all__ = ["Telemetry", "TelemetryOptions", "build_report"]
+
+# Loaded on first use (PEP 562): a submodule such as ``render`` (the CLI's summary) can
+# be imported without the telemetry runtime and the transport it brings (aiohttp).
+_LAZY = {"build_report": ".report", "Telemetry": ".telemetry", "TelemetryOptions": ".telemetry"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -118,7 +118,9 @@ class Fleet:
 def feeds_file(fleet: Fleet, folder: Path, sink: str) -> Path:
     doc = {
         "sink": sink,
-        "defaults": {"timeout_seconds": 600.0, "read_timeout": 300.0},
+        # No hedging: a 5 MB download is slow by its size, not by a slow host, and a
+        # hedge would fetch it twice.
+        "defaults": {"timeout_seconds": 600.0, "read_timeout": 300.0, "hedge": False},
         "suppliers": [
             {"id": sid, "feeds": [{"kind": "inventory_snapshot", "format": "x12", "urls": urls}]}
             for sid, urls in fleet.urls().items()

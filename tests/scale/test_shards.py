@@ -131,6 +131,7 @@ def supplyfeed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_cli_bad_executor_and_unshareable_sink_exit_2_in_one_line(tmp_path: Path) -> None:
     """--executor junk, and dask:// with a SQLite sink: exit 2, one line, no traceback."""
     feeds = feeds_file(tmp_path, "local")

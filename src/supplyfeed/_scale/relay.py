@@ -51,18 +51,25 @@ __all__ = ["RELAY_SCHEME", "RelayServer", "RelaySink"]
 RELAY_SCHEME = "relay:"
 _HEADER = struct.Struct("!I")
 _STREAM_LIMIT = 1 << 20
+_INLINE = 1 << 20  # frames up to this size are unpickled on the loop
 
 
-async def _send(writer: asyncio.StreamWriter, message: object) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def _dumps(message: object) -> bytes:
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
     writer.write(_HEADER.pack(len(data)))
     writer.write(data)
     await writer.drain()
 
 
 async def _receive(reader: asyncio.StreamReader) -> Any:
+    """The next message. A large one (a batch of decoded documents takes seconds) is
+    unpickled in a thread, so the loop keeps serving the other workers and fetching."""
     (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-    return pickle.loads(await reader.readexactly(size))
+    data = await reader.readexactly(size)
+    return pickle.loads(data) if size <= _INLINE else await asyncio.to_thread(pickle.loads, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,19 +155,21 @@ class RelaySink:
         before, mine = self._turn, loop.create_future()
         self._turn = mine
         try:
-            if prepare is not None:
-                args = (await asyncio.to_thread(prepare),)
+            if prepare is None:
+                frame = _dumps((method, args))
+            else:  # decoding and pickling a batch is CPU work: off the loop
+                frame = await asyncio.to_thread(lambda: _dumps((method, (prepare(),))))
             if before is not None:
                 await asyncio.shield(before)
-            return await self._round_trip(method, args)
+            return await self._round_trip(method, frame)
         finally:
             mine.set_result(None)
 
-    async def _round_trip(self, method: str, args: tuple[Any, ...]) -> Any:
+    async def _round_trip(self, method: str, frame: bytes) -> Any:
         if self._reader is None or self._writer is None:
             raise SinkError(f"relay {self._path}: not open")
         try:
-            await _send(self._writer, (method, args))
+            await _send(self._writer, frame)
             status, value = await _receive(self._reader)
         except (OSError, asyncio.IncompleteReadError) as exc:
             raise SinkError(f"relay {self._path}: the coordinator went away ({exc})") from exc
@@ -288,7 +297,7 @@ class RelayServer:
                     method, args = await _receive(reader)
                 except (asyncio.IncompleteReadError, OSError):
                     return  # the worker closed its sink, or died
-                await _send(writer, await self._run(method, args))
+                await _send(writer, _dumps(await self._run(method, args)))
         except OSError:
             return  # died while we answered
         finally:

@@ -6,19 +6,14 @@ Each check runs a fresh interpreter, as the user's shell does, and reads its
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
-from supplyfeed.sim import SupplierFleet
-
-from .supplier.helpers import fleet_spec
+from .threaded_fleet import served_feeds
 
 HEAVY = ("aiohttp", "asyncssh", "asyncpg", "rich", "yaml", "prometheus_client", "duckdb")
 OURS = ("supplyfeed._run.pipeline", "supplyfeed._fetch.engine", "supplyfeed._sink.sqlite")
@@ -71,20 +66,7 @@ def test_an_unknown_package_name_is_an_attribute_error() -> None:
 def test_a_run_without_drop_folders_or_postgresql_imports_neither(tmp_path: Path) -> None:
     """``supplyfeed run`` of an HTTP fleet into SQLite imports no asyncssh and no asyncpg,
     in the real command's own process."""
-    ready, stop = threading.Event(), threading.Event()
-    feeds = tmp_path / "feeds.yaml"
-
-    async def serve() -> None:
-        async with SupplierFleet(fleet_spec(3, hosts=1)) as fleet:
-            doc = fleet.feeds_document(sink=f"sqlite:///{tmp_path / 'run.db'}")
-            feeds.write_text(yaml.safe_dump(doc))
-            ready.set()
-            await asyncio.to_thread(stop.wait)
-
-    server = threading.Thread(target=asyncio.run, args=(serve(),))
-    server.start()
-    try:
-        assert ready.wait(30)
+    with served_feeds(tmp_path, 3) as feeds:
         code = (
             "import atexit, json, sys\n"
             "atexit.register(lambda: sys.stderr.write(json.dumps(sorted(sys.modules))))\n"
@@ -94,9 +76,6 @@ def test_a_run_without_drop_folders_or_postgresql_imports_neither(tmp_path: Path
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
         )
-    finally:
-        stop.set()
-        server.join(30)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
     assert "supplyfeed._run.pipeline" in loaded  # it did run

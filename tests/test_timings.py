@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
 from supplyfeed._cli.main import main
 from supplyfeed._run.timings import PHASES, PhaseTimer
-from supplyfeed.sim import SupplierFleet
 
-from .supplier.helpers import fleet_spec
+from .threaded_fleet import served_feeds
 
 
 def test_phases_are_consecutive_and_add_up() -> None:
@@ -32,24 +28,8 @@ def test_phases_are_consecutive_and_add_up() -> None:
 
 def test_run_timings_prints_every_phase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A real ``supplyfeed run --timings`` against a simulator served from a thread."""
-    ready, stop = threading.Event(), threading.Event()
-    feeds = tmp_path / "feeds.yaml"
-
-    async def serve() -> None:
-        async with SupplierFleet(fleet_spec(4, hosts=1)) as fleet:
-            doc = fleet.feeds_document(sink=f"sqlite:///{tmp_path / 'run.db'}")
-            feeds.write_text(yaml.safe_dump(doc))
-            ready.set()
-            await asyncio.to_thread(stop.wait)
-
-    server = threading.Thread(target=asyncio.run, args=(serve(),))
-    server.start()
-    try:
-        assert ready.wait(30)
+    with served_feeds(tmp_path, 4) as feeds:
         assert main(["run", str(feeds), "--quiet", "--timings"]) == 0
-    finally:
-        stop.set()
-        server.join(30)
     err = capsys.readouterr().err.splitlines()
     table = err[err.index(next(line for line in err if line.startswith("phase"))) :]
     assert [line.split()[0] for line in table] == ["phase", *PHASES, "total"]

@@ -291,6 +291,7 @@ _FLEET = FleetSpec.generate(
 )
 
 
+@pytest.mark.slow  # whole runs through the CLI
 async def test_run_db_and_log_levels(tmp_path: Path) -> None:
     """run --db writes there (the feeds file's sink stays untouched); the default shows
     warnings, --log-level error hides them, -v adds info lines."""

@@ -20,6 +20,8 @@ from .cli_terminal import on_terminal
 from .reliability.checker import cli
 from .sink.helpers import bad_payload, run_record, unit
 
+pytestmark = pytest.mark.slow  # whole runs through the CLI
+
 # Not UTF-8, with NUL, CR and LF: a text round trip would change them.
 _BINARY = bytes(range(256)) * 4 + b"\r\n\x00\xff"
 _BIG = (b"\x00\xfe<Stock>" * (DEAD_LETTER_INLINE_MAX // 8 + 1))[: DEAD_LETTER_INLINE_MAX + 9]

@@ -103,6 +103,7 @@ def test_a_trailer_mismatch_prints_no_document(
     assert "IEA" in err
 
 
+@pytest.mark.slow  # a subprocess into a pipe
 def test_decode_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """decode FILE | head -1 on many documents: no BrokenPipeError, no traceback, exit 0."""
     path = tmp_path / "many.edi"

@@ -8,7 +8,11 @@ import importlib.metadata
 import re
 import tomllib
 
+import pytest
+
 from .conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # reads the metadata of every installed distribution
 
 
 def _imported_modules() -> set[str]:

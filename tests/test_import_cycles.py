@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 from .conftest import REPO_ROOT
@@ -75,6 +76,7 @@ def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
     return found
 
 
+@cache  # read once per session: every test here asks for it
 def import_graph() -> dict[str, set[str]]:
     modules = _modules()
     known = set(modules)

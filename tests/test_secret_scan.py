@@ -26,6 +26,8 @@ from aiohttp import web
 
 from .supplier.origins import Origin, redirect, serve, throwaway_secrets
 
+pytestmark = pytest.mark.slow  # a whole run, then every artefact scanned
+
 ENV = throwaway_secrets("API_KEY", "PARTNER", "SIG", "ACCOUNT", "BEARER")
 
 

@@ -109,6 +109,7 @@ async def test_retry_after_is_capped(clock: VirtualClock) -> None:
     assert ingestor.last_batch.succeeded[0].history[0].wait_before_next == pytest.approx(0.3)
 
 
+@pytest.mark.slow  # waits out a real 3 s timeout
 async def test_no_head_of_line_blocking_behind_a_hanging_endpoint() -> None:
     """A hanging endpoint does not hold back the URLs listed after it (the guide's chunks do)."""
     async with SupplierFleet(fleet_spec(60, faults={0: Fault.hang()})) as fleet:

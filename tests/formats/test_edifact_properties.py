@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Literal, TypeVar
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,8 @@ from supplyfeed._models import (
     ShipNoticeLine,
 )
 from supplyfeed.sim.render.edifact import render
+
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated documents
 
 _PUNCTUATION = list(":+?'|^~!*#@$%&;/\\<>=\"_`")
 _R = TypeVar("_R", bound=msgspec.Struct)

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,8 @@ from supplyfeed._models import (
     ShipNoticeLine,
 )
 from supplyfeed.sim.render.x12 import render
+
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated documents
 
 # Values never hold a delimiter (X12 has no escape) nor surrounding spaces (padding).
 _SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh0123456789-./ #&()ÄéØ"

@@ -225,6 +225,7 @@ def _mutations(draw: st.DrawFn, items: int) -> dict[int, str]:
     part=st.sampled_from([5, 100, 10_000]),
     spooled=st.booleans(),
 )
+@pytest.mark.slow  # hypothesis, four decodes of up to 1,500 items an example
 def test_846_reads_the_same_from_text_in_bulk_and_item_by_item(
     items: int, data: st.DataObject, layout: str, part: int, spooled: bool
 ) -> None:

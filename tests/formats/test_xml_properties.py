@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,8 @@ from supplyfeed._formats.body import Body
 from supplyfeed._models import document_key
 from supplyfeed.sim.render import cxml as render_cxml
 from supplyfeed.sim.render import xml as render_xml
+
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated documents
 
 SUPPLIER = "SUP1"
 

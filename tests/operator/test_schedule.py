@@ -142,6 +142,7 @@ async def test_a_stop_during_a_run_ends_the_poller_after_that_run() -> None:
     assert said == ["every: stopped after 1 run(s)"]
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_a_bad_every_is_a_usage_error_with_exit_2() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "supplyfeed", "run", "feeds.yaml", "--every", "15x"],

@@ -90,6 +90,7 @@ async def test_peak_in_flight_per_port_is_exact() -> None:
         assert fleet.stats.total_requests == 60
 
 
+@pytest.mark.slow  # 600 real connections
 async def test_serves_600_concurrent_connections() -> None:
     """600 simultaneous requests on 2 ports all get their exact bodies."""
     spec = FleetSpec.generate(
@@ -129,6 +130,7 @@ async def test_feeds_document_lists_every_url_once_under_its_supplier() -> None:
     json.dumps(doc)  # plain data, ready for YAML or JSON
 
 
+@pytest.mark.slow  # a whole fleet fetched with retries on real time
 async def test_ground_truth_matches_what_a_naive_retrying_client_gets() -> None:
     """A client retrying transient errors 3 times ends exactly as expected() says, and
     the rows it decodes from loaded endpoints are exactly the truth's rows."""

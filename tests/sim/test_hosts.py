@@ -137,6 +137,7 @@ async def test_degrading_host_slows_then_refuses_past_overload() -> None:
     assert statuses.count(200) >= 4
 
 
+@pytest.mark.slow  # a whole run through every gateway
 async def test_a_run_through_every_gateway_behaviour_loads_exactly_the_truth() -> None:
     """OAuth2, rate-limit headers and a degrading host (adaptive concurrency on): the
     client loads exactly the fleet's truth; one token, the rate limit was announced."""

@@ -10,6 +10,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the simulator's CLI in a subprocess
+
 
 def test_serve_writes_the_fleet_file_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     """The fleet file lists every URL with outcome and rows; SIGTERM exits 0."""

@@ -28,6 +28,8 @@ from supplyfeed._sink.schema import item_line_hash, version_key, version_of
 from .conftest import reset_database
 from .helpers import T0, run_record, unit
 
+pytestmark = pytest.mark.slow  # hypothesis, rounds of loads on every sink
+
 SOURCES = ("a", "b", "c")
 VERSIONS = [(None, None), (T0, None), (T0, "000000002"), (T0 + dt.timedelta(hours=1), None)]
 

@@ -77,6 +77,7 @@ async def _run(n: int, **overrides: Any) -> tuple[Any, DegradingHost, list[str]]
     return summary, host, rows
 
 
+@pytest.mark.slow  # a degrading host on real time
 async def test_adaptive_concurrency_avoids_overloading_a_degrading_host() -> None:
     """Fixed 24 per host triggers many 503s; AIMD finds the host's pace, loses nothing."""
     fixed, fixed_host, _ = await _run(80)

@@ -27,6 +27,7 @@ def _host0_hangs(endpoints: int) -> FleetSpec:
     return dataclasses.replace(spec, endpoints=eps)
 
 
+@pytest.mark.slow  # waits out a real cooldown
 async def test_down_host_finishes_within_normal_time_plus_cooldown() -> None:
     """A hanging host opens its circuit; its endpoints fail fast as circuit_open (transient),
     the healthy host loads everything, and the run ends well within normal + cool-down."""

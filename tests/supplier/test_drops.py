@@ -432,6 +432,7 @@ async def test_sftp_done_dir_can_be_home_relative(sftp: SftpDrop) -> None:
     assert not list(sftp.root.rglob("~"))
 
 
+@pytest.mark.slow  # waits out a real connect timeout
 async def test_an_sftp_server_that_never_speaks_fails_within_connect_timeout() -> None:
     """A port that accepts and then says nothing: the listing gives up after
     connect_timeout, a transient connect failure, and the run finishes (was: asyncssh's

@@ -27,6 +27,8 @@ from supplyfeed.sim.sftp import DropBatch, drop_path
 from .helpers import QUICK, assert_rows_match, run, table_keys
 from .sshd import HOST, RealSshd, unavailable
 
+pytestmark = pytest.mark.slow  # a real sshd per test
+
 PW_ENV = "SUPPLYFEED_TEST_SFTP_PASSWORD"
 
 

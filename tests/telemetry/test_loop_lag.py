@@ -7,6 +7,8 @@ import io
 import json
 import time
 
+import pytest
+
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed._telemetry import Telemetry, TelemetryOptions
 from supplyfeed._telemetry.loop_lag import LoopLagMonitor
@@ -19,6 +21,7 @@ def block_the_loop() -> None:
     time.sleep(0.3)  # the kind of call the guide warns about: synchronous work on the loop
 
 
+@pytest.mark.slow  # blocks the loop for real
 async def test_a_blocking_callback_is_named_in_the_warning_and_the_report() -> None:
     """time.sleep in a callback: a lag warning naming it, and max lag in the report."""
     logs = io.StringIO()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed._telemetry import Telemetry, TelemetryOptions
 from supplyfeed.sim import SupplierFleet
@@ -17,6 +19,7 @@ def hold_a_big_buffer() -> None:
     hoard.append(bytearray(24 * 1024 * 1024))
 
 
+@pytest.mark.slow  # tracemalloc over a whole run
 async def test_profile_memory_reports_top_sites_and_peak_rss() -> None:
     """A 24 MiB allocation during the run is the top site, named by file and line."""
     async with SupplierFleet(fleet_spec(12, latency=0.1)) as fleet, MemorySink() as sink:

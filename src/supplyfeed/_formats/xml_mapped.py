@@ -55,7 +55,7 @@ from .._models import (
 from .base import DecodeContext
 from .body import Body
 from .mapping import HEADER_FIELDS, LINE_FIELDS, LINES_FIELD, validation_where
-from .safe_xml import CHUNK_SIZE, parts_by_key, text_of
+from .safe_xml import CHUNK_SIZE, XmlEvents, parts_by_key, text_of
 from .safe_xml import iterparse as safe_iterparse
 
 __all__ = ["decode"]
@@ -231,55 +231,98 @@ def _records(
 ) -> Iterator[tuple[str, Callable[[str], Any]]]:
     """Stream ``(where, get)`` pairs, one per record element, in document order.
 
-    ``stack`` holds the tags below the root of the open elements. Outside records, the
-    elements and attributes named by ``$.`` paths are captured as they are parsed, so a
-    record sees exactly the header values that precede it, however the input is chunked.
+    Outside records, the elements and attributes named by ``$.`` paths are captured as
+    they are parsed, so a record sees exactly the header values that precede it, however
+    the input is chunked (see :class:`_Walk`).
     """
     plan = _plan(mapping, root) if root is not None else None
     events = safe_iterparse(stream, max_depth=_event_depth(mapping, plan))
-    opened = False
-    stack: list[str] = []
-    in_record = 0
-    header: dict[str, str] = {}
-    count = 0
-    shape = _Container()
-    for event, elem in events:
-        if not opened:  # the root element (plan was computed from a peek at it)
-            opened = True
-            if plan is None or plan.root != elem.tag:
-                plan = _plan(mapping, elem.tag)
-            _capture(plan, (), elem, header, attrs_only=True)
-            in_record = 0 if plan.records else 1  # the root is the one record: keep it whole
-            continue
-        assert plan is not None
+    walk = _Walk(mapping, plan, events)
+    parsed = iter(events)  # once: each iter() would read the stream anew
+    for _, elem in parsed:
+        walk.open(elem)  # the root element (plan was computed from a peek at it)
+        break
+    for event, elem in parsed:
         if event == "start":
-            stack.append(elem.tag)
-            shape.saw(plan.records, stack)
-            if in_record or tuple(stack) == plan.records:
-                in_record += 1
-            else:
-                _capture(plan, tuple(stack), elem, header, attrs_only=True)
-            continue
-        if not stack:  # the root's end tag
-            if not plan.records:  # the whole document is the one record
-                count += 1
-                yield plan.records_where(count), _getter(elem, plan, dict(header))
+            walk.start(elem)
+        elif not walk.stack:  # the root's end tag
+            if walk.whole_document:
+                yield walk.record(elem)
             break
-        if in_record:
-            in_record -= 1
-            if in_record == 0:
-                count += 1
-                yield plan.records_where(count), _getter(elem, plan, dict(header))
-                events.release(elem)
+        elif (record := walk.end(elem)) is not None:
+            yield record
+    yield from walk.finish()
+
+
+class _Walk:
+    """The state of :func:`_records` between parse events.
+
+    ``stack`` holds the tags below the root of the open elements; ``in_record`` is the
+    depth inside the record element being read (0: outside records)."""
+
+    __slots__ = ("count", "events", "header", "in_record", "mapping", "plan", "shape", "stack")
+
+    def __init__(self, mapping: FieldMapping, plan: _Plan | None, events: XmlEvents) -> None:
+        self.mapping = mapping
+        self.plan = plan
+        self.events = events
+        self.stack: list[str] = []
+        self.in_record = 0
+        self.header: dict[str, str] = {}
+        self.count = 0
+        self.shape = _Container()
+
+    @property
+    def opened(self) -> _Plan:
+        assert self.plan is not None, "open() comes first"
+        return self.plan
+
+    @property
+    def whole_document(self) -> bool:
+        """No records path: the whole document is the one record."""
+        return not self.opened.records
+
+    def open(self, root: ET.Element) -> None:
+        if self.plan is None or self.plan.root != root.tag:
+            self.plan = _plan(self.mapping, root.tag)
+        _capture(self.plan, (), root, self.header, attrs_only=True)
+        self.in_record = 0 if self.plan.records else 1  # the root is the one record: whole
+
+    def start(self, elem: ET.Element) -> None:
+        plan, stack = self.opened, self.stack
+        stack.append(elem.tag)
+        self.shape.saw(plan.records, stack)
+        if self.in_record or tuple(stack) == plan.records:
+            self.in_record += 1
         else:
-            _capture(plan, tuple(stack), elem, header, attrs_only=False)
-            events.release(elem)
-        stack.pop()
-    if count == 0 and plan is not None:
-        shape.check(plan)
-    if count == 0 and plan is not None and header:
-        # No line records, but a header: a document without lines (a header-level ASN).
-        yield "document header", _getter(ET.Element("none"), plan, header)
+            _capture(plan, tuple(stack), elem, self.header, attrs_only=True)
+
+    def end(self, elem: ET.Element) -> tuple[str, Callable[[str], Any]] | None:
+        """An element below the root ends; the record it completes, if it does."""
+        record = None
+        if self.in_record:
+            self.in_record -= 1
+            if self.in_record == 0:
+                record = self.record(elem)
+                self.events.release(elem)
+        else:
+            _capture(self.opened, tuple(self.stack), elem, self.header, attrs_only=False)
+            self.events.release(elem)
+        self.stack.pop()
+        return record
+
+    def record(self, elem: ET.Element) -> tuple[str, Callable[[str], Any]]:
+        self.count += 1
+        plan = self.opened
+        return plan.records_where(self.count), _getter(elem, plan, dict(self.header))
+
+    def finish(self) -> Iterator[tuple[str, Callable[[str], Any]]]:
+        if self.count or self.plan is None:
+            return
+        self.shape.check(self.plan)
+        if self.header:
+            # No line records, but a header: a document without lines (a header-level ASN).
+            yield "document header", _getter(ET.Element("none"), self.plan, self.header)
 
 
 class _Container:

@@ -108,10 +108,34 @@ class _Line:
 def map_855(txn: Transaction, ctx: DecodeContext) -> Iterator[PoAck]:
     """The acknowledgment of one 855 transaction set."""
     header: PoAck | None = None
-    header_date: tuple[dt.date, str] | None = None
-    lines: list[_Line] = []
+    lines = _Lines()
     for seg in txn.segments():
-        tag = seg[0]
+        if seg[0] == "BAK":
+            header = _bak(seg, txn, ctx)
+        else:
+            lines.read(seg, txn)
+    if header is None:
+        raise PayloadError(
+            "855 transaction set has no BAK segment",
+            where=f"segment {txn.position} (ST)",
+            kind="validation",
+        )
+    header.lines = [_finish(line, lines.header_date) for line in lines.lines]
+    yield header
+
+
+class _Lines:
+    """The PO1 lines of an 855 with what follows each (ACK, CTP, dates), and the header's
+    date (a DTM or SCH before the first PO1)."""
+
+    __slots__ = ("header_date", "lines")
+
+    def __init__(self) -> None:
+        self.lines: list[_Line] = []
+        self.header_date: tuple[dt.date, str] | None = None
+
+    def read(self, seg: Segment, txn: Transaction) -> None:
+        tag, lines = seg[0], self.lines
         if tag == "PO1":
             lines.append(_Line(_po1(seg, txn, len(lines) + 1)))
         elif tag == "ACK" and lines:
@@ -119,21 +143,15 @@ def map_855(txn: Transaction, ctx: DecodeContext) -> Iterator[PoAck]:
         elif tag == "CTP" and lines:
             _ctp(seg, lines[-1].line, txn)
         elif tag in ("DTM", "SCH"):
-            found = _dated(seg, txn)
-            if found is not None and lines:
-                lines[-1].fallback = lines[-1].fallback or found
-            elif found is not None and header_date is None:
-                header_date = found
-        elif tag == "BAK":
-            header = _bak(seg, txn, ctx)
-    if header is None:
-        raise PayloadError(
-            "855 transaction set has no BAK segment",
-            where=f"segment {txn.position} (ST)",
-            kind="validation",
-        )
-    header.lines = [_finish(line, header_date) for line in lines]
-    yield header
+            self._dated(_dated(seg, txn))
+
+    def _dated(self, found: tuple[dt.date, str] | None) -> None:
+        if found is None:
+            return
+        if self.lines:
+            self.lines[-1].fallback = self.lines[-1].fallback or found
+        elif self.header_date is None:
+            self.header_date = found
 
 
 def _bak(seg: Segment, txn: Transaction, ctx: DecodeContext) -> PoAck:

@@ -114,27 +114,31 @@ class LeakCheck:
             await asyncio.sleep(0.05)
 
     def _measure(self) -> LeakReport:
-        fds = _fds()
-        fresh = {fd: t for fd, t in fds.items() if self._fds0.get(fd) != t}
+        fresh = {fd: t for fd, t in _fds().items() if self._fds0.get(fd) != t}
         excused = [t for t in fresh.values() if self._expected and t.startswith(self._expected)]
-        new = sorted(f"{fd} -> {t}" for fd, t in fresh.items() if t not in excused)
-        if self._by_fd:
-            sockets = {fd for fd, t in fresh.items() if t.startswith("socket:")}
-            found = self._connections(sockets) if sockets else set()
-            opened = {(local, remote, status) for _, local, remote, status in found}
-        else:
-            found = self._connections()
-            opened = {(loc, rem, st) for _, loc, rem, st in found} - self._conns0
+        found, opened = self._tcp(fresh)
+        # the sink's own connections (and their descriptors) are expected: it is still open
         sink_fds = {fd for fd, _, remote, _ in found if remote in self._peers and fd in fresh}
-        new = [n for n in new if int(n.split(" ", 1)[0]) not in sink_fds]
-        opened = {c for c in opened if c[1] not in self._peers}
-        conns = sorted(f"{local} -> {remote} {status}" for local, remote, status in opened)
+        new = sorted(
+            f"{fd} -> {t}" for fd, t in fresh.items() if t not in excused and fd not in sink_fds
+        )
+        conns = sorted(f"{loc} -> {rem} {st}" for loc, rem, st in opened if rem not in self._peers)
         return LeakReport(
             fds_start=self._count0,
             fds_end=self._fd_count() - len(excused) - len(sink_fds),
             new_fds=new,
             open_connections=conns,
         )
+
+    def _tcp(self, fresh: dict[int, str]) -> tuple[set[_FdConn], set[tuple[str, str, str]]]:
+        """The TCP connections on new descriptors (or all of them, where descriptors are
+        not known), and those of them opened since :meth:`start`, without their fd."""
+        if self._by_fd:
+            sockets = {fd for fd, t in fresh.items() if t.startswith("socket:")}
+            found = self._connections(sockets) if sockets else set()
+            return found, {c[1:] for c in found}
+        found = self._connections()
+        return found, {c[1:] for c in found} - self._conns0
 
     def _fd_count(self) -> int:
         if sys.platform == "win32":  # pragma: no cover

@@ -97,6 +97,11 @@ class FeedConfig:
                 raise ConfigError(f"must be positive, got {getattr(self, name)!r}", key=name)
         if self.backoff_base < 1:
             raise ConfigError("must be at least 1.0", key="backoff_base")
+        self._check_the_rest()
+
+    def _check_the_rest(self) -> None:
+        """The breaker, adaptive, hedging, rate-limit and payload settings (in this order:
+        the first bad one is named)."""
         for name in ("breaker_threshold", "rate_limit_burst"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must not be negative, got {getattr(self, name)!r}", key=name)

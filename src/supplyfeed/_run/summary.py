@@ -102,16 +102,8 @@ def _reason(r: EndpointRecord) -> str:
     return r.error_kind or "unknown"
 
 
-def summarize(
-    run_id: str,
-    records: Sequence[EndpointRecord],
-    *,
-    wall_seconds: float,
-    error_rate_threshold: float,
-    interrupted: bool = False,
-) -> RunSummary:
-    outcomes = Counter(r.outcome.value for r in records)
-    bad = [r for r in records if r.outcome in (Outcome.FAILED, Outcome.QUARANTINED)]
+def _per_supplier(records: Sequence[EndpointRecord]) -> dict[str, dict[str, Any]]:
+    """Endpoints, ok, failed and records loaded, by supplier."""
     per_supplier: dict[str, dict[str, Any]] = {}
     for r in records:
         s = per_supplier.setdefault(
@@ -123,6 +115,20 @@ def summarize(
             s["ok"] += 1
         elif r.outcome in (Outcome.FAILED, Outcome.QUARANTINED):
             s["failed"] += 1
+    return per_supplier
+
+
+def summarize(
+    run_id: str,
+    records: Sequence[EndpointRecord],
+    *,
+    wall_seconds: float,
+    error_rate_threshold: float,
+    interrupted: bool = False,
+) -> RunSummary:
+    outcomes = Counter(r.outcome.value for r in records)
+    bad = [r for r in records if r.outcome in (Outcome.FAILED, Outcome.QUARANTINED)]
+    per_supplier = _per_supplier(records)
     return RunSummary(
         run_id=run_id,
         endpoints=len(records),

@@ -364,17 +364,27 @@ class _Reader:
     def auth(self, node: yaml.Node, key: str) -> AuthSpec:
         """A supplier's ``auth:`` mapping; secrets must be ``${ENV}`` references."""
         m = self.mapping(node, key, _AUTH_KEYS)
-        values: dict[str, Any] = {}
-        for name, (_, vnode) in m.items():
-            akey = _join(key, name)
-            if name == "tls_verify":
-                values[name] = self.typed(vnode, akey, bool)
-            elif name == "refresh_margin":
-                values[name] = self.typed(vnode, akey, float)
-            elif name in _AUTH_SECRETS:
-                values[name] = self.secret(vnode, akey)
-            else:
-                values[name] = self.string(vnode, akey)
+        values = {name: self._auth_value(name, vnode, key) for name, (_, vnode) in m.items()}
+        self._check_auth(node, key, m, values)
+        return AuthSpec(**values)
+
+    def _auth_value(self, name: str, vnode: yaml.Node, key: str) -> Any:
+        akey = _join(key, name)
+        if name == "tls_verify":
+            return self.typed(vnode, akey, bool)
+        if name == "refresh_margin":
+            return self.typed(vnode, akey, float)
+        if name in _AUTH_SECRETS:
+            return self.secret(vnode, akey)
+        return self.string(vnode, akey)
+
+    def _check_auth(
+        self,
+        node: yaml.Node,
+        key: str,
+        m: dict[str, tuple[yaml.Node, yaml.Node]],
+        values: dict[str, Any],
+    ) -> None:
         kind = values.get("type", "none")
         if kind not in _AUTH_REQUIRED:
             raise self.fail(
@@ -394,7 +404,6 @@ class _Reader:
                 raise self.fail(m[name][1], _join(key, name), f"no such file: {values[name]}")
         if "client_key" in values and "client_cert" not in values:
             raise self.fail(m["client_key"][1], _join(key, "client_key"), "needs client_cert")
-        return AuthSpec(**values)
 
     def secret(self, node: yaml.Node, key: str) -> str:
         if isinstance(node, yaml.ScalarNode) and not _ENV_REF.search(str(node.value)):
@@ -424,20 +433,22 @@ class _Reader:
             out[name] = self.expand(raw, vnode, hkey)
         return out
 
+    def choice(self, node: yaml.Node, key: str, allowed: list[str]) -> str:
+        """A string that must be one of ``allowed``."""
+        value = self.string(node, key)
+        if value not in allowed:
+            if len(allowed) == 2:
+                raise self.fail(node, key, f"must be {allowed[0]} or {allowed[1]}")
+            raise self.fail(node, key, f"must be one of {', '.join(allowed)}")
+        return value
+
     def feed(self, node: yaml.Node, key: str) -> FeedSpec:
         m = self.mapping(node, key, _FEED_KEYS)
         for required in ("kind", "format", "urls"):
             if required not in m:
                 raise self.fail(node, _join(key, required), "missing")
-        kind_s = self.string(m["kind"][1], _join(key, "kind"))
-        kinds = [k.value for k in DocKind]
-        if kind_s not in kinds:
-            raise self.fail(m["kind"][1], _join(key, "kind"), f"must be one of {', '.join(kinds)}")
-        fmt = self.string(m["format"][1], _join(key, "format"))
-        if fmt not in FORMATS:
-            raise self.fail(
-                m["format"][1], _join(key, "format"), f"must be one of {', '.join(sorted(FORMATS))}"
-            )
+        kind_s = self.choice(m["kind"][1], _join(key, "kind"), [k.value for k in DocKind])
+        fmt = self.choice(m["format"][1], _join(key, "format"), sorted(FORMATS))
         urls = tuple(
             self.url(n, f"{key}.urls[{i}]")
             for i, n in enumerate(self.seq(m["urls"][1], _join(key, "urls")))
@@ -450,14 +461,10 @@ class _Reader:
         if fmt == "xml" and mapping is None:
             raise self.fail(node, _join(key, "mapping"), "format xml needs a mapping")
         policy = (
-            self.string(m["envelope_policy"][1], _join(key, "envelope_policy"))
+            self.choice(m["envelope_policy"][1], _join(key, "envelope_policy"), _POLICIES)
             if "envelope_policy" in m
             else "strict"
         )
-        if policy not in ("strict", "warn"):
-            raise self.fail(
-                m["envelope_policy"][1], _join(key, "envelope_policy"), "must be strict or warn"
-            )
         pagination = (
             self.pagination(m["pagination"][1], _join(key, "pagination"))
             if "pagination" in m
@@ -615,6 +622,9 @@ def _url_problem(url: str, schemes: frozenset[str]) -> str | None:
     if port is not None and not 1 <= port <= 65535:
         return f"port {port} is out of range (1-65535)"
     return None
+
+
+_POLICIES = ["strict", "warn"]
 
 
 def _join(key: str, name: str) -> str:

@@ -142,51 +142,11 @@ class AiohttpTransport:
         if header_value(headers, "Accept-Encoding") is None:  # only what we can decode
             headers["Accept-Encoding"] = ACCEPT_ENCODING
         try:
-            async with session.request(
-                request.method,
-                request.url,
-                headers=headers,
-                ssl=_ssl_arg(request.tls, self._ssl),
-                allow_redirects=False,
-                auto_decompress=False,  # content_encoding.py decodes, under the bomb caps
-            ) as resp:
-                headers = dict(resp.headers.items())
-                reason = resp.reason or ""
-                location = resp.headers.get("Location")
-                if resp.status in REDIRECT_STATUSES and location:
-                    resp.release()
-                    return TransportResponse(resp.status, headers, None, reason), location
-                if not 200 <= resp.status < 300:
-                    resp.release()
-                    return TransportResponse(resp.status, headers, None, reason), None
-                body = await _read_body(resp, request)
-                return TransportResponse(resp.status, headers, body, reason), None
+            return await _exchange(session, request, headers, _ssl_arg(request.tls, self._ssl))
         except (PermanentFetchError, TransientFetchError):
             raise
-        except aiohttp.ClientPayloadError as exc:
-            raise TransientFetchError(f"body truncated: {exc}", kind="truncated") from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise TransientFetchError("server disconnected", kind="disconnected") from exc
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise PermanentFetchError(f"TLS certificate error: {exc}", kind="tls") from exc
-        except aiohttp.ClientSSLError as exc:
-            raise PermanentFetchError(f"TLS error: {exc}", kind="tls") from exc
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise TransientFetchError("connect timed out", kind="connect_timeout") from exc
-        except aiohttp.SocketTimeoutError as exc:
-            raise TransientFetchError("read timed out", kind="read_timeout") from exc
-        except aiohttp.ServerTimeoutError as exc:
-            raise TransientFetchError(f"timed out: {exc}", kind="read_timeout") from exc
-        except (aiohttp.InvalidURL, ValueError) as exc:  # yarl/aiohttp: a port > 65535 ...
-            raise PermanentFetchError(f"invalid URL: {exc}", kind="invalid_url") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransientFetchError(f"cannot connect: {exc.os_error}", kind="connect") from exc
-        except aiohttp.ClientResponseError as exc:
-            raise TransientFetchError(f"bad response: {exc.message}", kind="protocol") from exc
-        except (aiohttp.ClientOSError, ConnectionError) as exc:
-            raise TransientFetchError(f"connection error: {exc}", kind="connection") from exc
-        except aiohttp.ClientError as exc:
-            raise TransientFetchError(f"client error: {exc}", kind="connection") from exc
+        except (aiohttp.ClientError, ValueError, ConnectionError) as exc:
+            raise _fetch_error(exc) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -238,6 +198,105 @@ async def _off_loop(write: Callable[[], _T], request: TransportRequest) -> _T:
         raise TransientFetchError(
             f"cannot write the spool file in {where}: {exc.strerror or exc}", kind=kind
         ) from exc
+
+
+async def _exchange(
+    session: aiohttp.ClientSession,
+    request: TransportRequest,
+    headers: dict[str, str],
+    ssl: Any,
+) -> tuple[TransportResponse, str | None]:
+    async with session.request(
+        request.method,
+        request.url,
+        headers=headers,
+        ssl=ssl,
+        allow_redirects=False,
+        auto_decompress=False,  # content_encoding.py decodes, under the bomb caps
+    ) as resp:
+        headers = dict(resp.headers.items())
+        reason = resp.reason or ""
+        location = resp.headers.get("Location")
+        if resp.status in REDIRECT_STATUSES and location:
+            resp.release()
+            return TransportResponse(resp.status, headers, None, reason), location
+        if not 200 <= resp.status < 300:
+            resp.release()
+            return TransportResponse(resp.status, headers, None, reason), None
+        body = await _read_body(resp, request)
+        return TransportResponse(resp.status, headers, body, reason), None
+
+
+# How aiohttp's (and the OS's) errors become ours: the first row whose type matches, in
+# this order (subclasses before their bases), gives the class, the kind and the message.
+_ErrorRow = tuple[
+    type[BaseException] | tuple[type[BaseException], ...],
+    type[FetchError],
+    str,
+    Callable[[Any], str],
+]
+_CLIENT_ERRORS: tuple[_ErrorRow, ...] = (
+    (
+        aiohttp.ClientPayloadError,
+        TransientFetchError,
+        "truncated",
+        lambda e: f"body truncated: {e}",
+    ),
+    (
+        aiohttp.ServerDisconnectedError,
+        TransientFetchError,
+        "disconnected",
+        lambda e: "server disconnected",
+    ),
+    (
+        aiohttp.ClientConnectorCertificateError,
+        PermanentFetchError,
+        "tls",
+        lambda e: f"TLS certificate error: {e}",
+    ),
+    (aiohttp.ClientSSLError, PermanentFetchError, "tls", lambda e: f"TLS error: {e}"),
+    (
+        aiohttp.ConnectionTimeoutError,
+        TransientFetchError,
+        "connect_timeout",
+        lambda e: "connect timed out",
+    ),
+    (aiohttp.SocketTimeoutError, TransientFetchError, "read_timeout", lambda e: "read timed out"),
+    (aiohttp.ServerTimeoutError, TransientFetchError, "read_timeout", lambda e: f"timed out: {e}"),
+    # yarl/aiohttp: a port > 65535 ...
+    (
+        (aiohttp.InvalidURL, ValueError),
+        PermanentFetchError,
+        "invalid_url",
+        lambda e: f"invalid URL: {e}",
+    ),
+    (
+        aiohttp.ClientConnectorError,
+        TransientFetchError,
+        "connect",
+        lambda e: f"cannot connect: {e.os_error}",
+    ),
+    (
+        aiohttp.ClientResponseError,
+        TransientFetchError,
+        "protocol",
+        lambda e: f"bad response: {e.message}",
+    ),
+    (
+        (aiohttp.ClientOSError, ConnectionError),
+        TransientFetchError,
+        "connection",
+        lambda e: f"connection error: {e}",
+    ),
+)
+
+
+def _fetch_error(exc: BaseException) -> FetchError:
+    """The typed error for an aiohttp or OS error (see ``_CLIENT_ERRORS``)."""
+    for types, error, kind, message in _CLIENT_ERRORS:
+        if isinstance(exc, types):
+            return error(message(exc), kind=kind)
+    return TransientFetchError(f"client error: {exc}", kind="connection")
 
 
 def _ssl_arg(per_request: ssl.SSLContext | bool | None, default: ssl.SSLContext | None) -> Any:

@@ -2,7 +2,9 @@
 TiKV's failpoints).
 
 ``SUPPLYFEED_FAILPOINTS="after_fetch=3,after_commit=1"`` makes the process SIGKILL itself
-the 3rd time it passes ``after_fetch``, or the 1st time it passes ``after_commit``.
+the 3rd time it passes ``after_fetch``, or the 1st time it passes ``after_commit``. Only
+the CLI reads that variable, and passes it to :func:`arm`; the SQLite worker process is
+armed by its parent (:func:`armed_spec`).
 ``fetch=raise:2`` instead raises :class:`FailpointError` (a stand-in for a bug) the 2nd
 time it passes ``fetch``; a point fires once. Unset (always, in production),
 :func:`failpoint` is one dict lookup on an empty dict.
@@ -19,7 +21,9 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["FailpointError", "failpoint"]
+__all__ = ["ENV", "FailpointError", "arm", "armed_spec", "failpoint"]
+
+ENV = "SUPPLYFEED_FAILPOINTS"
 
 
 class FailpointError(RuntimeError):
@@ -35,8 +39,22 @@ def _parse(spec: str) -> dict[str, tuple[bool, int]]:
     return points
 
 
-_armed = _parse(os.environ.get("SUPPLYFEED_FAILPOINTS", ""))
+_armed: dict[str, tuple[bool, int]] = {}
+_spec = ""  # as armed, for worker processes (they count on their own, from the start)
 KILL_PARENT = False  # set in worker processes: the crash takes the whole program down
+
+
+def arm(spec: str) -> None:
+    """Arm the points of ``spec`` (the ``SUPPLYFEED_FAILPOINTS`` syntax; "" disarms)."""
+    global _spec
+    _armed.clear()
+    _armed.update(_parse(spec))
+    _spec = spec
+
+
+def armed_spec() -> str:
+    """The spec this process was armed with, to arm a worker process the same way."""
+    return _spec
 
 
 def failpoint(name: str) -> None:

@@ -7,12 +7,13 @@ above it, 2 bad usage, 3 the run could not finish, 75 the database is locked).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, _failpoints
 from .._exceptions import ConfigError, RunLockedError, SinkError
 from .._formats.registry import FORMATS
 from .._models import DocKind
@@ -57,6 +58,7 @@ def _metrics_default() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _failpoints.arm(os.environ.get(_failpoints.ENV, ""))  # the reliability tests' crashes
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

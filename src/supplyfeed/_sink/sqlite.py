@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
+from .. import _failpoints
 from .._exceptions import ConfigError, SinkError
 from .._fetch.conditional import Validators
 from .._formats.body import Body
@@ -78,7 +79,15 @@ class SqliteSink:
         if worker not in ("thread", "process"):
             raise ConfigError(f"worker must be thread or process, not {worker!r}", key="worker")
         self._worker = "thread" if self.path == MEMORY else worker
-        self._db_args = (self.path, busy_timeout, dict(pragmas or {}), chunk_rows)
+        # the worker process's Database, and its crash points as this process has them
+        pragma_map = dict(pragmas or {})
+        self._child_args = (
+            self.path,
+            busy_timeout,
+            pragma_map,
+            chunk_rows,
+            _failpoints.armed_spec(),
+        )
         self._db = Database(
             self.path, busy_timeout=busy_timeout, pragmas=pragmas or {}, chunk_rows=chunk_rows
         )
@@ -125,7 +134,7 @@ class SqliteSink:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a live loop
                 initializer=child_init,
-                initargs=self._db_args,
+                initargs=self._child_args,
             )
             with main_script_not_rerun():  # a user script needs no __main__ guard
                 pool.submit(os.getpid)  # the first call starts the worker, here and now

@@ -35,11 +35,14 @@ _db: Database | None = None  # the child's Database
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def child_init(path: str, busy_timeout: float, pragmas: Mapping[str, Any], chunk_rows: int) -> None:
+def child_init(
+    path: str, busy_timeout: float, pragmas: Mapping[str, Any], chunk_rows: int, failpoints: str
+) -> None:
     global _db
     _exit_with_parent()  # first: the parent may already be gone
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _failpoints.arm(failpoints)  # as the parent was armed (tests only)
     _failpoints.KILL_PARENT = True  # a crash point means the whole program dies there
     _db = Database(path, busy_timeout=busy_timeout, pragmas=pragmas, chunk_rows=chunk_rows)
 

@@ -78,7 +78,7 @@ def _table_keys(db: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _truth(plan: DemoPlan, rounds: range) -> dict[str, frozenset[tuple[Any, ...]]]:
-    """The tables SPEC §6 gives after the demo's poll ``rounds`` (PARTS is JSON and CSV,
+    """The tables docs/contract.md §6 gives after the demo's poll ``rounds`` (PARTS is JSON and CSV,
     read back as generated: no envelope versions, no codes)."""
     deliveries = [
         Delivery(f"{where}{ep.host}{ep.path}", r, ep.documents_at(r))

@@ -66,7 +66,7 @@ def test_all_is_pinned() -> None:
 
 
 def test_feed_config_keeps_the_guides_fields_and_defaults() -> None:
-    """SPEC §1: the guide's five names and defaults, plus limit_per_host=10."""
+    """docs/contract.md §1: the guide's five names and defaults, plus limit_per_host=10."""
     cfg = supplyfeed.FeedConfig()
     assert (
         cfg.max_concurrency,

@@ -1,4 +1,4 @@
-"""Reading and validating a feeds file (SPEC §3), before any request is sent.
+"""Reading and validating a feeds file (docs/contract.md §3), before any request is sent.
 
 Every error names the file, the line and the key: ``feeds.yaml:14: key 'suppliers[2].feeds[0].kind':
 must be one of po_ack, ship_notice, inventory_snapshot``. Secrets come only from

@@ -11,7 +11,7 @@ Every record keeps ``codes``: the raw qualifier codes it was mapped from (an X12
 ``IA``, a QTY qualifier ``33``, an EDIFACT action code ``5`` ...), so a mapping can be
 audited against the source document.
 
-Version rule (SPEC §6, used by the sinks against out-of-order delivery): every document,
+Version rule (docs/contract.md §6, used by the sinks against out-of-order delivery): every document,
 inventory included, has the version ``(issued_at, control_number)``, filled by its decoder
 from the format's own date and control number (``docs/design.md``, "Versions by format").
 A lower version than the one stored is stale; between two deliveries of one source the

@@ -329,7 +329,7 @@ def test_registry_sniffs_and_finds_the_decoder() -> None:
     assert get_decoder("cxml") is decode
 
 
-# -- ProductActivityMessage versions (SPEC §6) -----------------------------------------
+# -- ProductActivityMessage versions (docs/contract.md §6) -----------------------------------------
 
 
 def _inventory_versions(data: bytes, spooled_to: Path | None = None) -> list[Version]:

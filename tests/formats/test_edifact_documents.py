@@ -314,7 +314,7 @@ def test_empty_and_non_edifact_bodies_are_payload_errors() -> None:
             _decode(data, DocKind.SHIP_NOTICE)
 
 
-# -- INVRPT versions (SPEC §6) ---------------------------------------------------------
+# -- INVRPT versions (docs/contract.md §6) ---------------------------------------------------------
 
 
 def _invrpt(reference: str = "IC44", issued: str = "DTM+137:202603030645:203'") -> str:

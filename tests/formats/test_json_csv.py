@@ -23,7 +23,7 @@ def decode(fmt: str, data: bytes, ctx: DecodeContext = INV) -> list[object]:
 
 
 def test_canonical_json_inventory_from_the_spec() -> None:
-    """SPEC §4's example decodes without any mapping."""
+    """docs/contract.md §4's example decodes without any mapping."""
     (doc,) = decode(
         "json",
         b'{"supplier_id": "SUP001", "warehouse_id": "W01", "as_of": "2026-11-28T07:45:00Z",'
@@ -166,7 +166,7 @@ def test_sniff_unknown_is_a_payload_error() -> None:
         sniff_format(b"\x00\x01binary")
 
 
-# -- inventory versions (SPEC §6) ------------------------------------------------------
+# -- inventory versions (docs/contract.md §6) ------------------------------------------------------
 
 
 def _items(count: int) -> str:

@@ -314,7 +314,7 @@ def test_unexpected_errors_surface_as_payload_errors() -> None:
         list(decode(BrokenBody(data=b"x"), DecodeContext(kind=DocKind.PO_ACK)))
 
 
-# -- 846 versions (SPEC §6) ------------------------------------------------------------
+# -- 846 versions (docs/contract.md §6) ------------------------------------------------------------
 
 
 def _snapshots(data: bytes, max_items: int = 1000) -> list[InventorySnapshot]:

@@ -206,7 +206,7 @@ def test_registry_finds_the_decoder() -> None:
 )
 def test_a_records_path_that_matches_nothing_is_a_payload_error(records: str, problem: str) -> None:
     """A mapping whose records path names nothing in the payload must not load zero
-    records and report success (SPEC §6): the payload is quarantined, the path named."""
+    records and report success (docs/contract.md §6): the payload is quarantined, the path named."""
     data = b'<Stock wh="W1" at="2026-11-28T07:00:00Z"><Line><Sku>A</Sku></Line><Line/></Stock>'
     mapping = FieldMapping(
         records=records,

@@ -1,4 +1,4 @@
-"""The views on SQLite and PostgreSQL: ``inventory_current`` against a model of SPEC §6
+"""The views on SQLite and PostgreSQL: ``inventory_current`` against a model of docs/contract.md §6
 plus the rule "per (supplier, warehouse) the latest as_of wins"; ``in_transit`` and
 ``ack_exceptions`` on documents that do and do not belong in them."""
 

@@ -107,7 +107,7 @@ async def test_serves_600_concurrent_connections() -> None:
 
 
 async def test_feeds_document_lists_every_url_once_under_its_supplier() -> None:
-    """feeds_document(): SPEC §3 shape; each URL under its supplier, kind and format."""
+    """feeds_document(): docs/contract.md §3 shape; each URL under its supplier, kind and format."""
     spec = FleetSpec.generate(endpoints=24, hosts=2)
     async with SupplierFleet(spec) as fleet:
         doc = fleet.feeds_document(sink="sqlite:///x.db", defaults={"limit_per_host": 4})

@@ -1,4 +1,5 @@
-"""The identity suppliers (SPEC §6): what they serve, round by round, and their truth."""
+"""The identity suppliers (docs/contract.md §6): what they serve, round by round, and their
+truth."""
 
 from __future__ import annotations
 

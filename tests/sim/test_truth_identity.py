@@ -1,4 +1,4 @@
-"""The ground truth follows SPEC §6 on small hand-written deliveries, in every order."""
+"""The ground truth follows docs/contract.md §6 on small hand-written deliveries, in every order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The load semantics every sink must keep (SPEC section 5 and the sink base docstring)."""
+"""The load semantics every sink must keep (docs/contract.md §5 and the sink base docstring)."""
 
 from __future__ import annotations
 
@@ -355,7 +355,7 @@ async def test_a_batch_replacing_many_stored_documents_leaves_no_old_line(sink: 
 async def test_a_snapshot_replaced_twice_in_one_call_keeps_only_the_last(sink: Sink) -> None:
     """One source delivering three versions of its part (later fetches, one of them in
     the same call): the latest delivery replaces the part whole, lines that disappeared
-    go, whatever the content hashes (SPEC §6: the later fetch breaks a tie)."""
+    go, whatever the content hashes (docs/contract.md §6: the later fetch breaks a tie)."""
     first, second, third = (snapshot(skus=range(n * 10, n * 10 + 3)) for n in range(3))
     await sink.load([unit("e1", [first], request_id="r1")])
     finals = await sink.load(
@@ -369,7 +369,7 @@ async def test_a_snapshot_replaced_twice_in_one_call_keeps_only_the_last(sink: S
 
 async def test_parts_of_one_snapshot_from_three_sources_add_up(sink: Sink) -> None:
     """Three sources report one warehouse at one instant with disjoint SKUs: every item
-    is kept (SPEC §6: a snapshot is made of parts), none is stale."""
+    is kept (docs/contract.md §6: a snapshot is made of parts), none is stale."""
     parts = [snapshot(skus=range(n * 10, n * 10 + 3)) for n in range(3)]
     await sink.load([unit("e0", [parts[0]])])
     finals = await sink.load([unit("e1", [parts[1]]), unit("e2", [parts[2]])])

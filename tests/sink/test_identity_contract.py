@@ -1,4 +1,5 @@
-"""SPEC §6 on every sink: document identity, parts, versions, conflicts and honest counts.
+"""docs/contract.md §6 on every sink: document identity, parts, versions, conflicts and honest
+counts.
 
 Every scenario checks the tables like a Jepsen checker (nothing lost, nothing duplicated,
 nothing unexpected, every value the one §6 says) and the counts: for every payload,

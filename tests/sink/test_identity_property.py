@@ -1,4 +1,4 @@
-"""A property of SPEC §6: for any deliveries, in any order across sources, with a crash
+"""A property of docs/contract.md §6: for any deliveries, in any order across sources, with a crash
 (the transaction of a batch is lost before it commits) and a resume anywhere, the final
 inventory table equals a model of §6 written here, independently of the planner.
 

@@ -1,4 +1,5 @@
-"""SPEC §6 end to end: snapshots split over URLs and pages, corrections and stale bodies,
+"""docs/contract.md §6 end to end: snapshots split over URLs and pages, corrections and stale
+bodies,
 through the real pipeline against a real local server, into SQLite and memory."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JSON: canonical documents (SPEC §4) without a mapping, any other shape with one.
+"""JSON: canonical documents (docs/contract.md §4) without a mapping, any other shape with one.
 
 Canonical payloads are one document object or an array of them, decoded and validated
 in one msgspec pass. A spooled (large) canonical payload is streamed with ijson (the

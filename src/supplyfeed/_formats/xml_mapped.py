@@ -21,7 +21,7 @@ XML has no canonical shape here, so a mapping is required. Its paths are read li
 Each record yields one line (an inventory item, a PO-ack line, an ASN line) plus the
 header fields of its document; a record with no line field present contributes only its
 document's header, which is how a document without lines is written. Records are grouped
-into documents by the document's natural key (SPEC section 5): inventory by
+into documents by the document's natural key (docs/contract.md §5): inventory by
 (warehouse_id, as_of), PO acks by (po_number, ack_number), ship notices by asn_number; the
 other header fields come from the document's first record. Values convert to the
 canonical types with msgspec's lax mode (``"12"`` -> 12), as for JSON and CSV; a value
@@ -331,7 +331,8 @@ class _Container:
     The element that holds the records (the path less its last step) may be present and
     empty: a document without lines, as a header-only ship notice is. Absent, or holding
     only other elements, the mapping matches nothing in this payload: a payload error, so
-    that it is quarantined instead of loading nothing and reporting success (SPEC §6)."""
+    that it is quarantined instead of loading nothing and reporting success (docs/contract.md
+    §6)."""
 
     __slots__ = ("children", "found")
 

@@ -435,7 +435,7 @@ class Runner:
 
     async def _finish_sources(self, feeds: set[str]) -> None:
         """A paged feed's last page committed: its delivery is complete, so lines its
-        earlier deliveries reported on pages this one no longer has go (SPEC §6)."""
+        earlier deliveries reported on pages this one no longer has go (docs/contract.md §6)."""
         for feed in sorted(feeds):
             await self.sink.finish_source(self.run_id, feed)
 

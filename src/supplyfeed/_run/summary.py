@@ -31,7 +31,7 @@ class RunSummary:
     endpoints: int
     outcomes: dict[str, int]
     failures_by_reason: dict[str, int]
-    records: int  # decoded; where they went (SPEC §6) is in ``buckets``
+    records: int  # decoded; where they went (docs/contract.md §6) is in ``buckets``
     documents: int
     stale_documents: int
     bytes: int

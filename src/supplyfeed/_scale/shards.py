@@ -15,7 +15,7 @@ so both stay whole within a shard. The components are then packed into at most `
 shards (largest first onto the lightest shard), enough to keep every worker busy while
 a big supplier still runs alone.
 
-Every natural key (SPEC §5) starts with the supplier id, so two shards never write the
+Every natural key (docs/contract.md §5) starts with the supplier id, so two shards never write the
 same row either: concurrent workers never contend for a key in the database.
 """
 

@@ -3,7 +3,7 @@
 A sink stores three things in one database, so that a document's rows and its ledger
 checkpoint commit in the same transaction:
 
-- the canonical tables of SPEC section 5 (``inventory_positions``, ``po_acks``,
+- the canonical tables of docs/contract.md §5 (``inventory_positions``, ``po_acks``,
   ``po_ack_lines``, ``ship_notices``, ``ship_notice_lines``), each row carrying
   ``run_id``, ``source_url`` and ``request_id``;
 - the run ledger: ``sf_runs`` (one row a run) and ``sf_endpoints`` (one row per endpoint
@@ -77,7 +77,8 @@ class Endpoint:
 
     @property
     def source(self) -> str:
-        """Where the documents come from as configured (SPEC §6): the feed URL without its
+        """Where the documents come from as configured (docs/contract.md §6): the feed URL without
+        its
         pagination (every page of a paged feed is one source), or one drop file."""
         return self.key.partition(PAGE_SUFFIX)[0]
 
@@ -132,7 +133,7 @@ class EndpointRecord:
     started_at: dt.datetime | None = None
     elapsed: float = 0.0
     retry_history: list[dict[str, Any]] = field(default_factory=list)
-    # Where the records decoded went (SPEC §6): records = the sum of these five.
+    # Where the records decoded went (docs/contract.md §6): records = the sum of these five.
     records_loaded: int = 0
     records_unchanged: int = 0
     records_stale: int = 0
@@ -286,7 +287,7 @@ class Sink(Protocol):
     async def finish_source(self, run_id: str, source: str) -> int:
         """A paged source's delivery in ``run_id`` is complete: its lines from earlier
         deliveries on pages this one did not bring go; another part's copy of a line takes
-        its place (SPEC §6). Returns the table rows that changed."""
+        its place (docs/contract.md §6). Returns the table rows that changed."""
 
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
         """The conflicts stored (``sf_conflicts``), of one run or of every run."""

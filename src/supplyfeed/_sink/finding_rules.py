@@ -381,7 +381,7 @@ def _identifier_finding(row: Mapping[str, Any]) -> Finding:
                    detail, row["sku"], row["warehouse_id"])  # fmt: skip
 
 
-# -- parts by source (SPEC §6) ----------------------------------------------------------------
+# -- parts by source (docs/contract.md §6) -------------------------------------------------
 
 # A source's deliveries, newest first, from the inventory parts sf_documents keeps (one
 # row per part: the snapshot key + source + page, with the run that wrote it). The latest

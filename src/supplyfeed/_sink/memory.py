@@ -219,7 +219,7 @@ class MemorySink:
 
     async def finish_source(self, run_id: str, source: str) -> int:
         """A paged source's delivery is complete: its lines from pages this delivery did
-        not bring (or found unchanged) go, and shadows take their place (SPEC §6)."""
+        not bring (or found unchanged) go, and shadows take their place (docs/contract.md §6)."""
         ledger = [
             r for r in self._endpoints.get(run_id, {}).values() if r.endpoint.source == source
         ]

@@ -675,7 +675,7 @@ class PostgresSink:
         ]
 
     async def finish_source(self, run_id: str, source: str) -> int:
-        """A paged source's delivery in ``run_id`` is complete (SPEC §6): its lines from
+        """A paged source's delivery in ``run_id`` is complete (docs/contract.md §6): its lines from
         pages this delivery did not bring go, and shadows take their place."""
         self._check_open()
 

@@ -1,6 +1,6 @@
 """Writing a batch of units into PostgreSQL, inside the caller's transaction.
 
-Every document goes through the shared planner of :mod:`.semantics` (SPEC §6): a whole
+Every document goes through the shared planner of :mod:`.semantics` (docs/contract.md §6): a whole
 acknowledgment or ship notice by ``plan_document``, an inventory part by ``plan_part``
 and, when it meets stored copies of its lines, ``plan_lines`` (postgres_parts.py). The
 stored state is looked up in ``sf_documents`` once per chunk or group, not per document.

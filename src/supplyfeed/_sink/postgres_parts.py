@@ -1,4 +1,5 @@
-"""PostgreSQL: inventory snapshots made of parts, and the planner's bookkeeping (SPEC §6).
+"""PostgreSQL: inventory snapshots made of parts, and the planner's bookkeeping (docs/contract.md
+§6).
 
 The loaders (postgres_load.py) hand every inventory part to :class:`PartWriter`. A part
 the planner would only insert (a new part, or more of the delivery in progress, whose

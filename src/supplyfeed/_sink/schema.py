@@ -69,12 +69,13 @@ __all__ = [
     "version_of",
 ]
 
-# 2: document parts (SPEC §6): ``source`` on every row, inventory line versions, shadow
+# 2: document parts (docs/contract.md §6): ``source`` on every row, inventory line versions, shadow
 # copies, conflicts and per-bucket record counts in the ledger.
 SCHEMA_VERSION: Final = 2
 
 Row: TypeAlias = tuple[Any, ...]
-# run_id, source_url (the page or file fetched), request_id, source (SPEC §6: the feed URL
+# run_id, source_url (the page or file fetched), request_id, source (docs/contract.md §6: the feed
+# URL
 # without its pagination, or one drop file).
 Provenance: TypeAlias = tuple[str, str, str | None, str]
 NO_PROVENANCE: Final[Provenance] = ("", "", None, "")
@@ -135,7 +136,7 @@ INVENTORY_POSITIONS = _table(
     *("on_hand numeric!", "available numeric", "uom text"),
     *_PROVENANCE,
     # The version of the part that brought the line: a line reported by two parts is
-    # decided by it (SPEC §6) without a lookup of the other part.
+    # decided by it (docs/contract.md §6) without a lookup of the other part.
     *("issued_at timestamp", "control_number text"),
 )
 PO_ACKS = _table(
@@ -192,7 +193,7 @@ SF_ENDPOINTS = _table(
     *("error_kind text", "error_message text", "permanent bool!", "bytes int!"),
     *("records int!", "documents int!", "stale_documents int!", "request_id text"),
     *("started_at timestamp", "elapsed real!", "retry_history json!"),
-    # What became of the records decoded (SPEC §6): records = the sum of these five.
+    # What became of the records decoded (docs/contract.md §6): records = the sum of these five.
     *("records_loaded int!", "records_unchanged int!", "records_stale int!"),
     *("records_superseded int!", "records_conflict int!"),
 )
@@ -206,7 +207,7 @@ SF_DOCUMENTS = _table(
 # A copy of an inventory line that is not the one in ``inventory_positions``: reported by
 # another part too (equal, older, or the loser of a conflict). When the part holding the
 # table's copy drops the line, the best shadow takes its place, so no part's report of a
-# line is ever lost while that part stands (SPEC §6).
+# line is ever lost while that part stands (docs/contract.md §6).
 SF_INVENTORY_SHADOWS = _table(
     "sf_inventory_shadows",
     "supplier_id warehouse_id as_of sku source source_url line_hash",
@@ -216,7 +217,7 @@ SF_INVENTORY_SHADOWS = _table(
     *("issued_at timestamp", "control_number text", "line_hash text!"),
 )
 # Two reports of one line (or one whole document) with different values at an equal
-# version: the winner is deterministic, and both sides are kept here (SPEC §6).
+# version: the winner is deterministic, and both sides are kept here (docs/contract.md §6).
 SF_CONFLICTS = _table(
     "sf_conflicts",
     "id",
@@ -476,7 +477,7 @@ def _plain_number(value: Any) -> Any:
 
 def line_hash(on_hand: Any, available: Any, uom: str | None, codes: str | None) -> str:
     """SHA-256 of an inventory line's values (not its key, not its provenance): equal
-    reports of one SKU hash alike, and the greatest hash wins a conflict (SPEC §6)."""
+    reports of one SKU hash alike, and the greatest hash wins a conflict (docs/contract.md §6)."""
     values = (_plain_number(on_hand), _plain_number(available), uom, codes)
     return hashlib.sha256(_encode(values)).hexdigest()
 

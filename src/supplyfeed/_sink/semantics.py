@@ -1,7 +1,7 @@
 """The load semantics every sink shares, so that SQLite, PostgreSQL and the in-memory fake
 cannot drift apart: guarding the decoder, grouping parts into documents, the load planner
-(SPEC §6: write, unchanged, stale, superseded or conflict, per document and per line) and
-the final ledger rows. The sinks only carry out what the planner says."""
+(docs/contract.md §6: write, unchanged, stale, superseded or conflict, per document and
+per line) and the final ledger rows. The sinks only carry out what the planner says."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def delivery_of(unit: LoadUnit) -> Delivery:
     return Delivery(endpoint.source, endpoint.url, unit.run_id, unit.record.request_id)
 
 
-# -- the load planner (SPEC §6) ---------------------------------------------------------
+# -- the load planner (docs/contract.md §6) ------------------------------------------------
 #
 # Every sink asks the same two questions and carries out the answers; none decides alone.
 #
@@ -135,7 +135,7 @@ def delivery_of(unit: LoadUnit) -> Delivery:
 
 
 class Bucket(StrEnum):
-    """Where a decoded record ends (SPEC §6: decoded = the sum of the five)."""
+    """Where a decoded record ends (docs/contract.md §6: decoded = the sum of the five)."""
 
     LOADED = "loaded"  # a row this run wrote, still in the table
     UNCHANGED = "unchanged"  # identical content already stored
@@ -372,7 +372,7 @@ def plan_sweep(
     """A paged source's delivery in ``run_id`` is complete: its copies from earlier
     deliveries go, except on ``kept_pages`` (pages this delivery found unchanged, whose
     lines were not written again); where another part still reports a line, its best copy
-    takes the table (SPEC §6: the source's part equals its latest complete delivery).
+    takes the table (docs/contract.md §6: the source's part equals its latest complete delivery).
     ``table``/``shadows``: one snapshot's copies."""
     state = _Lines(table, shadows)
     state.drop(lambda c: is_swept(c.delivery, run_id, source, kept_pages), run_id)
@@ -503,7 +503,7 @@ class _Lines:
         self.promote()
 
     def promote(self) -> None:
-        """Lines that lost copies: the best live copy takes the table (SPEC §6: the best
+        """Lines that lost copies: the best live copy takes the table (docs/contract.md §6: the best
         copy among the parts that still report the line), the others stay shadows. A
         table copy is replaced only by different values (an equal copy is not rewritten);
         two that differ at an equal version are a conflict."""

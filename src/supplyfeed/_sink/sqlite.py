@@ -197,7 +197,7 @@ class SqliteSink:
         return await self._call(self._db.load, units)
 
     async def finish_source(self, run_id: str, source: str) -> int:
-        """A paged source's delivery in ``run_id`` is complete (SPEC §6)."""
+        """A paged source's delivery in ``run_id`` is complete (docs/contract.md §6)."""
         return await self._call(self._db.finish_source, run_id, source)
 
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:

@@ -1,4 +1,4 @@
-"""SQLite: inventory snapshots made of parts, and the planner's other actions (SPEC §6).
+"""SQLite: inventory snapshots made of parts, and the planner's other actions (docs/contract.md §6).
 
 The loaders (sqlite_load.py, sqlite_batch.py) hand every inventory part to
 :class:`PartWriter`. A part the planner would only insert (a new part whose SKUs no stored

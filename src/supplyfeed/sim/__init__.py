@@ -10,7 +10,7 @@ load); JSON endpoints are also served paged in every style (``paged.py``); an
 :class:`SftpDrop` serves a fleet's documents as files over SFTP. Nothing here touches
 any network but the loopback.
 
-Suppliers that test document identity (SPEC §6: snapshots split over URLs, files and
+Suppliers that test document identity (docs/contract.md §6: snapshots split over URLs, files and
 pages, corrections, two ASNs of one number) come from ``identity.py``
 (:func:`identity_fleet`); their endpoints change between poll rounds
 (:meth:`SupplierFleet.advance`), and the ground truth applies §6 to what was served

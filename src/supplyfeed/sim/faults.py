@@ -77,7 +77,7 @@ class AmbiguousOutcome(ValueError):
 
 
 def is_transient_status(status: int) -> bool:
-    """Whether a client should retry this status (SPEC §1: 5xx, 408, 425, 429)."""
+    """Whether a client should retry this status (docs/contract.md §1: 5xx, 408, 425, 429)."""
     return status >= 500 or status in _TRANSIENT_4XX
 
 

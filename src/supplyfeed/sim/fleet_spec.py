@@ -80,7 +80,7 @@ class EndpointSpec:
 
 
 def table_keys(doc: Document) -> Iterator[tuple[str, tuple[object, ...]]]:
-    """The rows a document becomes (SPEC §5), as ``(table, natural key)``.
+    """The rows a document becomes (docs/contract.md §5), as ``(table, natural key)``.
 
     Keys are strings except ``line_seq`` (an int); ``as_of`` is ISO ``...THH:MM:SSZ``.
     """

@@ -1,7 +1,7 @@
 """Realistic canonical documents, deterministic from a seeded ``random.Random``.
 
 Identifiers are built from the endpoint's serial number so that no two endpoints of a
-fleet ever produce the same natural key (SPEC §5): a duplicate in the database is then
+fleet ever produce the same natural key (docs/contract.md §5): a duplicate in the database is then
 always the client's fault, never the generator's. Everything else (SKUs, quantities,
 statuses, carriers, lots) is drawn from the generator.
 """

@@ -1,4 +1,4 @@
-"""Suppliers that put document identity to the test (SPEC §6).
+"""Suppliers that put document identity to the test (docs/contract.md §6).
 
 Each builder returns endpoints for one host (``host`` 0 unless told), to be combined into
 a :class:`~supplyfeed.sim.FleetSpec` (:func:`identity_fleet` makes one of them all):
@@ -19,7 +19,7 @@ a :class:`~supplyfeed.sim.FleetSpec` (:func:`identity_fleet` makes one of them a
   notice with the number of the first and other quantities.
 
 Poll rounds are the fleet's (:meth:`SupplierFleet.advance`); the ground truth of every
-round is :meth:`SupplierFleet.expected`, SPEC §6 applied to what was served.
+round is :meth:`SupplierFleet.expected`, docs/contract.md §6 applied to what was served.
 """
 
 from __future__ import annotations

@@ -320,7 +320,8 @@ class SupplierFleet:
     def feeds_document(
         self, sink: str = "sqlite:///supplyfeed.db", defaults: Mapping[str, object] | None = None
     ) -> dict[str, Any]:
-        """A feeds file (SPEC §3) listing every endpoint under its supplier, kind and format."""
+        """A feeds file (docs/contract.md §3) listing every endpoint under its supplier, kind and
+        format."""
         suppliers: dict[str, dict[tuple[str, str, bool], list[str]]] = {}
         for ep in self.spec.endpoints:
             feeds = suppliers.setdefault(ep.supplier_id, {})

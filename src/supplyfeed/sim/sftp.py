@@ -305,7 +305,8 @@ class SftpDrop:
 
     # -- what clients are told and what they must end with ------------------------------
     def suppliers(self, *, login: str = "password") -> list[dict[str, Any]]:
-        """Feeds-file suppliers (SPEC §3) with one glob URL per (supplier, kind, format).
+        """Feeds-file suppliers (docs/contract.md §3) with one glob URL per (supplier, kind,
+        format).
 
         ``login="password"``: the password in the URL as ``${password_env}``;
         ``login="key"``: the user and the client key in ``auth``. Either way the host key

@@ -4,7 +4,7 @@ The reliability checker numbers the source records (here: their natural keys) an
 compares them with the database, like Kafka's and Jepsen's checkers: ``lost``,
 ``duplicated`` and ``unexpected`` must all come out empty.
 
-Which rows and values the tables end with is SPEC §6, written here again from the spec
+Which rows and values the tables end with is docs/contract.md §6, written here again from the spec
 (:func:`expected_state`), not taken from the sinks' planner: a pure function of the
 deliveries, whatever order they arrived in. Only the conflict tie-breaks are shared with
 the sinks, since they are definitions, not decisions: the line hash
@@ -81,7 +81,7 @@ class GroundTruth:
     outcomes: Mapping[str, Outcome]
     row_counts: Mapping[str, int]
     table_rows: Mapping[str, frozenset[RowKey]] = field(default_factory=dict)
-    state: Expected | None = None  # the values and conflicts (SPEC §6), when computed
+    state: Expected | None = None  # the values and conflicts (docs/contract.md §6), when computed
 
     @property
     def conflicts(self) -> Mapping[DocKind, int]:
@@ -120,7 +120,7 @@ class GroundTruth:
         )
 
 
-# -- SPEC §6: what the tables hold after a set of deliveries ----------------------------
+# -- docs/contract.md §6: what the tables hold after a set of deliveries -------------------
 _LOWEST: Final = dt.datetime.min.replace(tzinfo=dt.UTC)
 Rank = tuple[Any, ...]
 
@@ -138,7 +138,7 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Expected:
-    """The tables after some deliveries (SPEC §6), and the conflicts on the way.
+    """The tables after some deliveries (docs/contract.md §6), and the conflicts on the way.
 
     ``inventory``: the winning item per ``(supplier, warehouse, sku, as_of)``;
     ``documents``: the winning acknowledgment or ship notice per header row (``(table,
@@ -163,7 +163,8 @@ class Expected:
 
 
 def version_rank(doc: Document) -> Rank:
-    """SPEC §6's order of versions: the document's own date, then its control number (all
+    """docs/contract.md §6's order of versions: the document's own date, then its control number
+    (all
     digits compare as numbers, ``10`` after ``9``); what a document lacks sorts first."""
     issued = doc.issued_at
     if issued is None:
@@ -181,7 +182,7 @@ def version_rank(doc: Document) -> Rank:
 
 
 def expected_state(deliveries: Iterable[Delivery]) -> Expected:
-    """SPEC §6 over ``deliveries``, in any order (the result does not depend on it):
+    """docs/contract.md §6 over ``deliveries``, in any order (the result does not depend on it):
 
     - inventory: a snapshot (supplier, warehouse, as_of) is the union of its sources'
       parts; a source's part is its latest delivery reporting that snapshot (the highest
@@ -316,7 +317,7 @@ def build_truth(
 
     ``polled``: the poll rounds a client fetched every loaded endpoint in (a correction
     is served in a later round); ``view(endpoint, round)``: the documents a client reads
-    from it then. Rows and values follow SPEC §6 (:func:`expected_state`)."""
+    from it then. Rows and values follow docs/contract.md §6 (:func:`expected_state`)."""
     rounds = sorted(set(polled))
     outcomes: dict[str, Outcome] = {}
     counts: dict[str, int] = {}

@@ -7,7 +7,7 @@ Header
     qualifier 18 (warehouse), else 14 (location of goods), else 19 (factory/plant), else
     the party of ``NAD+WH`` (warehouse keeper), else ``NAD+GY`` (inventory reporting
     party, the stock-holding site in EANCOM's simple report).
-    The version (SPEC §6), as for DESADV and ORDRSP: ``issued_at`` is DTM 137 (document
+    The version (docs/contract.md §6), as for DESADV and ORDRSP: ``issued_at`` is DTM 137 (document
     date) when it has a time of day (a date alone is no order between two reports of one
     day, and stays in ``codes``); ``control_number`` is UNB05, the sender's interchange
     reference. Every part of the message carries the same version.

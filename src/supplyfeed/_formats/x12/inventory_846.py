@@ -6,7 +6,7 @@ Header
 - The location (``warehouse_id``) of the report: header N1 by entity code WH (warehouse),
   else SN (store), else ST (ship-to: in vendor-managed and consignment reports the stock
   sits at the buyer's ship-to), else no location (""). The id N104, else the name N102.
-- The version (SPEC §6): ``issued_at`` = BIA04 date + BIA05 time (the report's own
+- The version (docs/contract.md §6): ``issued_at`` = BIA04 date + BIA05 time (the report's own
   creation time); ``control_number`` = ISA13 then ST02, as ``values.control_number``
   writes them (18 digits, so a correction in a later interchange orders after the
   original whatever its ST02). Every part of one report carries the same version.

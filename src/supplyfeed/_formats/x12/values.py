@@ -9,7 +9,7 @@
 - Times: HHMM, HHMMSS, HHMMSSD, HHMMSSDD. Datetimes are timezone-aware: the DTM04 time
   code is honoured where given, and a time without a zone is taken as UTC (X12 envelopes
   carry no zone), so that every decoded datetime compares with every other.
-- Control numbers (a document's version, SPEC §6): ISA13 then ST02 as one string that
+- Control numbers (a document's version, docs/contract.md §6): ISA13 then ST02 as one string that
   orders a correction after its original (:func:`control_number`).
 """
 

@@ -1,4 +1,4 @@
-"""Canonical JSON (SPEC §4): one document is an object, several are an array."""
+"""Canonical JSON (docs/contract.md §4): one document is an object, several are an array."""
 
 from __future__ import annotations
 

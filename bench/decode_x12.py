@@ -54,8 +54,9 @@ def median_seconds(fn: Callable[[], int]) -> tuple[float, int]:
     return statistics.median(times), result
 
 
-def main() -> None:
-    items = int(sys.argv[1]) if len(sys.argv) > 1 else 333_334
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv  # python -m bench x12 -- ITEMS
+    items = int(args[0]) if args else 333_334
     data = make_846(items)
     body = Body.from_bytes(data)
 

@@ -1,14 +1,15 @@
-"""The batch engine: ``AsyncBatchIngestor`` as the guide named it, made correct.
+"""The batch engine: :class:`AsyncBatchIngestor` fetches many URLs concurrently.
 
-The guide gathers fixed chunks of ``batch_size`` URLs, so one hanging endpoint holds back
-every later chunk (head-of-line blocking); it sleeps between retries while holding its
-semaphore; it retries 404s; it jitters with ``hash(url)``; it logs failures and drops them.
-
-Here every URL is its own task inside one ``asyncio.TaskGroup``. A bounded admission
-window (``max_pending``) keeps memory flat for huge URL lists; the limiter hands out
-slots (host, supplier, global) only for the time a request is on the wire; retries sleep
-outside any slot; and every URL ends as a :class:`FetchSuccess` or a typed
-:class:`FetchFailure` that the caller can read from ``ingestor.last_batch``.
+Every URL is its own task inside one ``asyncio.TaskGroup``, so a slow or hanging
+endpoint holds back no other (``batch_size`` only bounds how many are started at once).
+A bounded admission window (``max_pending``) keeps memory flat for huge URL lists. The
+limiter hands out slots (host, supplier, global) only for the time a request is on the
+wire: a retry sleeps outside any slot, for a backoff with seeded jitter or the
+``Retry-After`` the server asked for (capped); permanent errors are not retried; a slow
+attempt may be hedged (``hedging.py``). Hooks (``hooks.py``: rate limits, circuit
+breakers, auth) wrap each request. Every URL ends as a :class:`FetchSuccess` or a typed
+:class:`FetchFailure` that the caller reads from ``ingestor.last_batch``
+(docs/contract.md §1 for what the API guarantees).
 """
 
 from __future__ import annotations

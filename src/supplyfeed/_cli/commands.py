@@ -48,7 +48,7 @@ def _log_level(args: argparse.Namespace) -> int | None:
 
 def _telemetry(args: argparse.Namespace) -> Telemetry:
     from .._telemetry import Telemetry, TelemetryOptions
-    from .._telemetry.metrics import METRICS_ADDRESS
+    from .._telemetry.metrics import METRICS_ADDRESS, created_series
 
     addr, port = args.metrics_port or (METRICS_ADDRESS, None)
     return Telemetry(
@@ -60,6 +60,7 @@ def _telemetry(args: argparse.Namespace) -> Telemetry:
             metrics_file=args.metrics_file,
             profile_memory=args.profile_memory,
             debug=args.debug,
+            created_series=created_series(os.environ),
         )
     )
 

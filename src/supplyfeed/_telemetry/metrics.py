@@ -16,7 +16,6 @@ of the buckets it read, so the two always agree.
 
 from __future__ import annotations
 
-import os
 import selectors
 import socket
 import threading
@@ -38,19 +37,29 @@ from prometheus_client.utils import floatToGoString
 
 from .._exceptions import ConfigError
 
-__all__ = ["METRICS_ADDRESS", "Counter", "Histogram", "Metrics", "RunGauges", "last_success_in"]
+__all__ = [
+    "CREATED_SERIES_ENV",
+    "METRICS_ADDRESS",
+    "Counter",
+    "Histogram",
+    "Metrics",
+    "RunGauges",
+    "created_series",
+    "last_success_in",
+]
 
 # Metrics name suppliers, hosts and error kinds: served on loopback unless asked otherwise.
 METRICS_ADDRESS = "127.0.0.1"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-# As prometheus_client decides whether to expose ``_created`` series.
-_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in (
-    "true",
-    "1",
-    "t",
-)
+CREATED_SERIES_ENV = "PROMETHEUS_DISABLE_CREATED_SERIES"
+
+
+def created_series(env: Mapping[str, str]) -> bool:
+    """Whether to expose ``_created`` series, as prometheus_client decides it from its
+    environment variable (only the CLI reads the environment, and passes this in)."""
+    return env.get(CREATED_SERIES_ENV, "False").lower() not in ("true", "1", "t")
 
 
 def _le(bound: float) -> str:
@@ -161,7 +170,10 @@ _LAST_SUCCESS = "supplyfeed_last_success_timestamp_seconds"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """``created_series``: expose ``*_created`` samples (see :func:`created_series`)."""
+
+    def __init__(self, *, created_series: bool = True) -> None:
+        self.created_series = created_series
         self.registry = CollectorRegistry(auto_describe=True)
         self.run = RunGauges()
         self.requests = Counter()  # by outcome
@@ -294,31 +306,31 @@ class _Collector:
         m = self._m
         yield _counter(
             "supplyfeed_requests", "HTTP requests (attempts) by outcome", ("outcome",),
-            None if describe else m.requests,
+            None if describe else m.requests, m.created_series,
         )  # fmt: skip
         yield _counter(
             "supplyfeed_retries", "Retries by the reason of the failed attempt", ("reason",),
-            None if describe else m.retries,
+            None if describe else m.retries, m.created_series,
         )  # fmt: skip
         yield _histogram(
             "supplyfeed_request_duration_seconds", "Attempt latency per supplier host",
-            "host", {} if describe else m.latency,
+            "host", {} if describe else m.latency, m.created_series,
         )  # fmt: skip
         yield _counter(
             "supplyfeed_response_bytes", "Payload bytes received", ("supplier",),
-            None if describe else m.bytes,
+            None if describe else m.bytes, m.created_series,
         )  # fmt: skip
         yield _counter(
             "supplyfeed_endpoints", "Endpoints finished by outcome", ("kind", "outcome"),
-            None if describe else m.endpoints,
+            None if describe else m.endpoints, m.created_series,
         )  # fmt: skip
         yield _counter(
             "supplyfeed_records", "Canonical records loaded by feed kind", ("kind",),
-            None if describe else m.records,
+            None if describe else m.records, m.created_series,
         )  # fmt: skip
         yield _counter(
             "supplyfeed_dead_letters", "Payloads quarantined as dead letters", ("kind",),
-            None if describe else m.dead_letters,
+            None if describe else m.dead_letters, m.created_series,
         )  # fmt: skip
         yield GaugeMetricFamily(
             "supplyfeed_in_flight_requests", "Requests on the wire now",
@@ -326,7 +338,7 @@ class _Collector:
         )  # fmt: skip
         yield _histogram(
             "supplyfeed_event_loop_lag_seconds", "Event-loop scheduling lag",
-            None, {} if describe else {"": m.lag},
+            None, {} if describe else {"": m.lag}, m.created_series,
         )  # fmt: skip
         yield from _run_gauges(m.run, describe=describe)
 
@@ -347,7 +359,7 @@ def _run_gauges(run: RunGauges, *, describe: bool) -> Iterator[Metric]:
 
 
 def _counter(
-    name: str, doc: str, labels: tuple[str, ...], counter: Counter | None
+    name: str, doc: str, labels: tuple[str, ...], counter: Counter | None, created_series: bool
 ) -> CounterMetricFamily:
     family = CounterMetricFamily(name, doc, labels=labels)
     if counter is None:
@@ -355,12 +367,16 @@ def _counter(
     created = counter.created
     for key, n in list(counter.values.items()):
         values = [str(v) for v in key] if isinstance(key, tuple) else [str(key)]  # StrEnums
-        family.add_metric(values, n, created.get(key) if _CREATED else None)
+        family.add_metric(values, n, created.get(key) if created_series else None)
     return family
 
 
 def _histogram(
-    name: str, doc: str, label: str | None, by_label: Mapping[str, Histogram]
+    name: str,
+    doc: str,
+    label: str | None,
+    by_label: Mapping[str, Histogram],
+    created_series: bool,
 ) -> HistogramMetricFamily:
     """One family; ``label=None``: a single unlabelled histogram (under key "")."""
     family = HistogramMetricFamily(name, doc, labels=[label] if label else [])
@@ -368,7 +384,7 @@ def _histogram(
         values = [value] if label else []
         buckets, total = h.buckets()
         family.add_metric(values, buckets, total)
-        if _CREATED:
+        if created_series:
             family.add_sample(
                 f"{name}_created",
                 dict(zip([label] if label else [], values, strict=True)),

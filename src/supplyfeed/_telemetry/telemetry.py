@@ -52,12 +52,13 @@ class TelemetryOptions:
     lag_threshold: float | None = None  # default: FeedConfig.loop_lag_threshold
     lag_interval: float = 0.05
     leak_grace: float = 1.0
+    created_series: bool = True  # Prometheus ``*_created`` samples (metrics.created_series)
 
 
 class Telemetry:
     def __init__(self, options: TelemetryOptions | None = None) -> None:
         self.options = options or TelemetryOptions()
-        self.metrics = Metrics()
+        self.metrics = Metrics(created_series=self.options.created_series)
         self.observer = TelemetryObserver(self.metrics)
         self.metrics.track_in_flight(lambda: self.observer.in_use)
         self.pool = PoolTracer()

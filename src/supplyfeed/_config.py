@@ -1,6 +1,6 @@
 """Configuration as small frozen value objects.
 
-``FeedConfig`` keeps the guide's five fields and defaults (``max_concurrency=50``,
+``FeedConfig`` keeps the five fields and defaults of docs/contract.md §1 (``max_concurrency=50``,
 ``timeout_seconds=30.0``, ``batch_size=100``, ``retry_attempts=3``, ``backoff_base=1.5``)
 and adds what a correct engine needs. Only the CLI reads files and the environment
 (see ``_feedsfile``); everything here is plain data handed to constructors.
@@ -35,7 +35,7 @@ MiB = 1024 * 1024
 class FeedConfig:
     """Limits, timeouts and retry policy of a batch of fetches.
 
-    ``retry_attempts`` is the total number of attempts per URL, as in the guide's loop.
+    ``retry_attempts`` is the total number of attempts per URL (the first one included).
     ``timeout_seconds`` bounds one attempt from the moment it holds a concurrency slot,
     so time spent waiting for a slot never counts against it (aiohttp#10313).
     ``backoff_base`` grows the backoff ceiling: attempt *n* sleeps a uniformly random time

@@ -1,4 +1,4 @@
-"""Seeing inside a run: the guide's five debugging protocols, built in.
+"""Seeing inside a run: five ways of debugging an asyncio fetcher, built in (numbered below).
 
 | module         | protocol / concern                                            |
 |----------------|---------------------------------------------------------------|

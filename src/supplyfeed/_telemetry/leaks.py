@@ -1,11 +1,11 @@
-"""Leak checks at the end of a run (the guide's protocol 3).
+"""Leak checks at the end of a run (protocol 3 of ``_telemetry``).
 
 An unreleased response holds its socket; enough of them and the process dies with
 ``OSError: [Errno 24] Too many open files``. So after the transport is closed, the run
 checks two things:
 
 - the process has no more open file descriptors than when the run started;
-- no TCP connection the run opened is still there (``CLOSE_WAIT`` is the guide's symptom);
+- no TCP connection the run opened is still there (``CLOSE_WAIT``: a response never released);
   an unreleased response shows up here, through the connection it holds, whichever
   transport or session made it.
 

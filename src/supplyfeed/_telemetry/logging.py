@@ -1,4 +1,4 @@
-"""Structured logs with the request's context on every line (the guide's protocol 4).
+"""Structured logs with the request's context on every line (protocol 4 of ``_telemetry``).
 
 stdlib ``logging`` plus two context variables: the run binds ``run_id``
 (and any other run-level field); the fetch observer binds the request itself (supplier,

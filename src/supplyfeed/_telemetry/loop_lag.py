@@ -1,4 +1,4 @@
-"""Event-loop blocking detection (the guide's protocol 1, without a debugger).
+"""Event-loop blocking detection (protocol 1 of ``_telemetry``, without a debugger).
 
 A callback re-arms itself every ``interval`` seconds; how late it runs is the loop's
 scheduling lag. Lag only shows *that* the loop was blocked, after the fact, so a watchdog

@@ -1,4 +1,4 @@
-"""Memory findings (the guide's protocol 5): peak RSS always; with ``--profile-memory``,
+"""Memory findings (protocol 5 of ``_telemetry``): peak RSS always; with ``--profile-memory``,
 tracemalloc's top allocation sites.
 
 Sites are taken at the high-water mark, not at the end: after a run most payloads are

@@ -89,6 +89,29 @@ async def test_a_warehouse_missing_from_a_sources_latest_delivery_is_found(
     assert await rules(sink_url()) == []
 
 
+async def test_a_paged_sources_pages_are_one_delivery_for_the_missing_part_rule(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """A paged feed's pages (``feed-p``, ``feed-p#page=2``) are one source: a warehouse
+    reported on page 2 last time and on no page now is missing; both pages again is not."""
+    await deliver_run(sink, 1, [
+        ("feed-p", [part("W01", T1, {"A": 1})]),
+        ("feed-p#page=2", [part("W02", T1, {"A": 2})]),
+        ("feed-q", [part("W03", T1, {"A": 1})]),
+        ("feed-q#page=2", [part("W04", T1, {"A": 2})]),
+    ])  # fmt: skip
+    await deliver_run(sink, 2, [
+        ("feed-p", [part("W01", T2, {"A": 3})]),
+        ("feed-q", [part("W03", T2, {"A": 1})]),
+        ("feed-q#page=2", [part("W04", T2, {"A": 2})]),
+    ])  # fmt: skip
+    found = await rules(sink_url())
+    assert [(rule, doc) for rule, doc, _ in found] == [
+        ("part_missing", "inventory_snapshot W02 2026-11-28T06:00:00Z")
+    ]
+    assert found[0][2].startswith("feed-p: its latest delivery (run run-2)")
+
+
 def over(sku: str, as_of: dt.datetime = T1) -> InventorySnapshot:
     """A snapshot of W01 with one line whose available exceeds on hand."""
     item = InventoryItem(sku=sku, on_hand=1, available=2)

@@ -285,7 +285,12 @@ def _gs1_valid_sql(dialect: str, column: str, lengths: Sequence[int]) -> str:
     """1 when ``column`` is all digits, of one of ``lengths``, with a right check digit;
     else 0. Left zeros change no GS1 check digit, so every length is checked as 18 digits.
     A CASE, so PostgreSQL never casts a non-digit."""
-    padded = f"substr('00000000000000000' || {column}, length({column}), 18)"
+    # An 18-digit id needs no padding (SSCCs: 17 string builds a row fewer).
+    padded = (
+        column
+        if tuple(lengths) == (18,)
+        else f"substr('00000000000000000' || {column}, length({column}), 18)"
+    )
     shape = f"length({column}) IN ({', '.join(map(str, lengths))}) AND " + _ALL_DIGITS[
         dialect
     ].format(column)

@@ -186,6 +186,26 @@ def test_a_hanging_request_is_answered_by_its_hedge_and_the_loser_cancelled() ->
     assert (ingestor.hedging.hedges, ingestor.hedging.wins) == (1, 1)
 
 
+def test_an_answer_due_with_the_hedge_timer_cancels_a_hedge_that_never_ran() -> None:
+    """The answer and the hedge timer come due in one turn of the loop, the answer
+    first: the timer still sees the request on the wire and makes the hedge's task, and
+    the request ends before that task's first step. The hedge was never sent: only the
+    request is recorded, and the endpoint loads (it used to end as ``internal``, an
+    AttributeError on a leg with no outcome)."""
+    urls = [URL.format(i) for i in range(5)]
+    origin = Origin(hang_first=set(), latency=0.5 - 1e-10)  # within the clock resolution
+    outcomes, ingestor = virtual(lambda: fetch_all(origin, urls, cfg(hedge_after=0.5)))
+    assert sorted(outcomes) == sorted(urls)
+    for outcome in outcomes.values():
+        assert isinstance(outcome, FetchSuccess), outcome
+        (record,) = outcome.history
+        assert record.outcome == "ok"
+        assert "hedge" not in record.as_dict()  # recorded as an attempt without a hedge
+    assert sum(origin.requests.values()) == len(urls)
+    assert origin.open == 0
+    assert ingestor.limiter.in_flight == 0
+
+
 def test_a_quick_answer_sends_no_hedge_and_records_no_hedge_flags() -> None:
     url = URL.format(1)
     origin = Origin(hang_first=set())

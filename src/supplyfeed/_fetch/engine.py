@@ -47,7 +47,7 @@ from .outcome import (
     FetchRequest,
     FetchSuccess,
 )
-from .race import HedgeScope, Leg, Stopped, answered, drop, leg_record, settle
+from .race import HedgeScope, Leg, Stopped, answered, drop, leg_record, never_ran, settle
 from .redirects import with_redirects
 from .retry import RetryPolicy, error_for_status
 from .transport import (
@@ -428,7 +428,8 @@ class AsyncBatchIngestor:
     ) -> TransportResult:
         """Record the attempt's legs (the winner last) and return or raise its outcome."""
         t0, history = log
-        legs = [first] if hedge is None or isinstance(hedge.outcome, Stopped) else [first, hedge]
+        sent = hedge is not None and not isinstance(hedge.outcome, Stopped) and not never_ran(hedge)
+        legs = [first, hedge] if sent and hedge is not None else [first]
         hedged = len(legs) > 1
         for leg in sorted(legs, key=lambda leg: leg is winner):
             history.append(leg_record(leg, attempt, t0, hedged=hedged, won=leg is winner))

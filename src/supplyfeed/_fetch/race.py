@@ -20,7 +20,7 @@ from .._exceptions import FetchError, PermanentFetchError
 from .hedging import HEDGE_LOST
 from .outcome import AttemptRecord, FetchRequest
 
-__all__ = ["HedgeScope", "Leg", "Stopped", "answered", "leg_record", "settle"]
+__all__ = ["HedgeScope", "Leg", "Stopped", "answered", "leg_record", "never_ran", "settle"]
 
 
 class Stopped(Exception):
@@ -134,6 +134,13 @@ async def settle(first: Leg, hedge: Leg | None) -> Leg:
         if answered(hedge) or _failed_later(hedge, first):
             return hedge
     return first
+
+
+def never_ran(leg: Leg) -> bool:
+    """A hedge whose task was cancelled before its first step (the request it hedges
+    ended in the same turn of the loop that made it): it sent nothing and has no
+    outcome, so the ledger does not show it."""
+    return leg.outcome is None and not leg.lost
 
 
 def _failed_later(hedge: Leg, first: Leg) -> bool:

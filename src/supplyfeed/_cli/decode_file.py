@@ -90,24 +90,29 @@ def select_feed(feeds: FeedsFile, selector: str | None) -> tuple[SupplierSpec, F
     """The one feed ``selector`` names: ``SUPPLIER`` (its only feed), ``SUPPLIER/KIND``
     (its only feed of that kind), ``SUPPLIER/N`` (its N-th, from 1) or one of its URLs.
     Without a selector, the file's only feed."""
-    every = [(s, f) for s in feeds.suppliers for f in s.feeds]
-    if selector is None:
-        chosen = every
-    elif "://" in selector:
-        chosen = [(s, f) for s, f in every if selector in f.urls]
-    else:
-        sid, _, which = selector.partition("/")
-        mine = [(s, f) for s, f in every if s.id == sid]
-        if which.isdigit():
-            chosen = mine[int(which) - 1 : int(which)] if int(which) >= 1 else []
-        else:
-            chosen = [(s, f) for s, f in mine if not which or f.kind.value == which]
+    chosen = _matching([(s, f) for s in feeds.suppliers for f in s.feeds], selector)
     if len(chosen) == 1:
         return chosen[0]
     names = ", ".join(_feed_names(feeds)) or "none"
     problem = "matches no feed" if not chosen else f"matches {len(chosen)} feeds"
     what = f"--feed {selector}" if selector else "the feeds file has several feeds: --feed"
     raise ConfigError(f"{what} {problem if selector else 'is needed'} (feeds: {names})")
+
+
+_Feed = tuple[SupplierSpec, FeedSpec]
+
+
+def _matching(every: list[_Feed], selector: str | None) -> list[_Feed]:
+    """The feeds of ``every`` that ``selector`` (see :func:`select_feed`) names."""
+    if selector is None:
+        return every
+    if "://" in selector:
+        return [(s, f) for s, f in every if selector in f.urls]
+    sid, _, which = selector.partition("/")
+    mine = [(s, f) for s, f in every if s.id == sid]
+    if which.isdigit():
+        return mine[int(which) - 1 : int(which)] if int(which) >= 1 else []
+    return [(s, f) for s, f in mine if not which or f.kind.value == which]
 
 
 def _feed_names(feeds: FeedsFile) -> list[str]:

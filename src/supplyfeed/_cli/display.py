@@ -196,45 +196,64 @@ def _executor_row(executor: Mapping[str, Any]) -> str:
 
 def print_summary(console: Console, summary: Mapping[str, Any]) -> None:
     """The end-of-run summary: endpoints by outcome and failure reason, records, time."""
-    flagged = summary.get("flagged", False)
-    rate = summary.get("error_rate", 0.0)
     title = f"run {summary['run_id']}"
     if summary.get("interrupted"):
         title += "  [yellow](interrupted: finish it with `supplyfeed resume`)"
     table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    outcomes = summary.get("outcomes", {})
-    table.add_row("endpoints", f"{summary['endpoints']:,}")
-    for name in ("loaded", "unchanged", "failed", "quarantined", "pending"):
-        if outcomes.get(name):
-            table.add_row(f"  {name}", f"{outcomes[name]:,}")
-    if summary.get("quarantined_known"):
-        known = summary["quarantined_known"]
-        table.add_row("    already dead letters", f"{known:,} (same bytes as an earlier run)")
-    for reason, n in summary.get("failures_by_reason", {}).items():
-        table.add_row(f"    {reason}", f"{n:,}")
-    buckets = summary.get("records_by_bucket") or {"loaded": summary["records"]}
-    table.add_row("records loaded", f"{buckets.get('loaded', 0):,}")
-    others = [f"{name} {buckets[name]:,}" for name in _BUCKETS if buckets.get(name)]
-    if others:  # decoded = loaded + these (SPEC §6): nothing that arrived goes uncounted
-        table.add_row("  not loaded", f"{' | '.join(others)} (of {summary['records']:,} decoded)")
-    if summary.get("conflicts"):
-        table.add_row(
-            "conflicts", f"{summary['conflicts']:,} (supplyfeed report --json lists them)"
-        )
-    if summary.get("findings"):
-        new = f"{summary['findings']:,} new (supplyfeed reconcile lists them)"
-        table.add_row("rule findings", new)
-    table.add_row("documents", f"{summary['documents']:,} ({summary['stale_documents']} stale)")
-    table.add_row("bytes", f"{summary['bytes']:,}")
-    table.add_row("wall time", f"{summary['wall_seconds']:.2f} s")
-    if summary.get("executor"):
-        table.add_row("executor", _executor_row(summary["executor"]))
-    style = "bold red" if flagged else "green"
-    note = f"  FLAGGED: above {summary['error_rate_threshold']:.0%}" if flagged else ""
-    table.add_row("error rate", f"[{style}]{rate:.2%}{note}")
+    for row in (*_endpoint_rows(summary), *_record_rows(summary), *_run_rows(summary)):
+        table.add_row(*row)
     console.print(table)
     for warning in summary.get("warnings", []):  # e.g. TLS verification turned off
         console.print(f"[bold yellow]warning[/]: {escape(warning)}", highlight=False)
     print_report(console, summary.get("report") or {})
+
+
+def _endpoint_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Endpoints by outcome, the known dead letters, the failure reasons."""
+    outcomes = summary.get("outcomes", {})
+    rows = [("endpoints", f"{summary['endpoints']:,}")]
+    rows += [(f"  {name}", f"{outcomes[name]:,}") for name in _OUTCOMES if outcomes.get(name)]
+    if summary.get("quarantined_known"):
+        known = summary["quarantined_known"]
+        rows.append(("    already dead letters", f"{known:,} (same bytes as an earlier run)"))
+    rows += [(f"    {r}", f"{n:,}") for r, n in summary.get("failures_by_reason", {}).items()]
+    return rows
+
+
+def _record_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Records loaded and, by bucket, the ones that were not; conflicts; findings."""
+    buckets = summary.get("records_by_bucket") or {"loaded": summary["records"]}
+    rows = [("records loaded", f"{buckets.get('loaded', 0):,}")]
+    others = [f"{name} {buckets[name]:,}" for name in _BUCKETS if buckets.get(name)]
+    if others:  # decoded = loaded + these (docs/contract.md §6): nothing goes uncounted
+        rows.append(("  not loaded", f"{' | '.join(others)} (of {summary['records']:,} decoded)"))
+    if summary.get("conflicts"):
+        rows.append(
+            ("conflicts", f"{summary['conflicts']:,} (supplyfeed report --json lists them)")
+        )
+    if summary.get("findings"):
+        rows.append(
+            ("rule findings", f"{summary['findings']:,} new (supplyfeed reconcile lists them)")
+        )
+    return rows
+
+
+def _run_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Documents, bytes, time, the executor and the error rate."""
+    rows = [
+        ("documents", f"{summary['documents']:,} ({summary['stale_documents']} stale)"),
+        ("bytes", f"{summary['bytes']:,}"),
+        ("wall time", f"{summary['wall_seconds']:.2f} s"),
+    ]
+    if summary.get("executor"):
+        rows.append(("executor", _executor_row(summary["executor"])))
+    flagged, rate = summary.get("flagged", False), summary.get("error_rate", 0.0)
+    style = "bold red" if flagged else "green"
+    note = f"  FLAGGED: above {summary['error_rate_threshold']:.0%}" if flagged else ""
+    rows.append(("error rate", f"[{style}]{rate:.2%}{note}"))
+    return rows
+
+
+_OUTCOMES: Final = ("loaded", "unchanged", "failed", "quarantined", "pending")

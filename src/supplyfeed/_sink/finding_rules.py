@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._config import UnitConversion
 from .base import PAGE_SUFFIX
+from .reconcile_query import where_clause
 
 if TYPE_CHECKING:
     from .reconcile_query import Filters, Reader
@@ -102,19 +103,6 @@ def _order(f: Finding) -> tuple[str, str, str, str]:
     return f.key
 
 
-def _where(
-    filters: Filters, columns: Mapping[str, str], lead: str = "WHERE"
-) -> tuple[str, list[Any]]:
-    """``WHERE`` (or ``AND``) for the filters this rule's rows can be narrowed by."""
-    asked = {"sku": filters.sku, "warehouse": filters.warehouse, "supplier": filters.supplier}
-    clauses, params = [], []
-    for name, value in asked.items():
-        if value is not None and name in columns:
-            clauses.append(f"{columns[name]} = ?")
-            params.append(value)
-    return (f" {lead} " + " AND ".join(clauses) if clauses else ""), params
-
-
 _STOCK: Final = {"sku": "sku", "warehouse": "warehouse_id", "supplier": "supplier_id"}
 _LINES: Final = {"sku": "sku", "supplier": "supplier_id"}
 _HEADERS: Final = {"supplier": "supplier_id"}
@@ -142,7 +130,7 @@ WHERE (on_hand < 0 OR available < 0 OR on_hand > {ABSURD_QUANTITY}
 
 async def _stock_rows(reader: Reader, filters: Filters) -> list[Finding]:
     """Current stock: negative or absurd quantities, available over on hand (one pass)."""
-    where, params = _where(filters, _STOCK, "AND")
+    where, params = where_clause(filters, _STOCK, "AND")
     found = []
     for row in await reader.fetch(_STOCK_ROWS + where, params):
         on_hand, available = row["on_hand"], row["available"]
@@ -172,7 +160,7 @@ async def _unknown_unit_rows(
     known = sorted({u.from_uom for u in units} | {u.to_uom for u in units})
     if not known:
         return []
-    where, params = _where(filters, _STOCK, "AND")
+    where, params = where_clause(filters, _STOCK, "AND")
     marks = ", ".join("?" * len(known))
     sql = (
         "SELECT supplier_id, warehouse_id, as_of, uom, count(*) AS lines FROM inventory_current "
@@ -204,7 +192,7 @@ _QTY_NAMES: Final = {"po_ack": ("ordered", "acknowledged"), "ship_notice": ("shi
 
 async def _order_quantity_rows(reader: Reader, filters: Filters) -> list[Finding]:
     """Acknowledged, ordered or shipped quantities below zero or absurdly large."""
-    where, params = _where(filters, _LINES, "AND")
+    where, params = where_clause(filters, _LINES, "AND")
     sql = _ORDER_QUANTITIES.format(ack=where, asn=where)
     found = []
     for row in await reader.fetch(sql, params * 2):
@@ -240,7 +228,7 @@ WHERE s.shipped > a.acked"""
 
 
 async def _over_shipped_rows(reader: Reader, filters: Filters) -> list[Finding]:
-    where, params = _where(filters, _LINES, "AND")
+    where, params = where_clause(filters, _LINES, "AND")
     return [
         Finding("shipped_exceeds_acknowledged", "warning", row["supplier_id"],
                 f"po {row['po_number']} line {row['po_line_number']}", row["uom"],
@@ -253,7 +241,7 @@ async def _over_shipped_rows(reader: Reader, filters: Filters) -> list[Finding]:
 async def _delivery_before_ship_rows(reader: Reader, filters: Filters) -> list[Finding]:
     if filters.sku is not None:  # a whole-document rule: about no one SKU
         return []
-    where, params = _where(filters, _HEADERS, "AND")
+    where, params = where_clause(filters, _HEADERS, "AND")
     sql = (
         "SELECT supplier_id, asn_number, ship_date, expected_delivery FROM ship_notices "
         f"WHERE expected_delivery < ship_date{where}"
@@ -312,7 +300,7 @@ async def _container_rows(reader: Reader, filters: Filters) -> list[Finding]:
     MAN*GM, an EDIFACT GIN+BJ) but has a wrong check digit."""
     valid = _gs1_valid_sql(reader.dialect, "container_id", (18,))
     digits = _ALL_DIGITS[reader.dialect].format("container_id")
-    where, params = _where(filters, _LINES, "AND")
+    where, params = where_clause(filters, _LINES, "AND")
     sql = (
         "SELECT supplier_id, asn_number, line_seq, sku, container_id FROM ship_notice_lines "
         f"WHERE length(container_id) = 18 AND {digits} AND {valid} = 0{where}"
@@ -364,7 +352,9 @@ async def _identifier_rows(reader: Reader, filters: Filters) -> list[Finding]:
     sscc = _gs1_valid_sql(dialect, "ident", (18,))
     selects, params = [], []
     for table, columns, filterable in _CLAIM_TABLES:
-        where, table_params = _where(filters, {k: f"t.{c}" for k, c in filterable.items()}, "AND")
+        where, table_params = where_clause(
+            filters, {k: f"t.{c}" for k, c in filterable.items()}, "AND"
+        )
         selects.append(_CLAIMS.format(columns=columns, table=table, each=_CODES_EACH[dialect],
                                       where=where, qualifiers=quoted, keys=keys))  # fmt: skip
         params += table_params
@@ -442,8 +432,8 @@ async def _missing_part_rows(reader: Reader, filters: Filters) -> list[Finding]:
     if filters.sku is not None:  # about a warehouse, not a SKU
         return []
     part = _PART_KEY[reader.dialect]
-    where, params = _where(filters, {"supplier": "p.supplier_id", "warehouse": "p.warehouse_id"},
-                           "AND")  # fmt: skip
+    columns = {"supplier": "p.supplier_id", "warehouse": "p.warehouse_id"}
+    where, params = where_clause(filters, columns, "AND")
     sql = _MISSING_PARTS.format(
         supplier=part.format(0), warehouse=part.format(1), as_of=part.format(2),
         source_of_key=_SOURCE_OF_KEY[reader.dialect].format(s=PAGE_SUFFIX), where=where,

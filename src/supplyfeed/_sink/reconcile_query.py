@@ -30,6 +30,7 @@ __all__ = [
     "stale_partition_rows",
     "top_position_rows",
     "total_rows",
+    "where_clause",
 ]
 
 Params = list[Any]
@@ -171,15 +172,18 @@ async def open_reader(url: str, *, write: bool = False) -> Reader:
     raise ConfigError(f"reconcile reads a SQL database (sqlite:/// or postgresql://), not {url}")
 
 
-def _where(filters: Filters, columns: Mapping[str, str]) -> tuple[str, Params]:
-    """``WHERE`` for the filters given; ``columns`` names each filter's column."""
+def where_clause(
+    filters: Filters, columns: Mapping[str, str], lead: str = "WHERE"
+) -> tuple[str, Params]:
+    """``WHERE`` (or ``AND``, as ``lead``) for the filters given that a query's rows can
+    be narrowed by; ``columns`` names each filter's column."""
     asked = {"sku": filters.sku, "warehouse": filters.warehouse, "supplier": filters.supplier}
     clauses, params = [], []
     for name, value in asked.items():
         if value is not None and name in columns:
             clauses.append(f"{columns[name]} = ?")
             params.append(value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    return (f" {lead} " + " AND ".join(clauses) if clauses else ""), params
 
 
 _ALL: Final = {"sku": "sku", "warehouse": "warehouse_id", "supplier": "supplier_id"}
@@ -189,7 +193,7 @@ _NO_WAREHOUSE: Final = {"sku": "sku", "supplier": "supplier_id"}
 async def position_rows(
     reader: Reader, filters: Filters, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    where, params = _where(filters, _ALL)
+    where, params = where_clause(filters, _ALL)
     cap = f" LIMIT {int(limit)}" if limit is not None else ""
     sql = (
         "SELECT supplier_id, warehouse_id, sku, on_hand, available, uom, as_of "
@@ -230,7 +234,7 @@ async def total_rows(
     """Per SKU and unit: a supplier's own conversion first, then the global one, else the
     unit as reported. Units without a conversion are never added to each other."""
     cte, params = _conversions(table)
-    where, filter_params = _where(filters, {f: f"p.{c}" for f, c in _ALL.items()})
+    where, filter_params = where_clause(filters, {f: f"p.{c}" for f, c in _ALL.items()})
     factor = "coalesce(s.factor, g.factor, 1)"
     unit = "coalesce(s.to_uom, g.to_uom, p.uom)"
     sql = (
@@ -247,7 +251,7 @@ async def total_rows(
 async def in_transit_rows(
     reader: Reader, filters: Filters, today: dt.date, days: int
 ) -> list[dict[str, Any]]:
-    where, params = _where(filters, _NO_WAREHOUSE)
+    where, params = where_clause(filters, _NO_WAREHOUSE)
     sql = (
         "SELECT supplier_id, asn_number, po_number, sku, quantity, uom, ship_date, "
         f"expected_delivery FROM ({in_transit_select('?', '?')}) t{where} "
@@ -258,7 +262,7 @@ async def in_transit_rows(
 
 
 async def ack_exception_rows(reader: Reader, filters: Filters) -> list[dict[str, Any]]:
-    where, params = _where(filters, _NO_WAREHOUSE)
+    where, params = where_clause(filters, _NO_WAREHOUSE)
     sql = (
         "SELECT supplier_id, po_number, line_number, sku, ordered_qty, acked_qty, "
         f"line_status, promised_date, reason FROM ack_exceptions{where} "
@@ -271,7 +275,7 @@ async def stale_partition_rows(
     reader: Reader, filters: Filters, now: dt.datetime, sla_seconds: float
 ) -> list[dict[str, Any]]:
     """(supplier, warehouse) whose latest snapshot is older than the SLA."""
-    where, params = _where(filters, {"warehouse": "warehouse_id", "supplier": "supplier_id"})
+    where, params = where_clause(filters, {"warehouse": "warehouse_id", "supplier": "supplier_id"})
     cutoff = now - dt.timedelta(seconds=sla_seconds)
     sql = (
         "SELECT supplier_id, warehouse_id, as_of FROM inventory_latest WHERE as_of < ?"

@@ -58,6 +58,10 @@ def redact_url(url: str) -> str:
         query = urlencode(
             [(k, REDACTED if _SECRET_NAME.search(k) else v) for k, v in pairs], safe=":/"
         )
+    if netloc == parts.netloc and not query:
+        # Nothing hidden: the URL as given (rebuilding it would drop the "//" of a scheme
+        # urllib does not know, turning sqlite:////abs/x.db into a relative path).
+        return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

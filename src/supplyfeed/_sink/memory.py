@@ -190,7 +190,8 @@ class MemorySink:
         return [dataclasses.replace(f) for f in finals]
 
     def _load_unit(self, unit: LoadUnit, batch: _Undo) -> EndpointRecord:
-        final = final_record(unit, self._try_unit(unit, batch), self._store_dead_letter)
+        quarantine = functools.partial(self._store_dead_letter, undo=batch)
+        final = final_record(unit, self._try_unit(unit, batch), quarantine)
         batch.set(self._endpoints.setdefault(unit.run_id, {}), final.endpoint.key, final)
         return final
 
@@ -271,29 +272,30 @@ class MemorySink:
 
     # -- dead letters ------------------------------------------------------------------
 
-    def _store_dead_letter(self, unit: LoadUnit, err: PayloadError) -> int | None:
-        """Store a new letter (None), or a sighting of the open one with these bytes (its id)."""
+    def _store_dead_letter(self, unit: LoadUnit, err: PayloadError, *, undo: _Undo) -> int | None:
+        """Store a new letter (None), or a sighting of the open one with these bytes (its
+        id), through ``undo``: a call that fails later takes its letters back too."""
         ep = unit.record.endpoint
         found = self._open_letter(ep.key, unit.body.sha256)
         if found is not None:  # the same bytes again: one more sighting, not another copy
             seen = Sighting(unit.run_id, unit.record.request_id, dt.datetime.now(dt.UTC))
-            self._dead[found.id] = dataclasses.replace(
+            undo.set(self._dead, found.id, dataclasses.replace(
                 found,
                 error_kind=err.kind,
                 error_where=err.where,
                 error_message=err.message,
                 sightings=(*found.sightings, seen),
-            )
+            ))  # fmt: skip
             return found.id
         letter_id = len(self._dead) + 1
-        self._dead[letter_id] = DeadLetter(
+        undo.set(self._dead, letter_id, DeadLetter(
             *(letter_id, unit.run_id, ep.key, ep.supplier_id, ep.kind, ep.format, ep.url),
             *(unit.record.request_id, err.kind, err.where, err.message),
             *(unit.body.size, unit.body.sha256, dt.datetime.now(dt.UTC), None),
             # A copy: the pipeline may discard a spooled body once load returns.
             Body(data=unit.body.read(), sha256=unit.body.sha256),
             mapping=unit.mapping,
-        )
+        ))  # fmt: skip
         return None
 
     async def trace(self, request_id: str) -> RequestTrace:

@@ -114,12 +114,7 @@ def load_mapping_file(path: str | Path, env: Mapping[str, str] | None = None) ->
     """A field mapping on its own (``decode --mapping M.yaml``): the keys of a feed's
     ``mapping:`` (records, fields, constants) at the top of the file."""
     p = Path(path)
-    try:
-        root = yaml.compose(_read_text(p, "mapping file"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML: {exc}", location=f"{p}{line}") from exc
+    root = _compose(_read_text(p, "mapping file"), str(p))
     if root is None:
         raise ConfigError("the mapping file is empty", location=str(p))
     return _Reader(str(p), os.environ if env is None else env).field_mapping(root, "")
@@ -152,13 +147,18 @@ def _beside(sink: str, folder: Path) -> str:
 
 
 def parse_feeds(text: str, name: str, env: Mapping[str, str]) -> FeedsFile:
+    return _Reader(name, env).feeds(_compose(text, name))
+
+
+def _compose(text: str, name: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (libyaml's parser when PyYAML has it); an error
+    names ``name`` and the line."""
     try:
-        root = yaml.compose(text, Loader=_LOADER)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"not valid YAML: {exc}", location=f"{name}{line}") from exc
-    return _Reader(name, env).feeds(root)
 
 
 class _Reader:

@@ -25,7 +25,7 @@ from .._formats.base import DecodeContext
 from .._formats.body import Body
 from .._formats.detect import guess_kind
 from .._formats.envelope_kind import declared_kind
-from .._formats.registry import FORMATS, get_decoder, sniff_format
+from .._formats.registry import get_decoder, sniff_format
 from .._models import DocKind
 from .pipes import copy_to_stdout
 
@@ -151,8 +151,6 @@ def decode_file(path: Path, settings: DecodeSettings) -> int:
 
 def _decode_into(lines: IO[bytes], body: Body, settings: DecodeSettings) -> DecodeContext:
     fmt = settings.fmt or sniff_format(body.head(65536))
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}: one of {', '.join(sorted(FORMATS))}")
     ctx = DecodeContext(
         kind=_kind(body, fmt, settings.kind),
         supplier_id=settings.supplier,

@@ -136,6 +136,8 @@ class RichProgress:
         self._sync(kind)
 
     def _sync(self, kind: str) -> None:
+        if not self._enabled:  # nothing is drawn: no view of the model per endpoint
+            return
         k = self.model.view().kinds[kind]
         task = self._tasks.get(kind)
         if task is None:

@@ -7,10 +7,8 @@ import sys
 
 import msgspec
 
-from .._telemetry.render import failures_table
 from .._telemetry.report import failure_list
-from .display import make_console
-from .report import read_run
+from .report import print_failures, read_run
 
 __all__ = ["show_failures"]
 
@@ -25,13 +23,7 @@ async def show_failures(url: str, run_id: str | None, *, as_json: bool) -> int:
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(failures) + b"\n")
     elif failures:
-        _print_table(failures)
+        print_failures(failures, limit=None)
     else:
         print(f"run {run.run_id}: no failed or quarantined endpoint")
     return 0
-
-
-def _print_table(failures: list[dict[str, object]]) -> None:
-    console = make_console()
-    width = console.width if console.is_terminal else None
-    console.print(failures_table(failures, width=width), soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -63,20 +64,21 @@ async def show_report(url: str, run_id: str | None, *, as_json: bool) -> int:
             print_summary(make_console(), {**report, "report": {**nested, "failures": failures}})
         else:
             print_summary(make_console(), report)
-            _print_failures(failures)
+            print_failures(failures)
         for line in conflict_lines(conflicts):
             print(line)
     else:
         print(f"run {run.run_id}: {run.status}, no summary recorded (resume it to finish)")
-        _print_failures(failures)
+        print_failures(failures)
     return 0
 
 
-def _print_failures(failures: list[dict[str, Any]]) -> None:
+def print_failures(failures: Sequence[Mapping[str, Any]], limit: int | None = _SHOWN) -> None:
+    """The failures table (the first ``limit``), as wide as the terminal, whole when piped."""
     if failures:
         console = make_console()
         width = console.width if console.is_terminal else None
-        console.print(failures_table(failures, limit=_SHOWN, width=width), soft_wrap=True)
+        console.print(failures_table(failures, limit=limit, width=width), soft_wrap=True)
 
 
 def conflict_dict(c: Conflict) -> dict[str, Any]:

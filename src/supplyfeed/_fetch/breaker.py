@@ -30,9 +30,8 @@ from .limits import HostKey, host_key
 from .outcome import FetchRequest
 from .transport import TransportRequest, TransportResponse
 
-__all__ = ["CIRCUIT_OPEN", "CircuitBreaker", "CircuitOpenError"]
+__all__ = ["CircuitBreaker"]
 
-CIRCUIT_OPEN = "circuit_open"  # CircuitOpenError.kind
 # Transport error kinds that say "the host is not answering" (not "the request was bad").
 _HOST_DOWN_KINDS = frozenset(
     {"connect", "connect_timeout", "connection", "disconnected", "read_timeout", "timeout"}

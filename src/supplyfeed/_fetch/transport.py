@@ -143,8 +143,6 @@ class AiohttpTransport:
             headers["Accept-Encoding"] = ACCEPT_ENCODING
         try:
             return await _exchange(session, request, headers, _ssl_arg(request.tls, self._ssl))
-        except (PermanentFetchError, TransientFetchError):
-            raise
         except (aiohttp.ClientError, ValueError, ConnectionError) as exc:
             raise _fetch_error(exc) from exc
 

@@ -420,7 +420,8 @@ class Runner:
             # The rows are committed; what the steps would have recorded (validators,
             # page marks, cursors, moved drop files, a sweep) is not. The group's
             # endpoints end as ``internal``, so ``resume`` fetches them and redoes it.
-            results = [await self._internal(r, exc, "after commit") for r in results]
+            results = [internal_record(r, exc, "after commit") for r in results]
+            await self.sink.record(results, self.run_id)
         self._report(results)
 
     async def _after_commit(self, results: list[EndpointRecord]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -146,7 +147,7 @@ class ProgressModel:
     _kinds: dict[str, KindProgress] = field(default_factory=dict)
     _wire: dict[str, _Wire] = field(default_factory=dict)
     _retry: dict[str, _Retry] = field(default_factory=dict)
-    _latencies: list[float] = field(default_factory=list)
+    _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLE))
     _started: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -179,8 +180,7 @@ class ProgressModel:
         with self._lock:
             self._wire.pop(request_id, None)
             if record.outcome != "timeout":
-                self._latencies.append(record.elapsed)
-                del self._latencies[:-_LATENCY_SAMPLE]
+                self._latencies.append(record.elapsed)  # the last _LATENCY_SAMPLE
             if record.wait_before_next > 0:
                 until = self.clock() + record.wait_before_next
                 self._retry[request_id] = _Retry(until, record.outcome == "timeout")
@@ -252,6 +252,9 @@ class _Both:
         self._second.finished(outcome)
 
 
-def watched_by(observer: FetchObserver | None, progress: ProgressListener) -> FetchObserver:
-    """``observer`` with ``progress`` told of every request too."""
+def watched_by(observer: FetchObserver | None, progress: ProgressListener) -> FetchObserver | None:
+    """``observer`` with ``progress`` told of every request too (a :class:`NullProgress`
+    is left out: no calls per request for nothing)."""
+    if type(progress) is NullProgress:  # a subclass may listen: it is told
+        return observer
     return progress if observer is None else _Both(observer, progress)

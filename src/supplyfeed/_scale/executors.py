@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import multiprocessing
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .._procutil import die_with_parent
 from .._sink.base import Sink
 from .relay import RelayServer
 from .worker import ShardReport, ShardTask, run_shard
@@ -35,7 +34,6 @@ from .worker import ShardReport, ShardTask, run_shard
 __all__ = ["Attempt", "Backend", "ProcessBackend", "Session", "ShardDone"]
 
 ShardDone = Callable[[ShardTask, ShardReport], Awaitable[None]]
-_PR_SET_PDEATHSIG = 1
 _SHARED_SINKS = ("postgresql://", "postgres://")
 
 
@@ -83,9 +81,7 @@ def _init_worker(stop: Any) -> None:
     global _STOP
     _STOP = stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        with suppress(OSError, AttributeError):  # no prctl: the pool still ends them
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with_parent()  # else the pool still ends them
 
 
 def _wanted() -> bool:

@@ -21,7 +21,7 @@ from typing import Any, Final
 from .._config import UnitConversion
 from .._exceptions import ConfigError, SinkError
 from .finding_rules import Finding, live_findings
-from .reconcile_query import Filters, Reader, open_reader
+from .reconcile_query import Filters, Reader, open_reader, where_clause
 
 __all__ = ["RecordedFindings", "finding_rows", "record_findings", "stored_findings"]
 
@@ -95,17 +95,10 @@ _STORED: Final = (
 
 async def stored_findings(reader: Reader, filters: Filters) -> list[Finding]:
     """The findings kept by earlier runs, narrowed as :func:`finding_rules.matches` says."""
-    clauses, params = [], []
-    if filters.supplier is not None:
-        clauses.append("supplier_id = ?")
-        params.append(filters.supplier)
-    if filters.sku is not None:
-        clauses.append("sku = ?")
-        params.append(filters.sku)
-    if filters.warehouse is not None:
-        clauses.append("(warehouse_id IS NULL OR warehouse_id = ?)")
+    where, params = where_clause(filters, {"supplier": "supplier_id", "sku": "sku"})
+    if filters.warehouse is not None:  # ASN and acknowledgment findings name no warehouse
+        where += f" {'AND' if where else 'WHERE'} (warehouse_id IS NULL OR warehouse_id = ?)"
         params.append(filters.warehouse)
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
     rows = await reader.fetch(_STORED + where, params)
     return [Finding(**row) for row in rows]
 

@@ -98,8 +98,8 @@ class _SqliteReader:
     def _execute_many(self, sql: str, rows: Sequence[Params]) -> int:
         try:
             with self._conn:
-                return sum(self._conn.execute(sql, [_sqlite_param(p) for p in r]).rowcount
-                           for r in rows)  # fmt: skip
+                rows_in = ([_sqlite_param(p) for p in r] for r in rows)
+                return self._conn.executemany(sql, rows_in).rowcount
         except sqlite3.Error as exc:
             raise SinkError(f"write failed: {exc}") from exc
 

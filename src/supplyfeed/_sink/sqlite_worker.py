@@ -16,23 +16,21 @@ unit with its ledger row, so ``resume`` stays exact.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from .. import _failpoints
+from .._procutil import die_with_parent
 from .sqlite_db import Database, run_converted
 
 __all__ = ["child_call", "child_init"]
 
 _db: Database | None = None  # the child's Database
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def child_init(
@@ -57,7 +55,7 @@ def _exit_with_parent() -> None:
     SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); the watch covers the rest."""
     process = multiprocessing.parent_process()
     parent = process.pid if process is not None and process.pid else os.getppid()
-    _parent_death_signal()
+    die_with_parent()
     if os.getppid() != parent:  # died before the signal was set
         os._exit(0)
 
@@ -67,18 +65,6 @@ def _exit_with_parent() -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="supplyfeed-parent-watch", daemon=True).start()
-
-
-def _parent_death_signal() -> None:
-    """``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the pool is created from the loop's thread,
-    which lives as long as the parent process. Elsewhere (not Linux) only the watch."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # no prctl in this libc: the watch thread remains
-        pass
 
 
 def child_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

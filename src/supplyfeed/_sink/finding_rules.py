@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._config import UnitConversion
 from .base import PAGE_SUFFIX
 from .reconcile_query import where_clause
+from .views import current_positions_select
 
 if TYPE_CHECKING:
     from .reconcile_query import Filters, Reader
@@ -327,12 +328,9 @@ FROM {table} t, {each}
 WHERE t.codes IS NOT NULL{where}
   AND ((j.key = 'sku' AND j.value IN ({qualifiers}))
        OR lower(j.key) IN ({keys}) OR j.key LIKE 'PIA%:SRV' OR j.key LIKE 'PIA%:EN')"""
-# inventory_current with the lines' codes (the view shows none; a database made before
-# a view changed keeps its old view in SQLite, so this reads the tables).
+# inventory_current with the lines' codes (the view shows none): the view's own query.
 _CURRENT_WITH_CODES: Final = (
-    "(SELECT p.supplier_id, p.warehouse_id, p.as_of, p.sku, p.codes FROM inventory_latest l "
-    "JOIN inventory_positions p ON p.supplier_id = l.supplier_id "
-    "AND p.warehouse_id = l.warehouse_id AND p.as_of = l.as_of)"
+    f"({current_positions_select('p.supplier_id, p.warehouse_id, p.as_of, p.sku, p.codes')})"
 )
 _CLAIM_TABLES: Final = (
     (_CURRENT_WITH_CODES, "t.supplier_id, t.warehouse_id, t.as_of, t.sku, '' AS doc, "

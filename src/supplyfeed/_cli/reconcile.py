@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
-
 from .._config import UnitConversion
 from .._sink.factory import open_sink
 from .._sink.findings_store import finding_rows
+from .._sink.reconcile_json import write_json
 from .._sink.reconcile_query import (
     Filters,
     ack_exception_rows,
@@ -51,19 +50,30 @@ async def reconcile(url: str, options: ReconcileOptions) -> int:
     sink = open_sink(url, lock=False)
     await sink.open()  # creates the views on a database made before they existed
     await sink.close()
-    found = await answer(url, options)
     if options.output == "json":
-        sys.stdout.buffer.write(msgspec.json.encode(found) + b"\n")
+        await write_json(url, options, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     elif options.output == "csv":
-        _write_csv(found["positions"])
+        _write_csv(await _positions(url, options.filters))
     else:
         from .display import make_console  # rich's tables: not for --json and --csv
 
-        _print_tables(make_console(), found)
+        _print_tables(make_console(), await answer(url, options))
     return 0
 
 
+async def _positions(url: str, filters: Filters) -> list[dict[str, Any]]:
+    """--csv prints the positions only: the other questions are not asked."""
+    reader = await open_reader(url)
+    try:
+        return await position_rows(reader, filters)
+    finally:
+        await reader.close()
+
+
 async def answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str, Any]]]:
+    """Every section as rows (the terminal's tables; ``--json`` writes the same answer
+    with :func:`write_json`, without making the rows Python objects)."""
     reader = await open_reader(url)
     f = options.filters
     limit = _SHOWN + 1 if options.output == "table" else None

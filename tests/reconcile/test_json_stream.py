@@ -10,6 +10,7 @@ non-ASCII, a timestamp with microseconds), then the streamed answer is compared 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sqlite3
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import msgspec
 
-from supplyfeed._cli.reconcile import ReconcileOptions, answer
+from supplyfeed._cli.reconcile import SECTIONS, ReconcileOptions, answer
 from supplyfeed._sink.reconcile_json import write_json
 from supplyfeed._sink.reconcile_query import Filters
 from supplyfeed._sink.schema import create_statements
@@ -58,10 +59,12 @@ def _statements(dialect: str) -> list[str]:
 async def _compare(url: str) -> None:
     for filters in FILTERS:
         options = ReconcileOptions(filters=filters, units=UNITS, output="json", now=NOW)
-        rows = msgspec.json.encode(await answer(url, options)) + b"\n"
-        out = io.BytesIO()
-        await write_json(url, options, out)
-        assert out.getvalue() == rows, filters
+        for sections in (SECTIONS, frozenset({"totals", "findings"}), frozenset({"findings"})):
+            options = dataclasses.replace(options, sections=sections)
+            rows = msgspec.json.encode(await answer(url, options)) + b"\n"
+            out = io.BytesIO()
+            await write_json(url, options, out)
+            assert out.getvalue() == rows, (filters, sections)
 
 
 async def test_the_streamed_json_is_the_rows_json_on_sqlite(tmp_path: Path) -> None:

@@ -328,12 +328,27 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     feeds = load_feeds_file(args.feeds) if args.feeds else None
     options = ReconcileOptions(
         filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
+        sections=_reconcile_sections(args.only, args.csv),
         units=feeds.units if feeds is not None else (),
         sla_seconds=feeds.defaults.sla_seconds if feeds is not None else 900.0,
         in_transit_days=args.in_transit_days,
         output="json" if args.json else "csv" if args.csv else "table",
     )
     return asyncio.run(reconcile(_existing_sink_url(args, feeds), options))
+
+
+def _reconcile_sections(only: str | None, csv: bool) -> frozenset[str]:
+    from .reconcile import SECTIONS
+
+    if only is None:
+        return SECTIONS
+    if csv:
+        raise ConfigError("--only is for --json and the tables: --csv prints the positions")
+    asked = frozenset(name.strip() for name in only.split(",") if name.strip())
+    if not asked or asked - SECTIONS:
+        known = ", ".join(sorted(SECTIONS))
+        raise ConfigError(f"--only takes sections among {known}, not {only!r}")
+    return asked
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

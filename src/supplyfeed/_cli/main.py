@@ -318,6 +318,12 @@ def _reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="N",
         help="count an ASN with no delivery date shipped within N days",
     )
+    rec.add_argument(
+        "--only",
+        metavar="SECTIONS",
+        help="only these sections, comma-separated: positions, totals, in_transit, "
+        "ack_exceptions, stale_partitions, findings (--json and the tables)",
+    )
     out = rec.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object")
     out.add_argument("--csv", action="store_true", help="the current positions as CSV")

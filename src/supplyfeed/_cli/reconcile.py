@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from .._config import UnitConversion
 from .._sink.factory import open_sink
 from .._sink.findings_store import finding_rows
-from .._sink.reconcile_json import write_json
+from .._sink.reconcile_json import SECTION_ORDER, write_json
 from .._sink.reconcile_query import (
     Filters,
     ack_exception_rows,
@@ -29,8 +29,17 @@ from .._sink.views import IN_TRANSIT_DAYS
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["POSITION_FIELDS", "ReconcileOptions", "answer", "reconcile", "short_reconciliation"]
+__all__ = [
+    "POSITION_FIELDS",
+    "SECTIONS",
+    "ReconcileOptions",
+    "answer",
+    "reconcile",
+    "short_reconciliation",
+]
 
+# The answer's sections, in the order of --json's keys.
+SECTIONS: Final = frozenset(SECTION_ORDER)
 POSITION_FIELDS: Final = ("supplier_id", "warehouse_id", "sku", "on_hand", "available", "uom")
 _SHOWN: Final = 20  # rows per table in the terminal; --json and --csv give them all
 
@@ -42,6 +51,7 @@ class ReconcileOptions:
     sla_seconds: float = 900.0
     in_transit_days: int = IN_TRANSIT_DAYS
     output: str = "table"  # table | json | csv
+    sections: frozenset[str] = SECTIONS  # --only: the sections asked for (JSON and tables)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -77,19 +87,20 @@ async def answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str
     reader = await open_reader(url)
     f = options.filters
     limit = _SHOWN + 1 if options.output == "table" else None
+    asked: dict[str, Callable[[], Awaitable[list[dict[str, Any]]]]] = {
+        "positions": lambda: position_rows(reader, f, limit),
+        "totals": lambda: total_rows(reader, f, options.units),
+        "in_transit": lambda: in_transit_rows(
+            reader, f, options.now.date(), options.in_transit_days
+        ),
+        "ack_exceptions": lambda: ack_exception_rows(reader, f),
+        "stale_partitions": lambda: stale_partition_rows(
+            reader, f, options.now, options.sla_seconds
+        ),
+        "findings": lambda: finding_rows(reader, f, options.units),
+    }
     try:
-        return {
-            "positions": await position_rows(reader, f, limit),
-            "totals": await total_rows(reader, f, options.units),
-            "in_transit": await in_transit_rows(
-                reader, f, options.now.date(), options.in_transit_days
-            ),
-            "ack_exceptions": await ack_exception_rows(reader, f),
-            "stale_partitions": await stale_partition_rows(
-                reader, f, options.now, options.sla_seconds
-            ),
-            "findings": await finding_rows(reader, f, options.units),
-        }
+        return {key: await asked[key]() for key in SECTION_ORDER if key in options.sections}
     finally:
         await reader.close()
 

@@ -49,7 +49,14 @@ from .reconcile_query import (
     total_sql,
 )
 
-__all__ = ["SECTION_COLUMNS", "JsonOptions", "json_rows", "section_queries", "write_json"]
+__all__ = [
+    "SECTION_COLUMNS",
+    "SECTION_ORDER",
+    "JsonOptions",
+    "json_rows",
+    "section_queries",
+    "write_json",
+]
 
 
 class JsonOptions(Protocol):
@@ -65,7 +72,15 @@ class JsonOptions(Protocol):
     def in_transit_days(self) -> int: ...
     @property
     def now(self) -> dt.datetime: ...
+    @property
+    def sections(self) -> frozenset[str]: ...
 
+
+# Every section of the answer, in the order of the JSON's keys: the large ones (written
+# by the database) first, then the small ones (worded in Python).
+SECTION_ORDER: Final = (
+    "positions", "totals", "in_transit", "ack_exceptions", "stale_partitions", "findings",
+)  # fmt: skip
 
 # Each large section's columns (in the JSON's order) and how a value is spelled.
 SECTION_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
@@ -142,10 +157,11 @@ def section_queries(dialect: str, options: JsonOptions) -> list[tuple[str, Query
         "in_transit": in_transit_sql(filters, options.now.date(), options.in_transit_days),
         "ack_exceptions": ack_exception_sql(filters),
     }
-    return [
+    queries = [
         ("positions", positions),
         *((key, (json_rows(dialect, key)(sql), params)) for key, (sql, params) in rest.items()),
     ]
+    return [(key, query) for key, query in queries if key in options.sections]
 
 
 # A number no numeric text spells as msgspec does (PostgreSQL only): see the docstring.
@@ -170,15 +186,17 @@ async def _write_section(reader: Reader, key: str, query: Query, out: BinaryIO) 
 
 
 async def _small_sections(url: str, options: JsonOptions) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
     reader = await open_reader(url)
     try:
         f = options.filters
-        return {
-            "stale_partitions": await stale_partition_rows(
+        if "stale_partitions" in options.sections:
+            found["stale_partitions"] = await stale_partition_rows(
                 reader, f, options.now, options.sla_seconds
-            ),
-            "findings": await finding_rows(reader, f, options.units),
-        }
+            )
+        if "findings" in options.sections:
+            found["findings"] = await finding_rows(reader, f, options.units)
+        return found
     finally:
         await reader.close()
 
@@ -191,13 +209,17 @@ async def write_json(url: str, options: JsonOptions, out: BinaryIO) -> None:
         reader = await open_reader(url)
         try:
             out.write(b"{")
-            for n, (key, query) in enumerate(section_queries(reader.dialect, options)):
-                out.write(b"," if n else b"")
+            n_written = 0
+            for key, query in section_queries(reader.dialect, options):
+                out.write(b"," if n_written else b"")
                 await _write_section(reader, key, query, out)
+                n_written += 1
         finally:
             await reader.close()
+        separator = b"," if n_written else b""
         for key, rows in (await small).items():
-            out.write(b',"' + key.encode() + b'":' + msgspec.json.encode(rows))
+            out.write(separator + b'"' + key.encode() + b'":' + msgspec.json.encode(rows))
+            separator = b","
         out.write(b"}\n")
     finally:
         if not small.done():

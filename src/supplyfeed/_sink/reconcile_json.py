@@ -175,7 +175,7 @@ def _numbers_fixed(chunk: bytes) -> bytes:
     return _MARKED.sub(lambda m: msgspec.json.encode(float(m[1])), chunk)
 
 
-async def _write_section(reader: Reader, key: str, query: Query, out: BinaryIO) -> None:
+async def _streamed(reader: Reader, key: str, query: Query, out: BinaryIO) -> None:
     out.write(b'"' + key.encode() + b'":[')
     separator = b""
     async for chunk in reader.chunks(*query):
@@ -185,7 +185,17 @@ async def _write_section(reader: Reader, key: str, query: Query, out: BinaryIO) 
     out.write(b"]")
 
 
-async def _small_sections(url: str, options: JsonOptions) -> dict[str, list[dict[str, Any]]]:
+async def _collected(url: str, key: str, query: Query) -> bytes:
+    """A section asked on a connection of its own, kept until its turn in the output."""
+    reader = await open_reader(url)
+    try:
+        chunks = [_numbers_fixed(chunk) async for chunk in reader.chunks(*query)]
+    finally:
+        await reader.close()
+    return b'"' + key.encode() + b'":[' + b",".join(chunks) + b"]"
+
+
+async def _small_sections(url: str, options: JsonOptions) -> bytes:
     found: dict[str, list[dict[str, Any]]] = {}
     reader = await open_reader(url)
     try:
@@ -196,33 +206,43 @@ async def _small_sections(url: str, options: JsonOptions) -> dict[str, list[dict
             )
         if "findings" in options.sections:
             found["findings"] = await finding_rows(reader, f, options.units)
-        return found
     finally:
         await reader.close()
+    return b",".join(b'"' + k.encode() + b'":' + msgspec.json.encode(v) for k, v in found.items())
 
 
 async def write_json(url: str, options: JsonOptions, out: BinaryIO) -> None:
     """``reconcile --json``'s object and a newline to ``out`` (``options``: the command's
-    ``ReconcileOptions``), the large sections streamed as the database writes them."""
-    small = asyncio.create_task(_small_sections(url, options))
+    ``ReconcileOptions``).
+
+    The first section asked (the positions, the largest) is streamed as the database
+    writes it; every other one is asked at the same time on a connection of its own, so
+    the database works on them side by side (SQLite runs each in a thread of its own
+    without the GIL, PostgreSQL in a backend of its own), and written in its turn."""
+    reader = await open_reader(url)
+    tasks: list[asyncio.Task[bytes]] = []
     try:
-        reader = await open_reader(url)
-        try:
-            out.write(b"{")
-            n_written = 0
-            for key, query in section_queries(reader.dialect, options):
-                out.write(b"," if n_written else b"")
-                await _write_section(reader, key, query, out)
-                n_written += 1
-        finally:
-            await reader.close()
-        separator = b"," if n_written else b""
-        for key, rows in (await small).items():
-            out.write(separator + b'"' + key.encode() + b'":' + msgspec.json.encode(rows))
-            separator = b","
+        queries = section_queries(reader.dialect, options)
+        tasks = [asyncio.create_task(_collected(url, k, q)) for k, q in queries[1:]]
+        tasks.append(asyncio.create_task(_small_sections(url, options)))
+        out.write(b"{")
+        if queries:
+            await _streamed(reader, *queries[0], out)
+        separator = b"," if queries else b""
+        for task in tasks:
+            if part := await task:
+                out.write(separator + part)
+                separator = b","
         out.write(b"}\n")
     finally:
-        if not small.done():
-            small.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await small
+        await reader.close()
+        await _cancelled(tasks)
+
+
+async def _cancelled(tasks: Sequence[asyncio.Task[bytes]]) -> None:
+    """Stop the sections still being asked (after a failure) and wait for them to end."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

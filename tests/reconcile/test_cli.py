@@ -131,22 +131,6 @@ async def test_only_the_sections_asked_for_in_the_answers_order(
     assert "Current stock" not in out
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--only", "positions,stock"], "--only takes sections among ack_exceptions, findings"),
-        (["--only", "totals", "--csv"], "--only is for --json and the tables"),
-    ],
-)
-def test_only_names_sections(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
-    db = tmp_path / "x.db"
-    db.touch()
-    assert main(["reconcile", "--db", f"sqlite:///{db}", *argv]) == 2
-    assert message in capsys.readouterr().err
-
-
 async def test_without_a_conversion_units_are_never_added(
     sink: Sink, sink_url: Callable[[], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,12 +196,15 @@ def test_a_bad_uom_table_is_refused_with_file_and_line(
     [
         (["--db", "memory://"], "reconcile reads a SQL database"),
         (["--in-transit-days", "-1"], "--in-transit-days must be 0 or more, not -1"),
+        (["--only", "positions,stock"], "--only takes sections among ack_exceptions, findings"),
+        (["--only", "totals", "--csv"], "--only is for --json and the tables"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    """The in-process fake has no SQL to ask; a negative day count is refused."""
+    """The in-process fake has no SQL to ask; a negative day count, a section --only does
+    not know and --only with --csv are refused."""
     db = tmp_path / "x.db"
     db.touch()
     assert main(["reconcile", "--db", f"sqlite:///{db}", *argv]) == 2

@@ -8,12 +8,15 @@ import time
 import psutil
 import pytest
 
-from supplyfeed import AsyncBatchIngestor, FeedConfig, FetchFailure, FetchRequest
+from supplyfeed import AsyncBatchIngestor, FeedConfig, FetchFailure, FetchRequest, MockTransport
 from supplyfeed._fetch.outcome import FetchOutcome
+from supplyfeed._fetch.transport import TransportRequest, TransportResponse
+from supplyfeed._formats.body import Body
 from supplyfeed.sim import Fault, LatencyModel, SupplierFleet
 
 from ..virtual_time import VirtualClock
 from .conftest import fleet_spec
+from .virtual_time import run_virtual
 
 
 def quick(**changes: float) -> FeedConfig:
@@ -244,3 +247,35 @@ async def test_no_sockets_left_behind() -> None:
             if c.raddr and c.raddr.port in ports
         ]
     assert mine == []
+
+
+def test_requests_are_timed_on_one_time_line_so_handed_over_slots_never_overlap() -> None:
+    """A request's ``started_at`` is on the engine's clock (one wall-clock anchor plus the
+    clock's time since), and the attempt times are kept to the microsecond: a request that
+    got its host's only slot as another ended starts, on the ledger's time line, no earlier
+    than that one ended. (Anchored on the wall clock per request, with 0.1 ms rounding, two
+    such attempts were drawn overlapping, and the HTML report's in-flight chart once showed
+    5 in flight on a host limited to 4.)"""
+
+    async def answer(request: TransportRequest) -> TransportResponse:
+        await asyncio.sleep(0.3333337)
+        return TransportResponse(200, {}, Body.from_bytes(b"{}"), "OK")
+
+    async def go() -> list[FetchOutcome]:
+        loop = asyncio.get_running_loop()
+        config = FeedConfig(limit_per_host=1)
+        async with AsyncBatchIngestor(
+            config, transport=MockTransport(answer), clock=loop.time
+        ) as ingestor:
+            first = asyncio.create_task(ingestor.fetch_one(FetchRequest("http://127.0.0.1:9/a")))
+            await asyncio.sleep(0.1)  # the second request is made later, and waits its turn
+            second = await ingestor.fetch_one(FetchRequest("http://127.0.0.1:9/b"))
+            return [await first, second]
+
+    first, second = run_virtual(go())
+    assert (second.started_at - first.started_at).total_seconds() == pytest.approx(0.1, abs=2e-6)
+    (a,), (b,) = first.history, second.history
+    first_end = first.started_at.timestamp() + a.as_dict()["start"] + a.as_dict()["elapsed"]
+    second_start = second.started_at.timestamp() + b.as_dict()["start"]
+    assert b.start == pytest.approx(0.3333337 - 0.1, abs=1e-9)
+    assert second_start >= first_end - 2e-6

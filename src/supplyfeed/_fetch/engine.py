@@ -133,6 +133,11 @@ class AsyncBatchIngestor:
         self._observer = observer
         self._sleep = sleep
         self._clock = clock
+        # One wall-clock anchor for the engine: a request's started_at is the anchor plus
+        # the clock's time since, so the ledger's attempt times (started_at + start, to the
+        # microsecond) of two requests are on one time line, and an attempt that got its
+        # slot as another ended is never drawn overlapping it (the HTML in-flight chart).
+        self._epoch = (dt.datetime.now(dt.UTC), clock())
         # Hedged requests (hedging.py); by default under the config's own rule.
         self.hedging = hedging or Hedging(HedgeRule.of(self.config), clock=clock)
         self._spool_dir = spool_dir
@@ -291,8 +296,8 @@ class AsyncBatchIngestor:
         task = asyncio.current_task()
         if task is not None:
             task.set_name(f"fetch {request_id} {redact_url(request.url)}")
-        started_at = dt.datetime.now(dt.UTC)
         t0 = self._clock()
+        started_at = self._epoch[0] + dt.timedelta(seconds=t0 - self._epoch[1])
         history: list[AttemptRecord] = []
         attempt = 0
         while True:

@@ -41,7 +41,7 @@ class _Closes:
         self.closed += 1
 
 
-class _Schemes(BaseHook):
+class SchemeCount(BaseHook):
     """Counts the requests each hook call saw, by scheme, and always calls ``call_next``."""
 
     def __init__(self) -> None:
@@ -74,7 +74,7 @@ async def test_file_urls_go_to_the_mounted_transport_and_http_to_the_default(
     files = _files(tmp_path / "in", 3)
     drops = DropTransport()
     mounted = MockTransport(drops.send)  # records what reached the file transport
-    hook = _Schemes()
+    hook = SchemeCount()
     async with SupplierFleet(fleet_spec(4, hosts=1)) as fleet:
         urls = fleet.urls
         async with AsyncBatchIngestor(

@@ -4,31 +4,15 @@ under the same hooks as HTTP endpoints; a scheme nothing serves fails only its e
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from pathlib import Path
 
-from supplyfeed._fetch.hooks import BaseHook, Send
-from supplyfeed._fetch.outcome import FetchRequest
-from supplyfeed._fetch.transport import TransportRequest, TransportResponse
 from supplyfeed._run.pipeline import RunOptions
 from supplyfeed._sink.memory import MemorySink
 from supplyfeed.sim import SupplierFleet
 
+from ..fetch.test_mounts import SchemeCount
 from .helpers import fleet_spec, run, suppliers_of
 from .test_drops import _drop, feeds
-
-
-class _Schemes(BaseHook):
-    """Counts what each hook call saw, by scheme, and always calls ``call_next``."""
-
-    def __init__(self) -> None:
-        self.sent: Counter[str] = Counter()
-
-    async def send(
-        self, request: FetchRequest, treq: TransportRequest, call_next: Send
-    ) -> TransportResponse:
-        self.sent[treq.url.partition(":")[0]] += 1
-        return await call_next(treq)
 
 
 async def test_drop_files_and_http_share_the_hooks_and_an_unknown_scheme_fails_alone(
@@ -42,7 +26,7 @@ async def test_drop_files_and_http_share_the_hooks_and_an_unknown_scheme_fails_a
     [local] = feeds(f"{drop.as_uri()}/*.json")
     ftp_feed = dataclasses.replace(local.feeds[0], urls=("ftp://127.0.0.1/out/x.json",))
     ftp = dataclasses.replace(local, id="X", feeds=(ftp_feed,))
-    hook = _Schemes()
+    hook = SchemeCount()
     sink = MemorySink()
     async with SupplierFleet(fleet_spec(4, hosts=1)) as fleet:
         http, config = suppliers_of(fleet)

@@ -7,9 +7,10 @@ limiter hands out slots (host, supplier, global) only for the time a request is 
 wire: a retry sleeps outside any slot, for a backoff with seeded jitter or the
 ``Retry-After`` the server asked for (capped); permanent errors are not retried; a slow
 attempt may be hedged (``hedging.py``). Hooks (``hooks.py``: rate limits, circuit
-breakers, auth) wrap each request. Every URL ends as a :class:`FetchSuccess` or a typed
-:class:`FetchFailure` that the caller reads from ``ingestor.last_batch``
-(docs/contract.md §1 for what the API guarantees).
+breakers, auth) wrap each request; below them the transport, or the one mounted for the
+URL's scheme (``mounts.py``: file:// and sftp:// drop folders). Every URL ends as a
+:class:`FetchSuccess` or a typed :class:`FetchFailure` that the caller reads from
+``ingestor.last_batch`` (docs/contract.md §1 for what the API guarantees).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .documents import DecodedPayload, DocumentParser, FeedDocuments
 from .hedging import HedgeRule, Hedging
 from .hooks import FetchHook, chain
 from .limits import Limiter
+from .mounts import MountedTransport
 from .outcome import (
     AttemptRecord,
     FetchFailure,
@@ -110,6 +112,7 @@ class AsyncBatchIngestor:
         config: FeedConfig | None = None,
         *,
         transport: Transport | None = None,
+        mounts: Mapping[str, Transport] | None = None,
         supplier_limits: Mapping[str, int] | None = None,
         observer: FetchObserver | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -120,11 +123,17 @@ class AsyncBatchIngestor:
         clock: Clock = time.monotonic,
     ) -> None:
         self.config = config or FeedConfig()
+        # A transport passed in, and every mounted one, is the caller's to close.
         self._own_transport = transport is None
-        self._transport: Transport = transport or AiohttpTransport(
+        self._default: Transport = transport or AiohttpTransport(
             max_connections=self.config.max_concurrency,
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
+        )
+        # Other schemes than http(s) go to their own transports (mounts.py), under the
+        # same hooks: file:// and sftp:// drop folders (drops.py).
+        self._transport: Transport = (
+            MountedTransport(self._default, mounts) if mounts is not None else self._default
         )
         self.limiter = Limiter(
             self.config.max_concurrency, self.config.limit_per_host, supplier_limits
@@ -159,7 +168,7 @@ class AsyncBatchIngestor:
 
     async def aclose(self) -> None:
         if self._own_transport:
-            await self._transport.aclose()
+            await self._default.aclose()
 
     @property
     def failures(self) -> list[FetchFailure]:
@@ -381,6 +390,7 @@ class AsyncBatchIngestor:
             spool_dir=self._spool_dir,
             max_redirects=cfg.max_redirects,
             max_decompression_ratio=cfg.max_decompression_ratio,
+            supplier_id=request.supplier_id,
         )
 
     async def _first(

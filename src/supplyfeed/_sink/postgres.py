@@ -33,9 +33,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -62,7 +59,7 @@ from .base import (
     RunRecord,
     Sighting,
 )
-from .dead_letter_sql import dead_letter_sql
+from .dead_letter_sql import dead_letter_sql, spool_letter
 from .feed_state import PageMark
 from .ledger import (
     dead_letter_from_row,
@@ -740,27 +737,9 @@ class PostgresSink:
         return None
 
     def _spool(self, body: Body) -> str:
-        """Copy the payload to ``<dead_letter_dir>/<sha256>.bin``, fsynced before the
-        transaction that names it commits; the same bytes quarantined again (or a retried
-        batch) reuse the file. Returns its absolute path: the row must find it whatever
-        directory a later ``dead-letters`` or ``replay`` runs from."""
-        folder = self.dead_letter_dir.resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{body.sha256}.bin"
-        name = str(target)
-        if target.exists():
-            return name
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out, body.open() as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return name
+        """The letter's spool file in ``dead_letter_dir``, as an absolute path: the row must
+        find it whatever directory a later ``dead-letters`` or ``replay`` runs from."""
+        return str(spool_letter(body, self.dead_letter_dir.resolve()))
 
     def _body(self, row: Mapping[str, Any]) -> Body:
         if row["body"] is not None:

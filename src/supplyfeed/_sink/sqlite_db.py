@@ -287,6 +287,8 @@ class Database:
             for unit, outcome in zip(units, outcomes, strict=True):
                 finals.append(final_record(unit, outcome, quarantine))
                 failpoint("mid_batch")  # crash tests: rows written, nothing committed
+                if len(units) > 1:  # the same, in a call that holds other units too
+                    failpoint("mid_shared_batch")
             rows = [endpoint_row(u.run_id, f) for u, f in zip(units, finals, strict=True)]
             conn.executemany(_UPSERT_ENDPOINT, rows)
         for unit, final in zip(units, finals, strict=True):

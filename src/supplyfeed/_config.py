@@ -240,14 +240,14 @@ class FeedConfig:
     batch_size: int = 100
     retry_attempts: int = 3
     backoff_base: float = 1.5
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    retry: Retry = field(default_factory=Retry)
-    limits: Limits = field(default_factory=Limits)
-    breaker: Breaker = field(default_factory=Breaker)
-    rate_limit: RateLimit = field(default_factory=RateLimit)
-    adaptive: Adaptive = field(default_factory=Adaptive)
-    hedge: Hedge = field(default_factory=Hedge)
-    sla: SlaPolicy = field(default_factory=SlaPolicy)
+    timeouts: Timeouts = Timeouts()
+    retry: Retry = Retry()
+    limits: Limits = Limits()
+    breaker: Breaker = Breaker()
+    rate_limit: RateLimit = RateLimit()
+    adaptive: Adaptive = Adaptive()
+    hedge: Hedge = Hedge()
+    sla: SlaPolicy = SlaPolicy()
     conditional_requests: bool = True
     request_id_header: str = "X-Request-ID"
     user_agent: str = "supplyfeed/0.1"

@@ -37,7 +37,7 @@ from .._formats.body import Body
 from .._models import DocKind
 from .._redact import redact_url
 from .documents import DecodedPayload, DocumentParser, FeedDocuments
-from .hedging import HedgeRule, Hedging
+from .hedging import Hedging
 from .hooks import FetchHook, chain
 from .limits import Limiter
 from .mounts import MountedTransport
@@ -127,8 +127,8 @@ class AsyncBatchIngestor:
         self._own_transport = transport is None
         self._default: Transport = transport or AiohttpTransport(
             max_connections=self.config.max_concurrency,
-            connect_timeout=self.config.connect_timeout,
-            read_timeout=self.config.read_timeout,
+            connect_timeout=self.config.timeouts.connect,
+            read_timeout=self.config.timeouts.read,
         )
         # Other schemes than http(s) go to their own transports (mounts.py), under the
         # same hooks: file:// and sftp:// drop folders (drops.py).
@@ -136,7 +136,7 @@ class AsyncBatchIngestor:
             MountedTransport(self._default, mounts) if mounts is not None else self._default
         )
         self.limiter = Limiter(
-            self.config.max_concurrency, self.config.limit_per_host, supplier_limits
+            self.config.max_concurrency, self.config.limits.per_host, supplier_limits
         )
         self.policy = RetryPolicy(self.config)
         self._observer = observer
@@ -148,7 +148,7 @@ class AsyncBatchIngestor:
         # slot as another ended is never drawn overlapping it (the HTML in-flight chart).
         self._epoch = (dt.datetime.now(dt.UTC), clock())
         # Hedged requests (hedging.py); by default under the config's own rule.
-        self.hedging = hedging or Hedging(HedgeRule.of(self.config), clock=clock)
+        self.hedging = hedging or Hedging(self.config.hedge, clock=clock)
         self._spool_dir = spool_dir
         self._max_pending = max_pending
         self.hooks: list[FetchHook] = list(hooks)  # see hooks.py
@@ -385,11 +385,11 @@ class AsyncBatchIngestor:
         return TransportRequest(
             url=request.url,
             headers=headers,
-            max_bytes=cfg.max_payload_bytes,
-            spool_threshold=cfg.spool_threshold_bytes,
+            max_bytes=cfg.limits.max_payload_bytes,
+            spool_threshold=cfg.limits.spool_threshold_bytes,
             spool_dir=self._spool_dir,
-            max_redirects=cfg.max_redirects,
-            max_decompression_ratio=cfg.max_decompression_ratio,
+            max_redirects=cfg.limits.max_redirects,
+            max_decompression_ratio=cfg.limits.max_decompression_ratio,
             supplier_id=request.supplier_id,
         )
 

@@ -52,7 +52,7 @@ class DropFiles:
             self.transport = DropTransport(
                 {s.id: s.auth for s in suppliers},
                 sftp_limits={
-                    s.id: SftpLimits(s.config.sftp_max_channels, s.config.connect_timeout)
+                    s.id: SftpLimits(s.config.limits.sftp_max_channels, s.config.timeouts.connect)
                     for s in suppliers
                 },
             )

@@ -166,7 +166,7 @@ class Runner:
             self.run_id,
             records,
             wall_seconds=time.monotonic() - t0,
-            error_rate_threshold=self.config.error_rate_threshold,
+            error_rate_threshold=self.config.sla.error_rate_threshold,
             interrupted=self._interrupted,
         )
         summary.conflicts = len(await self.sink.conflicts(self.run_id))

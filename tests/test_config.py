@@ -196,7 +196,8 @@ BAD = [
     ("read_timeout", -1, "must be positive, got -1.0"),
     ("max_redirects", -1, "must not be negative"),
     ("max_decompression_ratio", 0.5, "must be at least 1"),
-    ("spool_threshold_bytes", 0, "payload sizes must be positive"),
+    ("max_payload_bytes", 0, "must be at least 1, got 0"),
+    ("spool_threshold_bytes", 0, "must be at least 1, got 0"),
     ("breaker_threshold", -1, "must not be negative, got -1"),
     ("breaker_cooldown", 0, "must be positive"),
     ("rate_limit_per_second", -1, "must not be negative"),
@@ -210,13 +211,12 @@ BAD = [
 @pytest.mark.parametrize(("key", "value", "message"), BAD, ids=[b[0] for b in BAD])
 def test_a_bad_value_is_named_by_file_line_and_key(key: str, value: Any, message: str) -> None:
     """A group refuses the value and the error still reads ``f.yaml:LINE: key 'KEY'``."""
-    named = "max_payload_bytes" if key == "spool_threshold_bytes" else key  # as before
     with pytest.raises(ConfigError) as defaults:
         _feeds({key: value})
-    assert str(defaults.value) == f"f.yaml:2: key 'defaults.{named}': {message}"
+    assert str(defaults.value) == f"f.yaml:2: key 'defaults.{key}': {message}"
     with pytest.raises(ConfigError) as overrides:
         _feeds({}, {key: value})
-    where = re.escape(f": key 'suppliers[0].overrides.{named}': {message}")
+    where = re.escape(f": key 'suppliers[0].overrides.{key}': {message}")
     assert re.fullmatch(rf"f\.yaml:\d+{where}", str(overrides.value))
 
 

@@ -134,8 +134,8 @@ class Limits:
         _not_negative("max_redirects", self.max_redirects, show=False)
         if self.max_decompression_ratio < 1:
             raise ConfigError("must be at least 1", key="max_decompression_ratio")
-        if self.spool_threshold_bytes < 1 or self.max_payload_bytes < 1:
-            raise ConfigError("payload sizes must be positive", key="max_payload_bytes")
+        _at_least_one("max_payload_bytes", self.max_payload_bytes)
+        _at_least_one("spool_threshold_bytes", self.spool_threshold_bytes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ def serve(path: Path, port_file: Path) -> None:
 
 
 def ingest(url: str, db: Path) -> None:
-    from supplyfeed import FeedConfig, FeedSpec, SupplierSpec
+    from supplyfeed import FeedConfig, FeedSpec, Limits, SupplierSpec, Timeouts
     from supplyfeed._models import DocKind
     from supplyfeed._run.pipeline import Runner, RunOptions
     from supplyfeed._sink.factory import open_run_sink
@@ -82,7 +82,11 @@ def ingest(url: str, db: Path) -> None:
                 await asyncio.sleep(0.01)
                 worst = max(worst, time.perf_counter() - t - 0.01)
 
-        config = FeedConfig(timeout_seconds=3600, read_timeout=60, max_payload_bytes=4 << 30)
+        config = FeedConfig(
+            timeout_seconds=3600,
+            timeouts=Timeouts(read=60),
+            limits=Limits(max_payload_bytes=4 << 30),
+        )
         feed = FeedSpec(DocKind.INVENTORY_SNAPSHOT, "json", (url,))
         supplier = SupplierSpec(id="BIG", feeds=(feed,), config=config)
         sink = open_run_sink(f"sqlite:///{db}")

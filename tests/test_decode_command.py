@@ -92,6 +92,15 @@ def test_an_unsupported_type_exits_1_with_one_line_naming_it(
     assert "--kind" not in err
 
 
+def test_a_file_whose_kind_nothing_tells_asks_for_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON without an envelope or a known field name: exit 2, one line asking for --kind."""
+    code, out, err = _decode(tmp_path, b'{"foo": 1}', capsys)
+    assert (code, out) == (2, "")
+    assert err == "error: key 'kind': cannot tell the document kind from the file: pass --kind\n"
+
+
 def test_a_trailer_mismatch_prints_no_document(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,10 +24,12 @@ from tests.reliability.checker import check, finish, write_feeds
 def test_all_is_pinned() -> None:
     """Adding or removing a public name is a deliberate, reviewed change."""
     assert sorted(supplyfeed.__all__) == [
+        "Adaptive",
         "AiohttpTransport",
         "AsyncBatchIngestor",
         "AttemptRecord",
         "BatchResult",
+        "Breaker",
         "ConfigError",
         "DocKind",
         "Document",
@@ -39,20 +41,26 @@ def test_all_is_pinned() -> None:
         "FetchRequest",
         "FetchSuccess",
         "FieldMapping",
+        "Hedge",
         "InventoryItem",
         "InventorySnapshot",
+        "Limits",
         "MockTransport",
         "PayloadError",
         "PermanentFetchError",
         "PoAck",
         "PoAckLine",
+        "RateLimit",
+        "Retry",
         "RunLockedError",
         "RunSummary",
         "ShipNotice",
         "ShipNoticeLine",
         "SinkError",
+        "SlaPolicy",
         "SupplierSpec",
         "SupplyfeedError",
+        "Timeouts",
         "TransientFetchError",
         "Transport",
         "TransportRequest",
@@ -74,7 +82,7 @@ def test_feed_config_keeps_the_guides_fields_and_defaults() -> None:
         cfg.batch_size,
         cfg.retry_attempts,
         cfg.backoff_base,
-        cfg.limit_per_host,
+        cfg.limits.per_host,
     ) == (50, 30.0, 100, 3, 1.5, 10)
 
 

@@ -2,8 +2,16 @@
 
 ``FeedConfig`` keeps the five fields and defaults of docs/contract.md §1 (``max_concurrency=50``,
 ``timeout_seconds=30.0``, ``batch_size=100``, ``retry_attempts=3``, ``backoff_base=1.5``)
-and adds what a correct engine needs. Only the CLI reads files and the environment
-(see ``_feedsfile``); everything here is plain data handed to constructors.
+and groups what a correct engine adds into small objects, as httpx groups its settings
+into ``Timeout`` and ``Limits``: :class:`Timeouts`, :class:`Retry`, :class:`Limits`,
+:class:`Breaker`, :class:`RateLimit`, :class:`Adaptive`, :class:`Hedge` and
+:class:`SlaPolicy`. Each group checks its own values when it is made.
+
+The feeds file stays flat (``limit_per_host: 4``, ``hedge_after: 0.5``): :data:`KEYS` says
+where each of its keys lives, and :func:`with_keys` applies them to a config. A group's
+error names the feeds-file key, so a bad value reads the same from Python and from a file.
+Only the CLI reads files and the environment (see ``_feedsfile``); everything here is
+plain data handed to constructors.
 """
 
 from __future__ import annotations
@@ -11,36 +19,220 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ._exceptions import ConfigError
 from ._models import DocKind
 
 __all__ = [
+    "KEYS",
+    "Adaptive",
     "AuthSpec",
+    "Breaker",
     "DropSpec",
     "FeedConfig",
     "FeedSpec",
     "FieldMapping",
+    "Hedge",
     "IncrementalSpec",
+    "Limits",
     "PaginationSpec",
+    "RateLimit",
+    "Retry",
+    "SlaPolicy",
     "SupplierSpec",
+    "Timeouts",
     "UnitConversion",
+    "read_key",
+    "with_keys",
 ]
 
 MiB = 1024 * 1024
+
+
+def _at_least_one(key: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"must be at least 1, got {value!r}", key=key)
+
+
+def _positive(key: str, value: float, *, show: bool = True) -> None:
+    if value <= 0:
+        raise ConfigError(
+            f"must be positive, got {value!r}" if show else "must be positive", key=key
+        )
+
+
+def _not_negative(key: str, value: float, *, show: bool = True) -> None:
+    if value < 0:
+        got = f", got {value!r}" if show else ""
+        raise ConfigError(f"must not be negative{got}", key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The socket timeouts of one attempt, in seconds (aiohttp's ``sock_connect`` and
+    ``sock_read``; feeds-file keys ``connect_timeout`` and ``read_timeout``).
+
+    ``read`` bounds each wait for bytes, not the whole body; the whole attempt is bounded
+    by ``FeedConfig.timeout_seconds``, which stays beside the guide's other fields.
+    ``connect`` also bounds an SFTP login (TCP, key exchange, authentication).
+    """
+
+    connect: float = 10.0
+    read: float = 30.0
+
+    def __post_init__(self) -> None:
+        _positive("connect_timeout", self.connect)
+        _positive("read_timeout", self.read)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How long to wait between attempts (``_fetch/retry.py``); the number of attempts
+    (``FeedConfig.retry_attempts``) and the growth (``FeedConfig.backoff_base``) are the
+    guide's and stay on ``FeedConfig``.
+
+    Attempt *n* sleeps a uniformly random time in
+    ``[0, min(backoff_max, backoff_initial * backoff_base ** (n - 1))]`` ("full jitter"),
+    drawn from a generator seeded by ``(seed, url, attempt)`` so a run is reproducible;
+    ``jitter=False`` sleeps the ceiling itself. A longer ``Retry-After`` (or a rate-limit
+    reset) is waited instead, up to ``retry_after_cap``. The field names are the
+    feeds-file keys.
+    """
+
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    jitter: bool = True
+    seed: int = 0
+    retry_after_cap: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one host, one request and one body may take.
+
+    - ``per_host`` (key ``limit_per_host``): requests in flight to one
+      ``(scheme, host, port)``, within ``FeedConfig.max_concurrency`` overall;
+    - ``max_payload_bytes``: a body larger than this once decoded is ``too_large``;
+    - ``max_decompression_ratio``: decoded bytes per received byte past which a compressed
+      body is a bomb (``_fetch/content_encoding.py``);
+    - ``max_redirects``: hops followed per request (``_fetch/redirects.py``); 0: none;
+    - ``sftp_max_channels``: channels open at once per SFTP connection (``_fetch/sftp.py``);
+    - ``spool_threshold_bytes``: a body past this is spooled to a file, not held in memory.
+    """
+
+    per_host: int = 10
+    max_payload_bytes: int = 1024 * MiB
+    max_decompression_ratio: float = 100.0
+    max_redirects: int = 5
+    sftp_max_channels: int = 8
+    spool_threshold_bytes: int = 50 * MiB
+
+    def __post_init__(self) -> None:
+        _at_least_one("limit_per_host", self.per_host)
+        _at_least_one("sftp_max_channels", self.sftp_max_channels)
+        _not_negative("max_redirects", self.max_redirects, show=False)
+        if self.max_decompression_ratio < 1:
+            raise ConfigError("must be at least 1", key="max_decompression_ratio")
+        _at_least_one("max_payload_bytes", self.max_payload_bytes)
+        _at_least_one("spool_threshold_bytes", self.spool_threshold_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """The per-host circuit breaker (``_fetch/breaker.py``; keys ``breaker_threshold`` and
+    ``breaker_cooldown``): ``threshold`` consecutive connect failures or 5xx open a host
+    (0: no breaker), which then gets no request for ``cooldown`` seconds before a probe."""
+
+    threshold: int = 10
+    cooldown: float = 30.0
+
+    def __post_init__(self) -> None:
+        _not_negative("breaker_threshold", self.threshold)
+        _positive("breaker_cooldown", self.cooldown, show=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """One supplier's request rate (``_fetch/ratelimit.py``; keys ``rate_limit_per_second``,
+    ``rate_limit_burst`` and ``honour_rate_limit_headers``).
+
+    A token bucket of ``per_second`` tokens a second (0: unlimited) holding ``burst``
+    (0: ``max(1, per_second)``). With ``honour_headers`` a supplier's ``RateLimit-*`` /
+    ``X-RateLimit-*`` headers pause its requests until the reset, even without a bucket.
+    """
+
+    per_second: float = 0.0
+    burst: int = 0
+    honour_headers: bool = True
+
+    def __post_init__(self) -> None:
+        _not_negative("rate_limit_burst", self.burst)
+        _not_negative("rate_limit_per_second", self.per_second, show=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Adaptive:
+    """Adaptive per-host concurrency, opt-in (``_fetch/adaptive.py``; keys
+    ``adaptive_concurrency`` and ``adaptive_latency_factor``): AIMD within
+    ``[1, Limits.per_host]``, backing off when latency exceeds ``latency_factor`` times the
+    lowest seen."""
+
+    enabled: bool = False
+    latency_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.latency_factor <= 1:
+            raise ConfigError("must be greater than 1", key="adaptive_latency_factor")
+
+
+@dataclass(frozen=True, slots=True)
+class Hedge:
+    """Hedged requests (``_fetch/hedging.py``; keys ``hedge``, ``hedge_after`` and
+    ``hedge_budget``): a second copy of a GET that has not answered within ``after``
+    seconds (0: 3x the host's p95 latency), while hedges stay within ``budget`` (a share)
+    of the host's requests. ``enabled=False`` never hedges."""
+
+    enabled: bool = True
+    after: float = 0.0
+    budget: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.after < 0:
+            raise ConfigError("must not be negative (0: from latency)", key="hedge_after")
+        if not 0 <= self.budget <= 1:
+            raise ConfigError("must be a share between 0 and 1, e.g. 0.05", key="hedge_budget")
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    """What the run report and the exit status hold a run to (keys ``sla_seconds``,
+    ``error_rate_threshold`` and ``loop_lag_threshold``).
+
+    ``seconds``: the wall time a run should take; ``error_rate_threshold``: the share of
+    endpoints that may fail before the run is flagged (and ``supplyfeed run`` exits 1);
+    ``loop_lag_threshold``: event-loop lag, in seconds, past which a stall is reported.
+    """
+
+    seconds: float = 900.0
+    error_rate_threshold: float = 0.02
+    loop_lag_threshold: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
     """Limits, timeouts and retry policy of a batch of fetches.
 
-    ``retry_attempts`` is the total number of attempts per URL (the first one included).
-    ``timeout_seconds`` bounds one attempt from the moment it holds a concurrency slot,
-    so time spent waiting for a slot never counts against it (aiohttp#10313).
-    ``backoff_base`` grows the backoff ceiling: attempt *n* sleeps a uniformly random time
-    in ``[0, min(backoff_max, backoff_initial * backoff_base ** (n - 1))]`` ("full jitter"),
-    drawn from a generator seeded by ``(seed, url, attempt)`` so a run is reproducible.
+    The guide's five fields come first, so ``FeedConfig(50, 30.0, 100, 3, 1.5)`` still
+    reads as the guide wrote it. ``retry_attempts`` is the total number of attempts per URL
+    (the first one included). ``timeout_seconds`` bounds one attempt from the moment it
+    holds a concurrency slot, so time spent waiting for a slot never counts against it
+    (aiohttp#10313). ``backoff_base`` grows the backoff ceiling (see :class:`Retry`).
+
+    The rest are groups, each a frozen object with its defaults. Three request settings
+    stay single fields: ``conditional_requests`` (If-None-Match / If-Modified-Since and the
+    body-hash skip, ``_fetch/conditional.py``), ``request_id_header`` and ``user_agent``.
+    ``replace`` changes fields of this object; :func:`with_keys` changes feeds-file keys.
     """
 
     max_concurrency: int = 50
@@ -48,83 +240,91 @@ class FeedConfig:
     batch_size: int = 100
     retry_attempts: int = 3
     backoff_base: float = 1.5
-    limit_per_host: int = 10
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    backoff_initial: float = 1.0
-    backoff_max: float = 30.0
-    jitter: bool = True
-    seed: int = 0
-    retry_after_cap: float = 60.0
-    max_payload_bytes: int = 1024 * MiB
-    # Decoded bytes per received byte past which a compressed body is a bomb (transport.py).
-    max_decompression_ratio: float = 100.0
-    max_redirects: int = 5  # hops followed per request (_fetch/redirects.py); 0: none
-    sftp_max_channels: int = 8  # open at once per SFTP connection (_fetch/sftp.py)
-    spool_threshold_bytes: int = 50 * MiB
+    timeouts: Timeouts = Timeouts()
+    retry: Retry = Retry()
+    limits: Limits = Limits()
+    breaker: Breaker = Breaker()
+    rate_limit: RateLimit = RateLimit()
+    adaptive: Adaptive = Adaptive()
+    hedge: Hedge = Hedge()
+    sla: SlaPolicy = SlaPolicy()
+    conditional_requests: bool = True
     request_id_header: str = "X-Request-ID"
     user_agent: str = "supplyfeed/0.1"
-    sla_seconds: float = 900.0
-    error_rate_threshold: float = 0.02
-    loop_lag_threshold: float = 0.1
-    # Supplier-facing behaviour (see _fetch/conditional.py, breaker.py, ratelimit.py).
-    conditional_requests: bool = True  # If-None-Match / If-Modified-Since + body-hash skip
-    breaker_threshold: int = 10  # consecutive connect failures/5xx that open a host; 0: off
-    breaker_cooldown: float = 30.0  # seconds an open host gets no requests before a probe
-    rate_limit_per_second: float = 0.0  # per supplier token bucket; 0: unlimited
-    rate_limit_burst: int = 0  # bucket size; 0: max(1, rate_limit_per_second)
-    honour_rate_limit_headers: bool = True  # RateLimit-* / X-RateLimit-* pause a supplier
-    adaptive_concurrency: bool = False  # AIMD per host within [1, limit_per_host] (adaptive.py)
-    adaptive_latency_factor: float = 2.0  # back off when latency exceeds this x the lowest
-    # Hedged requests (_fetch/hedging.py): a second copy of a GET that has not answered
-    # within hedge_after seconds (0: 3x the host's p95), within hedge_budget of its requests.
-    hedge: bool = True
-    hedge_after: float = 0.0
-    hedge_budget: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_concurrency",
-            "batch_size",
-            "retry_attempts",
-            "limit_per_host",
-            "sftp_max_channels",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"must be at least 1, got {getattr(self, name)!r}", key=name)
-        for name in ("timeout_seconds", "connect_timeout", "read_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"must be positive, got {getattr(self, name)!r}", key=name)
+        for name in ("max_concurrency", "batch_size", "retry_attempts"):
+            _at_least_one(name, getattr(self, name))
+        _positive("timeout_seconds", self.timeout_seconds)
         if self.backoff_base < 1:
             raise ConfigError("must be at least 1.0", key="backoff_base")
-        self._check_the_rest()
-
-    def _check_the_rest(self) -> None:
-        """The breaker, adaptive, hedging, rate-limit and payload settings (in this order:
-        the first bad one is named)."""
-        for name in ("breaker_threshold", "rate_limit_burst"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"must not be negative, got {getattr(self, name)!r}", key=name)
-        if self.breaker_cooldown <= 0:
-            raise ConfigError("must be positive", key="breaker_cooldown")
-        if self.adaptive_latency_factor <= 1:
-            raise ConfigError("must be greater than 1", key="adaptive_latency_factor")
-        if self.hedge_after < 0:
-            raise ConfigError("must not be negative (0: from latency)", key="hedge_after")
-        if not 0 <= self.hedge_budget <= 1:
-            raise ConfigError("must be a share between 0 and 1, e.g. 0.05", key="hedge_budget")
-        if self.rate_limit_per_second < 0:
-            raise ConfigError("must not be negative", key="rate_limit_per_second")
-        if self.max_redirects < 0:
-            raise ConfigError("must not be negative", key="max_redirects")
-        if self.max_decompression_ratio < 1:
-            raise ConfigError("must be at least 1", key="max_decompression_ratio")
-        if self.spool_threshold_bytes < 1 or self.max_payload_bytes < 1:
-            raise ConfigError("payload sizes must be positive", key="max_payload_bytes")
 
     def replace(self, **changes: Any) -> FeedConfig:
         """A copy with some fields changed (validated like the original)."""
         return dataclasses.replace(self, **changes)
+
+
+# The feeds file's keys (``defaults:``, ``overrides:``) in the order its messages list
+# them, each with where it lives: (field of FeedConfig, field of that group; "": its own).
+KEYS: Final[Mapping[str, tuple[str, str]]] = {
+    "max_concurrency": ("max_concurrency", ""),
+    "timeout_seconds": ("timeout_seconds", ""),
+    "batch_size": ("batch_size", ""),
+    "retry_attempts": ("retry_attempts", ""),
+    "backoff_base": ("backoff_base", ""),
+    "limit_per_host": ("limits", "per_host"),
+    "connect_timeout": ("timeouts", "connect"),
+    "read_timeout": ("timeouts", "read"),
+    "backoff_initial": ("retry", "backoff_initial"),
+    "backoff_max": ("retry", "backoff_max"),
+    "jitter": ("retry", "jitter"),
+    "seed": ("retry", "seed"),
+    "retry_after_cap": ("retry", "retry_after_cap"),
+    "max_payload_bytes": ("limits", "max_payload_bytes"),
+    "max_decompression_ratio": ("limits", "max_decompression_ratio"),
+    "max_redirects": ("limits", "max_redirects"),
+    "sftp_max_channels": ("limits", "sftp_max_channels"),
+    "spool_threshold_bytes": ("limits", "spool_threshold_bytes"),
+    "request_id_header": ("request_id_header", ""),
+    "user_agent": ("user_agent", ""),
+    "sla_seconds": ("sla", "seconds"),
+    "error_rate_threshold": ("sla", "error_rate_threshold"),
+    "loop_lag_threshold": ("sla", "loop_lag_threshold"),
+    "conditional_requests": ("conditional_requests", ""),
+    "breaker_threshold": ("breaker", "threshold"),
+    "breaker_cooldown": ("breaker", "cooldown"),
+    "rate_limit_per_second": ("rate_limit", "per_second"),
+    "rate_limit_burst": ("rate_limit", "burst"),
+    "honour_rate_limit_headers": ("rate_limit", "honour_headers"),
+    "adaptive_concurrency": ("adaptive", "enabled"),
+    "adaptive_latency_factor": ("adaptive", "latency_factor"),
+    "hedge": ("hedge", "enabled"),
+    "hedge_after": ("hedge", "after"),
+    "hedge_budget": ("hedge", "budget"),
+}
+
+
+def read_key(config: FeedConfig, key: str) -> Any:
+    """The value of feeds-file ``key`` in ``config`` (``read_key(c, "limit_per_host")``)."""
+    name, inner = KEYS[key]
+    value = getattr(config, name)
+    return getattr(value, inner) if inner else value
+
+
+def with_keys(config: FeedConfig, values: Mapping[str, Any]) -> FeedConfig:
+    """A copy of ``config`` with feeds-file keys changed, each in its group; a bad value
+    raises the group's :class:`ConfigError`, which names the key."""
+    own: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        name, inner = KEYS[key]
+        if inner:
+            groups.setdefault(name, {})[inner] = value
+        else:
+            own[name] = value
+    for name, changes in groups.items():
+        own[name] = dataclasses.replace(getattr(config, name), **changes)
+    return dataclasses.replace(config, **own)
 
 
 @dataclass(frozen=True, slots=True)

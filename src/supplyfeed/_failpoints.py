@@ -12,7 +12,9 @@ time it passes ``fetch``; a point fires once. Unset (always, in production),
 Points: ``fetch`` (an endpoint's fetch starts), ``after_fetch`` (a body is fetched,
 nothing written: the hand-off to the writer), ``decode`` (a payload's decoding
 starts, in the sink's worker), ``mid_batch`` (inside the sink's
-transaction, some units written, nothing committed), ``after_commit`` (a transaction
+transaction, some units written, nothing committed), ``mid_shared_batch`` (the same, hit
+only in a transaction that holds two or more units, so a test of a batch's rollback does
+not depend on how the writer happened to group the payloads), ``after_commit`` (a transaction
 committed, nothing else done yet).
 """
 

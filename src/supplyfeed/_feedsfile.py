@@ -22,6 +22,7 @@ import yaml
 import yarl
 
 from ._config import (
+    KEYS,
     AuthSpec,
     DropSpec,
     FeedConfig,
@@ -31,6 +32,8 @@ from ._config import (
     PaginationSpec,
     SupplierSpec,
     UnitConversion,
+    read_key,
+    with_keys,
 )
 from ._exceptions import ConfigError
 from ._formats.registry import FORMATS
@@ -309,12 +312,12 @@ class _Reader:
             seen.add(s.id)
 
     def config(self, node: yaml.Node, key: str, base: FeedConfig) -> FeedConfig:
-        fields = {f.name: f for f in dataclasses.fields(FeedConfig)}
+        """``defaults:`` or ``overrides:``: flat keys, each put in its group (``KEYS``)."""
         values: dict[str, Any] = {}
-        for name, (_, vnode) in self.mapping(node, key, tuple(fields)).items():
-            values[name] = self.typed(vnode, _join(key, name), type(getattr(base, name)))
+        for name, (_, vnode) in self.mapping(node, key, tuple(KEYS)).items():
+            values[name] = self.typed(vnode, _join(key, name), type(read_key(base, name)))
         try:
-            return base.replace(**values)
+            return with_keys(base, values)
         except ConfigError as exc:
             raise self.fail(node, _join(key, exc.key), exc.message) from exc
 

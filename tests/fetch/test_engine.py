@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from typing import Any
 
 import psutil
 import pytest
 
-from supplyfeed import AsyncBatchIngestor, FeedConfig, FetchFailure, FetchRequest
+from supplyfeed import (
+    AsyncBatchIngestor,
+    FeedConfig,
+    FetchFailure,
+    FetchRequest,
+    Limits,
+    MockTransport,
+    Retry,
+    Timeouts,
+)
 from supplyfeed._fetch.outcome import FetchOutcome
+from supplyfeed._fetch.transport import TransportRequest, TransportResponse
+from supplyfeed._formats.body import Body
 from supplyfeed.sim import Fault, LatencyModel, SupplierFleet
 
 from ..virtual_time import VirtualClock
 from .conftest import fleet_spec
+from .virtual_time import run_virtual
+
+QUICK_RETRY = Retry(backoff_initial=0.05, backoff_max=0.2, seed=5)
 
 
-def quick(**changes: float) -> FeedConfig:
+def quick(**changes: Any) -> FeedConfig:
     """Short backoffs so retry tests stay fast."""
-    return FeedConfig(backoff_initial=0.05, backoff_max=0.2, seed=5).replace(**changes)
+    return FeedConfig(retry=QUICK_RETRY).replace(**changes)
 
 
 async def test_every_url_is_accounted_for_with_typed_reasons() -> None:
@@ -101,7 +117,7 @@ async def test_retry_after_is_capped(clock: VirtualClock) -> None:
     """Retry-After longer than retry_after_cap waits only the cap."""
     fault = Fault.retry_after(seconds=30.0, times=1, status=503)
     async with SupplierFleet(fleet_spec(1, faults={0: fault})) as fleet:
-        cfg = quick(retry_after_cap=0.3)
+        cfg = quick(retry=dataclasses.replace(QUICK_RETRY, retry_after_cap=0.3))
         async with AsyncBatchIngestor(cfg, sleep=clock.sleep) as ingestor:
             docs = await ingestor.fetch_feed_batch(fleet.urls)
     assert len(docs) == 1
@@ -137,7 +153,7 @@ async def test_slot_is_released_while_sleeping_between_retries() -> None:
             order.append(outcome.request.url)
 
         urls = fleet.urls
-        cfg = FeedConfig(max_concurrency=1, jitter=False, backoff_initial=0.5, seed=1)
+        cfg = FeedConfig(max_concurrency=1, retry=Retry(jitter=False, backoff_initial=0.5, seed=1))
         async with AsyncBatchIngestor(cfg) as ingestor:
             await ingestor.fetch_each([FetchRequest(u) for u in urls], handle)
     assert order[-1] == urls[0]
@@ -148,7 +164,7 @@ async def test_global_and_per_host_limits_are_never_exceeded() -> None:
     """Peak in-flight per port <= limit_per_host and overall <= max_concurrency."""
     slow = LatencyModel(median=0.03, sigma=0.3, max=0.1)
     async with SupplierFleet(fleet_spec(240, hosts=4, latency=slow)) as fleet:
-        cfg = FeedConfig(max_concurrency=10, limit_per_host=4)
+        cfg = FeedConfig(max_concurrency=10, limits=Limits(per_host=4))
         async with AsyncBatchIngestor(cfg) as ingestor:
             docs = await ingestor.fetch_feed_batch(fleet.urls)
         peaks = [fleet.stats.peak_in_flight(p) for p in fleet.ports]
@@ -167,7 +183,7 @@ async def test_per_supplier_limit_holds() -> None:
         async def handle(outcome: FetchOutcome) -> None:
             done.append(outcome)
 
-        cfg = FeedConfig(max_concurrency=20, limit_per_host=10)
+        cfg = FeedConfig(max_concurrency=20, limits=Limits(per_host=10))
         async with AsyncBatchIngestor(cfg, supplier_limits={"ACME": 2}) as ingestor:
             await ingestor.fetch_each(reqs, handle)
         total_peak = sum(fleet.stats.peak_in_flight(p) for p in fleet.ports)
@@ -191,7 +207,7 @@ async def test_read_timeout_is_separate_from_the_total() -> None:
     """A drip slower than read_timeout fails as read_timeout before the total timeout."""
     fault = Fault.drip(bytes_per_chunk=16, delay=1.0)
     async with SupplierFleet(fleet_spec(1, faults={0: fault})) as fleet:
-        cfg = FeedConfig(read_timeout=0.2, timeout_seconds=20.0, retry_attempts=1)
+        cfg = FeedConfig(timeouts=Timeouts(read=0.2), timeout_seconds=20.0, retry_attempts=1)
         async with AsyncBatchIngestor(cfg) as ingestor:
             await ingestor.fetch_feed_batch(fleet.urls)
     (failure,) = ingestor.failures
@@ -202,7 +218,7 @@ async def test_read_timeout_is_separate_from_the_total() -> None:
 async def test_payload_over_max_bytes_is_a_permanent_failure() -> None:
     """A body larger than max_payload_bytes fails as too_large without being kept."""
     async with SupplierFleet(fleet_spec(1, faults={0: Fault.huge(size_bytes=5_000_000)})) as fleet:
-        cfg = quick(max_payload_bytes=1_000_000)
+        cfg = quick(limits=Limits(max_payload_bytes=1_000_000))
         async with AsyncBatchIngestor(cfg) as ingestor:
             await ingestor.fetch_feed_batch(fleet.urls)
     (failure,) = ingestor.failures
@@ -244,3 +260,35 @@ async def test_no_sockets_left_behind() -> None:
             if c.raddr and c.raddr.port in ports
         ]
     assert mine == []
+
+
+def test_requests_are_timed_on_one_time_line_so_handed_over_slots_never_overlap() -> None:
+    """A request's ``started_at`` is on the engine's clock (one wall-clock anchor plus the
+    clock's time since), and the attempt times are kept to the microsecond: a request that
+    got its host's only slot as another ended starts, on the ledger's time line, no earlier
+    than that one ended. (Anchored on the wall clock per request, with 0.1 ms rounding, two
+    such attempts were drawn overlapping, and the HTML report's in-flight chart once showed
+    5 in flight on a host limited to 4.)"""
+
+    async def answer(request: TransportRequest) -> TransportResponse:
+        await asyncio.sleep(0.3333337)
+        return TransportResponse(200, {}, Body.from_bytes(b"{}"), "OK")
+
+    async def go() -> list[FetchOutcome]:
+        loop = asyncio.get_running_loop()
+        config = FeedConfig(limits=Limits(per_host=1))
+        async with AsyncBatchIngestor(
+            config, transport=MockTransport(answer), clock=loop.time
+        ) as ingestor:
+            first = asyncio.create_task(ingestor.fetch_one(FetchRequest("http://127.0.0.1:9/a")))
+            await asyncio.sleep(0.1)  # the second request is made later, and waits its turn
+            second = await ingestor.fetch_one(FetchRequest("http://127.0.0.1:9/b"))
+            return [await first, second]
+
+    first, second = run_virtual(go())
+    assert (second.started_at - first.started_at).total_seconds() == pytest.approx(0.1, abs=2e-6)
+    (a,), (b,) = first.history, second.history
+    first_end = first.started_at.timestamp() + a.as_dict()["start"] + a.as_dict()["elapsed"]
+    second_start = second.started_at.timestamp() + b.as_dict()["start"]
+    assert b.start == pytest.approx(0.3333337 - 0.1, abs=1e-9)
+    assert second_start >= first_end - 2e-6

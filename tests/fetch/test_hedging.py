@@ -14,17 +14,27 @@ from collections.abc import Awaitable, Callable
 import pytest
 import yaml
 
-from supplyfeed import FeedConfig, FetchFailure, FetchRequest, FetchSuccess, MockTransport
+from supplyfeed import (
+    FeedConfig,
+    FetchFailure,
+    FetchRequest,
+    FetchSuccess,
+    Hedge,
+    Limits,
+    MockTransport,
+    RateLimit,
+    Retry,
+)
 from supplyfeed._cli.trace import _endpoint_lines
 from supplyfeed._exceptions import ConfigError, FetchError, TransientFetchError
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._fetch.adaptive import AdaptiveConcurrency
 from supplyfeed._fetch.breaker import CircuitBreaker
 from supplyfeed._fetch.engine import AsyncBatchIngestor
-from supplyfeed._fetch.hedging import COLD_DELAY, FLOOR, RESERVE, HedgeRule, Hedging
+from supplyfeed._fetch.hedging import COLD_DELAY, FLOOR, RESERVE, Hedging
 from supplyfeed._fetch.hooks import FetchHook
 from supplyfeed._fetch.outcome import FetchOutcome
-from supplyfeed._fetch.ratelimit import BucketSpec, RateLimiter
+from supplyfeed._fetch.ratelimit import RateLimiter
 from supplyfeed._fetch.transport import TransportRequest, TransportResponse
 from supplyfeed._formats.body import Body
 from supplyfeed._run.pipeline import RunOptions
@@ -40,7 +50,9 @@ URL = "http://127.0.0.1:9/feed/{}.json"
 
 
 def cfg(**changes: object) -> FeedConfig:
-    return FeedConfig(timeout_seconds=5.0, backoff_initial=0.5, seed=3).replace(**changes)
+    return FeedConfig(timeout_seconds=5.0, retry=Retry(backoff_initial=0.5, seed=3)).replace(
+        **changes
+    )
 
 
 # -- the delay rule ---------------------------------------------------------------------
@@ -67,23 +79,23 @@ def test_a_host_with_few_answers_borrows_every_hosts_p95_and_the_floor_holds() -
 
 
 def test_hedge_after_overrides_the_latency_rule() -> None:
-    hedging = Hedging(HedgeRule(after=0.25), {"slow": HedgeRule(after=2.0)})
+    hedging = Hedging(Hedge(after=0.25), {"slow": Hedge(after=2.0)})
     assert hedging.delay(FetchRequest(URL.format(1)), 5.0) == 0.25
     assert hedging.delay(FetchRequest(URL.format(1), supplier_id="slow"), 5.0) == 2.0
 
 
 def test_no_hedge_for_drops_feeds_marked_off_and_suppliers_marked_off() -> None:
-    hedging = Hedging(HedgeRule(after=0.1), {"off": HedgeRule(enabled=False)})
+    hedging = Hedging(Hedge(after=0.1), {"off": Hedge(enabled=False)})
     for url in ("sftp://127.0.0.1:2222/in/a.json", "file:///srv/drops/a.json"):
         assert hedging.delay(FetchRequest(url), 5.0) is None
     assert hedging.delay(FetchRequest(URL.format(1), hedge=False), 5.0) is None
     assert hedging.delay(FetchRequest(URL.format(1), supplier_id="off"), 5.0) is None
-    assert Hedging(HedgeRule(after=0.1, budget=0.0)).delay(FetchRequest(URL.format(1)), 5.0) is None
+    assert Hedging(Hedge(after=0.1, budget=0.0)).delay(FetchRequest(URL.format(1)), 5.0) is None
 
 
 # -- the budget --------------------------------------------------------------------------
 def test_budget_is_a_share_of_the_hosts_requests_plus_a_small_reserve() -> None:
-    hedging = Hedging(HedgeRule(budget=0.05))
+    hedging = Hedging(Hedge(budget=0.05))
     request, other_host = FetchRequest(URL.format(1)), FetchRequest("http://127.0.0.1:8/x")
     spent = [hedging.spend(request) for _ in range(4)]
     assert spent == [True] * int(RESERVE) + [False] * (4 - int(RESERVE))
@@ -96,9 +108,9 @@ def test_budget_is_a_share_of_the_hosts_requests_plus_a_small_reserve() -> None:
 
 def test_hedge_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="hedge_budget"):
-        FeedConfig(hedge_budget=1.5)
+        FeedConfig(hedge=Hedge(budget=1.5))
     with pytest.raises(ConfigError, match="hedge_after"):
-        FeedConfig(hedge_after=-1)
+        FeedConfig(hedge=Hedge(after=-1))
 
 
 # -- the race, on virtual time -------------------------------------------------------------
@@ -151,7 +163,7 @@ async def fetch_all(
         hooks=hooks or [],
         supplier_limits=supplier_limits,
         clock=loop.time,
-        hedging=Hedging(HedgeRule.of(config), clock=loop.time),
+        hedging=Hedging(config.hedge, clock=loop.time),
     )
     async with ingestor:
         await ingestor.fetch_each(requests or [FetchRequest(u) for u in urls], handle)
@@ -167,7 +179,7 @@ def virtual(
 def test_a_hanging_request_is_answered_by_its_hedge_and_the_loser_cancelled() -> None:
     url = URL.format(1)
     origin = Origin(hang_first={url})
-    outcomes, ingestor = virtual(lambda: fetch_all(origin, [url], cfg(hedge_after=0.5)))
+    outcomes, ingestor = virtual(lambda: fetch_all(origin, [url], cfg(hedge=Hedge(after=0.5))))
 
     outcome = outcomes[url]
     assert isinstance(outcome, FetchSuccess)
@@ -194,7 +206,7 @@ def test_an_answer_due_with_the_hedge_timer_cancels_a_hedge_that_never_ran() -> 
     AttributeError on a leg with no outcome)."""
     urls = [URL.format(i) for i in range(5)]
     origin = Origin(hang_first=set(), latency=0.5 - 1e-10)  # within the clock resolution
-    outcomes, ingestor = virtual(lambda: fetch_all(origin, urls, cfg(hedge_after=0.5)))
+    outcomes, ingestor = virtual(lambda: fetch_all(origin, urls, cfg(hedge=Hedge(after=0.5))))
     assert sorted(outcomes) == sorted(urls)
     for outcome in outcomes.values():
         assert isinstance(outcome, FetchSuccess), outcome
@@ -209,7 +221,7 @@ def test_an_answer_due_with_the_hedge_timer_cancels_a_hedge_that_never_ran() -> 
 def test_a_quick_answer_sends_no_hedge_and_records_no_hedge_flags() -> None:
     url = URL.format(1)
     origin = Origin(hang_first=set())
-    outcomes, ingestor = virtual(lambda: fetch_all(origin, [url], cfg(hedge_after=0.5)))
+    outcomes, ingestor = virtual(lambda: fetch_all(origin, [url], cfg(hedge=Hedge(after=0.5))))
     (record,) = outcomes[url].history
     assert "hedge" not in record.as_dict()
     assert record.won is None
@@ -222,7 +234,7 @@ def test_the_budget_caps_hedges_and_the_others_wait_for_their_timeout() -> None:
     the other eight time out at 5 s and answer on their retry."""
     urls = [URL.format(i) for i in range(10)]
     origin = Origin(hang_first=set(urls))
-    config = cfg(hedge_after=0.5, limit_per_host=20)  # slots for every hedge it could want
+    config = cfg(hedge=Hedge(after=0.5), limits=Limits(per_host=20))  # a slot for every hedge
     outcomes, ingestor = virtual(lambda: fetch_all(origin, urls, config))
 
     assert all(isinstance(o, FetchSuccess) for o in outcomes.values())
@@ -239,7 +251,9 @@ def test_a_hedge_waits_for_a_host_slot_like_any_request() -> None:
     it: the request times out and is retried, and the host never sees two at once."""
     url = URL.format(1)
     origin = Origin(hang_first={url})
-    outcomes, _ = virtual(lambda: fetch_all(origin, [url], cfg(hedge_after=0.5, limit_per_host=1)))
+    outcomes, _ = virtual(
+        lambda: fetch_all(origin, [url], cfg(hedge=Hedge(after=0.5), limits=Limits(per_host=1)))
+    )
     outcome = outcomes[url]
     assert isinstance(outcome, FetchSuccess)
     assert outcome.attempts == 2
@@ -256,7 +270,7 @@ def test_a_hedge_respects_the_global_and_supplier_limits() -> None:
     urls = [URL.format(i) for i in range(4)]
     origin = Origin(hang_first=set(urls))
     reqs = [FetchRequest(u, supplier_id="s1") for u in urls]
-    config = cfg(hedge_after=0.5, max_concurrency=6, limit_per_host=10)
+    config = cfg(hedge=Hedge(after=0.5), max_concurrency=6, limits=Limits(per_host=10))
     outcomes, ingestor = virtual(
         lambda: fetch_all(origin, urls, config, requests=reqs, supplier_limits={"s1": 5})
     )
@@ -273,11 +287,11 @@ def test_a_hedge_takes_a_rate_limit_token() -> None:
     async def go() -> tuple[dict[str, FetchOutcome], AsyncBatchIngestor]:
         loop = asyncio.get_running_loop()
         limiter = RateLimiter(
-            {"s1": BucketSpec(1.0, 1, False)}, clock=loop.time, sleep=asyncio.sleep
+            {"s1": RateLimit(1.0, 1, False)}, clock=loop.time, sleep=asyncio.sleep
         )
         request = FetchRequest(url, supplier_id="s1")
         return await fetch_all(
-            origin, [url], cfg(hedge_after=0.5), hooks=[limiter], requests=[request]
+            origin, [url], cfg(hedge=Hedge(after=0.5)), hooks=[limiter], requests=[request]
         )
 
     outcomes, _ = virtual(go)
@@ -299,7 +313,7 @@ def test_an_open_circuit_refuses_the_hedge() -> None:
 
     async def go() -> tuple[dict[str, FetchOutcome], AsyncBatchIngestor]:
         loop = asyncio.get_running_loop()
-        config = cfg(hedge_after=0.5, retry_attempts=1)
+        config = cfg(hedge=Hedge(after=0.5), retry_attempts=1)
         breaker = CircuitBreaker(1, 30.0, clock=loop.time)
         outcomes: dict[str, FetchOutcome] = {}
 
@@ -311,7 +325,7 @@ def test_an_open_circuit_refuses_the_hedge() -> None:
             transport=MockTransport(connect_fails),
             hooks=[breaker],
             clock=loop.time,
-            hedging=Hedging(HedgeRule.of(config), clock=loop.time),
+            hedging=Hedging(config.hedge, clock=loop.time),
         ) as ing:
             await ing.fetch_each([FetchRequest(hanging), FetchRequest(broken)], handle)
         return outcomes, ing
@@ -338,7 +352,7 @@ def test_a_cancelled_hedge_gives_back_its_adaptive_window_place() -> None:
         out = await fetch_all(
             origin,
             [url],
-            cfg(hedge_after=0.5, limit_per_host=1),
+            cfg(hedge=Hedge(after=0.5), limits=Limits(per_host=1)),
             hooks=[adaptive],
             requests=[FetchRequest(url, supplier_id="s1")],
         )
@@ -355,7 +369,7 @@ def test_no_hedge_for_an_sftp_url_or_a_feed_marked_off() -> None:
     origin = Origin(hang_first={sftp, off})
     reqs = [FetchRequest(sftp), FetchRequest(off, hedge=False)]
     outcomes, ingestor = virtual(
-        lambda: fetch_all(origin, [sftp, off], cfg(hedge_after=0.5), requests=reqs)
+        lambda: fetch_all(origin, [sftp, off], cfg(hedge=Hedge(after=0.5)), requests=reqs)
     )
     for url in (sftp, off):
         assert [a.outcome for a in outcomes[url].history] == ["timeout", "ok"]
@@ -367,7 +381,7 @@ def test_no_hedge_for_an_sftp_url_or_a_feed_marked_off() -> None:
 def test_hedging_off_in_the_config_sends_no_hedge() -> None:
     url = URL.format(1)
     origin = Origin(hang_first={url})
-    outcomes, ingestor = virtual(lambda: fetch_all(origin, [url], cfg(hedge=False)))
+    outcomes, ingestor = virtual(lambda: fetch_all(origin, [url], cfg(hedge=Hedge(enabled=False))))
     assert outcomes[url].attempts == 2
     assert ingestor.hedging.hedges == 0
 
@@ -451,10 +465,10 @@ def test_hedge_keys_in_the_feeds_file() -> None:
     }
     feeds = parse_feeds(yaml.safe_dump(doc), "f.yaml", {})
     acme, globex = feeds.suppliers
-    assert (feeds.defaults.hedge_after, feeds.defaults.hedge_budget) == (0.4, 0.1)
-    assert acme.config.hedge is False
+    assert (feeds.defaults.hedge.after, feeds.defaults.hedge.budget) == (0.4, 0.1)
+    assert acme.config.hedge.enabled is False
     assert acme.feeds[0].hedge is True
-    assert globex.config.hedge is True
+    assert globex.config.hedge.enabled is True
     assert globex.feeds[0].hedge is False
     planned = {p.endpoint.supplier_id: p.request.hedge for p in plan_endpoints(feeds.suppliers)}
     assert planned == {"acme": True, "globex": False}  # acme is off through its rule

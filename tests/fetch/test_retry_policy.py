@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from supplyfeed import FeedConfig, PermanentFetchError, TransientFetchError
+from supplyfeed import FeedConfig, PermanentFetchError, Retry, TransientFetchError
 from supplyfeed._fetch.retry import RetryPolicy, error_for_status, parse_retry_after
 
 
@@ -54,16 +54,16 @@ def test_retry_after_only_on_429_and_503() -> None:
 
 def test_retry_after_is_honoured_and_capped() -> None:
     """The wait is at least Retry-After, but never more than retry_after_cap."""
-    policy = RetryPolicy(FeedConfig(retry_after_cap=10.0, backoff_initial=0.01))
+    policy = RetryPolicy(FeedConfig(retry=Retry(retry_after_cap=10.0, backoff_initial=0.01)))
     assert policy.delay(error_for_status(429, retry_after="4"), "http://a/x", 1) == 4.0
     assert policy.delay(error_for_status(429, retry_after="3600"), "http://a/x", 1) == 10.0
 
 
 def test_full_jitter_is_reproducible_from_the_seed() -> None:
     """Same seed, URL and attempt give the same wait in any process; other URLs differ."""
-    a = RetryPolicy(FeedConfig(seed=42))
-    b = RetryPolicy(FeedConfig(seed=42))
-    c = RetryPolicy(FeedConfig(seed=43))
+    a = RetryPolicy(FeedConfig(retry=Retry(seed=42)))
+    b = RetryPolicy(FeedConfig(retry=Retry(seed=42)))
+    c = RetryPolicy(FeedConfig(retry=Retry(seed=43)))
     waits = [a.backoff(f"http://h/{i}", 2) for i in range(50)]
     assert waits == [b.backoff(f"http://h/{i}", 2) for i in range(50)]
     assert waits != [c.backoff(f"http://h/{i}", 2) for i in range(50)]
@@ -72,7 +72,9 @@ def test_full_jitter_is_reproducible_from_the_seed() -> None:
 
 def test_full_jitter_stays_within_the_exponential_ceiling() -> None:
     """Attempt n waits uniformly in [0, min(backoff_max, initial * base**(n-1))]."""
-    policy = RetryPolicy(FeedConfig(backoff_initial=1.0, backoff_base=2.0, backoff_max=5.0))
+    policy = RetryPolicy(
+        FeedConfig(backoff_base=2.0, retry=Retry(backoff_initial=1.0, backoff_max=5.0))
+    )
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)]:
         waits = [policy.backoff(f"http://h/{i}", attempt) for i in range(300)]
         assert all(0.0 <= w <= ceiling for w in waits)
@@ -80,5 +82,7 @@ def test_full_jitter_stays_within_the_exponential_ceiling() -> None:
 
 
 def test_jitter_off_gives_the_ceiling() -> None:
-    policy = RetryPolicy(FeedConfig(jitter=False, backoff_initial=0.5, backoff_base=2.0))
+    policy = RetryPolicy(
+        FeedConfig(backoff_base=2.0, retry=Retry(jitter=False, backoff_initial=0.5))
+    )
     assert [policy.backoff("http://h/x", n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]

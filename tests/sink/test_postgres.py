@@ -14,7 +14,7 @@ from supplyfeed._fetch.conditional import Validators, ValidatorStore
 from supplyfeed._models import InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import Outcome
 from supplyfeed._sink.feed_state import FeedStateStore, PageMark
-from supplyfeed._sink.postgres import PostgresSink
+from supplyfeed._sink.postgres import PostgresOptions, PostgresSink
 from supplyfeed._sink.schema import SCHEMA_VERSION
 from supplyfeed._sink.semantics import DEAD_LETTER_INLINE_MAX
 
@@ -74,7 +74,7 @@ async def test_the_lock_dies_with_its_session(url: str) -> None:
                 await asyncio.sleep(0.02)
         finally:
             await admin.close()
-        other = PostgresSink(url, relock_wait=0)
+        other = PostgresSink(url, PostgresOptions(relock_wait=0))
         await other.open()
         await other.close()
     finally:
@@ -122,7 +122,7 @@ async def test_a_schema_1_database_is_refused_untouched(url: str) -> None:
 async def test_large_dead_letter_is_spooled_to_the_folder(url: str, tmp_path: Path) -> None:
     """A dead letter past the inline limit lives in the spool folder, read back whole."""
     body = b"x" * (DEAD_LETTER_INLINE_MAX + 1)
-    async with PostgresSink(url, dead_letter_dir=tmp_path / "dl") as sink:
+    async with PostgresSink(url, PostgresOptions(dead_letter_dir=tmp_path / "dl")) as sink:
         [final] = await sink.load([unit("e1", failing([], bad_payload()), body=body)])
         [letter] = await sink.dead_letters()
     assert final.outcome is Outcome.QUARANTINED
@@ -141,7 +141,7 @@ async def test_a_spooled_dead_letter_is_found_from_another_directory(
     (tmp_path / "run").mkdir()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "run")
-    async with PostgresSink(url, dead_letter_dir="dl") as sink:
+    async with PostgresSink(url, PostgresOptions(dead_letter_dir="dl")) as sink:
         await sink.load([unit("e1", failing([], bad_payload()), body=body)])
     monkeypatch.chdir(tmp_path / "elsewhere")
     async with PostgresSink(url, lock=False) as sink:

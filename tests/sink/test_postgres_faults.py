@@ -20,7 +20,7 @@ import pytest
 from supplyfeed import SinkError
 from supplyfeed._models import Document
 from supplyfeed._sink.base import Outcome
-from supplyfeed._sink.postgres import PostgresSink
+from supplyfeed._sink.postgres import PostgresOptions, PostgresSink
 
 from .conftest import reset_database
 from .helpers import bad_payload, check_exactly, failing, snapshot, unit
@@ -132,7 +132,7 @@ async def no_wait(seconds: float) -> None:
 
 @contextlib.asynccontextmanager
 async def opened(url: str) -> AsyncIterator[PostgresSink]:
-    sink = PostgresSink(url, sleep=no_wait, max_attempts=8)
+    sink = PostgresSink(url, PostgresOptions(max_attempts=8), sleep=no_wait)
     await sink.open()
     try:
         yield sink

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from supplyfeed._models import Document, InventoryItem, InventorySnapshot
 from supplyfeed._sink.base import EndpointRecord, LoadUnit, Outcome
 from supplyfeed._sink.memory import MemorySink
-from supplyfeed._sink.postgres import PostgresSink
+from supplyfeed._sink.postgres import PostgresOptions, PostgresSink
 from supplyfeed._sink.postgres_copy import copy_text, inventory_text
 from supplyfeed._sink.schema import line_rows
 
@@ -192,7 +192,7 @@ async def test_the_same_batches_store_what_the_in_memory_fake_stores(
 ) -> None:
     memory = MemorySink("memory://")
     await memory.open()
-    async with PostgresSink(url, chunk_rows=chunk_rows) as pg:
+    async with PostgresSink(url, PostgresOptions(chunk_rows=chunk_rows)) as pg:
         for batch, twin in zip(_batches(), _batches(), strict=True):
             expected = _ledger(await memory.load(batch))
             assert _ledger(await pg.load(twin)) == expected

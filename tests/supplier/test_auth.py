@@ -15,7 +15,7 @@ import yaml
 from aiohttp import web
 
 from supplyfeed import ConfigError
-from supplyfeed._config import AuthSpec, FeedConfig, SupplierSpec
+from supplyfeed._config import AuthSpec, FeedConfig, SupplierSpec, with_keys
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._fetch.auth import AuthHook
 from supplyfeed._fetch.engine import AsyncBatchIngestor
@@ -275,7 +275,7 @@ async def test_oauth2_refreshes_before_expiry(server: AuthServer) -> None:
     )
     hook = AuthHook({"O": spec}, clock=lambda: now[0])
     urls = server.urls("oauth", 3)
-    async with AsyncBatchIngestor(FeedConfig(**QUICK), hooks=[hook]) as engine:
+    async with AsyncBatchIngestor(with_keys(FeedConfig(), QUICK), hooks=[hook]) as engine:
         await _fetch_all(engine, urls)
         now[0] += 89.0  # 11 s before expiry: still good
         await _fetch_all(engine, urls)

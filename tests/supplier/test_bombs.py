@@ -26,7 +26,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from supplyfeed import FeedConfig
+from supplyfeed import FeedConfig, Limits
 from supplyfeed._feedsfile import parse_feeds
 from supplyfeed._fetch.content_encoding import RATIO_FLOOR
 from supplyfeed._fetch.engine import AsyncBatchIngestor
@@ -174,7 +174,7 @@ async def test_a_large_body_streams_to_the_spool_without_blocking_the_loop(
     async def keep(outcome: FetchOutcome) -> None:
         outcomes.append(outcome)
 
-    config = FeedConfig(spool_threshold_bytes=40 * 1024 * 1024, timeout_seconds=60.0)
+    config = FeedConfig(limits=Limits(spool_threshold_bytes=40 * 1024 * 1024), timeout_seconds=60.0)
     monitor = LoopLagMonitor(threshold=0.1, interval=0.005)
     async with Origin() as server, AsyncBatchIngestor(config, spool_dir=tmp_path) as ingestor:
         server.routes["/big"] = big

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from supplyfeed import FeedConfig
+from supplyfeed import FeedConfig, Limits, Retry
 from supplyfeed._fetch.breaker import CircuitBreaker
 from supplyfeed._fetch.engine import AsyncBatchIngestor
 from supplyfeed._sink.memory import MemorySink
@@ -103,7 +103,7 @@ async def test_one_probe_after_cooldown_then_closed(
     base, state = flaky_host
     now = [0.0]
     breaker = CircuitBreaker(2, 10.0, clock=lambda: now[0])
-    config = FeedConfig(retry_attempts=1, limit_per_host=4, jitter=False)
+    config = FeedConfig(retry_attempts=1, limits=Limits(per_host=4), retry=Retry(jitter=False))
     async with AsyncBatchIngestor(config, hooks=[breaker]) as ing:
         await ing.fetch_feed_batch([f"{base}/a{i}" for i in range(6)])
         kinds = sorted(f.error_kind for f in ing.failures)
@@ -133,7 +133,7 @@ async def test_failed_probe_reopens(flaky_host: tuple[str, dict[str, int]]) -> N
     base, state = flaky_host
     now = [0.0]
     breaker = CircuitBreaker(1, 10.0, clock=lambda: now[0])
-    config = FeedConfig(retry_attempts=1, limit_per_host=1)
+    config = FeedConfig(retry_attempts=1, limits=Limits(per_host=1))
     async with AsyncBatchIngestor(config, hooks=[breaker]) as ing:
         await ing.fetch_feed_batch([f"{base}/a"])
         now[0] = 10.5

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from supplyfeed import FeedConfig
+from supplyfeed import FeedConfig, Limits
 from supplyfeed._fetch.engine import AsyncBatchIngestor
 
 DOC = {"supplier_id": "S", "warehouse_id": "W", "as_of": "2026-11-28T07:45:00Z", "items": []}
@@ -59,7 +59,9 @@ async def test_gzip_deflate_and_br_bodies_decode(base: str) -> None:
 async def test_decompression_bomb_is_a_typed_too_large_error(base: str) -> None:
     """64 MiB of zeros in a 64 KiB gzip body against a 1 MiB cap: `too_large`, permanent,
     one attempt, and the client never holds more than about the cap in memory."""
-    config = FeedConfig(max_payload_bytes=1024 * 1024, spool_threshold_bytes=4 * 1024 * 1024)
+    config = FeedConfig(
+        limits=Limits(max_payload_bytes=1024 * 1024, spool_threshold_bytes=4 * 1024 * 1024)
+    )
     async with AsyncBatchIngestor(config) as ing:
         docs = await ing.fetch_feed_batch([f"{base}/bomb", f"{base}/gzip"])
     assert docs == [DOC]

@@ -264,7 +264,10 @@ async def test_sftp_channels_stay_under_max_sessions(tmp_path: Path) -> None:
     )
     async with SftpDrop(spec, tmp_path / "sftp", max_sessions=10) as server:
         suppliers = sftp_feeds(server, "key")
-        config = suppliers[0].config.replace(limit_per_host=40, max_concurrency=40)
+        config = suppliers[0].config
+        config = config.replace(
+            limits=dataclasses.replace(config.limits, per_host=40), max_concurrency=40
+        )
         sink = MemorySink()
         summary = await run(suppliers, sink, config)
         truth = server.expected()

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from supplyfeed import FeedConfig
+from supplyfeed import FeedConfig, Limits, RateLimit
 from supplyfeed._fetch.engine import AsyncBatchIngestor
 from supplyfeed._fetch.outcome import FetchOutcome, FetchRequest
-from supplyfeed._fetch.ratelimit import BucketSpec, RateLimiter, pause_from_headers
+from supplyfeed._fetch.ratelimit import RateLimiter, pause_from_headers
 
 from ..virtual_time import VirtualClock
 
@@ -55,7 +55,7 @@ async def _fetch(
         if outcome.ok:
             outcome.body.discard()
 
-    async with AsyncBatchIngestor(FeedConfig(limit_per_host=50), hooks=[limiter]) as ing:
+    async with AsyncBatchIngestor(FeedConfig(limits=Limits(per_host=50)), hooks=[limiter]) as ing:
         await ing.fetch_each(requests, handle)
     return outcomes
 
@@ -82,7 +82,9 @@ async def test_token_bucket_spaces_requests_of_one_supplier(
             await fast_done.wait()
         await clock.sleep(seconds)
 
-    limiter = RateLimiter({"SLOW": BucketSpec(rate=20.0, burst=2)}, clock=clock, sleep=slow_sleep)
+    limiter = RateLimiter(
+        {"SLOW": RateLimit(per_second=20.0, burst=2)}, clock=clock, sleep=slow_sleep
+    )
     t0 = clock()
     slow = [FetchRequest(f"{base}/s{i}", supplier_id="SLOW") for i in range(12)]
     fast = [FetchRequest(f"{base}/f{i}", supplier_id="FAST") for i in range(12)]
@@ -100,7 +102,7 @@ async def test_ratelimit_remaining_zero_pauses_the_supplier(
     """RateLimit-Remaining: 0 with RateLimit-Reset: 1 holds the next request 1 s."""
     base, arrivals, extra = server
     extra.update({"RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
-    limiter = RateLimiter({"A": BucketSpec()}, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter({"A": RateLimit()}, clock=clock, sleep=clock.sleep)
     await _fetch(limiter, [FetchRequest(f"{base}/first", supplier_id="A")])
     await _fetch(limiter, [FetchRequest(f"{base}/second", supplier_id="A")])
     assert limiter.pauses == 1

@@ -330,7 +330,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
         sections=_reconcile_sections(args.only, args.csv),
         units=feeds.units if feeds is not None else (),
-        sla_seconds=feeds.defaults.sla_seconds if feeds is not None else 900.0,
+        sla_seconds=feeds.defaults.sla.seconds if feeds is not None else 900.0,
         in_transit_days=args.in_transit_days,
         output="json" if args.json else "csv" if args.csv else "table",
     )

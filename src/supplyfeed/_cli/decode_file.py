@@ -1,11 +1,11 @@
 """``supplyfeed decode FILE``: one local file to canonical JSON lines.
 
-The kind comes from ``--kind``, else from the envelope (``_formats/envelope_kind.py``);
-only JSON, CSV and plain XML, which have none, fall back to a guess over their first
-bytes. Nothing is printed until the whole file has decoded: an interchange refused at its
-trailer (IEA02 != ISA13) must not leave half its documents on stdout looking valid. The
-lines wait in a spooled temporary file (in memory up to 8 MiB, then on disk), so a large
-file is decoded once and never held whole in memory.
+The kind comes from ``--kind``, else as the engine finds it (``_formats/detect.py``): from
+the envelope; only JSON, CSV and plain XML, which have none, fall back to a guess over
+their first bytes. Nothing is printed until the whole file has decoded: an interchange
+refused at its trailer (IEA02 != ISA13) must not leave half its documents on stdout
+looking valid. The lines wait in a spooled temporary file (in memory up to 8 MiB, then
+on disk), so a large file is decoded once and never held whole in memory.
 """
 
 from __future__ import annotations
@@ -23,27 +23,18 @@ from .._exceptions import ConfigError, PayloadError
 from .._feedsfile import FeedsFile, load_feeds_file, load_mapping_file
 from .._formats.base import DecodeContext
 from .._formats.body import Body
-from .._formats.detect import guess_kind
-from .._formats.envelope_kind import declared_kind
+from .._formats.detect import HEAD_BYTES, payload_kind
 from .._formats.registry import get_decoder, sniff_format
 from .._models import DocKind
 from .pipes import copy_to_stdout
 
-__all__ = ["DecodeSettings", "decode_file", "decode_settings", "infer_kind", "select_feed"]
+__all__ = ["DecodeSettings", "decode_file", "decode_settings", "select_feed"]
 
 _IN_MEMORY = 8 * 1024 * 1024  # decoded lines held in memory before spilling to disk
 
 
 class _Unsupported(Exception):
     """The envelope names a document type supplyfeed does not decode."""
-
-
-def infer_kind(head: bytes) -> DocKind:
-    """A guess for formats without an envelope (JSON, CSV, plain XML): their field names."""
-    kind = guess_kind(head)
-    if kind is None:
-        raise ConfigError("cannot tell the document kind from the file: pass --kind", key="kind")
-    return kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +141,7 @@ def decode_file(path: Path, settings: DecodeSettings) -> int:
 
 
 def _decode_into(lines: IO[bytes], body: Body, settings: DecodeSettings) -> DecodeContext:
-    fmt = settings.fmt or sniff_format(body.head(65536))
+    fmt = settings.fmt or sniff_format(body.head(HEAD_BYTES))
     ctx = DecodeContext(
         kind=_kind(body, fmt, settings.kind),
         supplier_id=settings.supplier,
@@ -164,11 +155,15 @@ def _decode_into(lines: IO[bytes], body: Body, settings: DecodeSettings) -> Deco
 
 
 def _kind(body: Body, fmt: str, kind: str | None) -> DocKind:
+    """``--kind``, else what the engine's decoding finds (``_formats/detect.py``), its
+    refusals worded for the command line."""
     if kind:
         return DocKind(kind)
-    declared = declared_kind(fmt, body)
-    if declared is None:
-        return infer_kind(body.head(65536))
-    if declared.kind is None:
-        raise _Unsupported(declared.unsupported())
-    return declared.kind
+    try:
+        return payload_kind(fmt, body)
+    except PayloadError as exc:
+        if exc.kind == "unsupported":
+            raise _Unsupported(exc.message) from exc
+        raise ConfigError(
+            "cannot tell the document kind from the file: pass --kind", key="kind"
+        ) from exc

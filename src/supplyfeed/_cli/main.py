@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from .. import __version__, _failpoints
 from .._exceptions import ConfigError, RunLockedError, SinkError
@@ -99,7 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _COMMANDS:  # in the order --help lists them
+        add(sub)
+    polish_help(p)
+    return p
 
+
+_Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _run_parser(sub: _Subcommands) -> None:
+    """``run``: one run of a feeds file, once or ``--every`` DURATION."""
     run = sub.add_parser("run", help="one ingestion run of a feeds file")
     run.add_argument("feeds", type=Path, help="the feeds file (YAML)")
     run.add_argument("--db", help="database URL, instead of the feeds file's sink")
@@ -113,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     add_exit_options(run)
     run.set_defaults(func=_command("_cmd_run"))
 
+
+def _demo_parser(sub: _Subcommands) -> None:
+    """``demo``: a run against a simulated fleet."""
     demo = sub.add_parser("demo", help="ingest a built-in simulated supplier fleet")
     demo.add_argument("--endpoints", type=int, default=500, help="simulated endpoints")
     demo.add_argument("--hosts", type=int, default=10, help="simulated hosts (ports)")
@@ -137,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     add_exit_options(demo)
     demo.set_defaults(func=_command("_cmd_demo"))
 
+
+def _resume_parser(sub: _Subcommands) -> None:
+    """``resume``: finish a run."""
     resume = sub.add_parser("resume", help="finish an interrupted or partly failed run")
     resume.add_argument("run_id", nargs="?", help="default: the latest run")
     _db_options(resume)
@@ -145,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     add_exit_options(resume)
     resume.set_defaults(func=_command("_cmd_resume"))
 
+
+def _report_parser(sub: _Subcommands) -> None:
+    """``report``: what a run did, as text, JSON or an HTML page."""
     report = sub.add_parser("report", help="the run report")
     report.add_argument("run_id", nargs="?", help="default: the latest run")
     shown = report.add_mutually_exclusive_group()
@@ -156,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     _db_options(report)
     report.set_defaults(func=_command("_cmd_report"))
 
+
+def _failures_parser(sub: _Subcommands) -> None:
+    """``failures``: a run's bad endpoints."""
     failures = sub.add_parser(
         "failures", help="a run's failed and quarantined endpoints, with their request ids"
     )
@@ -164,6 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     _db_options(failures)
     failures.set_defaults(func=_command("_cmd_failures"))
 
+
+def _dead_letters_parser(sub: _Subcommands) -> None:
+    """``dead-letters`` and its ``show ID``."""
     dead = sub.add_parser("dead-letters", help="list quarantined payloads")
     dead.add_argument("--all", action="store_true", help="include resolved ones")
     dead.add_argument("--json", action="store_true", help="machine-readable output")
@@ -180,6 +206,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="the payload's bytes on stdout, as stored")  # fmt: skip
     _db_options(show, keep_parent=True)
 
+
+def _trace_parser(sub: _Subcommands) -> None:
+    """``trace``: one request id, end to end."""
     trace = sub.add_parser(
         "trace", help="what one request id led to: ledger row, retries, dead letter, rows"
     )
@@ -188,13 +217,17 @@ def _parser() -> argparse.ArgumentParser:
     _db_options(trace)
     trace.set_defaults(func=_command("_cmd_trace"))
 
+
+def _replay_parser(sub: _Subcommands) -> None:
+    """``replay``: decode quarantined payloads again."""
     replay = sub.add_parser("replay", help="re-decode quarantined payloads (no refetch)")
     replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (default: all open)")
     _db_options(replay)
     replay.set_defaults(func=_command("_cmd_replay"))
 
-    _reconcile_parser(sub)
 
+def _decode_parser(sub: _Subcommands) -> None:
+    """``decode``: one local file to JSON lines."""
     dec = sub.add_parser("decode", help="decode one local file to canonical JSON lines")
     dec.add_argument("file", type=Path, help="the file to decode")
     dec.add_argument("--format", dest="fmt", choices=sorted(FORMATS),
@@ -213,14 +246,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="a field mapping file: records, fields, constants")  # fmt: skip
     dec.set_defaults(func=_command("_cmd_decode"))
 
+
+def _validate_parser(sub: _Subcommands) -> None:
+    """``validate``: a feeds file and its sink, nothing fetched."""
     val = sub.add_parser(
         "validate", help="check a feeds file and its sink without fetching anything"
     )
     val.add_argument("feeds", type=Path, help="the feeds file (YAML)")
     val.add_argument("--db", help="database URL to check instead of the feeds file's sink")
     val.set_defaults(func=_command("_cmd_validate"))
-    polish_help(p)
-    return p
 
 
 def _db_options(p: argparse.ArgumentParser, *, keep_parent: bool = False) -> None:
@@ -302,7 +336,8 @@ def _metrics_address(value: str) -> tuple[str, int]:
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def _reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _reconcile_parser(sub: _Subcommands) -> None:
+    """``reconcile``: stock, totals, in transit and exceptions, from the views."""
     rec = sub.add_parser(
         "reconcile", help="current stock, totals, in transit, acknowledgment exceptions"
     )
@@ -330,6 +365,20 @@ def _reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _db_options(rec)
     rec.set_defaults(func=_command("_cmd_reconcile"))
 
+
+_COMMANDS: tuple[Callable[[_Subcommands], None], ...] = (
+    _run_parser,
+    _demo_parser,
+    _resume_parser,
+    _report_parser,
+    _failures_parser,
+    _dead_letters_parser,
+    _trace_parser,
+    _replay_parser,
+    _reconcile_parser,
+    _decode_parser,
+    _validate_parser,
+)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -3,9 +3,9 @@
 A feed URL such as ``sftp://edi@partner.example/out/*.edi`` or ``file:///mnt/drop/*.csv``
 is listed when the run is planned; every matching file becomes its own endpoint (ledger
 unit). :class:`DropTransport` reads them like HTTP bodies (into memory or a spool file,
-capped by ``max_payload_bytes``) and :class:`DropHook` routes these schemes to it inside
-the engine, so the files are fetched concurrently within the same limits, retries and
-ledger as HTTP endpoints (a host is ``(scheme, host, port)``; all local files share one).
+capped by ``max_payload_bytes``); the engine mounts it for these schemes (``mounts.py``),
+so the files are fetched concurrently within the same hooks, limits, retries and ledger
+as HTTP endpoints (a host is ``(scheme, host, port)``; all local files share one).
 
 Only after a file's ledger row has committed as loaded is it moved to its ``done_dir`` or
 deleted (``DropSpec.after``); a file that failed stays where it is and is listed in the
@@ -40,12 +40,10 @@ import asyncssh
 from .._config import AuthSpec, DropSpec
 from .._exceptions import FetchError, PermanentFetchError, TransientFetchError
 from .._formats.body import Body, SpoolWriter
-from .hooks import BaseHook, Send
-from .outcome import FetchRequest
 from .sftp import SftpLimits, SftpSessions, SftpTarget
 from .transport import TransportRequest, TransportResponse
 
-__all__ = ["DROP_SCHEMES", "DropHook", "DropTransport", "free_names", "is_drop_pattern"]
+__all__ = ["DROP_SCHEMES", "DropTransport", "free_names", "is_drop_pattern"]
 
 DROP_SCHEMES = frozenset({"file", "sftp"})
 _CHUNK = 256 * 1024
@@ -103,7 +101,8 @@ def free_names(name: str, taken: Collection[str]) -> Iterator[str]:
 
 
 class DropTransport:
-    """Reads file:// and sftp:// URLs; the Transport seam for drop sources."""
+    """Reads file:// and sftp:// URLs: the :class:`~.transport.Transport` mounted for
+    drop sources. It also lists drop folders and moves or deletes loaded files."""
 
     def __init__(
         self,
@@ -150,18 +149,19 @@ class DropTransport:
         return [_with_path(pattern_url, f) for f in files]
 
     # -- the Transport seam -------------------------------------------------------------------
-    async def send(self, request: TransportRequest, supplier_id: str = "") -> TransportResponse:
+    async def send(self, request: TransportRequest) -> TransportResponse:
         parts = urlsplit(request.url)
         if is_drop_pattern(request.url):  # its listing failed when the run was planned
-            await self.list(request.url, supplier_id)  # raises the listing's error again
+            await self.list(request.url, request.supplier_id)  # raises the listing's error
             raise TransientFetchError("drop folder readable only now", kind="listing")
         if parts.scheme.lower() == "file":
             body = await asyncio.to_thread(_read_local, unquote(parts.path), request)
         else:
-            body = await self._read_sftp(request, supplier_id)
+            body = await self._read_sftp(request)
         return TransportResponse(200, {}, body)
 
-    async def _read_sftp(self, request: TransportRequest, supplier_id: str) -> Body:
+    async def _read_sftp(self, request: TransportRequest) -> Body:
+        supplier_id = request.supplier_id
         auth = self.auth_for(supplier_id)
         where = _target(request.url, auth)
         spool = SpoolWriter(request.spool_threshold, request.spool_dir)
@@ -310,17 +310,3 @@ def _move_without_replacing(path: Path, target: Path) -> bool:
         return True
     path.unlink()
     return True
-
-
-class DropHook(BaseHook):
-    """Sends file:// and sftp:// requests to :class:`DropTransport` instead of HTTP."""
-
-    def __init__(self, transport: DropTransport) -> None:
-        self.transport = transport
-
-    async def send(
-        self, request: FetchRequest, treq: TransportRequest, call_next: Send
-    ) -> TransportResponse:
-        if treq.url.partition(":")[0].lower() not in DROP_SCHEMES:
-            return await call_next(treq)
-        return await self.transport.send(treq, request.supplier_id)

@@ -7,9 +7,10 @@ limiter hands out slots (host, supplier, global) only for the time a request is 
 wire: a retry sleeps outside any slot, for a backoff with seeded jitter or the
 ``Retry-After`` the server asked for (capped); permanent errors are not retried; a slow
 attempt may be hedged (``hedging.py``). Hooks (``hooks.py``: rate limits, circuit
-breakers, auth) wrap each request. Every URL ends as a :class:`FetchSuccess` or a typed
-:class:`FetchFailure` that the caller reads from ``ingestor.last_batch``
-(docs/contract.md §1 for what the API guarantees).
+breakers, auth) wrap each request; below them the transport, or the one mounted for the
+URL's scheme (``mounts.py``: file:// and sftp:// drop folders). Every URL ends as a
+:class:`FetchSuccess` or a typed :class:`FetchFailure` that the caller reads from
+``ingestor.last_batch`` (docs/contract.md §1 for what the API guarantees).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from .._formats.body import Body
 from .._models import DocKind
 from .._redact import redact_url
 from .documents import DecodedPayload, DocumentParser, FeedDocuments
-from .hedging import HedgeRule, Hedging
+from .hedging import Hedging
 from .hooks import FetchHook, chain
 from .limits import Limiter
+from .mounts import MountedTransport
 from .outcome import (
     AttemptRecord,
     FetchFailure,
@@ -110,6 +112,7 @@ class AsyncBatchIngestor:
         config: FeedConfig | None = None,
         *,
         transport: Transport | None = None,
+        mounts: Mapping[str, Transport] | None = None,
         supplier_limits: Mapping[str, int] | None = None,
         observer: FetchObserver | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -120,21 +123,32 @@ class AsyncBatchIngestor:
         clock: Clock = time.monotonic,
     ) -> None:
         self.config = config or FeedConfig()
+        # A transport passed in, and every mounted one, is the caller's to close.
         self._own_transport = transport is None
-        self._transport: Transport = transport or AiohttpTransport(
+        self._default: Transport = transport or AiohttpTransport(
             max_connections=self.config.max_concurrency,
-            connect_timeout=self.config.connect_timeout,
-            read_timeout=self.config.read_timeout,
+            connect_timeout=self.config.timeouts.connect,
+            read_timeout=self.config.timeouts.read,
+        )
+        # Other schemes than http(s) go to their own transports (mounts.py), under the
+        # same hooks: file:// and sftp:// drop folders (drops.py).
+        self._transport: Transport = (
+            MountedTransport(self._default, mounts) if mounts is not None else self._default
         )
         self.limiter = Limiter(
-            self.config.max_concurrency, self.config.limit_per_host, supplier_limits
+            self.config.max_concurrency, self.config.limits.per_host, supplier_limits
         )
         self.policy = RetryPolicy(self.config)
         self._observer = observer
         self._sleep = sleep
         self._clock = clock
+        # One wall-clock anchor for the engine: a request's started_at is the anchor plus
+        # the clock's time since, so the ledger's attempt times (started_at + start, to the
+        # microsecond) of two requests are on one time line, and an attempt that got its
+        # slot as another ended is never drawn overlapping it (the HTML in-flight chart).
+        self._epoch = (dt.datetime.now(dt.UTC), clock())
         # Hedged requests (hedging.py); by default under the config's own rule.
-        self.hedging = hedging or Hedging(HedgeRule.of(self.config), clock=clock)
+        self.hedging = hedging or Hedging(self.config.hedge, clock=clock)
         self._spool_dir = spool_dir
         self._max_pending = max_pending
         self.hooks: list[FetchHook] = list(hooks)  # see hooks.py
@@ -154,7 +168,7 @@ class AsyncBatchIngestor:
 
     async def aclose(self) -> None:
         if self._own_transport:
-            await self._transport.aclose()
+            await self._default.aclose()
 
     @property
     def failures(self) -> list[FetchFailure]:
@@ -291,8 +305,8 @@ class AsyncBatchIngestor:
         task = asyncio.current_task()
         if task is not None:
             task.set_name(f"fetch {request_id} {redact_url(request.url)}")
-        started_at = dt.datetime.now(dt.UTC)
         t0 = self._clock()
+        started_at = self._epoch[0] + dt.timedelta(seconds=t0 - self._epoch[1])
         history: list[AttemptRecord] = []
         attempt = 0
         while True:
@@ -371,11 +385,12 @@ class AsyncBatchIngestor:
         return TransportRequest(
             url=request.url,
             headers=headers,
-            max_bytes=cfg.max_payload_bytes,
-            spool_threshold=cfg.spool_threshold_bytes,
+            max_bytes=cfg.limits.max_payload_bytes,
+            spool_threshold=cfg.limits.spool_threshold_bytes,
             spool_dir=self._spool_dir,
-            max_redirects=cfg.max_redirects,
-            max_decompression_ratio=cfg.max_decompression_ratio,
+            max_redirects=cfg.limits.max_redirects,
+            max_decompression_ratio=cfg.limits.max_decompression_ratio,
+            supplier_id=request.supplier_id,
         )
 
     async def _first(

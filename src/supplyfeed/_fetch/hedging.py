@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .._config import FeedConfig
+from .._config import Hedge
 from .limits import HostKey, host_key
 from .outcome import FetchRequest
 
@@ -34,7 +34,6 @@ __all__ = [
     "FLOOR",
     "HEDGE_LOST",
     "RESERVE",
-    "HedgeRule",
     "Hedging",
     "LatencyWindow",
     "is_hedge_loss",
@@ -56,19 +55,6 @@ def is_hedge_loss(exc: BaseException) -> bool:
     """Whether a cancellation is the engine dropping the slower copy of a hedged attempt
     (not a timeout or a shutdown): the host did nothing wrong."""
     return bool(exc.args) and exc.args[0] == HEDGE_LOST
-
-
-@dataclass(frozen=True, slots=True)
-class HedgeRule:
-    """One supplier's hedging settings (``hedge``, ``hedge_after``, ``hedge_budget``)."""
-
-    enabled: bool = True
-    after: float = 0.0  # seconds; 0: from the host's latency
-    budget: float = 0.05  # share of the host's requests
-
-    @classmethod
-    def of(cls, config: FeedConfig) -> HedgeRule:
-        return cls(config.hedge, config.hedge_after, config.hedge_budget)
 
 
 class LatencyWindow:
@@ -108,17 +94,18 @@ class _Host:
 class Hedging:
     """Delays, budgets and counts of hedged requests, per host.
 
-    ``rules`` maps a supplier id to its :class:`HedgeRule`; others take ``default``.
+    ``rules`` maps a supplier id to its settings (``FeedConfig.hedge``, a
+    :class:`~supplyfeed._config.Hedge`); others take ``default``.
     """
 
     def __init__(
         self,
-        default: HedgeRule | None = None,
-        rules: Mapping[str, HedgeRule] | None = None,
+        default: Hedge | None = None,
+        rules: Mapping[str, Hedge] | None = None,
         *,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.default = default or HedgeRule()
+        self.default = default or Hedge()
         self._rules = dict(rules or {})
         self.clock = clock
         self._hosts: dict[HostKey, _Host] = {}
@@ -131,7 +118,7 @@ class Hedging:
             host = self._hosts[key] = _Host()
         return host
 
-    def rule(self, request: FetchRequest) -> HedgeRule:
+    def rule(self, request: FetchRequest) -> Hedge:
         return self._rules.get(request.supplier_id, self.default)
 
     def delay(self, request: FetchRequest, timeout: float) -> float | None:

@@ -11,7 +11,8 @@ A hook has two entry points, both optional in effect (:class:`BaseHook` passes t
 - ``send(request, treq, call_next)`` wraps the transport call while the slot is held, as
   middleware: it may change the outgoing request (auth headers, conditional headers),
   look at the response or the error (breaker, rate-limit headers) or send again (one
-  OAuth2 refresh on a 401).
+  OAuth2 refresh on a 401). It never answers in the transport's place: which transport
+  serves a URL is decided below every hook, by its scheme (``mounts.py``).
 
 Hooks run in list order for ``admit`` and nest in list order for ``send`` (the first hook
 is outermost). Conditional requests, circuit breakers, rate limits and auth are hooks;

@@ -56,9 +56,9 @@ class AttemptRecord:
             "attempt": self.attempt,
             "outcome": self.outcome,
             "status": self.status,
-            "elapsed": round(self.elapsed, 4),
-            "wait": round(self.wait_before_next, 4),
-            "start": round(self.start, 4),
+            "elapsed": round(self.elapsed, 6),
+            "wait": round(self.wait_before_next, 6),
+            "start": round(self.start, 6),
         }
         if self.redirects:  # kept in the ledger's retry history (redirects.py)
             out["redirects"] = list(self.redirects)

@@ -14,10 +14,10 @@ from .._config import FeedConfig, SupplierSpec
 from .adaptive import AdaptiveConcurrency
 from .auth import AuthHook
 from .breaker import CircuitBreaker
-from .hedging import HedgeRule, Hedging
+from .hedging import Hedging
 from .hooks import BaseHook, FetchHook, Send
 from .outcome import FetchRequest
-from .ratelimit import BucketSpec, RateLimiter
+from .ratelimit import RateLimiter
 from .transport import TransportRequest, TransportResponse
 
 __all__ = ["SupplierRequests", "supplier_hedging", "supplier_hooks"]
@@ -38,9 +38,9 @@ class SupplierRequests(BaseHook):
             cfg = supplier.config
             treq = dataclasses.replace(
                 treq,
-                max_bytes=cfg.max_payload_bytes,
-                max_redirects=cfg.max_redirects,
-                max_decompression_ratio=cfg.max_decompression_ratio,
+                max_bytes=cfg.limits.max_payload_bytes,
+                max_redirects=cfg.limits.max_redirects,
+                max_decompression_ratio=cfg.limits.max_decompression_ratio,
                 secret_headers=treq.secret_headers | supplier.secret_headers,
                 secrets=treq.secrets | supplier.secrets,
             )
@@ -50,26 +50,22 @@ class SupplierRequests(BaseHook):
 def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> list[FetchHook]:
     """Circuit breakers, rate limits and auth for ``suppliers``, outermost first."""
     hooks: list[FetchHook] = [SupplierRequests(suppliers)] if suppliers else []
-    if config.breaker_threshold > 0:
-        hooks.append(CircuitBreaker(config.breaker_threshold, config.breaker_cooldown))
+    if config.breaker.threshold > 0:
+        hooks.append(CircuitBreaker(config.breaker.threshold, config.breaker.cooldown))
     buckets = {
-        s.id: BucketSpec(
-            s.config.rate_limit_per_second,
-            s.config.rate_limit_burst,
-            s.config.honour_rate_limit_headers,
-        )
+        s.id: s.config.rate_limit
         for s in suppliers
-        if s.config.rate_limit_per_second > 0 or s.config.honour_rate_limit_headers
+        if s.config.rate_limit.per_second > 0 or s.config.rate_limit.honour_headers
     }
     if buckets:
-        hooks.append(RateLimiter(buckets, pause_cap=config.retry_after_cap))
+        hooks.append(RateLimiter(buckets, pause_cap=config.retry.retry_after_cap))
     auth = AuthHook({s.id: s.auth for s in suppliers})
     if auth:
         hooks.append(auth)
     adaptive = {
-        s.id: (s.config.limit_per_host, s.config.adaptive_latency_factor)
+        s.id: (s.config.limits.per_host, s.config.adaptive.latency_factor)
         for s in suppliers
-        if s.config.adaptive_concurrency
+        if s.config.adaptive.enabled
     }
     if adaptive:  # last: its admit counts a request in flight, nothing after it may refuse
         hooks.append(AdaptiveConcurrency(adaptive))
@@ -78,4 +74,4 @@ def supplier_hooks(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> lis
 
 def supplier_hedging(suppliers: Sequence[SupplierSpec], config: FeedConfig) -> Hedging:
     """Hedged requests under each supplier's ``hedge``, ``hedge_after`` and ``hedge_budget``."""
-    return Hedging(HedgeRule.of(config), {s.id: HedgeRule.of(s.config) for s in suppliers})
+    return Hedging(config.hedge, {s.id: s.config.hedge for s in suppliers})

@@ -19,13 +19,13 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
+from .._config import RateLimit
 from .hooks import BaseHook, Send
 from .outcome import FetchRequest
 from .transport import TransportRequest, TransportResponse
 
-__all__ = ["BucketSpec", "RateLimiter", "TokenBucket", "pause_from_headers"]
+__all__ = ["RateLimiter", "TokenBucket", "pause_from_headers"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -37,19 +37,13 @@ _ROUNDING = 1e-9
 _FIELD = re.compile(r"(remaining|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class BucketSpec:
-    rate: float = 0.0  # tokens per second; 0: no bucket (headers may still pause)
-    burst: int = 0  # 0: max(1, rate)
-    honour_headers: bool = True
-
-
 class TokenBucket:
-    """Tokens refill at ``rate`` per second up to ``burst``; waiters are served in order."""
+    """Tokens refill at ``spec.per_second`` up to ``spec.burst`` (0: ``max(1, per_second)``);
+    waiters are served in order."""
 
-    def __init__(self, spec: BucketSpec, *, clock: Clock, sleep: Sleep) -> None:
-        self.rate = spec.rate
-        self.burst = float(spec.burst or max(1, int(spec.rate)))
+    def __init__(self, spec: RateLimit, *, clock: Clock, sleep: Sleep) -> None:
+        self.rate = spec.per_second
+        self.burst = float(spec.burst or max(1, int(spec.per_second)))
         self._tokens = self.burst
         self._clock = clock
         self._sleep = sleep
@@ -105,11 +99,12 @@ def pause_from_headers(headers: Mapping[str, str], now_unix: float) -> float | N
 
 
 class RateLimiter(BaseHook):
-    """One :class:`TokenBucket` per supplier (``specs`` by supplier id)."""
+    """One :class:`TokenBucket` per supplier (``specs``: each supplier's ``RateLimit``, by
+    supplier id); a supplier whose ``honour_headers`` is set also pauses on its headers."""
 
     def __init__(
         self,
-        specs: Mapping[str, BucketSpec],
+        specs: Mapping[str, RateLimit],
         *,
         pause_cap: float = 60.0,
         clock: Clock = time.monotonic,

@@ -79,16 +79,17 @@ class RetryPolicy:
 
     def backoff(self, url: str, attempt: int) -> float:
         """The jittered backoff after the ``attempt``-th failed attempt (1-based)."""
-        cfg = self._config
-        ceiling = min(cfg.backoff_max, cfg.backoff_initial * cfg.backoff_base ** (attempt - 1))
-        if not cfg.jitter:
+        retry = self._config.retry
+        growth = self._config.backoff_base ** (attempt - 1)
+        ceiling = min(retry.backoff_max, retry.backoff_initial * growth)
+        if not retry.jitter:
             return ceiling
-        rng = random.Random(f"{cfg.seed}|{url}|{attempt}")
+        rng = random.Random(f"{retry.seed}|{url}|{attempt}")
         return rng.uniform(0.0, ceiling)
 
     def delay(self, error: FetchError, url: str, attempt: int) -> float:
         """Seconds to sleep before the next attempt: the backoff, or a longer Retry-After."""
         wait = self.backoff(url, attempt)
         if error.retry_after is not None:
-            wait = max(wait, min(error.retry_after, self._config.retry_after_cap))
+            wait = max(wait, min(error.retry_after, self._config.retry.retry_after_cap))
         return wait

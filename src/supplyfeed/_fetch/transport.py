@@ -63,6 +63,9 @@ class TransportRequest:
     # credentials, and the secret values themselves (for query strings and Locations).
     secret_headers: frozenset[str] = frozenset()
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    # Whose request this is: a transport that logs in per supplier (SFTP) picks the
+    # supplier's credentials and connection by it.
+    supplier_id: str = ""
 
 
 @dataclass(slots=True)

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 from .._config import DropSpec, SupplierSpec
 from .._exceptions import FetchError
-from .._fetch.hooks import BaseHook, FetchHook
 from .._redact import redact_url
 from .._sink.base import EndpointRecord, Outcome
 from .plan import PlannedEndpoint, endpoint_key
 
 if TYPE_CHECKING:
     from .._fetch.drops import DropTransport
+    from .._fetch.transport import Transport
 
 __all__ = ["DropFiles", "has_drops"]
 
@@ -35,23 +35,28 @@ def has_drops(suppliers: Sequence[SupplierSpec]) -> bool:
 
 
 class DropFiles:
-    """A run without drop folders never imports the drop transport (nor asyncssh)."""
+    """A run without drop folders never imports the drop transport (nor asyncssh).
+
+    ``mounts`` is what the engine mounts for ``file`` and ``sftp`` (``_fetch/mounts.py``);
+    the transport is this object's to close, since it lists folders before the engine
+    starts and moves files after.
+    """
 
     def __init__(self, suppliers: Sequence[SupplierSpec]) -> None:
         self.transport: DropTransport | None = None
-        self.hook: FetchHook = BaseHook()
+        self.mounts: dict[str, Transport] = {}
         if has_drops(suppliers):
-            from .._fetch.drops import DropHook, DropTransport
+            from .._fetch.drops import DROP_SCHEMES, DropTransport
             from .._fetch.sftp import SftpLimits
 
             self.transport = DropTransport(
                 {s.id: s.auth for s in suppliers},
                 sftp_limits={
-                    s.id: SftpLimits(s.config.sftp_max_channels, s.config.connect_timeout)
+                    s.id: SftpLimits(s.config.limits.sftp_max_channels, s.config.timeouts.connect)
                     for s in suppliers
                 },
             )
-            self.hook = DropHook(self.transport)
+            self.mounts = dict.fromkeys(DROP_SCHEMES, self.transport)
         self._files: dict[str, _File] = {}  # endpoint key -> file
         self._notes: list[str] = []  # moves under another name, moves that failed
         self.finished = 0  # files moved or deleted after loading

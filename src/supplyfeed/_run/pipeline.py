@@ -166,7 +166,7 @@ class Runner:
             self.run_id,
             records,
             wall_seconds=time.monotonic() - t0,
-            error_rate_threshold=self.config.error_rate_threshold,
+            error_rate_threshold=self.config.sla.error_rate_threshold,
             interrupted=self._interrupted,
         )
         summary.conflicts = len(await self.sink.conflicts(self.run_id))
@@ -254,6 +254,7 @@ class Runner:
         self.ingestor = AsyncBatchIngestor(
             self.config,
             transport=self.options.transport or (tele.transport(self.config) if tele else None),
+            mounts=self.drops.mounts,  # file:// and sftp:// never reach HTTP
             supplier_limits=supplier_limits(self.suppliers, self.config.max_concurrency),
             observer=watched_by(
                 self.options.observer or (tele.observer if tele else None),
@@ -264,7 +265,6 @@ class Runner:
                 *self.options.hooks,
                 *supplier_hooks(self.suppliers, self.config),
                 *await self.unchanged.hooks(p.endpoint.key for p in todo),
-                self.drops.hook,  # innermost: file:// and sftp:// never reach HTTP
             ],
             hedging=supplier_hedging(self.suppliers, self.config),
         )

@@ -1,4 +1,5 @@
-"""The dead-letter SQL both SQL sinks run (sightings, error updates, lookups by request).
+"""What both SQL sinks share of dead letters: the SQL they run (sightings, error
+updates, lookups by request) and the spool file of a large letter (:func:`spool_letter`).
 
 Placeholders are numbered, ``$1`` as PostgreSQL writes them; :func:`dead_letter_sql`
 renders them as ``?1`` for SQLite, which binds numbered parameters by position too. So
@@ -7,10 +8,17 @@ one text serves both dialects and the two sinks cannot drift apart.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["DeadLetterSql", "dead_letter_sql"]
+if TYPE_CHECKING:
+    from .._formats.body import Body
+
+__all__ = ["DeadLetterSql", "dead_letter_sql", "spool_letter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +67,24 @@ def dead_letter_sql(dialect: Literal["sqlite", "postgresql"]) -> DeadLetterSql:
         letter_error=pg.letter_error.replace("$", "?"),
         by_request=pg.by_request.replace("$", "?"),
     )
+
+
+def spool_letter(body: Body, folder: Path) -> Path:
+    """Copy the payload to ``<folder>/<sha256>.bin``, fsynced before the transaction that
+    names it commits; the same bytes quarantined again (or a retried batch) reuse the
+    file. Returns the file's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{body.sha256}.bin"
+    if target.exists():
+        return target
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, body.open() as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

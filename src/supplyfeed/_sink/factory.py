@@ -10,6 +10,7 @@ from .._exceptions import ConfigError, SinkError
 
 if TYPE_CHECKING:  # the CLI's parser reads DEFAULT_SINK_URL: no sink module at import
     from .base import Sink
+    from .postgres import PostgresOptions
 
 __all__ = ["DEFAULT_SINK_URL", "open_sink"]
 
@@ -21,7 +22,9 @@ def open_sink(url: str, *, lock: bool = True, **options: Any) -> Sink:
 
     ``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
     ``memory://`` (the in-process fake) or ``postgresql://...``. ``lock=False`` is for
-    read-only commands that must work while a run holds the database.
+    read-only commands that must work while a run holds the database. ``options`` go to
+    the sink's constructor: ``SqliteSink``'s keywords, or for PostgreSQL one
+    ``options=PostgresOptions(...)``.
     """
     scheme, sep, _ = url.partition("://")
     if not sep:
@@ -68,7 +71,8 @@ def _check_folder(db: Path) -> None:
         raise ConfigError(f"the folder of the SQLite database {folder}/ {what}", key="sink")
 
 
-def _postgres(url: str, **options: Any) -> Sink:
+def _postgres(url: str, *, lock: bool, options: PostgresOptions | None = None) -> Sink:
+    """``options``: a :class:`~supplyfeed._sink.postgres.PostgresOptions`, or the defaults."""
     # Imported lazily: the SQLite default must not pay for (or need) the PostgreSQL driver.
     try:
         module = importlib.import_module("supplyfeed._sink.postgres")
@@ -77,4 +81,4 @@ def _postgres(url: str, **options: Any) -> Sink:
             f"PostgreSQL sink is not available in this build ({exc.name} is missing); "
             "use a sqlite:/// URL"
         ) from exc
-    return cast("Sink", module.PostgresSink(url, **options))
+    return cast("Sink", module.PostgresSink(url, options, lock=lock))

@@ -33,11 +33,9 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -62,7 +60,7 @@ from .base import (
     RunRecord,
     Sighting,
 )
-from .dead_letter_sql import dead_letter_sql
+from .dead_letter_sql import dead_letter_sql, spool_letter
 from .feed_state import PageMark
 from .ledger import (
     dead_letter_from_row,
@@ -97,7 +95,7 @@ from .semantics import (
     replay_unit,
 )
 
-__all__ = ["DEFAULT_DEAD_LETTER_DIR", "PostgresSink"]
+__all__ = ["DEFAULT_DEAD_LETTER_DIR", "PostgresOptions", "PostgresSink"]
 
 log = logging.getLogger("supplyfeed.sink.postgres")
 
@@ -247,39 +245,49 @@ def _now() -> dt.datetime:
 # -- the sink -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PostgresOptions:
+    """How a :class:`PostgresSink` connects, reconnects and writes.
+
+    - ``dead_letter_dir``: where dead letters larger than ``DEAD_LETTER_INLINE_MAX`` are
+      spooled (content-addressed files; the database keeps their name);
+    - ``chunk_rows``: rows a COPY sends at once;
+    - ``connect_timeout``: seconds to open one connection;
+    - ``relock_wait``: seconds to wait for the run lock again after its connection was lost;
+    - after a lost connection an operation is tried ``max_attempts`` times in all, sleeping
+      ``backoff`` seconds, doubling up to ``max_backoff``.
+    """
+
+    dead_letter_dir: str | Path = DEFAULT_DEAD_LETTER_DIR
+    chunk_rows: int = 50_000
+    connect_timeout: float = 10.0
+    relock_wait: float = 10.0
+    max_attempts: int = 6
+    backoff: float = 0.25
+    max_backoff: float = 5.0
+
+
 class PostgresSink:
     """The :class:`~supplyfeed._sink.base.Sink` on one PostgreSQL database.
 
-    ``lock=False`` opens without the one-run-at-a-time lock, for read-only commands.
-    Dead letters larger than ``DEAD_LETTER_INLINE_MAX`` are spooled to ``dead_letter_dir``
-    (content-addressed files) and the database keeps their name. After a lost connection
-    an operation is retried ``max_attempts`` times in all, sleeping ``backoff`` seconds,
-    doubling up to ``max_backoff``; ``sleep`` is injectable so tests need not wait.
+    ``options`` are the connection, reconnection and spooling settings
+    (:class:`PostgresOptions`). ``lock=False`` opens without the one-run-at-a-time lock,
+    for read-only commands; ``sleep`` (the wait between reconnections) is injectable so
+    tests need not wait.
     """
 
     def __init__(
         self,
         url: str,
+        options: PostgresOptions | None = None,
         *,
         lock: bool = True,
-        dead_letter_dir: str | Path = DEFAULT_DEAD_LETTER_DIR,
-        chunk_rows: int = 50_000,
-        max_attempts: int = 6,
-        backoff: float = 0.25,
-        max_backoff: float = 5.0,
-        connect_timeout: float = 10.0,
-        relock_wait: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.url = url
-        self.dead_letter_dir = Path(dead_letter_dir)
+        self.options = options or PostgresOptions()
+        self.dead_letter_dir = Path(self.options.dead_letter_dir)
         self._use_lock = lock
-        self._chunk = chunk_rows
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._connect_timeout = connect_timeout
-        self._relock_wait = relock_wait
         self._sleep = sleep
         self._conn: Conn | None = None
         self._lock_conn: Conn | None = None
@@ -299,7 +307,7 @@ class PostgresSink:
         try:
             return await asyncpg.connect(
                 self.url,
-                timeout=self._connect_timeout,
+                timeout=self.options.connect_timeout,
                 server_settings={"application_name": f"supplyfeed {purpose}"},
             )
         except asyncpg.InvalidCatalogNameError as exc:
@@ -340,7 +348,7 @@ class PostgresSink:
         if self._use_lock and (self._lock_conn is None or self._lock_conn.is_closed()):
             await _close(self._lock_conn)
             self._lock_conn = None
-            await self._take_lock(wait=self._relock_wait)
+            await self._take_lock(wait=self.options.relock_wait)
         if self._conn is None or self._conn.is_closed():
             await _close(self._conn)
             self._conn = None
@@ -431,8 +439,9 @@ class PostgresSink:
 
         ``committed`` is asked first on every retry: it returns the result when the
         previous attempt did commit (the connection died while COMMIT was in flight)."""
-        delay = self._backoff
-        for attempt in range(1, self._max_attempts + 1):
+        opts = self.options
+        delay = opts.backoff
+        for attempt in range(1, opts.max_attempts + 1):
             try:
                 if attempt > 1 and committed is not None:
                     done = await committed(await self._session())
@@ -452,7 +461,7 @@ class PostgresSink:
                     raise
                 await _close(self._conn)
                 self._conn = None
-                if attempt == self._max_attempts:
+                if attempt == opts.max_attempts:
                     raise SinkError(
                         f"lost the connection to {redact_url(self.url)} during {what} "
                         f"{attempt} times; nothing uncommitted was kept: {exc}"
@@ -466,7 +475,7 @@ class PostgresSink:
                     delay,
                 )
                 await self._sleep(delay)
-                delay = min(delay * 2, self._max_backoff)
+                delay = min(delay * 2, opts.max_backoff)
         raise AssertionError("unreachable")
 
     async def _write(
@@ -634,7 +643,7 @@ class PostgresSink:
         async def body(conn: Conn) -> list[EndpointRecord]:
             finals = []
             ledger = Ledger(units[0].run_id)
-            outcomes = await load_units(conn, units, self._chunk, ledger)
+            outcomes = await load_units(conn, units, self.options.chunk_rows, ledger)
             for unit, outcome in zip(units, outcomes, strict=True):
                 if isinstance(outcome, PayloadError):
                     known = await self._store_dead_letter(conn, unit, outcome)
@@ -740,27 +749,9 @@ class PostgresSink:
         return None
 
     def _spool(self, body: Body) -> str:
-        """Copy the payload to ``<dead_letter_dir>/<sha256>.bin``, fsynced before the
-        transaction that names it commits; the same bytes quarantined again (or a retried
-        batch) reuse the file. Returns its absolute path: the row must find it whatever
-        directory a later ``dead-letters`` or ``replay`` runs from."""
-        folder = self.dead_letter_dir.resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{body.sha256}.bin"
-        name = str(target)
-        if target.exists():
-            return name
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out, body.open() as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return name
+        """The letter's spool file in ``dead_letter_dir``, as an absolute path: the row must
+        find it whatever directory a later ``dead-letters`` or ``replay`` runs from."""
+        return str(spool_letter(body, self.dead_letter_dir.resolve()))
 
     def _body(self, row: Mapping[str, Any]) -> Body:
         if row["body"] is not None:
@@ -838,7 +829,7 @@ class PostgresSink:
             record = None if stored is None else record_from_row(_ledger(SF_ENDPOINTS, stored))
             unit = replay_unit(letter, record, documents)
             units[:] = [unit]
-            outcome = await load_one(conn, unit, self._chunk, Ledger(unit.run_id))
+            outcome = await load_one(conn, unit, self.options.chunk_rows, Ledger(unit.run_id))
             if isinstance(outcome, PayloadError):
                 error = (outcome.kind, outcome.where, outcome.message, letter.id)
                 await conn.execute(_DL.letter_error, *error)

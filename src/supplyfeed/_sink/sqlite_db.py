@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +30,7 @@ from .base import (
     RequestTrace,
     RunRecord,
 )
-from .dead_letter_sql import dead_letter_sql
+from .dead_letter_sql import dead_letter_sql, spool_letter
 from .feed_state import (
     CREATE_FEED_STATE,
     PageMark,
@@ -290,6 +287,8 @@ class Database:
             for unit, outcome in zip(units, outcomes, strict=True):
                 finals.append(final_record(unit, outcome, quarantine))
                 failpoint("mid_batch")  # crash tests: rows written, nothing committed
+                if len(units) > 1:  # the same, in a call that holds other units too
+                    failpoint("mid_shared_batch")
             rows = [endpoint_row(u.run_id, f) for u, f in zip(units, finals, strict=True)]
             conn.executemany(_UPSERT_ENDPOINT, rows)
         for unit, final in zip(units, finals, strict=True):
@@ -349,26 +348,10 @@ class Database:
         return None
 
     def _spool(self, body: Body) -> str:
-        """Copy the payload to ``<db-stem>-dead-letters/<sha256>.bin`` and fsync it before
-        the transaction that refers to it commits; the name makes a re-quarantine of the
-        same bytes reuse the file. Returns the name, relative to the folder."""
+        """The letter's spool file in ``<db-stem>-dead-letters``; returns its name,
+        relative to that folder."""
         assert self.spool_dir is not None
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        name = f"{body.sha256}.bin"
-        target = self.spool_dir / name
-        if target.exists():
-            return name
-        fd, tmp = tempfile.mkstemp(dir=self.spool_dir, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out, body.open() as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return name
+        return spool_letter(body, self.spool_dir).name
 
     def dead_letters(self, include_resolved: bool) -> list[DeadLetter]:
         return self._letters("" if include_resolved else " WHERE d.resolved_at IS NULL")

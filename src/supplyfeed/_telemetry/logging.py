@@ -112,7 +112,7 @@ def request_fields(
 ) -> dict[str, Any]:
     """The :data:`EVENT_FIELDS` of one request event, for ``extra={"sf": ...}``."""
     return {"event": event, "status": status, "bytes": size,
-            "duration_s": round(seconds, 4), "error_kind": error_kind}  # fmt: skip
+            "duration_s": round(seconds, 6), "error_kind": error_kind}  # fmt: skip
 
 
 _JSON_TEMPLATE: dict[str, Any] = dict.fromkeys(

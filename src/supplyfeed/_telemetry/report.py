@@ -180,7 +180,7 @@ def pool_findings(
         attempts = max(1, h.get("attempts", 1))
         if waited <= wire or waited / attempts < _MIN_MEAN_WAIT:
             continue
-        if h.get("peak_in_use", 0) >= config.limit_per_host:
+        if h.get("peak_in_use", 0) >= config.limits.per_host:
             limit = "limit_per_host"
         elif global_peak >= config.max_concurrency:
             limit = "max_concurrency"
@@ -207,7 +207,7 @@ def _pool_finding(
     if limit == "limit_per_host":
         msg = (
             f"limit_per_host is the bottleneck for host {host}{more} (peak "
-            f"{h['peak_in_use']} in use, limit {config.limit_per_host}): {detail}; raise "
+            f"{h['peak_in_use']} in use, limit {config.limits.per_host}): {detail}; raise "
             "limit_per_host if the supplier allows more connections"
         )
     elif limit == "max_concurrency":
@@ -233,7 +233,7 @@ def build_report(
     telemetry: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report dict stored with the run (``supplyfeed report --json`` prints it)."""
-    overall, suppliers = _groups(records, config.error_rate_threshold)
+    overall, suppliers = _groups(records, config.sla.error_rate_threshold)
     handled = len(records) - overall["pending"] if handled is None else handled
     tele = dict(telemetry or {})
     report: dict[str, Any] = {
@@ -241,7 +241,7 @@ def build_report(
         "suppliers": suppliers,
         "slowest": _slowest(records),
         "failures": failure_list(records),
-        "sla": _sla(wall_seconds, handled, config.sla_seconds),
+        "sla": _sla(wall_seconds, handled, config.sla.seconds),
         "limits": _limits(config),
         **tele,
     }
@@ -251,7 +251,7 @@ def build_report(
 
 def _limits(config: FeedConfig) -> dict[str, int]:
     """The run's concurrency limits: the HTML report draws in-flight requests against them."""
-    return {"limit_per_host": config.limit_per_host, "max_concurrency": config.max_concurrency}
+    return {"limit_per_host": config.limits.per_host, "max_concurrency": config.max_concurrency}
 
 
 def _findings(report: Mapping[str, Any], config: FeedConfig) -> list[dict[str, str]]:
@@ -275,7 +275,7 @@ def _findings(report: Mapping[str, Any], config: FeedConfig) -> list[dict[str, s
                 "severity": "warning",
                 "kind": "errors",
                 "message": f"error rate {overall['error_rate']:.1%} is above "
-                f"{config.error_rate_threshold:.0%}"
+                f"{config.sla.error_rate_threshold:.0%}"
                 + (f" (worst: {', '.join(flagged[:5])})" if flagged else ""),
             }
         )

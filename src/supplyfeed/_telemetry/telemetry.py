@@ -49,7 +49,7 @@ class TelemetryOptions:
     metrics_file: Path | None = None
     profile_memory: bool = False
     debug: bool = False
-    lag_threshold: float | None = None  # default: FeedConfig.loop_lag_threshold
+    lag_threshold: float | None = None  # default: FeedConfig.sla.loop_lag_threshold
     lag_interval: float = 0.05
     leak_grace: float = 1.0
     created_series: bool = True  # Prometheus ``*_created`` samples (metrics.created_series)
@@ -82,8 +82,8 @@ class Telemetry:
         if self._transport is None:
             self._transport = AiohttpTransport(
                 max_connections=config.max_concurrency,
-                connect_timeout=config.connect_timeout,
-                read_timeout=config.read_timeout,
+                connect_timeout=config.timeouts.connect,
+                read_timeout=config.timeouts.read,
                 trace_configs=[self.pool.trace_config()],
             )
         return self._transport
@@ -98,7 +98,7 @@ class Telemetry:
             level = opts.log_level or (logging.DEBUG if opts.debug else default)
             self._logs = LogSetup(opts.log_format, level, opts.log_stream)
         self._token = sflog.bind(run_id=run_id)
-        threshold = opts.lag_threshold or config.loop_lag_threshold
+        threshold = opts.lag_threshold or config.sla.loop_lag_threshold
         loop = asyncio.get_running_loop()
         if opts.debug:
             self._debug_was = loop.get_debug()

@@ -69,7 +69,7 @@ DEFAULT_FAULT_MIX: Final[Mapping[str, float]] = {
 }
 
 _TRANSIENT_4XX: Final = frozenset({408, 425, 429})
-_DEFAULT_MAX_PAYLOAD: Final = 1024 * 1024 * 1024  # FeedConfig.max_payload_bytes default
+_DEFAULT_MAX_PAYLOAD: Final = 1024 * 1024 * 1024  # FeedConfig.limits.max_payload_bytes default
 
 
 class AmbiguousOutcome(ValueError):

@@ -47,7 +47,7 @@ __all__ = ["EndpointStats", "FleetStats", "PortStats", "SupplierFleet", "feed_en
 
 _HOST: Final = HOST
 _PAD_CHUNK: Final = 1024 * 1024
-_DEFAULT_MAX_PAYLOAD: Final = 1024 * 1024 * 1024  # FeedConfig.max_payload_bytes default
+_DEFAULT_MAX_PAYLOAD: Final = 1024 * 1024 * 1024  # FeedConfig.limits.max_payload_bytes default
 
 
 @dataclass(slots=True)

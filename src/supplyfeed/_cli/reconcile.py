@@ -3,6 +3,8 @@ and stale warehouse feeds, as tables, JSON or CSV (issue 15)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import csv
 import datetime as dt
 import sys
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from .._config import UnitConversion
+from .._exceptions import ConfigError
 from .._sink.factory import open_sink
 from .._sink.findings_store import finding_rows
 from .._sink.reconcile_json import SECTION_ORDER, write_json
@@ -35,6 +38,7 @@ __all__ = [
     "ReconcileOptions",
     "answer",
     "reconcile",
+    "run_command",
     "short_reconciliation",
 ]
 
@@ -186,3 +190,37 @@ def _numeric(value: Any) -> bool:
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``supplyfeed reconcile`` with its parsed arguments (main.py calls it here, not
+    through commands.py: a question to the database needs none of the run's modules,
+    which took 0.2 s to import)."""
+    from .._feedsfile import load_feeds_file
+    from .sink_url import existing_sink_url
+
+    if args.in_transit_days < 0:
+        raise ConfigError(f"--in-transit-days must be 0 or more, not {args.in_transit_days}")
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    options = ReconcileOptions(
+        filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
+        sections=_sections(args.only, args.csv),
+        units=feeds.units if feeds is not None else (),
+        sla_seconds=feeds.defaults.sla.seconds if feeds is not None else 900.0,
+        in_transit_days=args.in_transit_days,
+        output="json" if args.json else "csv" if args.csv else "table",
+    )
+    return asyncio.run(reconcile(existing_sink_url(args, feeds), options))
+
+
+def _sections(only: str | None, csv: bool) -> frozenset[str]:
+    """--only's sections (every one without it)."""
+    if only is None:
+        return SECTIONS
+    if csv:
+        raise ConfigError("--only is for --json and the tables: --csv prints the positions")
+    asked = frozenset(name.strip() for name in only.split(",") if name.strip())
+    if not asked or asked - SECTIONS:
+        known = ", ".join(sorted(SECTIONS))
+        raise ConfigError(f"--only takes sections among {known}, not {only!r}")
+    return asked

@@ -175,6 +175,7 @@ class Runner:
         summary.warnings += self.drops.warnings(records)
         found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
         summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
+        summary.findings_checked = found.checked
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"

@@ -38,7 +38,9 @@ class RecordedFindings:
 
 
 async def record_findings(url: str, run_id: str) -> RecordedFindings:
-    """Check every rule against the database at ``url`` and store what is new. A database
+    """Check every rule against the rows run ``run_id`` wrote into the database at ``url``
+    (the rows it did not touch were checked by the runs that wrote them, and ``reconcile``
+    checks them all) and store what is new. A database
     that is not SQL (``memory://``, a SQLite ``:memory:`` only the sink's connection sees)
     has nothing to check; a failure is a warning of the run, not a lost run."""
     if not _checkable(url):
@@ -48,7 +50,7 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     except (SinkError, ConfigError) as exc:
         return _failed(exc)
     try:
-        found = await live_findings(reader, Filters())
+        found = await live_findings(reader, Filters(), run_id=run_id)  # the run's rows
         return RecordedFindings(await _insert(reader, found, run_id))
     except SinkError as exc:
         return _failed(exc)

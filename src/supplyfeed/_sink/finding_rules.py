@@ -337,7 +337,8 @@ async def _container_rows(reader: Reader, filters: Filters, run_id: str | None) 
     where, params = _where(filters, _LINES, run_id)
     sql = (
         "SELECT supplier_id, asn_number, line_seq, sku, container_id FROM ship_notice_lines "
-        f"WHERE length(container_id) = 18 AND {digits} AND {valid} = 0{where}"
+        # the filters (and the run) before the check digit: SQLite tests in this order
+        f"WHERE length(container_id) = 18{where} AND {digits} AND {valid} = 0"
     )
     return [
         Finding("sscc_check_digit", "error", row["supplier_id"], f"ship_notice {row['asn_number']}",

@@ -157,8 +157,8 @@ async def test_a_database_made_before_sf_findings_gets_it_at_open(
     reopened = open_sink(url)
     await reopened.open()
     try:
-        assert (await record_findings(url, "run-2")).new == 1
-        assert await stored(url) == [("A", "run-2")]
+        assert (await record_findings(url, "run-1")).new == 1  # run-1 wrote the rows
+        assert await stored(url) == [("A", "run-1")]
     finally:
         await reopened.close()
         await sink.open()  # the fixture closes it

@@ -35,6 +35,7 @@ __all__ = [
     "gs1_problem",
     "live_findings",
     "matches",
+    "run_clause",
 ]
 
 # A stock or order quantity above this is a decoding or keying error, not stock.
@@ -86,18 +87,38 @@ def matches(finding: Finding, filters: Filters) -> bool:
 
 
 async def live_findings(
-    reader: Reader, filters: Filters, units: Sequence[UnitConversion] = ()
+    reader: Reader,
+    filters: Filters,
+    units: Sequence[UnitConversion] = (),
+    run_id: str | None = None,
 ) -> list[Finding]:
-    """Every rule checked against the tables now, in key order."""
-    found = await _stock_rows(reader, filters)
-    found += await _unknown_unit_rows(reader, filters, units)
-    found += await _order_quantity_rows(reader, filters)
-    found += await _over_shipped_rows(reader, filters)
-    found += await _delivery_before_ship_rows(reader, filters)
-    found += await _container_rows(reader, filters)
-    found += await _identifier_rows(reader, filters)
-    found += await _missing_part_rows(reader, filters)
+    """Every rule checked against the tables now, in key order. With ``run_id``, only the
+    rows that run wrote are checked (the run-end check, ``findings_store.record_findings``):
+    the same findings the whole check has for those rows, without reading the others."""
+    found = await _stock_rows(reader, filters, run_id)
+    found += await _unknown_unit_rows(reader, filters, units, run_id)
+    found += await _order_quantity_rows(reader, filters, run_id)
+    found += await _over_shipped_rows(reader, filters, run_id)
+    found += await _delivery_before_ship_rows(reader, filters, run_id)
+    found += await _container_rows(reader, filters, run_id)
+    found += await _identifier_rows(reader, filters, run_id)
+    found += await _missing_part_rows(reader, filters, run_id)
     return sorted((f for f in found if matches(f, filters)), key=_order)
+
+
+def run_clause(run_id: str | None, column: str = "run_id") -> tuple[str, list[Any]]:
+    """`` AND <column> = ?`` narrowing a rule to the rows run ``run_id`` wrote; nothing
+    when ``run_id`` is None (the whole check ``reconcile`` makes)."""
+    return ("", []) if run_id is None else (f" AND {column} = ?", [run_id])
+
+
+def _where(
+    filters: Filters, columns: Mapping[str, str], run_id: str | None, column: str = "run_id"
+) -> tuple[str, list[Any]]:
+    """The filters' ``AND`` clause, then the run's (:func:`run_clause`)."""
+    where, params = where_clause(filters, columns, "AND")
+    run, run_params = run_clause(run_id, column)
+    return where + run, [*params, *run_params]
 
 
 def _order(f: Finding) -> tuple[str, str, str, str]:
@@ -129,9 +150,9 @@ WHERE (on_hand < 0 OR available < 0 OR on_hand > {ABSURD_QUANTITY}
        OR available > {ABSURD_QUANTITY} OR available > on_hand)"""
 
 
-async def _stock_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _stock_rows(reader: Reader, filters: Filters, run_id: str | None) -> list[Finding]:
     """Current stock: negative or absurd quantities, available over on hand (one pass)."""
-    where, params = where_clause(filters, _STOCK, "AND")
+    where, params = _where(filters, _STOCK, run_id)
     found = []
     for row in await reader.fetch(_STOCK_ROWS + where, params):
         on_hand, available = row["on_hand"], row["available"]
@@ -153,7 +174,7 @@ def _stock_finding(rule: str, severity: str, row: Mapping[str, Any], detail: str
 
 
 async def _unknown_unit_rows(
-    reader: Reader, filters: Filters, units: Sequence[UnitConversion]
+    reader: Reader, filters: Filters, units: Sequence[UnitConversion], run_id: str | None
 ) -> list[Finding]:
     """Current stock in a unit the feeds file's ``uom:`` tables never name (checked only
     when there are tables: without one, every unit is as good as another). One finding
@@ -161,7 +182,7 @@ async def _unknown_unit_rows(
     known = sorted({u.from_uom for u in units} | {u.to_uom for u in units})
     if not known:
         return []
-    where, params = where_clause(filters, _STOCK, "AND")
+    where, params = _where(filters, _STOCK, run_id)
     marks = ", ".join("?" * len(known))
     sql = (
         "SELECT supplier_id, warehouse_id, as_of, uom, count(*) AS lines FROM inventory_current "
@@ -191,9 +212,11 @@ WHERE (shipped_qty < 0 OR shipped_qty > {ABSURD_QUANTITY}){{asn}}"""
 _QTY_NAMES: Final = {"po_ack": ("ordered", "acknowledged"), "ship_notice": ("shipped", "")}
 
 
-async def _order_quantity_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _order_quantity_rows(
+    reader: Reader, filters: Filters, run_id: str | None
+) -> list[Finding]:
     """Acknowledged, ordered or shipped quantities below zero or absurdly large."""
-    where, params = where_clause(filters, _LINES, "AND")
+    where, params = _where(filters, _LINES, run_id)
     sql = _ORDER_QUANTITIES.format(ack=where, asn=where)
     found = []
     for row in await reader.fetch(sql, params * 2):
@@ -228,7 +251,7 @@ WHERE shipped > acked"""
 _OVER_SHIPPED: Final = """
 WITH s AS (
   SELECT supplier_id, po_number, po_line_number, sku, uom, sum(shipped_qty) AS shipped
-  FROM ship_notice_lines WHERE po_number IS NOT NULL{where}
+  FROM ship_notice_lines WHERE po_number IS NOT NULL{where}{run}
   GROUP BY supplier_id, po_number, po_line_number, sku, uom)
 SELECT s.supplier_id, s.po_number, s.po_line_number, s.sku, s.uom, s.shipped, a.acked
 FROM s JOIN (
@@ -240,29 +263,41 @@ FROM s JOIN (
 WHERE s.shipped > a.acked"""
 
 
-def _over_shipped_sql(dialect: str, where: str) -> str:
+# A run's over-shipped lines: those of the POs it wrote ship notice or acknowledgment
+# lines for (either side can tip a line over).
+_RUN_POS: Final = """ AND (supplier_id, po_number) IN (
+    SELECT supplier_id, po_number FROM ship_notice_lines WHERE run_id = ?
+    UNION SELECT supplier_id, po_number FROM po_ack_lines WHERE run_id = ?)"""
+
+
+def _over_shipped_sql(dialect: str, where: str, run: str) -> str:
     if dialect == "sqlite":
-        return _OVER_SHIPPED_SQLITE.format(where=where)
+        return _OVER_SHIPPED_SQLITE.format(where=where + run)
     # Unfiltered, every PO is shipped: the IN list would only cost a hash of 200k lines.
     shipped = "\n  WHERE (supplier_id, po_number) IN (SELECT supplier_id, po_number FROM s)"
-    return _OVER_SHIPPED.format(where=where, shipped=shipped if where else "")
+    narrowed = bool(where or run)
+    return _OVER_SHIPPED.format(where=where, run=run, shipped=shipped if narrowed else "")
 
 
-async def _over_shipped_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _over_shipped_rows(reader: Reader, filters: Filters, run_id: str | None) -> list[Finding]:
     where, params = where_clause(filters, _LINES, "AND")
+    run = "" if run_id is None else _RUN_POS
+    params += [] if run_id is None else [run_id, run_id]
     return [
         Finding("shipped_exceeds_acknowledged", "warning", row["supplier_id"],
                 f"po {row['po_number']} line {row['po_line_number']}", row["uom"],
                 f"shipped {row['shipped']} {row['uom']}, acknowledged {row['acked']}",
                 row["sku"])
-        for row in await reader.fetch(_over_shipped_sql(reader.dialect, where), params)
+        for row in await reader.fetch(_over_shipped_sql(reader.dialect, where, run), params)
     ]  # fmt: skip
 
 
-async def _delivery_before_ship_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _delivery_before_ship_rows(
+    reader: Reader, filters: Filters, run_id: str | None
+) -> list[Finding]:
     if filters.sku is not None:  # a whole-document rule: about no one SKU
         return []
-    where, params = where_clause(filters, _HEADERS, "AND")
+    where, params = _where(filters, _HEADERS, run_id)
     sql = (
         "SELECT supplier_id, asn_number, ship_date, expected_delivery FROM ship_notices "
         f"WHERE expected_delivery < ship_date{where}"
@@ -316,15 +351,16 @@ def gs1_problem(kind: str, ident: str) -> str:
     return "fails its check digit"
 
 
-async def _container_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _container_rows(reader: Reader, filters: Filters, run_id: str | None) -> list[Finding]:
     """Ship notice lines whose container id looks like an SSCC (18 digits: an X12 856
     MAN*GM, an EDIFACT GIN+BJ) but has a wrong check digit."""
     valid = _gs1_valid_sql(reader.dialect, "container_id", (18,))
     digits = _ALL_DIGITS[reader.dialect].format("container_id")
-    where, params = where_clause(filters, _LINES, "AND")
+    where, params = _where(filters, _LINES, run_id)
     sql = (
         "SELECT supplier_id, asn_number, line_seq, sku, container_id FROM ship_notice_lines "
-        f"WHERE length(container_id) = 18 AND {digits} AND {valid} = 0{where}"
+        # the filters (and the run) before the check digit: SQLite tests in this order
+        f"WHERE length(container_id) = 18{where} AND {digits} AND {valid} = 0"
     )
     return [
         Finding("sscc_check_digit", "error", row["supplier_id"], f"ship_notice {row['asn_number']}",
@@ -350,7 +386,9 @@ WHERE t.codes IS NOT NULL{where}
        OR lower(j.key) IN ({keys}) OR j.key LIKE 'PIA%:SRV' OR j.key LIKE 'PIA%:EN')"""
 # inventory_current with the lines' codes (the view shows none): the view's own query.
 _CURRENT_WITH_CODES: Final = (
-    f"({current_positions_select('p.supplier_id, p.warehouse_id, p.as_of, p.sku, p.codes')})"
+    "("
+    + current_positions_select("p.supplier_id, p.warehouse_id, p.as_of, p.sku, p.codes, p.run_id")
+    + ")"
 )
 _CLAIM_TABLES: Final = (
     (_CURRENT_WITH_CODES, "t.supplier_id, t.warehouse_id, t.as_of, t.sku, '' AS doc, "
@@ -362,7 +400,7 @@ _CLAIM_TABLES: Final = (
 )  # fmt: skip
 
 
-async def _identifier_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _identifier_rows(reader: Reader, filters: Filters, run_id: str | None) -> list[Finding]:
     dialect = reader.dialect
     quoted = ", ".join(f"'{q}'" for q in GTIN_QUALIFIERS)
     keys = ", ".join(f"'{k}'" for k in (*_GTIN_KEYS, "sscc"))
@@ -370,9 +408,8 @@ async def _identifier_rows(reader: Reader, filters: Filters) -> list[Finding]:
     sscc = _gs1_valid_sql(dialect, "ident", (18,))
     selects, params = [], []
     for table, columns, filterable in _CLAIM_TABLES:
-        where, table_params = where_clause(
-            filters, {k: f"t.{c}" for k, c in filterable.items()}, "AND"
-        )
+        columns_of = {k: f"t.{c}" for k, c in filterable.items()}
+        where, table_params = _where(filters, columns_of, run_id, "t.run_id")
         selects.append(_CLAIMS.format(columns=columns, table=table, each=_CODES_EACH[dialect],
                                       where=where, qualifiers=quoted, keys=keys))  # fmt: skip
         params += table_params
@@ -420,7 +457,7 @@ ledger AS (
            sum(CASE WHEN outcome = 'loaded' THEN 0 ELSE 1 END) AS unfinished
     FROM sf_endpoints WHERE run_id IN (SELECT run_id FROM deliveries WHERE n = 1)
     GROUP BY run_id, {source_of_key}) e ON e.run_id = l.run_id AND e.source = l.source
-  WHERE l.n = 1)
+  WHERE l.n = 1{latest})
 SELECT p.supplier_id, p.warehouse_id, max(p.as_of) AS as_of, p.source,
        latest.run_id, previous.run_id AS previous_run
 FROM ledger latest
@@ -446,15 +483,18 @@ _PART_KEY: Final = {
 }
 
 
-async def _missing_part_rows(reader: Reader, filters: Filters) -> list[Finding]:
+async def _missing_part_rows(reader: Reader, filters: Filters, run_id: str | None) -> list[Finding]:
     if filters.sku is not None:  # about a warehouse, not a SKU
         return []
     part = _PART_KEY[reader.dialect]
     columns = {"supplier": "p.supplier_id", "warehouse": "p.warehouse_id"}
     where, params = where_clause(filters, columns, "AND")
+    latest, latest_params = run_clause(run_id, "l.run_id")  # the run is the latest delivery
+    params = [*latest_params, *params]
     sql = _MISSING_PARTS.format(
         supplier=part.format(0), warehouse=part.format(1), as_of=part.format(2),
         source_of_key=_SOURCE_OF_KEY[reader.dialect].format(s=PAGE_SUFFIX), where=where,
+        latest=latest,
     )  # fmt: skip
     return [
         Finding("part_missing", "warning", row["supplier_id"],

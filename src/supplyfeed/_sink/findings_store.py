@@ -5,12 +5,12 @@ against the database and what they find is inserted keyed by ``(rule, supplier_i
 document, line)``: a finding already stored is not added again, so a rerun over the same
 data adds nothing, and the run summary's ``findings`` is the number this run added.
 
-The check reads the whole database, which costs seconds at millions of rows. A run that
-wrote no document (a re-poll of an unchanged fleet: every payload unchanged, not modified
-or failed) changed nothing a rule reads, so when the run before it left the database
-checked (its summary's ``findings_checked``), it checks nothing and says the same. Any
-other run checks: the first run after an upgrade that added the rules, a run after one
-that crashed, or after one whose check failed.
+Checking the whole database costs seconds at millions of rows, so a run checks only the
+rows it wrote (``live_findings(run_id=)``: nothing at all when it wrote no document, as a
+re-poll of an unchanged fleet) when the run before it left the database checked (its
+summary's ``findings_checked``); otherwise it checks the whole database: the first run
+after an upgrade that added the rules, a run after one that crashed, or after one whose
+check failed. Either way the run then says it left the database checked.
 ``reconcile`` shows the stored findings and the live ones together, each once.
 
 The ``unknown_uom`` rule needs the feeds file's ``uom:`` tables, which the run does not
@@ -48,7 +48,9 @@ class RecordedFindings:
 
 
 async def record_findings(url: str, run_id: str) -> RecordedFindings:
-    """Check every rule against the database at ``url`` and store what is new. A database
+    """Check every rule against the rows run ``run_id`` wrote into the database at ``url``
+    (the rows it did not touch were checked by the runs that wrote them, and ``reconcile``
+    checks them all) and store what is new. A database
     that is not SQL (``memory://``, a SQLite ``:memory:`` only the sink's connection sees)
     has nothing to check; a failure is a warning of the run, not a lost run."""
     if not _checkable(url):
@@ -58,10 +60,7 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     except (SinkError, ConfigError) as exc:
         return _failed(exc)
     try:
-        if await _unchanged_since_checked(reader, run_id):
-            return RecordedFindings(checked=True)
-        found = await live_findings(reader, Filters())
-        return RecordedFindings(await _insert(reader, found, run_id), checked=True)
+        return RecordedFindings(await _check(reader, run_id), checked=True)
     except SinkError as exc:
         return _failed(exc)
     finally:
@@ -72,12 +71,21 @@ _WROTE: Final = "SELECT 1 AS wrote FROM sf_documents WHERE run_id = ? LIMIT 1"
 _PREVIOUS: Final = "SELECT summary FROM sf_runs WHERE run_id <> ? ORDER BY started_at DESC LIMIT 1"
 
 
-async def _unchanged_since_checked(reader: Reader, run_id: str) -> bool:
-    """Whether the run wrote no document (every row a rule reads comes with one, whose
-    ``sf_documents`` row names the run that last wrote it; an unchanged document keeps
-    the run that wrote it first) and the run before it left the database checked."""
-    if await reader.fetch(_WROTE, [run_id]):
-        return False
+async def _check(reader: Reader, run_id: str) -> int:
+    """Check the rules and store what is new; the findings added. After a checked run,
+    only the rows this run wrote (none if it wrote no document: every row a rule reads
+    comes with one, whose ``sf_documents`` row names the run that last wrote it; an
+    unchanged document keeps the run that wrote it first); else the whole database."""
+    if not await _previous_checked(reader, run_id):
+        return await _insert(reader, await live_findings(reader, Filters()), run_id)
+    if not await reader.fetch(_WROTE, [run_id]):
+        return 0
+    found = await live_findings(reader, Filters(), run_id=run_id)
+    return await _insert(reader, found, run_id)
+
+
+async def _previous_checked(reader: Reader, run_id: str) -> bool:
+    """Whether the run before this one left the database checked (its summary says so)."""
     previous = await reader.fetch(_PREVIOUS, [run_id])
     if not previous:
         return False

@@ -88,12 +88,14 @@ def test_a_run_without_drop_folders_or_postgresql_imports_neither(tmp_path: Path
 
 def test_a_json_run_imports_no_rich(tmp_path: Path) -> None:
     """``run --json`` draws no progress and prints one JSON line: rich is not imported,
-    nor the decode-file command's modules."""
+    nor the decode-file command's modules, nor (the SQLite worker decodes) the envelope
+    readers."""
     with served_feeds(tmp_path, 3) as feeds:
         loaded, out = _run_modules(feeds, "--json")
     assert json.loads(out.strip().splitlines()[-1])["outcomes"]["loaded"] == 3
-    assert not [m for m in ("rich", "supplyfeed._cli.display", "supplyfeed._cli.decode_file")
-                if m in loaded]  # fmt: skip
+    unused = ("rich", "supplyfeed._cli.display", "supplyfeed._cli.decode_file",
+              "supplyfeed._formats.detect")  # fmt: skip
+    assert not [m for m in unused if m in loaded]
 
 
 def test_the_commands_module_leaves_the_run_modules_for_the_run() -> None:

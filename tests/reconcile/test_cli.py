@@ -112,6 +112,25 @@ async def test_json_has_the_documented_keys_and_fields(
     assert 7000 < stale["age_seconds"] < 7400
 
 
+async def test_only_the_sections_asked_for_in_the_answers_order(
+    sink: Sink, sink_url: Callable[[], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--only findings,totals: those two keys, in the full answer's order, each the
+    same as in the full answer; the terminal shows only their tables."""
+    await fill(sink)
+    _, full, _ = await run(capsys, "--db", sink_url(), "--json")
+    code, out, _ = await run(capsys, "--db", sink_url(), "--json", "--only", "findings,totals")
+    assert code == 0
+    answer, whole = json.loads(out), json.loads(full)
+    assert list(answer) == ["totals", "findings"]
+    assert answer == {key: whole[key] for key in answer}
+    assert answer["totals"]
+    code, out, _ = await run(capsys, "--db", sink_url(), "--only", "in_transit")
+    assert code == 0
+    assert "ASN-1" in out
+    assert "Current stock" not in out
+
+
 async def test_without_a_conversion_units_are_never_added(
     sink: Sink, sink_url: Callable[[], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -177,12 +196,15 @@ def test_a_bad_uom_table_is_refused_with_file_and_line(
     [
         (["--db", "memory://"], "reconcile reads a SQL database"),
         (["--in-transit-days", "-1"], "--in-transit-days must be 0 or more, not -1"),
+        (["--only", "positions,stock"], "--only takes sections among ack_exceptions, findings"),
+        (["--only", "totals", "--csv"], "--only is for --json and the tables"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    """The in-process fake has no SQL to ask; a negative day count is refused."""
+    """The in-process fake has no SQL to ask; a negative day count, a section --only does
+    not know and --only with --csv are refused."""
     db = tmp_path / "x.db"
     db.touch()
     assert main(["reconcile", "--db", f"sqlite:///{db}", *argv]) == 2

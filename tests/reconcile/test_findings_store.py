@@ -249,3 +249,39 @@ async def test_each_run_counts_the_findings_it_added(
         "available_exceeds_on_hand",
         "part_missing",
     ]
+
+
+async def _forget_findings(url: str) -> None:
+    reader = await open_reader(url, write=True)
+    try:
+        await reader.execute_many("DELETE FROM sf_findings", [[]])
+    finally:
+        await reader.close()
+
+
+async def test_a_run_that_wrote_nothing_checks_nothing_unless_the_run_before_was_unchecked(
+    server: StockServer, sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """The findings are forgotten after run 1 so that a check shows by adding them again.
+    Run 2 (the same body: no document written, run 1 checked) checks nothing and adds
+    nothing; after a run that crashed (never finished, so never checked), run 3 with the
+    same body checks the whole database again and adds the finding back."""
+    feed = {"kind": "inventory_snapshot", "format": "json", "urls": [server.url]}
+    doc = {"defaults": {**QUICK, "conditional_requests": False},
+           "suppliers": [{"id": "SUP", "feeds": [feed]}]}  # fmt: skip
+    feeds = parse_feeds(yaml.safe_dump(doc), "feeds.yaml", {})
+    server.docs = [warehouse("W01", "2026-11-28T06:00:00Z", ("A", 1, 2))]
+
+    async def run() -> tuple[int, bool, int]:
+        summary = (await Runner(feeds.suppliers, sink, feeds.defaults).run()).to_dict()
+        assert summary["ok"], summary
+        return summary["findings"], summary["findings_checked"], summary["records_loaded"]
+
+    assert await run() == (1, True, 1)
+    await _forget_findings(sink_url())
+    assert await run() == (0, True, 0)  # unchanged: not checked again
+    crashed = RunRecord(run_id="crashed", started_at=dt.datetime.now(dt.UTC),
+                        status="running", feeds="test")  # fmt: skip
+    await sink.start_run(crashed, [])
+    assert await run() == (1, True, 0)  # after an unchecked run: the whole check again
+    assert await stored(sink_url()) == [("A", (await sink.get_run()).run_id)]  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ import msgspec
 
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
-from .._feedsfile import DEFAULT_SINK, FeedsFile, load_feeds_file
+from .._feedsfile import FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
 from .._run.summary import RunSummary
 from .._run.timings import PhaseTimer, process_started
@@ -27,6 +27,8 @@ from .._sink.factory import open_run_sink, open_sink
 from .demo_resume import is_demo_label, read_demo_label, resume_args
 from .every import run_every
 from .exit_status import run_exit_status
+from .sink_url import existing_sink_url as _existing_sink_url
+from .sink_url import sink_url as _sink_url
 from .validate import print_feeds_warnings, validate_feeds
 
 if TYPE_CHECKING:  # imported by _execute_async, while the SQLite worker starts up
@@ -63,30 +65,6 @@ def _telemetry(args: argparse.Namespace) -> Telemetry:
             created_series=created_series(os.environ),
         )
     )
-
-
-def _sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
-    if getattr(args, "db", None):
-        return str(args.db)
-    if feeds is None and getattr(args, "feeds", None):
-        feeds = load_feeds_file(args.feeds)
-    return feeds.sink if feeds is not None else DEFAULT_SINK
-
-
-def _existing_sink_url(args: argparse.Namespace, feeds: FeedsFile | None = None) -> str:
-    """The database a reading command opens. A SQLite file must exist already: opening a
-    mistyped path would create an empty database and report "nothing found"."""
-    url = _sink_url(args, feeds)
-    if url.startswith("sqlite:"):
-        from .._sink.sqlite import sqlite_path  # here: the sink is imported only when used
-
-        path = sqlite_path(url)
-        if path != ":memory:" and not Path(path).exists():
-            raise ConfigError(
-                f"no database at {path} ({url}): run `supplyfeed run FEEDS.yaml` first, "
-                "or name it with --db URL or --feeds FEEDS.yaml"
-            )
-    return url
 
 
 # -- run / resume / demo ---------------------------------------------------------------
@@ -332,23 +310,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     feeds = load_feeds_file(args.feeds) if args.feeds else None
     return asyncio.run(replay_dead_letters(_existing_sink_url(args, feeds), args.ids, feeds))
-
-
-def _cmd_reconcile(args: argparse.Namespace) -> int:
-    from .._sink.reconcile_query import Filters
-    from .reconcile import ReconcileOptions, reconcile
-
-    if args.in_transit_days < 0:
-        raise ConfigError(f"--in-transit-days must be 0 or more, not {args.in_transit_days}")
-    feeds = load_feeds_file(args.feeds) if args.feeds else None
-    options = ReconcileOptions(
-        filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
-        units=feeds.units if feeds is not None else (),
-        sla_seconds=feeds.defaults.sla.seconds if feeds is not None else 900.0,
-        in_transit_days=args.in_transit_days,
-        output="json" if args.json else "csv" if args.csv else "table",
-    )
-    return asyncio.run(reconcile(_existing_sink_url(args, feeds), options))
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ above it, 2 bad usage, 3 the run could not finish, 75 the database is locked).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -33,12 +34,11 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace], int]
 
 
-def _command(name: str) -> Command:
-    """The command ``name`` of ``commands.py``, imported when it is called."""
+def _command(name: str, module: str = "commands") -> Command:
+    """The command ``name`` of ``module`` (``commands.py``), imported when it is called."""
 
     def call(args: argparse.Namespace) -> int:
-        from . import commands
-
+        commands = importlib.import_module(f".{module}", __package__)
         result: int = getattr(commands, name)(args)
         return result
 
@@ -353,11 +353,17 @@ def _reconcile_parser(sub: _Subcommands) -> None:
         metavar="N",
         help="count an ASN with no delivery date shipped within N days",
     )
+    rec.add_argument(
+        "--only",
+        metavar="SECTIONS",
+        help="only these sections, comma-separated: positions, totals, in_transit, "
+        "ack_exceptions, stale_partitions, findings (--json and the tables)",
+    )
     out = rec.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object")
     out.add_argument("--csv", action="store_true", help="the current positions as CSV")
     _db_options(rec)
-    rec.set_defaults(func=_command("_cmd_reconcile"))
+    rec.set_defaults(func=_command("run_command", "reconcile"))
 
 
 _COMMANDS: tuple[Callable[[_Subcommands], None], ...] = (

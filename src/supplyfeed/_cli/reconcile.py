@@ -3,18 +3,20 @@ and stale warehouse feeds, as tables, JSON or CSV (issue 15)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import csv
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
-
 from .._config import UnitConversion
+from .._exceptions import ConfigError
 from .._sink.factory import open_sink
 from .._sink.findings_store import finding_rows
+from .._sink.reconcile_json import SECTION_ORDER, write_json
 from .._sink.reconcile_query import (
     Filters,
     ack_exception_rows,
@@ -30,8 +32,18 @@ from .._sink.views import IN_TRANSIT_DAYS
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["POSITION_FIELDS", "ReconcileOptions", "answer", "reconcile", "short_reconciliation"]
+__all__ = [
+    "POSITION_FIELDS",
+    "SECTIONS",
+    "ReconcileOptions",
+    "answer",
+    "reconcile",
+    "run_command",
+    "short_reconciliation",
+]
 
+# The answer's sections, in the order of --json's keys.
+SECTIONS: Final = frozenset(SECTION_ORDER)
 POSITION_FIELDS: Final = ("supplier_id", "warehouse_id", "sku", "on_hand", "available", "uom")
 _SHOWN: Final = 20  # rows per table in the terminal; --json and --csv give them all
 
@@ -43,6 +55,7 @@ class ReconcileOptions:
     sla_seconds: float = 900.0
     in_transit_days: int = IN_TRANSIT_DAYS
     output: str = "table"  # table | json | csv
+    sections: frozenset[str] = SECTIONS  # --only: the sections asked for (JSON and tables)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -51,35 +64,47 @@ async def reconcile(url: str, options: ReconcileOptions) -> int:
     sink = open_sink(url, lock=False)
     await sink.open()  # creates the views on a database made before they existed
     await sink.close()
-    found = await answer(url, options)
     if options.output == "json":
-        sys.stdout.buffer.write(msgspec.json.encode(found) + b"\n")
+        await write_json(url, options, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     elif options.output == "csv":
-        _write_csv(found["positions"])
+        _write_csv(await _positions(url, options.filters))
     else:
         from .display import make_console  # rich's tables: not for --json and --csv
 
-        _print_tables(make_console(), found)
+        _print_tables(make_console(), await answer(url, options))
     return 0
 
 
+async def _positions(url: str, filters: Filters) -> list[dict[str, Any]]:
+    """--csv prints the positions only: the other questions are not asked."""
+    reader = await open_reader(url)
+    try:
+        return await position_rows(reader, filters)
+    finally:
+        await reader.close()
+
+
 async def answer(url: str, options: ReconcileOptions) -> dict[str, list[dict[str, Any]]]:
+    """Every section as rows (the terminal's tables; ``--json`` writes the same answer
+    with :func:`write_json`, without making the rows Python objects)."""
     reader = await open_reader(url)
     f = options.filters
     limit = _SHOWN + 1 if options.output == "table" else None
+    asked: dict[str, Callable[[], Awaitable[list[dict[str, Any]]]]] = {
+        "positions": lambda: position_rows(reader, f, limit),
+        "totals": lambda: total_rows(reader, f, options.units),
+        "in_transit": lambda: in_transit_rows(
+            reader, f, options.now.date(), options.in_transit_days
+        ),
+        "ack_exceptions": lambda: ack_exception_rows(reader, f),
+        "stale_partitions": lambda: stale_partition_rows(
+            reader, f, options.now, options.sla_seconds
+        ),
+        "findings": lambda: finding_rows(reader, f, options.units),
+    }
     try:
-        return {
-            "positions": await position_rows(reader, f, limit),
-            "totals": await total_rows(reader, f, options.units),
-            "in_transit": await in_transit_rows(
-                reader, f, options.now.date(), options.in_transit_days
-            ),
-            "ack_exceptions": await ack_exception_rows(reader, f),
-            "stale_partitions": await stale_partition_rows(
-                reader, f, options.now, options.sla_seconds
-            ),
-            "findings": await finding_rows(reader, f, options.units),
-        }
+        return {key: await asked[key]() for key in SECTION_ORDER if key in options.sections}
     finally:
         await reader.close()
 
@@ -165,3 +190,37 @@ def _numeric(value: Any) -> bool:
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``supplyfeed reconcile`` with its parsed arguments (main.py calls it here, not
+    through commands.py: a question to the database needs none of the run's modules,
+    which took 0.2 s to import)."""
+    from .._feedsfile import load_feeds_file
+    from .sink_url import existing_sink_url
+
+    if args.in_transit_days < 0:
+        raise ConfigError(f"--in-transit-days must be 0 or more, not {args.in_transit_days}")
+    feeds = load_feeds_file(args.feeds) if args.feeds else None
+    options = ReconcileOptions(
+        filters=Filters(sku=args.sku, warehouse=args.warehouse, supplier=args.supplier),
+        sections=_sections(args.only, args.csv),
+        units=feeds.units if feeds is not None else (),
+        sla_seconds=feeds.defaults.sla.seconds if feeds is not None else 900.0,
+        in_transit_days=args.in_transit_days,
+        output="json" if args.json else "csv" if args.csv else "table",
+    )
+    return asyncio.run(reconcile(existing_sink_url(args, feeds), options))
+
+
+def _sections(only: str | None, csv: bool) -> frozenset[str]:
+    """--only's sections (every one without it)."""
+    if only is None:
+        return SECTIONS
+    if csv:
+        raise ConfigError("--only is for --json and the tables: --csv prints the positions")
+    asked = frozenset(name.strip() for name in only.split(",") if name.strip())
+    if not asked or asked - SECTIONS:
+        known = ", ".join(sorted(SECTIONS))
+        raise ConfigError(f"--only takes sections among {known}, not {only!r}")
+    return asked

@@ -179,6 +179,7 @@ class Runner:
         finally:
             await checkpoint
         summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
+        summary.findings_checked = found.checked
         if telemetry is not None:
             summary.report = telemetry.report(records, summary.wall_seconds, self.config)
         status = "interrupted" if self._interrupted else "finished"

@@ -45,6 +45,9 @@ class RunSummary:
     buckets: dict[str, int] = field(default_factory=dict)
     conflicts: int = 0  # sf_conflicts rows this run stored
     findings: int = 0  # sf_findings rows this run added (rule checks, issue 15)
+    # Whether the rules hold checked for the whole database as the run left it: checked at
+    # its end, or nothing written since a run that was (findings_store.py).
+    findings_checked: bool = False
     per_supplier: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)  # _telemetry.build_report's
     # Settings a reader must not miss, e.g. a supplier whose TLS certificates go unchecked.
@@ -80,6 +83,7 @@ class RunSummary:
             "records_by_bucket": self.buckets,
             "conflicts": self.conflicts,
             "findings": self.findings,
+            "findings_checked": self.findings_checked,
             "documents": self.documents,
             "stale_documents": self.stale_documents,
             "bytes": self.bytes,

@@ -4,6 +4,13 @@ At the end of every run (``Runner.run``) the rules of ``finding_rules.py`` are c
 against the database and what they find is inserted keyed by ``(rule, supplier_id,
 document, line)``: a finding already stored is not added again, so a rerun over the same
 data adds nothing, and the run summary's ``findings`` is the number this run added.
+
+The check reads the whole database, which costs seconds at millions of rows. A run that
+wrote no document (a re-poll of an unchanged fleet: every payload unchanged, not modified
+or failed) changed nothing a rule reads, so when the run before it left the database
+checked (its summary's ``findings_checked``), it checks nothing and says the same. Any
+other run checks: the first run after an upgrade that added the rules, a run after one
+that crashed, or after one whose check failed.
 ``reconcile`` shows the stored findings and the live ones together, each once.
 
 The ``unknown_uom`` rule needs the feeds file's ``uom:`` tables, which the run does not
@@ -17,6 +24,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+import orjson
 
 from .._config import UnitConversion
 from .._exceptions import ConfigError, SinkError
@@ -34,6 +43,7 @@ _COLUMNS: Final = ("rule", "supplier_id", "document", "line", "severity", "detai
 @dataclass(frozen=True, slots=True)
 class RecordedFindings:
     new: int = 0  # rows this run added to sf_findings
+    checked: bool = False  # the rules hold checked for the whole database, as left
     warnings: list[str] = field(default_factory=list)  # for the run summary
 
 
@@ -48,12 +58,33 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     except (SinkError, ConfigError) as exc:
         return _failed(exc)
     try:
+        if await _unchanged_since_checked(reader, run_id):
+            return RecordedFindings(checked=True)
         found = await live_findings(reader, Filters())
-        return RecordedFindings(await _insert(reader, found, run_id))
+        return RecordedFindings(await _insert(reader, found, run_id), checked=True)
     except SinkError as exc:
         return _failed(exc)
     finally:
         await reader.close()
+
+
+_WROTE: Final = "SELECT 1 AS wrote FROM sf_documents WHERE run_id = ? LIMIT 1"
+_PREVIOUS: Final = "SELECT summary FROM sf_runs WHERE run_id <> ? ORDER BY started_at DESC LIMIT 1"
+
+
+async def _unchanged_since_checked(reader: Reader, run_id: str) -> bool:
+    """Whether the run wrote no document (every row a rule reads comes with one, whose
+    ``sf_documents`` row names the run that last wrote it; an unchanged document keeps
+    the run that wrote it first) and the run before it left the database checked."""
+    if await reader.fetch(_WROTE, [run_id]):
+        return False
+    previous = await reader.fetch(_PREVIOUS, [run_id])
+    if not previous:
+        return False
+    summary = previous[0]["summary"]
+    if isinstance(summary, str | bytes):
+        summary = orjson.loads(summary)
+    return isinstance(summary, dict) and summary.get("findings_checked") is True
 
 
 def _checkable(url: str) -> bool:

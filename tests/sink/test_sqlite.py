@@ -241,3 +241,21 @@ async def test_a_schema_1_database_is_refused_untouched(tmp_path: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
     assert tables == {"sf_schema_version"}
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+async def test_checkpoint_copies_the_wal_into_the_database(
+    tmp_path: Path, worker: Literal["thread", "process"]
+) -> None:
+    """``checkpoint`` (run beside the run-end checks) folds the write-ahead log into the
+    database file, so closing has little left to copy; the rows stay as they were."""
+    db = tmp_path / "c.db"
+    async with SqliteSink(url(db), worker=worker) as sink:
+        await sink.start_run(run_record(), [endpoint(f"e{i:04}") for i in range(3000)])
+        before = db.stat().st_size
+        await sink.checkpoint()
+        after = db.stat().st_size
+        assert len(await sink.endpoints(RUN)) == 3000
+    assert after > before * 4  # the ledger's pages moved from the WAL into the file
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM sf_endpoints").fetchone()[0] == 3000

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
-from rich.console import Console
 
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
@@ -25,9 +24,7 @@ from .._run.timings import PhaseTimer, process_started
 from .._scale.spec import LOCAL, ExecutorSpec, check_sink
 from .._sink.base import RunRecord
 from .._sink.factory import open_run_sink, open_sink
-from .decode_file import decode_file, decode_settings
 from .demo_resume import is_demo_label, read_demo_label, resume_args
-from .display import RichProgress, make_console, print_summary
 from .every import run_every
 from .exit_status import run_exit_status
 from .sink_url import existing_sink_url as _existing_sink_url
@@ -35,7 +32,10 @@ from .sink_url import sink_url as _sink_url
 from .validate import print_feeds_warnings, validate_feeds
 
 if TYPE_CHECKING:  # imported by _execute_async, while the SQLite worker starts up
+    from rich.console import Console
+
     from .._run.pipeline import Runner
+    from .._run.progress import ProgressListener
     from .._telemetry import Telemetry
 
 __all__: list[str] = []
@@ -174,12 +174,7 @@ async def _execute_async(
     *,
     on_signal: Callable[[], None] | None = None,
 ) -> int:
-    console = make_console()
-    progress = RichProgress(
-        console,
-        enabled=not args.quiet and not args.json,
-        timeout_seconds=config.timeout_seconds,
-    )
+    console, progress = _display(args, config)
     timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
     spec = _executor(args)
@@ -201,8 +196,8 @@ async def _execute_async(
             summary = await runner.run()
     finally:
         await sink.close()
-    _print_result(console, summary, args.json)
-    if not args.json:
+    _print_result(console, summary)
+    if console is not None:
         from .report_html import html_report_command
 
         feeds = "" if getattr(args, "db", None) else label  # --db X: name X, not the file
@@ -242,10 +237,28 @@ def _install_signal_handlers(runner: Runner, also: Callable[[], None] | None = N
         loop.add_signal_handler(sig, on_signal)
 
 
-def _print_result(console: Console, summary: RunSummary, as_json: bool) -> None:
-    if as_json:
+def _display(
+    args: argparse.Namespace, config: FeedConfig
+) -> tuple[Console | None, ProgressListener]:
+    """The console and the live progress; none of them (and no import of rich, about
+    55 ms) for ``--json``, which draws no progress and prints one JSON line."""
+    if args.json:
+        from .._run.progress import NullProgress
+
+        return None, NullProgress()
+    from .display import RichProgress, make_console
+
+    console = make_console()
+    progress = RichProgress(console, enabled=not args.quiet, timeout_seconds=config.timeout_seconds)
+    return console, progress
+
+
+def _print_result(console: Console | None, summary: RunSummary) -> None:
+    if console is None:  # --json
         sys.stdout.buffer.write(msgspec.json.encode(summary.to_dict()) + b"\n")
         return
+    from .display import print_summary
+
     print_summary(console, summary.to_dict())
 
 
@@ -261,6 +274,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
+    from .decode_file import decode_file, decode_settings
+
     settings = decode_settings(
         args.fmt, args.kind, args.supplier, feeds=args.feeds, feed=args.feed, mapping=args.mapping
     )

@@ -173,7 +173,11 @@ class Runner:
         summary.executor = scaled
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.warnings(records)
-        found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
+        checkpoint = asyncio.create_task(self.sink.checkpoint())  # beside the rule checks
+        try:
+            found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
+        finally:
+            await checkpoint
         summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
         summary.findings_checked = found.checked
         if telemetry is not None:

@@ -216,6 +216,9 @@ class RelaySink:
     async def put_cursors(self, entries: Mapping[str, str]) -> None:
         await self._call("put_cursors", dict(entries))
 
+    async def checkpoint(self) -> None:
+        """Nothing to do: the coordinator's sink does its own at the run's end."""
+
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
         result: list[Conflict] = await self._call("conflicts", run_id)
         return result

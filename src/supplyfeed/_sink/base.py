@@ -289,6 +289,10 @@ class Sink(Protocol):
         deliveries on pages this one did not bring go; another part's copy of a line takes
         its place (docs/contract.md §6). Returns the table rows that changed."""
 
+    async def checkpoint(self) -> None:
+        """Housekeeping the sink may do while the run's last checks read it (SQLite: copy
+        the write-ahead log into the database, which closing would otherwise do)."""
+
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
         """The conflicts stored (``sf_conflicts``), of one run or of every run."""
 

@@ -266,6 +266,9 @@ class MemorySink:
         rows.sort(key=lambda r: tuple(r[i] for i in pk))
         return [dict(zip(names, r, strict=True)) for r in rows]
 
+    async def checkpoint(self) -> None:
+        """Nothing to do: there is no write-ahead log of ours to fold in."""
+
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
         """The conflicts stored (``sf_conflicts``), of one run or of all."""
         return [c for r, c in self._conflicts.values() if run_id in (None, r)]

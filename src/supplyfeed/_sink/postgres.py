@@ -694,6 +694,9 @@ class PostgresSink:
         async with self._mutex:  # plan_sweep on what is stored: a retry sweeps the same
             return await self._write(body, "finish_source")
 
+    async def checkpoint(self) -> None:
+        """Nothing to do: there is no write-ahead log of ours to fold in."""
+
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
         """The conflicts stored (``sf_conflicts``), of one run or of all."""
         self._check_open()

@@ -200,6 +200,9 @@ class SqliteSink:
         """A paged source's delivery in ``run_id`` is complete (docs/contract.md §6)."""
         return await self._call(self._db.finish_source, run_id, source)
 
+    async def checkpoint(self) -> None:
+        await self._call(self._db.checkpoint)
+
     async def conflicts(self, run_id: str | None = None) -> list[Conflict]:
         return await self._call(self._db.conflicts, run_id)
 

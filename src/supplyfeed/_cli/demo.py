@@ -29,14 +29,13 @@ import shlex
 import sys
 import tempfile
 import textwrap
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
-from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
 from .._feedsfile import DEFAULT_SINK, parse_feeds
 from .._models import DocKind
@@ -53,12 +52,10 @@ from ..sim import (
 from ..sim.identity import corrected_snapshot, split_snapshot
 from ..sim.paged import STYLES, page_supplier
 from .demo_resume import DemoState, demo_label
+from .every import Execute
 
 __all__ = ["DemoPlan", "demo_fleet", "demo_plan"]
 
-Execute = Callable[
-    [Sequence[SupplierSpec], FeedConfig, str, str, str | None, argparse.Namespace], Awaitable[int]
-]
 ALL_FORMATS = ("json", "csv", "x12", "edifact", "cxml", "xml")
 PORT_BASE_ENV: Final = "SUPPLYFEED_DEMO_PORT_BASE"
 DEFAULT_PORT_BASE: Final = 27500  # below Linux's ephemeral range (32768-60999)

@@ -48,11 +48,10 @@ class RecordedFindings:
 
 
 async def record_findings(url: str, run_id: str) -> RecordedFindings:
-    """Check every rule against the rows run ``run_id`` wrote into the database at ``url``
-    (the rows it did not touch were checked by the runs that wrote them, and ``reconcile``
-    checks them all) and store what is new. A database
-    that is not SQL (``memory://``, a SQLite ``:memory:`` only the sink's connection sees)
-    has nothing to check; a failure is a warning of the run, not a lost run."""
+    """Check the rules for run ``run_id`` in the database at ``url`` (:func:`_check` says
+    which rows) and store what is new. A database that is not SQL (``memory://``, a
+    SQLite ``:memory:`` only the sink's connection sees) has nothing to check; a failure
+    is a warning of the run, not a lost run."""
     if not _checkable(url):
         return RecordedFindings()
     try:

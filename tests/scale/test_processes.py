@@ -50,6 +50,9 @@ async def test_processes_with_sqlite_relay_rows_to_one_writer(tmp_path: Path) ->
     summary = summary_of(output)
     assert summary["executor"]["name"] == "processes:2"
     assert len({a["worker"] for tried in attempts_of(summary) for a in tried}) == 2
+    # The coordinator fetched nothing itself: the SLA estimate counts the shards' endpoints.
+    assert summary["executor"]["endpoints_finished"] == 48
+    assert summary["report"]["sla"]["endpoints_this_run"] == 48
 
 
 async def test_sigkill_of_a_worker_process_mid_run_loses_nothing(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,6 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
+
+from supplyfeed.sim import TABLES
 
 pytestmark = pytest.mark.slow  # the simulator's CLI in a subprocess
 
@@ -58,3 +62,50 @@ def test_serve_rejects_bad_arguments_with_exit_2() -> None:
     )
     assert result.returncode == 2
     assert "nope" in result.stderr
+
+
+def test_serve_writes_a_feeds_file_that_a_run_loads_completely(tmp_path: Path) -> None:
+    """``--feeds`` names every endpoint the fleet serves, under ``--sink``; ``supplyfeed
+    run`` on it loads every one, on the ports ``--port-base`` asked for."""
+    feeds, out, db = tmp_path / "feeds.yaml", tmp_path / "fleet.json", tmp_path / "x.db"
+    args = [
+        sys.executable, "-W", "error", "-m", "supplyfeed.sim", "serve",
+        "--endpoints", "12", "--hosts", "2", "--records", "3", "--latency-ms", "1",
+        "--port-base", "0", "--feeds", str(feeds), "--sink", "sqlite:///x.db", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not out.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "fleet file never written"
+            time.sleep(0.05)
+        doc = yaml.safe_load(feeds.read_text())
+        listed = {u for s in doc["suppliers"] for f in s["feeds"] for u in f["urls"]}
+        fleet = json.loads(out.read_text())
+        assert doc["sink"] == "sqlite:///x.db"
+        assert listed == {e["url"] for e in fleet["endpoints"]}
+        run = subprocess.run(
+            [sys.executable, "-m", "supplyfeed", "run", str(feeds), "--quiet", "--json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        summary = json.loads(run.stdout.splitlines()[-1])
+        assert summary["outcomes"] == {"loaded": 12}
+        with sqlite3.connect(db) as conn:  # the relative sink, beside the feeds file
+            stored = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        assert stored == fleet["totals"]["rows"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+
+
+def test_serve_refuses_a_port_base_past_the_last_port() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "supplyfeed.sim", "serve", "--hosts", "4", "--port-base", "65534"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--port-base 65534" in result.stderr

@@ -181,7 +181,9 @@ class Runner:
         summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
         summary.findings_checked = found.checked
         if telemetry is not None:
-            summary.report = telemetry.report(records, summary.wall_seconds, self.config)
+            summary.report = telemetry.report(
+                records, summary.wall_seconds, self.config, handled=scaled.get("endpoints_finished")
+            )
         status = "interrupted" if self._interrupted else "finished"
         await self.sink.finish_run(self.run_id, status, summary.to_dict())
         return summary

@@ -67,16 +67,21 @@ class ScaledExecutor:
             ShardTask(runner.run_id, runner.options.label, s, runner.config, self.session.sink_url)
             for s in shards
         ]
-        attempts = await self.session.run(tasks, _Progress(runner).shard_done)
+        before = await runner.sink.endpoints(runner.run_id)
+        progress = _Progress(
+            runner, {r.endpoint.key for r in before if r.outcome is not Outcome.PENDING}
+        )
+        attempts = await self.session.run(tasks, progress.shard_done)
         if attempts.failed:
             raise SinkError(_failed(attempts, self.name))
-        return self._summary(shards, attempts)
+        return self._summary(shards, attempts, finished=len(progress.seen) - progress.before)
 
-    def _summary(self, shards: list[Shard], attempts: Attempts) -> dict[str, Any]:
+    def _summary(self, shards: list[Shard], attempts: Attempts, finished: int) -> dict[str, Any]:
         tried = [attempts.by_shard.get(s.index, []) for s in shards]
         return {
             "name": self.name,
             "workers": self.session.workers,
+            "endpoints_finished": finished,  # by this run's shards (the SLA estimate's count)
             "reruns": sum(max(0, len(t) - 1) for t in tried),
             "shards": [
                 {
@@ -102,9 +107,10 @@ def _failed(attempts: Attempts, name: str) -> str:
 class _Progress:
     """Tell the display about each endpoint of a shard once the shard is done."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, done_before: set[str]) -> None:
         self.runner = runner
-        self.seen: set[str] = set()
+        self.seen: set[str] = set(done_before)  # finished before these shards ran (resume)
+        self.before = len(done_before)
 
     async def shard_done(self, task: ShardTask, report: ShardReport) -> None:
         ids = set(task.shard.supplier_ids)

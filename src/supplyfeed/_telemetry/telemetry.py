@@ -204,13 +204,20 @@ class Telemetry:
         return dict(sorted(hosts.items()))
 
     def report(
-        self, records: Sequence[EndpointRecord], wall_seconds: float, config: FeedConfig
+        self,
+        records: Sequence[EndpointRecord],
+        wall_seconds: float,
+        config: FeedConfig,
+        *,
+        handled: int | None = None,
     ) -> dict[str, Any]:
+        """``handled``: the endpoints this run finished, when this process did not fetch
+        them itself (a scaled-out run's shards); by default what its observer counted."""
         return build_report(
             records,
             wall_seconds=wall_seconds,
             config=config,
-            handled=self.observer.finished_count,
+            handled=self.observer.finished_count if handled is None else handled,
             telemetry=self._results,
         )
 

@@ -3,8 +3,10 @@
 Benchmarks run the client and the fleet in different processes so that each gets a core
 (one aiohttp process tops out near 6-9k requests/s; sharing it with the server halves
 that). Once every port listens, the fleet's description is written to ``--out``
-atomically (a reader polling for the file never sees half of it); the process then
-serves until SIGTERM or SIGINT and exits 0.
+atomically (a reader polling for the file never sees half of it), and ``--feeds`` a
+feeds file for ``supplyfeed run`` (every endpoint, into ``--sink``); the process then
+serves until SIGTERM or SIGINT and exits 0. A fixed ``--port-base`` keeps the URLs the
+same from one start to the next, so a feeds file written once stays good.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .._models import DocKind
 from .fleet_spec import TABLES, FleetSpec
@@ -52,6 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--attempts", type=int, default=3, help="client attempts (for --out)")
     serve.add_argument("--timeout", type=float, default=30.0, help="client timeout (for --out)")
     serve.add_argument("--out", type=Path, default=None, help="where to write the fleet JSON")
+    serve.add_argument(
+        "--feeds",
+        type=Path,
+        default=None,
+        help="write a feeds file for `supplyfeed run` listing every endpoint",
+    )
+    serve.add_argument(
+        "--sink",
+        default="sqlite:///supplyfeed.db",
+        help="the sink the --feeds file names (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--port-base",
+        type=int,
+        default=0,
+        help="serve host i on port BASE+i (default 0: ephemeral ports)",
+    )
     return parser
 
 
@@ -85,6 +106,12 @@ def _spec(args: argparse.Namespace) -> FleetSpec:
     )
 
 
+def _ports(base: int, hosts: int) -> list[int]:
+    if base and not 0 < base <= 65536 - hosts:
+        raise ValueError(f"--port-base {base}: ports {base}..{base + hosts - 1} are not all valid")
+    return [base + i for i in range(hosts)] if base else []
+
+
 def describe(fleet: SupplierFleet, attempts: int, timeout: float) -> dict[str, Any]:
     """Every URL with its expected outcome and row count, plus totals and a feeds file."""
     truth = fleet.expected(attempts=attempts, timeout=timeout)
@@ -115,9 +142,9 @@ def describe(fleet: SupplierFleet, attempts: int, timeout: float) -> dict[str, A
     }
 
 
-def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -126,9 +153,15 @@ async def _serve(spec: FleetSpec, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with SupplierFleet(spec, seed=args.seed) as fleet:
+    async with SupplierFleet(
+        spec, seed=args.seed, ports=_ports(args.port_base, args.hosts)
+    ) as fleet:
+        if args.feeds is not None:
+            feeds = fleet.feeds_document(sink=args.sink)
+            _write_atomically(args.feeds, yaml.safe_dump(feeds, sort_keys=False))
         if args.out is not None:
-            _write_atomically(args.out, describe(fleet, args.attempts, args.timeout))
+            data = describe(fleet, args.attempts, args.timeout)
+            _write_atomically(args.out, json.dumps(data, indent=1))
         print(
             f"serving {len(fleet.spec.endpoints)} endpoints on ports {fleet.ports}", file=sys.stderr
         )
@@ -140,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec = _spec(args)  # bad arguments fail before any port opens
+        _ports(args.port_base, args.hosts)
     except (ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,17 @@ Modes, interleaved run by run so they share the machine's load:
 
 Times are whole-process wall times of the ``supplyfeed`` command, as a user sees them;
 rows/s is the run's ``records_loaded`` over that time. PostgreSQL runs on the same two
-cores. Run: ``.venv/bin/python -m bench scale -- [--endpoints N] [--mb M] [--runs R]``.
+cores.
+
+CPU is every CPU second the run cost, whoever spent it: the ``supplyfeed`` process and
+the processes it waited for (its worker pool), this process (it serves the payloads),
+the PostgreSQL server's processes and the Dask scheduler and workers (sampled every
+0.2 s, so a backend that exits loses at most its last 0.2 s). Other work on the machine
+is not in it. ``cores`` is CPU over wall: the cores the run kept busy. No executor can
+finish the same work faster than CPU / (cores of the machine), so a mode whose ``cores``
+is already ``c`` on an ``n``-core machine can be sped up at most ``n / c`` times: the
+``bound`` line, from the local run.
+Run: ``.venv/bin/python -m bench scale -- [--endpoints N] [--mb M] [--runs R]``.
 """
 
 from __future__ import annotations
@@ -28,17 +38,20 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import secrets
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import yaml
 from aiohttp import web
 
@@ -145,6 +158,64 @@ async def fresh_database() -> AsyncIterator[str]:
 class Sample:
     wall: float
     rows: int
+    cpu: float  # CPU seconds of the run, whoever spent them (the module's docstring)
+
+
+def _servers() -> list[psutil.Process]:
+    """The PostgreSQL server's processes and the Dask scheduler's and workers' (a ``dask
+    worker`` is a nanny whose worker is a spawned child: children count too)."""
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if proc.info["name"] == "postgres" or "dask " in cmdline:
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.Error):
+                found.update((c.pid, c) for c in proc.children(recursive=True))
+    return list(found.values())
+
+
+class CpuMeter:
+    """CPU seconds spent from :meth:`start` to :meth:`stop` by this process, the children
+    it waited for, and the database and cluster processes (sampled: they come and go)."""
+
+    def __init__(self) -> None:
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._own = 0.0
+
+    @staticmethod
+    def _rusage() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def _poll(self, first: bool) -> None:
+        for proc in _servers():
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            spent = times.user + times.system
+            self._first.setdefault(proc.pid, spent if first else 0.0)
+            self._last[proc.pid] = spent
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self._poll(first=False)
+
+    def start(self) -> None:
+        self._poll(first=True)
+        self._own = self._rusage()
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._poll(first=False)
+        servers = sum(self._last[pid] - self._first[pid] for pid in self._last)
+        return self._rusage() - self._own + servers
 
 
 async def run_once(fleet: Fleet, folder: Path, executor: str) -> Sample:
@@ -153,6 +224,8 @@ async def run_once(fleet: Fleet, folder: Path, executor: str) -> Sample:
         command = [str(_BIN / "supplyfeed"), "run", str(feeds), "--quiet", "--json"]
         if executor == _RELAYED:  # the same run, its rows sent to the coordinator
             command = [sys.executable, "-m", "bench.scale", "coordinate", str(feeds)]
+        meter = CpuMeter()
+        meter.start()
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             *command, "--executor", executor, cwd=folder, env=_env(),
@@ -160,10 +233,11 @@ async def run_once(fleet: Fleet, folder: Path, executor: str) -> Sample:
         )  # fmt: skip
         out, err = await proc.communicate()
         wall = time.perf_counter() - t0
+        cpu = meter.stop()
     if proc.returncode != 0:
         raise SystemExit(f"{executor}: exit {proc.returncode}\n{err.decode()[-2000:]}")
     summary = json.loads(out.decode().strip().splitlines()[-1])
-    return Sample(wall, int(summary["records_loaded"]))
+    return Sample(wall, int(summary["records_loaded"]), cpu)
 
 
 def _env() -> dict[str, str]:
@@ -225,7 +299,8 @@ async def measure(
                     samples[name].append(sample)
                     print(
                         f"  run {r + 1} {name:<12} {sample.wall:8.1f} s "
-                        f"{sample.rows:>10,} rows  load {os.getloadavg()[0]:.1f}",
+                        f"{sample.rows:>10,} rows  CPU {sample.cpu:7.1f} s "
+                        f"({sample.cpu / sample.wall:.2f} cores)  load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
     return samples
@@ -237,14 +312,26 @@ def table(samples: dict[str, list[Sample]], payload_mb: float, endpoints: int) -
         f"\n{endpoints} endpoints x {payload_mb:g} MB X12 846, PostgreSQL sink, "
         f"{os.cpu_count()} cores; medians of {len(samples['local'])} run(s)"
     )
-    print(f"{'executor':<14}{'wall s':>9}{'rows':>12}{'rows/s':>11}{'vs local':>10}  runs (s)")
+    print(
+        f"{'executor':<18}{'wall s':>8}{'rows':>11}{'rows/s':>9}{'vs local':>9}"
+        f"{'CPU s':>8}{'cores':>7}  runs (s)"
+    )
     for name, got in sorted(samples.items(), key=lambda kv: kv[0] != "local"):
         wall = statistics.median(s.wall for s in got)
         rows = statistics.median(s.rows for s in got)
+        cpu = statistics.median(s.cpu for s in got)
         runs = " ".join(f"{s.wall:.1f}" for s in got)
         print(
-            f"{name:<14}{wall:>9.1f}{rows:>12,.0f}{rows / wall:>11,.0f}{base / wall:>9.2f}x  {runs}"
+            f"{name:<18}{wall:>8.1f}{rows:>11,.0f}{rows / wall:>9,.0f}{base / wall:>8.2f}x"
+            f"{cpu:>8.1f}{cpu / wall:>7.2f}  {runs}"
         )
+    local = samples["local"]
+    busy = statistics.median(s.cpu / s.wall for s in local)
+    cores = os.cpu_count() or 1
+    print(
+        f"bound: local keeps {busy:.2f} of {cores} cores busy, so no executor can beat it "
+        f"by more than {cores / busy:.2f}x here"
+    )
     print(f"target: >= 1.7x over local; load average now {os.getloadavg()[0]:.1f}")
 
 

@@ -225,6 +225,9 @@ def _run_modules() -> tuple[type[Runner], type[RunOptions], OpenExecutor]:
     """The run's own modules, imported (in a thread: ``_execute_async``). Every module
     the loop's thread uses meanwhile is imported before (this module's imports), so the
     two threads never import the same module at once."""
+    from .._fetch.tls_defaults import import_aiohttp
+
+    import_aiohttp()  # its CA certificates load on the first HTTPS request (~65 ms)
     from .._run.pipeline import Runner, RunOptions
     from .._scale.coordinator import scaled_executor
 

@@ -119,3 +119,30 @@ async def test_an_earlier_runs_findings_stay_stored_and_are_not_checked_again(
     }
     assert len(rows) == 5
     assert (await record_findings(url, "run-a")).new == 0  # its findings are all stored
+
+
+async def test_a_fresh_databases_first_run_is_checked_run_scoped_with_the_whole_checks_findings(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """No other run wrote a document: the check reads only run-a's rows (the whole check
+    would read the same ones, slower) and stores exactly what the whole check finds. Once
+    run-b's documents are in and run-a's summary never said "checked", run-b's check
+    reads the whole database again."""
+    url = sink_url()
+    await load_run_a(sink)
+    whole = await checked(url, None)
+    first = await record_findings(url, "run-a")
+    assert (first.scope, first.checked, first.new) == ("run", True, len(whole))
+    assert {f.key for f in whole} == await stored_keys(url)
+    await load_run_b(sink)
+    second = await record_findings(url, "run-b")
+    assert (second.scope, second.new) == ("database", 3)
+
+
+async def stored_keys(url: str) -> set[tuple[str, str, str, str]]:
+    reader = await open_reader(url)
+    try:
+        rows = await reader.fetch("SELECT rule, supplier_id, document, line FROM sf_findings", [])
+    finally:
+        await reader.close()
+    return {(r["rule"], r["supplier_id"], r["document"], r["line"]) for r in rows}

@@ -63,3 +63,34 @@ async def test_resume_after_a_finished_run_starts_a_new_one(tmp_path: Path) -> N
         verdict = await check(f"sqlite:///{db}", truth)
     assert verdict.ok, verdict
     assert runs(db) == ["finished", "finished"]
+
+
+def ledger(db: Path) -> list[tuple[str, str, int]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT r.run_id, r.status, count(e.endpoint_key) FROM sf_runs r "
+            "JOIN sf_endpoints e USING (run_id) WHERE e.outcome = 'pending' GROUP BY r.run_id"
+        ).fetchall()
+
+
+async def test_the_run_and_its_ledger_are_recorded_before_the_engine_is_imported(
+    tmp_path: Path,
+) -> None:
+    """The run's own modules (aiohttp, the engine) fail to come up, right after their
+    import: the run and every endpoint, pending, are recorded already (they do not wait
+    for those modules), and ``resume RUN_ID`` loads everything."""
+    db = tmp_path / "early.db"
+    async with SupplierFleet(_FLEET, seed=8) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
+        truth = fleet.expected(attempts=3, timeout=2.0)
+        crash = {"SUPPLYFEED_FAILPOINTS": "run_modules=raise:1"}
+        code, output = await finish(await cli("run", str(feeds), "--quiet", env=crash))
+        assert code == 3, output
+        [(run_id, status, pending)] = ledger(db)
+        assert (status, pending) == ("running", len(_FLEET.endpoints)), output
+        code, output = await finish(await cli("resume", run_id, "--db", f"sqlite:///{db}"))
+        assert code == 0, output
+        verdict = await check(f"sqlite:///{db}", truth)
+    assert verdict.ok, verdict
+    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
+    assert runs(db) == ["finished"]

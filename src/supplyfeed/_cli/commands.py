@@ -10,15 +10,18 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
+from .. import _failpoints
 from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
 from .._feedsfile import FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
+from .._run.begin import begin_run
 from .._run.summary import RunSummary
 from .._run.timings import PhaseTimer, process_started
 from .._scale.spec import LOCAL, ExecutorSpec, check_sink
@@ -34,9 +37,14 @@ from .validate import print_feeds_warnings, validate_feeds
 if TYPE_CHECKING:  # imported by _execute_async, while the SQLite worker starts up
     from rich.console import Console
 
-    from .._run.pipeline import Runner
+    from .._run.pipeline import Runner, RunOptions
     from .._run.progress import ProgressListener
+    from .._scale.coordinator import ScaledExecutor
+    from .._sink.base import Sink
     from .._telemetry import Telemetry
+
+    Executing = AbstractAsyncContextManager[ScaledExecutor | None]
+    OpenExecutor = Callable[[ExecutorSpec, Sink], Executing]
 
 __all__: list[str] = []
 
@@ -174,24 +182,28 @@ async def _execute_async(
     *,
     on_signal: Callable[[], None] | None = None,
 ) -> int:
-    console, progress = _display(args, config)
-    timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
-    sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
     spec = _executor(args)
     check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
     sink = open_run_sink(sink_url)
     opening = asyncio.create_task(sink.open())
-    await asyncio.sleep(0)  # the SQLite worker process boots while the run's modules load
-    from .._run.pipeline import Runner, RunOptions
-    from .._scale.coordinator import scaled_executor
-
+    await asyncio.sleep(0)  # the SQLite worker process starts booting, first of all
+    console, progress = _display(args, config)
+    timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
+    sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
+    # The run's own modules (aiohttp, the engine: about 0.25 s) import in a thread, so the
+    # loop can take the sink's open and record the run meanwhile: the run row is written
+    # as soon as the worker is up, not after the imports (issue 13, the early window).
+    importing = asyncio.create_task(asyncio.to_thread(_run_modules))
     await opening
     try:
+        begun = None if run_id is not None else await begin_run(sink, suppliers, label)
+        runner_type, options_type, scaled_executor = await importing
         async with scaled_executor(spec, sink) as executor:
-            options = RunOptions(label=label, run_id=run_id, progress=progress, executor=executor)
+            options = options_type(label=label, run_id=run_id, progress=progress)
+            options.begun, options.executor = begun, executor
             options.telemetry = _telemetry(args)
             options.timings = timings
-            runner = Runner(suppliers, sink, config, options)
+            runner = runner_type(suppliers, sink, config, options)
             _install_signal_handlers(runner, on_signal)
             summary = await runner.run()
     finally:
@@ -207,6 +219,20 @@ async def _execute_async(
         timings.mark("report")
         timings.print()
     return run_exit_status(summary, args.fail_on_error_rate)
+
+
+def _run_modules() -> tuple[type[Runner], type[RunOptions], OpenExecutor]:
+    """The run's own modules, imported (in a thread: ``_execute_async``). Every module
+    the loop's thread uses meanwhile is imported before (this module's imports), so the
+    two threads never import the same module at once."""
+    from .._fetch.tls_defaults import import_aiohttp
+
+    import_aiohttp()  # its CA certificates load on the first HTTPS request (~65 ms)
+    from .._run.pipeline import Runner, RunOptions
+    from .._scale.coordinator import scaled_executor
+
+    _failpoints.failpoint("run_modules")  # tests: the run must be recorded already
+    return Runner, RunOptions, scaled_executor
 
 
 def _executor(args: argparse.Namespace) -> ExecutorSpec:

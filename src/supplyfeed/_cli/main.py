@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 
 from .. import __version__, _failpoints
 from .._exceptions import ConfigError, RunLockedError, SinkError
@@ -29,7 +29,7 @@ from .help_format import plain, polish_help
 # A command's own imports (the run pipeline, aiohttp, the sinks, rich) load when it runs,
 # from ``commands.py``; tests/test_startup.py pins it.
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -56,6 +56,15 @@ def _metrics_default() -> str:
     from .._telemetry.metrics import METRICS_ADDRESS
 
     return METRICS_ADDRESS
+
+
+def console() -> NoReturn:
+    """The ``supplyfeed`` command and ``python -m supplyfeed``: :func:`main`, then out of
+    the process without the interpreter's teardown (``leave.py``). A ``SystemExit`` from
+    the parser (``--help``, a usage error) ends it the usual way."""
+    from .leave import leave
+
+    leave(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -381,4 +390,4 @@ _COMMANDS: tuple[Callable[[_Subcommands], None], ...] = (
 )
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()

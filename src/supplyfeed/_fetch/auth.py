@@ -39,6 +39,7 @@ from .._exceptions import ConfigError, FetchError, PermanentFetchError, Transien
 from .._redact import redact_text, redact_url
 from .hooks import BaseHook, Send
 from .outcome import FetchRequest
+from .tls_defaults import tls_ready
 from .transport import TransportRequest, TransportResponse
 
 __all__ = ["AUTH_TOKEN", "AuthHook", "OAuth2Token", "ssl_setting", "unverified_suppliers"]
@@ -119,6 +120,7 @@ class OAuth2Token:
         form = {"grant_type": "client_credentials", **({"scope": spec.scope} if spec.scope else {})}
         self.fetches += 1
         timeout = aiohttp.ClientTimeout(total=30.0)
+        await tls_ready(spec.token_url)
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,

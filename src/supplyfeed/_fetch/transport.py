@@ -32,6 +32,7 @@ from .._formats.body import Body, SpoolWriter
 from .content_encoding import ACCEPT_ENCODING, BoundedDecoder
 from .headers import header_value
 from .redirects import REDIRECT_STATUSES, RedirectChain
+from .tls_defaults import tls_ready
 
 __all__ = [
     "AiohttpTransport",
@@ -144,6 +145,7 @@ class AiohttpTransport:
         headers = dict(request.headers)
         if header_value(headers, "Accept-Encoding") is None:  # only what we can decode
             headers["Accept-Encoding"] = ACCEPT_ENCODING
+        await tls_ready(request.url)  # aiohttp's default contexts, when the CLI deferred them
         try:
             return await _exchange(session, request, headers, _ssl_arg(request.tls, self._ssl))
         except (aiohttp.ClientError, ValueError, ConnectionError) as exc:

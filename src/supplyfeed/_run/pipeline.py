@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import functools
 import logging
-import os
 import time
 import traceback
 from collections import Counter
@@ -44,9 +42,10 @@ from .._fetch.transport import Transport
 from .._formats.body import Body
 from .._formats.registry import decode_payload
 from .._redact import remember_secrets
-from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, RunRecord, Sink
+from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, Sink
 from .._sink.findings_store import record_findings
 from .._telemetry.telemetry import Telemetry
+from .begin import BegunRun, begin_run, new_run_id
 from .drops import DropFiles
 from .incremental import CursorTracker
 from .paging import PagedFeeds
@@ -66,14 +65,11 @@ _DONE = object()
 _WRITES_IN_FLIGHT = 2
 
 
-def new_run_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
-
-
 @dataclass(slots=True)
 class RunOptions:
     label: str = ""  # the feeds file path, or "demo"
     run_id: str | None = None  # resume this run instead of starting a new one
+    begun: BegunRun | None = None  # a new run already recorded (begin.py): go on with it
     progress: ProgressListener = field(default_factory=NullProgress)
     observer: FetchObserver | None = None
     transport: Transport | None = None
@@ -108,7 +104,8 @@ class Runner:
         self.sink = sink
         self.config = config
         self.options = options or RunOptions()
-        self.run_id = self.options.run_id or new_run_id()
+        begun = self.options.begun
+        self.run_id = begun.run_id if begun is not None else self.options.run_id or new_run_id()
         self.ingestor: AsyncBatchIngestor | None = None
         self._interrupted = False
         self.unchanged = UnchangedFilter(
@@ -201,7 +198,7 @@ class Runner:
             await self.drops.aclose()
 
     async def _prepare(self) -> list[PlannedEndpoint]:
-        if self.options.run_id is None:
+        if self.options.run_id is None:  # a new run (recorded already, or now)
             return await self._start()
         planned = await self.drops.expand(plan_endpoints(self.suppliers))
         done = {Outcome.LOADED, Outcome.UNCHANGED, Outcome.QUARANTINED}
@@ -213,23 +210,18 @@ class Runner:
 
     async def _start(self) -> list[PlannedEndpoint]:
         """Record the run and its ledger before anything slow (listing drop folders can
-        take seconds): a crash from here on leaves a run that ``resume`` finishes. The
-        files found in drop folders join the ledger once listed."""
-        planned = plan_endpoints(self.suppliers)
-        run = RunRecord(
-            run_id=self.run_id,
-            started_at=dt.datetime.now(dt.UTC),
-            status="running",
-            feeds=self.options.label,
-        )
-        fixed = [p for p in planned if not self.drops.is_pattern(p.request.url)]
-        await self.sink.start_run(run, [p.endpoint for p in fixed])
-        if len(fixed) == len(planned):
-            return planned
-        expanded = await self.drops.expand(planned)
-        known = {p.endpoint.key for p in fixed}
+        take seconds), unless the caller already did (``options.begun``): a crash from
+        here on leaves a run that ``resume`` finishes. The files found in drop folders
+        join the ledger once listed."""
+        begun = self.options.begun
+        if begun is None:
+            begun = await begin_run(self.sink, self.suppliers, self.options.label, self.run_id)
+        if len(begun.fixed) == len(begun.planned):
+            return begun.planned
+        expanded = await self.drops.expand(begun.planned)
+        known = {p.endpoint.key for p in begun.fixed}
         await self.sink.start_run(
-            run, [p.endpoint for p in expanded if p.endpoint.key not in known]
+            begun.run, [p.endpoint for p in expanded if p.endpoint.key not in known]
         )
         return expanded
 

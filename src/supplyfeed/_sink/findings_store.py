@@ -8,9 +8,11 @@ data adds nothing, and the run summary's ``findings`` is the number this run add
 Checking the whole database costs seconds at millions of rows, so a run checks only the
 rows it wrote (``live_findings(run_id=)``: nothing at all when it wrote no document, as a
 re-poll of an unchanged fleet) when the run before it left the database checked (its
-summary's ``findings_checked``); otherwise it checks the whole database: the first run
-after an upgrade that added the rules, a run after one that crashed, or after one whose
-check failed. Either way the run then says it left the database checked.
+summary's ``findings_checked``), or when no other run wrote a document in it (a fresh
+database: every row is this run's, and the whole check would read the same rows, the
+missing-part rule's history at 10x the cost); otherwise it checks the whole database:
+the first run after an upgrade that added the rules, a run after one that crashed, or
+after one whose check failed. Either way the run then says it left the database checked.
 ``reconcile`` shows the stored findings and the live ones together, each once.
 
 The ``unknown_uom`` rule needs the feeds file's ``uom:`` tables, which the run does not
@@ -23,7 +25,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -45,6 +47,10 @@ class RecordedFindings:
     new: int = 0  # rows this run added to sf_findings
     checked: bool = False  # the rules hold checked for the whole database, as left
     warnings: list[str] = field(default_factory=list)  # for the run summary
+    scope: Scope | None = None  # what was read: the run's rows, or the whole database
+
+
+Scope = Literal["run", "database"]
 
 
 async def record_findings(url: str, run_id: str) -> RecordedFindings:
@@ -59,7 +65,8 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     except (SinkError, ConfigError) as exc:
         return _failed(exc)
     try:
-        return RecordedFindings(await _check(reader, run_id), checked=True)
+        new, scope = await _check(reader, run_id)
+        return RecordedFindings(new, checked=True, scope=scope)
     except SinkError as exc:
         return _failed(exc)
     finally:
@@ -67,20 +74,28 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
 
 
 _WROTE: Final = "SELECT 1 AS wrote FROM sf_documents WHERE run_id = ? LIMIT 1"
+_OTHERS_WROTE: Final = "SELECT 1 AS wrote FROM sf_documents WHERE run_id <> ? LIMIT 1"
 _PREVIOUS: Final = "SELECT summary FROM sf_runs WHERE run_id <> ? ORDER BY started_at DESC LIMIT 1"
 
 
-async def _check(reader: Reader, run_id: str) -> int:
-    """Check the rules and store what is new; the findings added. After a checked run,
-    only the rows this run wrote (none if it wrote no document: every row a rule reads
-    comes with one, whose ``sf_documents`` row names the run that last wrote it; an
-    unchanged document keeps the run that wrote it first); else the whole database."""
-    if not await _previous_checked(reader, run_id):
-        return await _insert(reader, await live_findings(reader, Filters()), run_id)
+async def _check(reader: Reader, run_id: str) -> tuple[int, Scope]:
+    """Check the rules and store what is new; the findings added, and what was read.
+    Only the rows this run wrote after a checked run, or when no other run wrote any
+    (none if it wrote no document: every row a rule reads comes with one, whose
+    ``sf_documents`` row names the run that last wrote it; an unchanged document keeps
+    the run that wrote it first); else the whole database."""
+    run_scoped = await _previous_checked(reader, run_id) or await _alone(reader, run_id)
+    if not run_scoped:
+        return await _insert(reader, await live_findings(reader, Filters()), run_id), "database"
     if not await reader.fetch(_WROTE, [run_id]):
-        return 0
+        return 0, "run"
     found = await live_findings(reader, Filters(), run_id=run_id)
-    return await _insert(reader, found, run_id)
+    return await _insert(reader, found, run_id), "run"
+
+
+async def _alone(reader: Reader, run_id: str) -> bool:
+    """Whether every document in the database is this run's (a fresh database)."""
+    return not await reader.fetch(_OTHERS_WROTE, [run_id])
 
 
 async def _previous_checked(reader: Reader, run_id: str) -> bool:

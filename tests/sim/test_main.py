@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,31 @@ from supplyfeed.sim import TABLES
 pytestmark = pytest.mark.slow  # the simulator's CLI in a subprocess
 
 
+def wait_for_fleet_file(proc: subprocess.Popen[str], out: Path) -> None:
+    """Until ``serve`` wrote ``--out`` (once every port listens), or fail with its stderr."""
+    deadline = time.monotonic() + 20
+    while not out.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "fleet file never written"
+        time.sleep(0.05)
+
+
+def free_port_pair() -> int:
+    """A port whose next one is free too (as far as a probe can tell)."""
+    while True:
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            base: int = a.getsockname()[1]
+            if base >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", base + 1))
+                except OSError:
+                    continue
+        return base
+
+
 def test_serve_writes_the_fleet_file_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     """The fleet file lists every URL with outcome and rows; SIGTERM exits 0."""
     out = tmp_path / "fleet.json"
@@ -29,11 +55,7 @@ def test_serve_writes_the_fleet_file_and_exits_cleanly_on_sigterm(tmp_path: Path
     ]  # fmt: skip
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not out.exists():
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "fleet file never written"
-            time.sleep(0.05)
+        wait_for_fleet_file(proc, out)
         fleet = json.loads(out.read_text())
         assert len(fleet["endpoints"]) == 12
         assert len(fleet["ports"]) == 2
@@ -68,22 +90,21 @@ def test_serve_writes_a_feeds_file_that_a_run_loads_completely(tmp_path: Path) -
     """``--feeds`` names every endpoint the fleet serves, under ``--sink``; ``supplyfeed
     run`` on it loads every one, on the ports ``--port-base`` asked for."""
     feeds, out, db = tmp_path / "feeds.yaml", tmp_path / "fleet.json", tmp_path / "x.db"
+    base = free_port_pair()
     args = [
         sys.executable, "-W", "error", "-m", "supplyfeed.sim", "serve",
         "--endpoints", "12", "--hosts", "2", "--records", "3", "--latency-ms", "1",
-        "--port-base", "0", "--feeds", str(feeds), "--sink", "sqlite:///x.db", "--out", str(out),
+        "--port-base", str(base), "--feeds", str(feeds), "--sink", "sqlite:///x.db",
+        "--out", str(out),
     ]  # fmt: skip
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not out.exists():
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "fleet file never written"
-            time.sleep(0.05)
+        wait_for_fleet_file(proc, out)
         doc = yaml.safe_load(feeds.read_text())
         listed = {u for s in doc["suppliers"] for f in s["feeds"] for u in f["urls"]}
         fleet = json.loads(out.read_text())
         assert doc["sink"] == "sqlite:///x.db"
+        assert fleet["ports"] == [base, base + 1]
         assert listed == {e["url"] for e in fleet["endpoints"]}
         run = subprocess.run(
             [sys.executable, "-m", "supplyfeed", "run", str(feeds), "--quiet", "--json"],

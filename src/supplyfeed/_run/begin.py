@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._config import SupplierSpec
+from .._redact import remember_secrets
 from .._sink.base import RunRecord, Sink
 from .drops import DropFiles
 from .plan import PlannedEndpoint, plan_endpoints
@@ -46,6 +47,8 @@ async def begin_run(
     sink: Sink, suppliers: Sequence[SupplierSpec], label: str, run_id: str | None = None
 ) -> BegunRun:
     """Record a new run of ``suppliers`` (the feeds file ``label``) in the open ``sink``."""
+    # ${ENV} values in URLs are redacted from everything stored, the ledger's URLs first.
+    remember_secrets(x for s in suppliers for x in s.secrets)
     planned = plan_endpoints(suppliers)
     run = RunRecord(
         run_id=run_id or new_run_id(),

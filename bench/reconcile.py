@@ -43,14 +43,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import asyncpg
 import msgspec
 
 from supplyfeed._cli.reconcile import ReconcileOptions, answer
-from supplyfeed._sink.reconcile_json import write_json
-from supplyfeed._sink.reconcile_query import Filters
+from supplyfeed._sink.factory import open_sink
+from supplyfeed._sink.findings_store import record_findings
+from supplyfeed._sink.reconcile_json import refresh_position_json, write_json
+from supplyfeed._sink.reconcile_query import Filters, open_reader
 from supplyfeed._sink.schema import create_statements
 
 ADMIN_URL = os.environ.get("SUPPLYFEED_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -311,7 +313,34 @@ async def _stream_path(url: str, filters: Filters, out: BinaryIO) -> float:
     return time.perf_counter() - started
 
 
+async def _run_end(url: str, shape: Shape, keep: bool = True) -> str:
+    """What the last run's end leaves (``Runner.run``): its rule check stored and the
+    database marked checked, and every latest snapshot's positions kept as JSON; or, with
+    ``keep`` false, neither (the database as a crashed run leaves it). Timed."""
+    sink = open_sink(url, lock=False)
+    await sink.open()  # the tables and triggers of this supplyfeed
+    run_id = f"bench-{shape.snapshots - 1:03d}"  # the latest run
+    reader = await open_reader(url, write=True)
+    try:
+        started = time.perf_counter()
+        if not keep:
+            await reader.execute_many("DELETE FROM sf_position_json", [[]])
+            await sink.finish_run(run_id, "finished", {})
+            return "nothing kept, unchecked"
+        found = await record_findings(url, run_id)
+        checked = time.perf_counter()
+        await sink.finish_run(run_id, "finished", {"findings_checked": found.checked})
+        chunks = await refresh_position_json(reader)
+        kept = time.perf_counter()
+    finally:
+        await reader.close()
+        await sink.close()
+    return (f"run end: rule check {checked - started:.2f} s ({found.new} new), "
+            f"{chunks} partitions kept as JSON {kept - checked:.2f} s")  # fmt: skip
+
+
 def _measure(database: str, url: str, shape: Shape, runs: int) -> None:
+    print(f"{database}: {asyncio.run(_run_end(url, shape))}", file=sys.stderr)
     # Untimed: the first open after an upgrade makes new indexes and views; and it warms
     # the page cache as a second question of the day would find it.
     _whole_process(url, ["--sku", "SKU-000000"])
@@ -330,6 +359,47 @@ def _measure(database: str, url: str, shape: Shape, runs: int) -> None:
         mark = "yes" if whole <= 2.0 else "NO"
         print(f"{database:<11} {label:<18} {whole:>8.2f} {stream:>8.2f} {old:>8.2f} "
               f"{old / stream:>6.1f}x {rows:>9,} {mark:>5}")  # fmt: skip
+    _with_units(database, url, runs)
+    _unkept(database, url, shape, runs)
+
+
+# A feeds file with a uom: table (reconcile --feeds): the totals convert CA to EA, and the
+# unknown_uom rule is checked live (no run carries the tables).
+_FEEDS: Final = """\
+sink: {url}
+uom:
+  CA: {{EA: 12}}
+suppliers:
+  - id: SUP-0
+    feeds:
+      - kind: inventory_snapshot
+        format: json
+        urls: ["http://127.0.0.1:9/stock"]
+"""
+
+
+def _with_units(database: str, url: str, runs: int) -> None:
+    """The unfiltered question with a feeds file's uom: table, whole process."""
+    with tempfile.TemporaryDirectory() as folder:
+        feeds = Path(folder) / "feeds.yaml"
+        feeds.write_text(_FEEDS.format(url=url))
+        timed = [_whole_process(url, ["--feeds", str(feeds)]) for _ in range(runs)]
+    whole, rows = statistics.median(t[0] for t in timed), timed[0][1]
+    print(f"{database:<11} {'no filter, --feeds':<18} {whole:>8.2f} {'':>8} {'':>8} {'':>7} "
+          f"{rows:>9,} {'yes' if whole <= 2.0 else 'NO':>5}")  # fmt: skip
+
+
+def _unkept(database: str, url: str, shape: Shape, runs: int) -> None:
+    """The unfiltered question without what a run's end keeps (no JSON kept, every rule
+    checked live: the answer before either), whole process; then the run's end again."""
+    asyncio.run(_run_end(url, shape, keep=False))
+    try:
+        walls = [_whole_process(url, [])[0] for _ in range(runs)]
+    finally:
+        print(f"{database}: {asyncio.run(_run_end(url, shape))}", file=sys.stderr)
+    whole = statistics.median(walls)
+    print(f"{database:<11} {'no filter, unkept':<18} {whole:>8.2f} {'':>8} {'':>8} {'':>7} "
+          f"{'':>9} {'yes' if whole <= 2.0 else 'NO':>5}")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:

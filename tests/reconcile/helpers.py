@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -34,11 +35,20 @@ def part(
 
 
 async def deliver(
-    sink: Sink, run_id: str, source: str, docs: Sequence[Document], kind: DocKind
+    sink: Sink,
+    run_id: str,
+    source: str,
+    docs: Sequence[Document],
+    kind: DocKind,
+    started: dt.datetime | None = None,
 ) -> None:
-    """One delivery of ``source`` in a run of its own."""
+    """One delivery of ``source`` in a run of its own (started at ``started``, if given:
+    "the latest run" is the one started last)."""
     u = unit(source, docs, run_id=run_id, kind=kind)
-    await sink.start_run(run_record(run_id), [u.record.endpoint])
+    record = run_record(run_id)
+    if started is not None:
+        record = dataclasses.replace(record, started_at=started)
+    await sink.start_run(record, [u.record.endpoint])
     [final] = await sink.load([u])
     assert final.outcome is Outcome.LOADED, final.error_message
 

@@ -238,17 +238,32 @@ async def test_each_run_counts_the_findings_it_added(
             server.docs = [warehouse("W01", "2026-11-28T07:00:00Z", ("A", 1, 1))]
         summary = await Runner(feeds.suppliers, sink, feeds.defaults).run()
         assert summary.ok
+        assert summary.warnings == []
+        # The run's end also kept each latest snapshot's positions for reconcile --json.
+        assert await partitions(sink_url(), "sf_position_json") == await partitions(
+            sink_url(), "inventory_latest"
+        )
         counts.append(summary.to_dict()["findings"])
         shown = io.StringIO()
         print_summary(Console(file=shown, width=120), summary.to_dict())
         assert ("rule findings" in shown.getvalue()) == (counts[-1] > 0)
     assert counts == [1, 0, 1]
+    assert len(await partitions(sink_url(), "sf_position_json")) == 2  # W01 07:00, W02 06:00
     assert await asyncio.to_thread(main, ["report", "--db", sink_url(), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == 1  # the last run's
     assert [rule for rule, _, _ in await rules(sink_url())] == [
         "available_exceeds_on_hand",
         "part_missing",
     ]
+
+
+async def partitions(url: str, table: str) -> list[tuple[str, str, str]]:
+    reader = await open_reader(url)
+    try:
+        rows = await reader.fetch(f"SELECT supplier_id, warehouse_id, as_of FROM {table}", [])
+    finally:
+        await reader.close()
+    return sorted((r["supplier_id"], r["warehouse_id"], str(r["as_of"])) for r in rows)
 
 
 async def _forget_findings(url: str) -> None:

@@ -19,8 +19,8 @@ import asyncpg
 import msgspec
 
 from supplyfeed._cli.reconcile import SECTIONS, ReconcileOptions, answer
-from supplyfeed._sink.reconcile_json import write_json
-from supplyfeed._sink.reconcile_query import Filters
+from supplyfeed._sink.reconcile_json import refresh_position_json, write_json
+from supplyfeed._sink.reconcile_query import Filters, open_reader
 from supplyfeed._sink.schema import create_statements
 
 from .test_dialects import INV, NOW, PROV, ROWS, UNITS
@@ -57,8 +57,20 @@ def _statements(dialect: str) -> list[str]:
 
 
 async def _compare(url: str) -> None:
-    for filters in FILTERS:
-        options = ReconcileOptions(filters=filters, units=UNITS, output="json", now=NOW)
+    """Spelled by the query, then again from the chunks a run's end keeps."""
+    await _compare_once(url)
+    reader = await open_reader(url, write=True)
+    try:
+        assert await refresh_position_json(reader) == 4  # S1/W1, S1/W2, S2/W1, S3/W9
+        assert await refresh_position_json(reader) == 0  # all kept
+    finally:
+        await reader.close()
+    await _compare_once(url)
+
+
+async def _compare_once(url: str) -> None:
+    for filters, units in [(f, UNITS) for f in FILTERS] + [(Filters(), ())]:
+        options = ReconcileOptions(filters=filters, units=units, output="json", now=NOW)
         for sections in (SECTIONS, frozenset({"totals", "findings"}), frozenset({"findings"})):
             options = dataclasses.replace(options, sections=sections)
             rows = msgspec.json.encode(await answer(url, options)) + b"\n"

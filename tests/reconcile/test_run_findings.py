@@ -6,8 +6,9 @@ checked again nor lost, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from supplyfeed._config import UnitConversion
 from supplyfeed._models import (
     DocKind,
     InventoryItem,
@@ -19,7 +20,7 @@ from supplyfeed._models import (
 )
 from supplyfeed._sink.base import Sink
 from supplyfeed._sink.finding_rules import Finding, live_findings
-from supplyfeed._sink.findings_store import record_findings
+from supplyfeed._sink.findings_store import database_checked, finding_rows, record_findings
 from supplyfeed._sink.reconcile_query import Filters, open_reader
 
 from .helpers import T1, deliver
@@ -32,28 +33,28 @@ def snapshot(warehouse: str, *items: tuple[str, int, int]) -> InventorySnapshot:
     return InventorySnapshot(supplier_id="SUP", warehouse_id=warehouse, as_of=T1, items=lines)
 
 
-async def load_run_a(sink: Sink) -> None:
+async def load_run_a(sink: Sink, started: dt.datetime | None = None) -> None:
     """Stock of W01 (one line over), an acknowledgment of PO-1 (10 of line 1, a negative
     line 2)."""
     await deliver(sink, "run-a", "stock-a", [snapshot("W01", ("A", 1, 2), ("OK", 3, 3))],
-                  DocKind.INVENTORY_SNAPSHOT)  # fmt: skip
+                  DocKind.INVENTORY_SNAPSHOT, started)  # fmt: skip
     ack = PoAck(supplier_id="SUP", po_number="PO-1", ack_number="1", lines=[
         PoAckLine(line_number="1", sku="S1", ordered_qty=10, acked_qty=10, uom="EA"),
         PoAckLine(line_number="2", sku="S2", ordered_qty=5, acked_qty=-5, uom="EA"),
     ])  # fmt: skip
-    await deliver(sink, "run-a", "ack", [ack], DocKind.PO_ACK)
+    await deliver(sink, "run-a", "ack", [ack], DocKind.PO_ACK, started)
 
 
-async def load_run_b(sink: Sink) -> None:
+async def load_run_b(sink: Sink, started: dt.datetime | None = None) -> None:
     """Stock of W02 (a negative line), an ASN shipping 12 of PO-1 line 1 (over run-a's
     acknowledgment) and delivered before it shipped."""
     await deliver(sink, "run-b", "stock-b", [snapshot("W02", ("B", -1, 0))],
-                  DocKind.INVENTORY_SNAPSHOT)  # fmt: skip
+                  DocKind.INVENTORY_SNAPSHOT, started)  # fmt: skip
     line = ShipNoticeLine(line_seq=1, po_number="PO-1", po_line_number="1", sku="S1",
                           shipped_qty=12, uom="EA")  # fmt: skip
     notice = ShipNotice(supplier_id="SUP", asn_number="ASN-1", ship_date=DAY,
                         expected_delivery=DAY - dt.timedelta(days=1), lines=[line])  # fmt: skip
-    await deliver(sink, "run-b", "asn", [notice], DocKind.SHIP_NOTICE)
+    await deliver(sink, "run-b", "asn", [notice], DocKind.SHIP_NOTICE, started)
 
 
 async def checked(url: str, run_id: str | None) -> list[Finding]:
@@ -146,3 +147,58 @@ async def stored_keys(url: str) -> set[tuple[str, str, str, str]]:
     finally:
         await reader.close()
     return {(r["rule"], r["supplier_id"], r["document"], r["line"]) for r in rows}
+
+
+async def shown(url: str, units: Sequence[UnitConversion] = ()) -> tuple[bool, list[Finding]]:
+    """Whether the database is checked, and what ``reconcile`` shows (``finding_rows``)."""
+    reader = await open_reader(url)
+    try:
+        return await database_checked(reader), [
+            Finding(**{k: r[k] for k in ("rule", "severity", "supplier_id", "document", "detail")},
+                    line="", sku=None, warehouse_id=None)
+            for r in await finding_rows(reader, Filters(), units)
+        ]  # fmt: skip
+    finally:
+        await reader.close()
+
+
+async def test_reconcile_shows_the_stored_findings_of_a_checked_database_and_checks_the_rest_live(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """Once the latest run left the database checked, ``reconcile`` reads the stored
+    findings instead of checking every row again: the same findings. A run that wrote
+    rows and did not finish (it crashed before its check) leaves the database unchecked,
+    and its rows are checked live. The uom tables, which a run does not carry, are always
+    checked live."""
+    url = sink_url()
+    hour = dt.timedelta(hours=1)
+    await load_run_a(sink, T1)
+    assert (await record_findings(url, "run-a")).new == 2
+    await sink.finish_run("run-a", "finished", {"findings_checked": True})
+    await load_run_b(sink, T1 + hour)
+    unchecked, live_b = await shown(url)
+    assert not unchecked  # run-b is the latest, and says nothing
+    assert (await record_findings(url, "run-b")).new == 3
+    await sink.finish_run("run-b", "finished", {"findings_checked": True})
+    is_checked, stored = await shown(url)
+    assert is_checked
+    assert [(f.rule, f.document) for f in stored] == [(f.rule, f.document) for f in live_b]
+    assert len(stored) == 5
+    # run-c crashes after loading a negative line of W03: shown, though not stored.
+    await deliver(sink, "run-c", "stock-c", [snapshot("W03", ("C", -2, 0))],
+                  DocKind.INVENTORY_SNAPSHOT, T1 + 2 * hour)  # fmt: skip
+    after_crash, found = await shown(url)
+    assert not after_crash
+    assert {f.document for f in found} - {f.document for f in stored} == {
+        "inventory_snapshot W03 2026-11-28T06:00:00Z"
+    }
+    await sink.finish_run("run-c", "interrupted", {"findings_checked": False})
+    assert (await shown(url))[1] == found
+    # A feeds file's tables that know only CA: every EA line is in an unknown unit.
+    assert (await record_findings(url, "run-c")).new == 1
+    await sink.finish_run("run-c", "finished", {"findings_checked": True})
+    units = [UnitConversion(supplier_id="", from_uom="CA", to_uom="PK", factor=2)]
+    is_checked, with_units = await shown(url, units)
+    assert is_checked
+    assert [f.rule for f in with_units].count("unknown_uom") == 3  # W01, W02, W03
+    assert len(with_units) == len(found) + 3

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supplyfeed._models import InventoryItem, InventorySnapshot
+from supplyfeed._sink.position_json import position_json_statements
 from supplyfeed._sink.schema import (
     CANONICAL_TABLES,
     INDEXES,
@@ -108,11 +109,16 @@ def test_timestamps_are_utc_text_and_quantities_keep_their_type() -> None:
 
 
 def test_ddl_renders_for_both_dialects() -> None:
-    """The table descriptions render for SQLite and PostgreSQL; the views are made again
-    at every open (SQLite: dropped, dependents first, then created)."""
+    """The table descriptions render for SQLite and PostgreSQL, with the kept positions'
+    table and its triggers; the views are made again at every open (SQLite: dropped,
+    dependents first, then created)."""
     sqlite, pg = create_statements("sqlite"), create_statements("postgresql")
-    assert len(pg) == len(TABLES) + len(INDEXES) + len(VIEW_NAMES)
-    assert len(sqlite) == len(pg) + len(VIEW_NAMES)
+    kept_sqlite, kept_pg = (
+        position_json_statements("sqlite"),
+        position_json_statements("postgresql"),
+    )
+    assert len(pg) == len(TABLES) + len(INDEXES) + len(kept_pg) + len(VIEW_NAMES)
+    assert len(sqlite) == len(pg) - len(kept_pg) + len(kept_sqlite) + len(VIEW_NAMES)
     assert [s.split(" AS")[0] for s in sqlite[-2 * len(VIEW_NAMES) :]] == [
         *(f"DROP VIEW IF EXISTS {name}" for name in reversed(VIEW_NAMES)),
         *(f"CREATE VIEW {name}" for name in VIEW_NAMES),

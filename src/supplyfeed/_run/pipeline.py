@@ -44,6 +44,7 @@ from .._formats.registry import decode_payload
 from .._redact import remember_secrets
 from .._sink.base import Conflict, EndpointRecord, LoadUnit, Outcome, Sink
 from .._sink.findings_store import record_findings
+from .._sink.reconcile_json import refresh_positions
 from .._telemetry.telemetry import Telemetry
 from .begin import BegunRun, begin_run, new_run_id
 from .drops import DropFiles
@@ -171,11 +172,14 @@ class Runner:
         summary.warnings = [f"TLS verification off for supplier {s}" for s in self._unverified]
         summary.warnings += self.drops.warnings(records)
         checkpoint = asyncio.create_task(self.sink.checkpoint())  # beside the rule checks
-        try:
-            found = await record_findings(self.sink.url, self.run_id)  # rule checks (issue 15)
+        try:  # the rule checks and reconcile's positions (issue 15), side by side
+            found, kept = await asyncio.gather(
+                record_findings(self.sink.url, self.run_id), refresh_positions(self.sink.url)
+            )
         finally:
             await checkpoint
-        summary.findings, summary.warnings = found.new, summary.warnings + found.warnings
+        summary.findings = found.new
+        summary.warnings = summary.warnings + found.warnings + kept
         summary.findings_checked = found.checked
         if telemetry is not None:
             summary.report = telemetry.report(

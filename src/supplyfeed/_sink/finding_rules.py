@@ -36,6 +36,7 @@ __all__ = [
     "live_findings",
     "matches",
     "run_clause",
+    "unit_findings",
 ]
 
 # A stock or order quantity above this is a decoding or keying error, not stock.
@@ -103,6 +104,15 @@ async def live_findings(
     found += await _container_rows(reader, filters, run_id)
     found += await _identifier_rows(reader, filters, run_id)
     found += await _missing_part_rows(reader, filters, run_id)
+    return sorted((f for f in found if matches(f, filters)), key=_order)
+
+
+async def unit_findings(
+    reader: Reader, filters: Filters, units: Sequence[UnitConversion]
+) -> list[Finding]:
+    """The one rule a run cannot check, as :func:`live_findings` has it: units the feeds
+    file's ``uom:`` tables (which the run does not carry) never name."""
+    found = await _unknown_unit_rows(reader, filters, units, None)
     return sorted((f for f in found if matches(f, filters)), key=_order)
 
 

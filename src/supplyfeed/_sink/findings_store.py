@@ -13,7 +13,11 @@ database: every row is this run's, and the whole check would read the same rows,
 missing-part rule's history at 10x the cost); otherwise it checks the whole database:
 the first run after an upgrade that added the rules, a run after one that crashed, or
 after one whose check failed. Either way the run then says it left the database checked.
-``reconcile`` shows the stored findings and the live ones together, each once.
+``reconcile`` shows the stored findings and the live ones together, each once. When the
+latest run left the database checked, the live ones are only what a run cannot check (the
+``unknown_uom`` rule, with ``--feeds``): every other rule has already stored its findings
+for every row, and checking them again read the whole database (0.75 s of a 2.7 s
+answer at 5M inventory rows).
 
 The ``unknown_uom`` rule needs the feeds file's ``uom:`` tables, which the run does not
 carry: ``reconcile --feeds F`` checks it live with F's tables.
@@ -31,10 +35,17 @@ import orjson
 
 from .._config import UnitConversion
 from .._exceptions import ConfigError, SinkError
-from .finding_rules import Finding, live_findings
+from .finding_rules import Finding, live_findings, unit_findings
 from .reconcile_query import Filters, Reader, open_reader, where_clause
 
-__all__ = ["RecordedFindings", "finding_rows", "record_findings", "stored_findings"]
+__all__ = [
+    "RecordedFindings",
+    "checkable",
+    "database_checked",
+    "finding_rows",
+    "record_findings",
+    "stored_findings",
+]
 
 _log = logging.getLogger("supplyfeed.findings")
 
@@ -58,7 +69,7 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     which rows) and store what is new. A database that is not SQL (``memory://``, a
     SQLite ``:memory:`` only the sink's connection sees) has nothing to check; a failure
     is a warning of the run, not a lost run."""
-    if not _checkable(url):
+    if not checkable(url):
         return RecordedFindings()
     try:
         reader = await open_reader(url, write=True)
@@ -76,6 +87,7 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
 _WROTE: Final = "SELECT 1 AS wrote FROM sf_documents WHERE run_id = ? LIMIT 1"
 _OTHERS_WROTE: Final = "SELECT 1 AS wrote FROM sf_documents WHERE run_id <> ? LIMIT 1"
 _PREVIOUS: Final = "SELECT summary FROM sf_runs WHERE run_id <> ? ORDER BY started_at DESC LIMIT 1"
+_LATEST: Final = "SELECT summary FROM sf_runs ORDER BY started_at DESC LIMIT 1"
 
 
 async def _check(reader: Reader, run_id: str) -> tuple[int, Scope]:
@@ -100,16 +112,27 @@ async def _alone(reader: Reader, run_id: str) -> bool:
 
 async def _previous_checked(reader: Reader, run_id: str) -> bool:
     """Whether the run before this one left the database checked (its summary says so)."""
-    previous = await reader.fetch(_PREVIOUS, [run_id])
-    if not previous:
+    return _left_checked(await reader.fetch(_PREVIOUS, [run_id]))
+
+
+async def database_checked(reader: Reader) -> bool:
+    """Whether the latest run left the database checked: no row has been written since
+    that the run-end check has not seen (a run under way, or one that crashed, is the
+    latest and says nothing)."""
+    return _left_checked(await reader.fetch(_LATEST, []))
+
+
+def _left_checked(runs: list[dict[str, Any]]) -> bool:
+    if not runs:
         return False
-    summary = previous[0]["summary"]
+    summary = runs[0]["summary"]
     if isinstance(summary, str | bytes):
         summary = orjson.loads(summary)
     return isinstance(summary, dict) and summary.get("findings_checked") is True
 
 
-def _checkable(url: str) -> bool:
+def checkable(url: str) -> bool:
+    """Whether ``url`` is a SQL database that other connections see."""
     if url.startswith(("postgresql:", "postgres:")):
         return True
     return url.startswith("sqlite:") and not url.endswith(":memory:")
@@ -162,6 +185,10 @@ async def finding_rows(
     """``rule, severity, supplier_id, document, detail`` of the stored findings and the
     live ones, each key once (the stored wording first: it says what was found when), in
     key order."""
-    merged = {f.key: f for f in await live_findings(reader, filters, units)}
+    if await database_checked(reader):
+        live = await unit_findings(reader, filters, units)
+    else:
+        live = await live_findings(reader, filters, units)
+    merged = {f.key: f for f in live}
     merged.update({f.key: f for f in await stored_findings(reader, filters)})
     return [merged[k].public() for k in sorted(merged)]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, Final, Protocol
@@ -36,7 +37,9 @@ from typing import Any, BinaryIO, Final, Protocol
 import msgspec
 
 from .._config import UnitConversion
-from .findings_store import finding_rows
+from .._exceptions import ConfigError, SinkError
+from .findings_store import checkable, finding_rows
+from .position_json import TABLE as KEPT_POSITIONS
 from .reconcile_query import (
     Filters,
     Query,
@@ -45,6 +48,7 @@ from .reconcile_query import (
     in_transit_sql,
     open_reader,
     partition_position_sql,
+    partition_rows,
     stale_partition_rows,
     total_sql,
 )
@@ -54,6 +58,8 @@ __all__ = [
     "SECTION_ORDER",
     "JsonOptions",
     "json_rows",
+    "refresh_position_json",
+    "refresh_positions",
     "section_queries",
     "write_json",
 ]
@@ -75,6 +81,8 @@ class JsonOptions(Protocol):
     @property
     def sections(self) -> frozenset[str]: ...
 
+
+_log = logging.getLogger("supplyfeed.reconcile")
 
 # Every section of the answer, in the order of the JSON's keys: the large ones (written
 # by the database) first, then the small ones (worded in Python).
@@ -151,7 +159,7 @@ def json_rows(dialect: str, section: str) -> Callable[[str], str]:
 def section_queries(dialect: str, options: JsonOptions) -> list[tuple[str, Query]]:
     """The large sections, each as one statement whose rows are chunks of its JSON."""
     filters = options.filters
-    positions = partition_position_sql(filters, json_rows(dialect, "positions"))
+    positions = partition_position_sql(filters, json_rows(dialect, "positions"), KEPT_POSITIONS)
     rest = {
         "totals": total_sql(filters, options.units),
         "in_transit": in_transit_sql(filters, options.now.date(), options.in_transit_days),
@@ -246,3 +254,48 @@ async def _cancelled(tasks: Sequence[asyncio.Task[bytes]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+# -- the positions kept at a run's end (position_json.py) -------------------------------
+
+_KEPT_KEY: Final = (
+    "c.supplier_id = l.supplier_id AND c.warehouse_id = l.warehouse_id AND c.as_of = l.as_of"
+)
+# Chunks of a snapshot that is no longer the latest of its warehouse (all of the newer
+# one's rows were dropped): never read, so not kept.
+_KEPT_OBSOLETE: Final = (
+    f"DELETE FROM {KEPT_POSITIONS} WHERE NOT EXISTS (SELECT 1 FROM inventory_latest l "
+    f"WHERE {_KEPT_KEY.replace('c.', f'{KEPT_POSITIONS}.')})"
+)
+
+
+async def refresh_positions(url: str) -> list[str]:
+    """Keep the chunks of the database at ``url`` up to date at the end of a run
+    (``Runner.run``); the run's warnings. A database that is not SQL has none to keep,
+    and a failure is a warning (``reconcile`` spells what is missing itself)."""
+    if not checkable(url):
+        return []
+    try:
+        reader = await open_reader(url, write=True)
+        try:
+            await refresh_position_json(reader)
+        finally:
+            await reader.close()
+    except (SinkError, ConfigError) as exc:
+        message = f"current positions not kept for reconcile: {exc}"
+        _log.warning(message)
+        return [message]
+    return []
+
+
+async def refresh_position_json(reader: Reader) -> int:
+    """Write the chunk of every latest snapshot that has none (those the run changed);
+    the number written. ``reader`` may write (``open_reader(url, write=True)``)."""
+    spelled = json_rows(reader.dialect, "positions")(partition_rows(""))
+    missing = (
+        f"INSERT INTO {KEPT_POSITIONS} (supplier_id, warehouse_id, as_of, json) "
+        f"SELECT l.supplier_id, l.warehouse_id, l.as_of, ({spelled}) FROM inventory_latest l "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {KEPT_POSITIONS} c WHERE {_KEPT_KEY})"
+    )
+    await reader.execute_many(_KEPT_OBSOLETE, [[]])
+    return await reader.execute_many(missing, [[]])

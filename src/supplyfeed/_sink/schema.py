@@ -33,6 +33,7 @@ from .._models import (
     ShipNotice,
     document_key,
 )
+from .position_json import position_json_statements
 from .views import view_statements
 
 __all__ = [
@@ -291,7 +292,10 @@ def create_statements(dialect: str) -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` for every table, rendered for ``dialect``, then the
     secondary indexes and the operator's views (``views.py``)."""
     tables = (_create(t, dialect) for t in TABLES.values())
-    return [*tables, *INDEXES, *view_statements(dialect)]
+    # The kept positions before the views: SQLite makes the views again at every open, so
+    # they stay last in sqlite_master and a reopened database dumps as it did.
+    kept = position_json_statements(dialect)
+    return [*tables, *INDEXES, *kept, *view_statements(dialect)]
 
 
 # Secondary indexes, the same text in both dialects. Open letters are looked up by

@@ -202,3 +202,23 @@ async def test_reconcile_shows_the_stored_findings_of_a_checked_database_and_che
     assert is_checked
     assert [f.rule for f in with_units].count("unknown_uom") == 3  # W01, W02, W03
     assert len(with_units) == len(found) + 3
+
+
+async def test_the_rules_checked_in_two_halves_find_what_one_connection_finds(
+    sink: Sink, sink_url: Callable[[], str]
+) -> None:
+    """``beside``: the run-end check's second connection. The same findings, in the same
+    order, for the whole database and for each run."""
+    url = sink_url()
+    await load_run_a(sink)
+    await load_run_b(sink)
+    reader, beside = await open_reader(url), await open_reader(url)
+    try:
+        for run_id in (None, "run-a", "run-b"):
+            alone = await live_findings(reader, Filters(), run_id=run_id)
+            halves = await live_findings(reader, Filters(), run_id=run_id, beside=beside)
+            assert halves == alone, run_id
+            assert len(alone) == {None: 5, "run-a": 3, "run-b": 3}[run_id]  # PO-1 in both
+    finally:
+        await reader.close()
+        await beside.close()

@@ -76,7 +76,11 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     except (SinkError, ConfigError) as exc:
         return _failed(exc)
     try:
-        new, scope = await _check(reader, run_id)
+        beside = await open_reader(url)  # the rules in two halves at once
+        try:
+            new, scope = await _check(reader, run_id, beside)
+        finally:
+            await beside.close()
         return RecordedFindings(new, checked=True, scope=scope)
     except SinkError as exc:
         return _failed(exc)
@@ -90,7 +94,7 @@ _PREVIOUS: Final = "SELECT summary FROM sf_runs WHERE run_id <> ? ORDER BY start
 _LATEST: Final = "SELECT summary FROM sf_runs ORDER BY started_at DESC LIMIT 1"
 
 
-async def _check(reader: Reader, run_id: str) -> tuple[int, Scope]:
+async def _check(reader: Reader, run_id: str, beside: Reader) -> tuple[int, Scope]:
     """Check the rules and store what is new; the findings added, and what was read.
     Only the rows this run wrote after a checked run, or when no other run wrote any
     (none if it wrote no document: every row a rule reads comes with one, whose
@@ -98,10 +102,11 @@ async def _check(reader: Reader, run_id: str) -> tuple[int, Scope]:
     the run that wrote it first); else the whole database."""
     run_scoped = await _previous_checked(reader, run_id) or await _alone(reader, run_id)
     if not run_scoped:
-        return await _insert(reader, await live_findings(reader, Filters()), run_id), "database"
+        found = await live_findings(reader, Filters(), beside=beside)
+        return await _insert(reader, found, run_id), "database"
     if not await reader.fetch(_WROTE, [run_id]):
         return 0, "run"
-    found = await live_findings(reader, Filters(), run_id=run_id)
+    found = await live_findings(reader, Filters(), run_id=run_id, beside=beside)
     return await _insert(reader, found, run_id), "run"
 
 

@@ -32,7 +32,7 @@ from supplyfeed._sink.reconcile_query import Filters, open_reader
 
 from ..sink.helpers import unit
 from ..supplier.helpers import QUICK
-from .helpers import T1, T2, part
+from .helpers import T1, T2, part, view
 
 START = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 
@@ -258,11 +258,7 @@ async def test_each_run_counts_the_findings_it_added(
 
 
 async def partitions(url: str, table: str) -> list[tuple[str, str, str]]:
-    reader = await open_reader(url)
-    try:
-        rows = await reader.fetch(f"SELECT supplier_id, warehouse_id, as_of FROM {table}", [])
-    finally:
-        await reader.close()
+    rows = await view(url, table)
     return sorted((r["supplier_id"], r["warehouse_id"], str(r["as_of"])) for r in rows)
 
 

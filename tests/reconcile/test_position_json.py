@@ -18,7 +18,7 @@ from supplyfeed._sink.base import Sink
 from supplyfeed._sink.reconcile_json import refresh_position_json, refresh_positions, write_json
 from supplyfeed._sink.reconcile_query import Filters, open_reader
 
-from .helpers import deliver, part
+from .helpers import deliver, part, view
 from .test_views import STEPS, model
 
 STALE = 5  # STEPS[4]: "a late older version: stale"
@@ -40,11 +40,7 @@ def current(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[Any, str]
 
 async def kept(url: str) -> dict[str, str]:
     """Each kept chunk's warehouse and as_of."""
-    reader = await open_reader(url)
-    try:
-        rows = await reader.fetch("SELECT warehouse_id, as_of FROM sf_position_json", [])
-    finally:
-        await reader.close()
+    rows = await view(url, "sf_position_json")
     return {r["warehouse_id"]: str(r["as_of"])[:19].replace(" ", "T") for r in rows}
 
 

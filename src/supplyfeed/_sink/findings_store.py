@@ -76,11 +76,7 @@ async def record_findings(url: str, run_id: str) -> RecordedFindings:
     except (SinkError, ConfigError) as exc:
         return _failed(exc)
     try:
-        beside = await open_reader(url)  # the rules in two halves at once
-        try:
-            new, scope = await _check(reader, run_id, beside)
-        finally:
-            await beside.close()
+        new, scope = await _check(reader, run_id, url)
         return RecordedFindings(new, checked=True, scope=scope)
     except SinkError as exc:
         return _failed(exc)
@@ -94,7 +90,7 @@ _PREVIOUS: Final = "SELECT summary FROM sf_runs WHERE run_id <> ? ORDER BY start
 _LATEST: Final = "SELECT summary FROM sf_runs ORDER BY started_at DESC LIMIT 1"
 
 
-async def _check(reader: Reader, run_id: str, beside: Reader) -> tuple[int, Scope]:
+async def _check(reader: Reader, run_id: str, url: str) -> tuple[int, Scope]:
     """Check the rules and store what is new; the findings added, and what was read.
     Only the rows this run wrote after a checked run, or when no other run wrote any
     (none if it wrote no document: every row a rule reads comes with one, whose
@@ -102,12 +98,20 @@ async def _check(reader: Reader, run_id: str, beside: Reader) -> tuple[int, Scop
     the run that wrote it first); else the whole database."""
     run_scoped = await _previous_checked(reader, run_id) or await _alone(reader, run_id)
     if not run_scoped:
-        found = await live_findings(reader, Filters(), beside=beside)
-        return await _insert(reader, found, run_id), "database"
+        return await _insert(reader, await _live(reader, url, None), run_id), "database"
     if not await reader.fetch(_WROTE, [run_id]):
         return 0, "run"
-    found = await live_findings(reader, Filters(), run_id=run_id, beside=beside)
-    return await _insert(reader, found, run_id), "run"
+    return await _insert(reader, await _live(reader, url, run_id), run_id), "run"
+
+
+async def _live(reader: Reader, url: str, run_id: str | None) -> list[Finding]:
+    """The rules checked in two halves at once, on ``reader`` and on a second connection
+    opened for it (only when a check runs: a re-poll that wrote nothing opens none)."""
+    beside = await open_reader(url)
+    try:
+        return await live_findings(reader, Filters(), run_id=run_id, beside=beside)
+    finally:
+        await beside.close()
 
 
 async def _alone(reader: Reader, run_id: str) -> bool:

@@ -52,6 +52,7 @@ from .reconcile_query import (
     stale_partition_rows,
     total_sql,
 )
+from .views import current_of
 
 __all__ = [
     "SECTION_COLUMNS",
@@ -258,14 +259,11 @@ async def _cancelled(tasks: Sequence[asyncio.Task[bytes]]) -> None:
 
 # -- the positions kept at a run's end (position_json.py) -------------------------------
 
-_KEPT_KEY: Final = (
-    "c.supplier_id = l.supplier_id AND c.warehouse_id = l.warehouse_id AND c.as_of = l.as_of"
-)
 # Chunks of a snapshot that is no longer the latest of its warehouse (all of the newer
 # one's rows were dropped): never read, so not kept.
 _KEPT_OBSOLETE: Final = (
     f"DELETE FROM {KEPT_POSITIONS} WHERE NOT EXISTS (SELECT 1 FROM inventory_latest l "
-    f"WHERE {_KEPT_KEY.replace('c.', f'{KEPT_POSITIONS}.')})"
+    f"WHERE {current_of('l', KEPT_POSITIONS)})"
 )
 
 
@@ -295,7 +293,7 @@ async def refresh_position_json(reader: Reader) -> int:
     missing = (
         f"INSERT INTO {KEPT_POSITIONS} (supplier_id, warehouse_id, as_of, json) "
         f"SELECT l.supplier_id, l.warehouse_id, l.as_of, ({spelled}) FROM inventory_latest l "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {KEPT_POSITIONS} c WHERE {_KEPT_KEY})"
+        f"WHERE NOT EXISTS (SELECT 1 FROM {KEPT_POSITIONS} c WHERE {current_of('l', 'c')})"
     )
     await reader.execute_many(_KEPT_OBSOLETE, [[]])
     return await reader.execute_many(missing, [[]])

@@ -303,10 +303,7 @@ def partition_position_sql(
     value, join = f"({aggregate(partition_rows(sku))})", ""
     if kept is not None and filters.sku is None:
         value = f"coalesce(c.json, {value})"
-        join = (
-            f" LEFT JOIN {kept} c ON c.supplier_id = l.supplier_id "
-            "AND c.warehouse_id = l.warehouse_id AND c.as_of = l.as_of"
-        )
+        join = f" LEFT JOIN {kept} c ON {current_of('l', 'c')}"
     sql = (
         f"SELECT {value} FROM inventory_latest l{join}{where} "
         "ORDER BY l.supplier_id, l.warehouse_id"

@@ -290,7 +290,8 @@ def add_column_statement(table: str, column: str, dialect: str) -> str:
 
 def create_statements(dialect: str) -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` for every table, rendered for ``dialect``, then the
-    secondary indexes and the operator's views (``views.py``)."""
+    secondary indexes, the kept positions' table and triggers (``position_json.py``) and
+    the operator's views (``views.py``)."""
     tables = (_create(t, dialect) for t in TABLES.values())
     # The kept positions before the views: SQLite makes the views again at every open, so
     # they stay last in sqlite_master and a reopened database dumps as it did.

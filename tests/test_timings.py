@@ -15,15 +15,15 @@ from .threaded_fleet import served_feeds
 def test_phases_are_consecutive_and_add_up() -> None:
     now = [100.0]
     timer = PhaseTimer(started=99.5, clock=lambda: now[0])
-    for phase, seconds in zip(PHASES, (0.5, 0.25, 2.0, 0.125, 0.125), strict=True):
+    for phase, seconds in zip(PHASES, (0.5, 0.25, 2.0, 0.125, 0.25, 0.125), strict=True):
         timer.mark(phase)
         now[0] += seconds
     assert timer.seconds == {"start": 0.5, "plan": 0.5, "fetch": 0.25, "drain": 2.0,
-                             "report": 0.125}  # fmt: skip
-    assert timer.total == pytest.approx(3.375)
+                             "checks": 0.125, "report": 0.25}  # fmt: skip
+    assert timer.total == pytest.approx(3.625)
     lines = timer.lines()
     assert [line.split()[0] for line in lines] == ["phase", *PHASES, "total"]
-    assert lines[-1].split()[1] == "3.375"
+    assert lines[-1].split()[1] == "3.625"
 
 
 def test_run_timings_prints_every_phase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -310,7 +310,7 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timings", action="store_true",
         help="print on stderr where the process's time went: start, plan, fetch, drain, "
-        "report",
+        "checks, report",
     )  # fmt: skip
     p.add_argument(
         "--profile-memory", action="store_true",

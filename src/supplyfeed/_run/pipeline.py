@@ -187,6 +187,7 @@ class Runner:
             )
         status = "interrupted" if self._interrupted else "finished"
         await self.sink.finish_run(self.run_id, status, summary.to_dict())
+        self._mark("checks")
         return summary
 
     async def run_part(self) -> None:

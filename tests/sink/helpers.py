@@ -119,3 +119,25 @@ def check_exactly(rows: list[dict[str, Any]], expected: Iterable[str], field: st
     duplicated = {k: n for k, n in got.items() if n > 1}
     unexpected = got - want
     assert (dict(lost), duplicated, dict(unexpected)) == ({}, {}, {})
+
+
+async def forget_schema_mark(url: str) -> None:
+    """Make a database look set up by another build of supplyfeed, as the tests that
+    fake an older or newer database need: without this build's DDL mark
+    (``schema.ddl_fingerprint``), its next open runs the DDL and its checks again."""
+    if url.startswith("sqlite"):
+        import sqlite3
+        from contextlib import closing
+
+        from supplyfeed._sink.sqlite import sqlite_path
+
+        with closing(sqlite3.connect(sqlite_path(url))) as lite:
+            lite.execute("PRAGMA user_version = 0")
+        return
+    import asyncpg
+
+    pg = await asyncpg.connect(url)
+    try:
+        await pg.execute("COMMENT ON TABLE sf_schema_version IS NULL")
+    finally:
+        await pg.close()

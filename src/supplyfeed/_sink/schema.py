@@ -57,6 +57,7 @@ __all__ = [
     "codes_text",
     "content_hash",
     "create_statements",
+    "ddl_fingerprint",
     "doc_key_text",
     "doc_spec",
     "header_rows",
@@ -297,6 +298,19 @@ def create_statements(dialect: str) -> list[str]:
     # they stay last in sqlite_master and a reopened database dumps as it did.
     kept = position_json_statements(dialect)
     return [*tables, *INDEXES, *kept, *view_statements(dialect)]
+
+
+def ddl_fingerprint(statements: Iterable[str]) -> int:
+    """A digest (31 bits, never 0) of the schema version and the DDL a sink runs at open.
+
+    A sink stores it once that DDL has run (SQLite's ``user_version``, a comment on
+    PostgreSQL's ``sf_schema_version``) and skips the DDL at an open that finds its own
+    digest there: the schema is written only when it changed (issue 17), not at every
+    15-minute re-poll. Any change to a table, index, view or trigger changes the digest,
+    so a database made by another build is brought up to date as before."""
+    text = "\n".join((str(SCHEMA_VERSION), *statements)).encode()
+    digest = int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
+    return digest or 1
 
 
 # Secondary indexes, the same text in both dialects. Open letters are looked up by

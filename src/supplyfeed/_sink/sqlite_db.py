@@ -59,6 +59,7 @@ from .schema import (
     TRACED_TABLES,
     add_column_statement,
     create_statements,
+    ddl_fingerprint,
 )
 from .semantics import (
     DEAD_LETTER_INLINE_MAX,
@@ -161,14 +162,17 @@ class Database:
         self._migrate(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        """The schema, written only when the database's ``user_version`` is not this
+        build's DDL fingerprint (``schema.ddl_fingerprint``): a file a run of this build
+        already set up is opened without a single DDL statement."""
+        if conn.execute("PRAGMA user_version").fetchone()[0] == _DDL_FINGERPRINT:
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._refuse_older_schema(conn)
-            for statement in create_statements("sqlite"):
+            for statement in _DDL:
                 conn.execute(statement)
             _add_columns(conn)
-            for statement in (CREATE_HTTP_CACHE, *CREATE_FEED_STATE):
-                conn.execute(statement)
             found = conn.execute("SELECT max(version) FROM sf_schema_version").fetchone()[0]
             if found is not None and found > SCHEMA_VERSION:
                 raise SinkError(
@@ -179,6 +183,7 @@ class Database:
                 conn.execute(
                     "INSERT INTO sf_schema_version VALUES (?, ?)", (SCHEMA_VERSION, _now())
                 )
+            conn.execute(f"PRAGMA user_version = {_DDL_FINGERPRINT}")  # in the transaction
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -427,6 +432,12 @@ class Database:
             (letter.run_id, letter.endpoint_key),
         ).fetchone()
         return replay_unit(letter, None if row is None else record_from_row(row), documents)
+
+
+_DDL: Final = (*create_statements("sqlite"), CREATE_HTTP_CACHE, *CREATE_FEED_STATE)
+_DDL_FINGERPRINT: Final = ddl_fingerprint(
+    (*_DDL, *(add_column_statement(t, c, "sqlite") for t, c in ADDED_COLUMNS))
+)
 
 
 def _add_columns(conn: sqlite3.Connection) -> None:

@@ -9,6 +9,12 @@ cron job sees).
   included), hedging off (``hedge: false``), and (d) the same with hedging on.
 - (e) dlt (optional extra ``peers``) loading the same fleet into DuckDB with merge on
   the natural key, 50 threads; skipped with a message when dlt is not installed.
+- (f) with ``--backoff-initial S`` only: (d) with that ``backoff_initial`` (default 1.0 s),
+  to show how much of the tail is the backoff before a retry.
+
+supplyfeed runs with ``--timings``; the notes give, besides the process wall minus the
+run's own wall, its start-up (process birth to the run's first step), its run-end checks
+and its teardown (closing and printing), medians.
 
 Workloads: ``faults`` (500 x 20, 20% of the usual fault mix), ``hang_once`` (500 x 20,
 20% faults of which 3 points hang on their first request only, and none hang for good)
@@ -38,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from supplyfeed._run.timings import PHASES
 from supplyfeed.sim.faults import DEFAULT_FAULT_MIX
 
 
@@ -75,6 +82,7 @@ A, B, C, D, E = (
     "(d) supplyfeed, hedging",
     "(e) dlt -> DuckDB",
 )
+F = "(f) supplyfeed, hedging, backoff_initial={}"
 HAS_DLT = importlib.util.find_spec("dlt") is not None
 
 
@@ -86,6 +94,7 @@ class Result:
     run_wall: float | None = None  # supplyfeed's own run, as its summary says
     requests: int = 0  # supplyfeed: requests sent, hedges included
     hedges: int = 0
+    phases: dict[str, float] | None = None  # supplyfeed: run --timings
 
 
 class Fleet:
@@ -124,33 +133,43 @@ class Fleet:
         self.dir.cleanup()
 
 
-def _timed(args: list[str]) -> tuple[float, str]:
+def _timed(args: list[str]) -> tuple[float, str, str]:
     t0 = time.monotonic()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     wall = time.monotonic() - t0
     if done.returncode not in (0, 1):  # 1: a run that finished with failed endpoints
         raise RuntimeError(f"{args[:3]} exited {done.returncode}: {done.stderr[-2000:]}")
-    return wall, done.stdout
+    return wall, done.stdout, done.stderr
+
+
+def _phases(stderr: str) -> dict[str, float]:
+    """The table ``run --timings`` prints on stderr: phase -> seconds."""
+    rows = (line.split() for line in stderr.splitlines())
+    return {r[0]: float(r[1]) for r in rows if len(r) == 3 and r[0] in PHASES}
 
 
 def peer(kind: str, fleet_file: Path, w: Workload) -> Result:
-    wall, out = _timed(
+    wall, out, _ = _timed(
         [sys.executable, "-m", "bench.fetch_clients", kind, str(fleet_file), str(w.timeout)]
     )
     data = json.loads(out.strip().splitlines()[-1])
     return Result(wall, data["ok"], data["records"])
 
 
-def supplyfeed_run(fleet: dict[str, Any], w: Workload, *, hedge: bool) -> Result:
+def supplyfeed_run(
+    fleet: dict[str, Any], w: Workload, *, hedge: bool, backoff_initial: float | None = None
+) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         doc = dict(fleet["feeds"])
         doc["sink"] = f"sqlite:///{db}"
         doc["defaults"] = {"timeout_seconds": w.timeout, "read_timeout": w.timeout, "hedge": hedge}
+        if backoff_initial is not None:
+            doc["defaults"]["backoff_initial"] = backoff_initial
         feeds = Path(tmp) / "feeds.yaml"
         feeds.write_text(yaml.safe_dump(doc))
         exe = str(Path(sys.executable).with_name("supplyfeed"))
-        wall, out = _timed([exe, "run", str(feeds), "--quiet", "--json"])
+        wall, out, err = _timed([exe, "run", str(feeds), "--quiet", "--json", "--timings"])
         summary = json.loads(out.strip().splitlines()[-1])
         with sqlite3.connect(db) as conn:
             records = sum(
@@ -168,12 +187,13 @@ def supplyfeed_run(fleet: dict[str, Any], w: Workload, *, hedge: bool) -> Result
         summary["outcomes"].get("loaded", 0),
         records,
         run_wall=summary["wall_seconds"],
+        phases=_phases(err),
         requests=len(on_wire),
         hedges=sum(1 for a in on_wire if a.get("hedge") is True),
     )
 
 
-def _impls(w: Workload) -> dict[str, Any]:
+def _impls(w: Workload, backoff_initial: float | None) -> dict[str, Any]:
     impls: dict[str, Any] = {
         A: lambda fleet, path: peer("bare", path, w),
         B: lambda fleet, path: peer("guide", path, w),
@@ -182,11 +202,17 @@ def _impls(w: Workload) -> dict[str, Any]:
     }
     if HAS_DLT:
         impls[E] = lambda fleet, path: peer("dlt", path, w)
+    if backoff_initial is not None:
+        impls[F.format(backoff_initial)] = lambda fleet, path: supplyfeed_run(
+            fleet, w, hedge=True, backoff_initial=backoff_initial
+        )
     return impls
 
 
-def run_workload(w: Workload, repeat: int) -> tuple[list[list[str]], list[str]]:
-    impls = _impls(w)
+def run_workload(
+    w: Workload, repeat: int, backoff_initial: float | None = None
+) -> tuple[list[list[str]], list[str]]:
+    impls = _impls(w, backoff_initial)
     results: dict[str, list[Result]] = {name: [] for name in impls}
     recoverable = 0
     for r in range(repeat):
@@ -209,7 +235,7 @@ def _row(
     hedged = [x for x in rs if x.requests]
     share = (
         f"{statistics.median(100 * x.hedges / x.requests for x in hedged):.1f}%"
-        if hedged and name == D
+        if hedged and (name == D or name.startswith("(f)"))
         else "-"
     )
     return [
@@ -225,14 +251,30 @@ def _notes(w: Workload, results: dict[str, list[Result]], medians: dict[str, flo
     for name in (C, D):
         outside = [x.wall - x.run_wall for x in results[name] if x.run_wall is not None]
         notes.append(
-            f"{w.name}: {name}: process wall minus the run's own wall (start-up and "
-            f"teardown): median {statistics.median(outside):.2f} s"
+            f"{w.name}: {name}: process wall minus the run's own wall: median "
+            f"{statistics.median(outside):.2f} s; " + _phase_medians(results[name])
         )
     if E in medians:
-        notes.append(f"{w.name}: (d) is {medians[E] / medians[D]:.1f}x faster than (e) dlt")
+        for name in [n for n in medians if n == D or n.startswith("(f)")]:
+            notes.append(
+                f"{w.name}: {name[:3]} is {medians[E] / medians[name]:.1f}x faster than (e) dlt"
+            )
     else:
         notes.append(f"{w.name}: (e) dlt skipped: not installed (pip install -e '.[peers]')")
     return notes
+
+
+def _phase_medians(rs: list[Result]) -> str:
+    """Start-up, the run-end checks and teardown (``run --timings``), medians."""
+    timed = [x.phases for x in rs if x.phases]
+    if not timed:
+        return "no --timings"
+    parts = [
+        f"{label} {statistics.median(p.get(phase, 0.0) for p in timed):.2f} s"
+        for label, phase in (("start-up", "start"), ("checks", "checks"), ("teardown", "report"))
+    ]
+    both = statistics.median(p.get("start", 0.0) + p.get("report", 0.0) for p in timed)
+    return ", ".join(parts) + f"; start-up + teardown {both:.2f} s"
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -247,11 +289,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench fetch")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    p.add_argument(
+        "--backoff-initial", type=float, default=None, metavar="S",
+        help="also run (d) with this backoff_initial (row (f))",
+    )  # fmt: skip
     args = p.parse_args(argv)
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
     load = os.getloadavg()[0]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.1f} at start")
-    results = [run_workload(WORKLOADS[n], args.repeat) for n in names]
+    results = [run_workload(WORKLOADS[n], args.repeat, args.backoff_initial) for n in names]
     print_table([row for rows, _ in results for row in rows])
     for _, notes in results:
         print("\n".join(notes))

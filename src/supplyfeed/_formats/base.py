@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from .._config import FieldMapping
 from .._models import DocKind, Document
+from .._pickling import field_getter
 from .body import Body
 
 FastPaths: TypeAlias = Literal["all", "segments", "items", "none"]
@@ -42,6 +43,12 @@ class DecodeContext:
     def warn(self, message: str) -> None:
         """Record a non-fatal finding (for example an envelope count mismatch under 'warn')."""
         self.warnings.append(message)
+
+    def __reduce__(self) -> tuple[type[DecodeContext], tuple[Any, ...]]:  # _pickling.py
+        return (DecodeContext, _CONTEXT_FIELDS(self))
+
+
+_CONTEXT_FIELDS: Final = field_getter(DecodeContext)
 
 
 Decoder: TypeAlias = Callable[[Body, DecodeContext], Iterator[Document]]

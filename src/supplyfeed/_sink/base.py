@@ -31,12 +31,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from .._config import FieldMapping
 from .._fetch.conditional import Validators
 from .._formats.body import Body
 from .._models import DocKind, Document
+from .._pickling import field_getter
 from .feed_state import PageMark
 
 __all__ = [
@@ -74,6 +75,9 @@ class Endpoint:
     kind: DocKind
     format: str
     url: str  # redacted: never contains a secret
+
+    def __reduce__(self) -> tuple[type[Endpoint], tuple[Any, ...]]:  # _pickling.py
+        return (Endpoint, _ENDPOINT_FIELDS(self))
 
     @property
     def source(self) -> str:
@@ -142,6 +146,13 @@ class EndpointRecord:
     # The conflicts this payload met while loading, for the run's log (sf_conflicts keeps
     # them); not read back from the ledger.
     conflicts: list[Conflict] = field(default_factory=list)
+
+    def __reduce__(self) -> tuple[type[EndpointRecord], tuple[Any, ...]]:  # _pickling.py
+        return (EndpointRecord, _RECORD_FIELDS(self))
+
+
+_ENDPOINT_FIELDS: Final = field_getter(Endpoint)
+_RECORD_FIELDS: Final = field_getter(EndpointRecord)
 
 
 @dataclass(slots=True)

@@ -39,3 +39,28 @@ def test_importing_the_module_does_not_read_the_environment() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "''"
+
+
+def test_a_sigterm_point_signals_the_process_once() -> None:
+    """``name=sigterm:N``: the Nth pass sends this process a SIGTERM (a stand-in for an
+    operator's stop at that moment); here a handler counts it."""
+    code = (
+        "import signal\n"
+        "from supplyfeed._failpoints import arm, failpoint\n"
+        "seen = []\n"
+        "signal.signal(signal.SIGTERM, lambda *_: seen.append(1))\n"
+        "arm('run_modules=sigterm:2')\n"
+        "for _ in range(4):\n"
+        "    failpoint('run_modules')\n"
+        "print(len(seen))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "1"
+
+
+def test_an_unknown_failpoint_action_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown action 'explode'"):
+        arm("fetch=explode:1")
+    arm("")

@@ -6,7 +6,8 @@ the 3rd time it passes ``after_fetch``, or the 1st time it passes ``after_commit
 the CLI reads that variable, and passes it to :func:`arm`; the SQLite worker process is
 armed by its parent (:func:`armed_spec`).
 ``fetch=raise:2`` instead raises :class:`FailpointError` (a stand-in for a bug) the 2nd
-time it passes ``fetch``; a point fires once. Unset (always, in production),
+time it passes ``fetch``, and ``run_modules=sigterm:1`` sends the process a SIGTERM (an
+operator's stop at that exact moment); a point fires once. Unset (always, in production),
 :func:`failpoint` is one dict lookup on an empty dict.
 
 Points: ``fetch`` (an endpoint's fetch starts), ``after_fetch`` (a body is fetched,
@@ -32,16 +33,21 @@ class FailpointError(RuntimeError):
     """Raised by an armed ``name=raise:N`` point: an unexpected error, as a bug would be."""
 
 
-def _parse(spec: str) -> dict[str, tuple[bool, int]]:
-    points: dict[str, tuple[bool, int]] = {}
+_ACTIONS = ("raise", "sigterm")  # else SIGKILL
+
+
+def _parse(spec: str) -> dict[str, tuple[str, int]]:
+    points: dict[str, tuple[str, int]] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, count = item.partition("=")
-        raises = count.startswith("raise:")
-        points[name] = (raises, int(count.removeprefix("raise:") or "1"))
+        action, _, times = count.rpartition(":")
+        if action and action not in _ACTIONS:
+            raise ValueError(f"failpoint {name}: unknown action {action!r}")
+        points[name] = (action or "kill", int(times or "1"))
     return points
 
 
-_armed: dict[str, tuple[bool, int]] = {}
+_armed: dict[str, tuple[str, int]] = {}
 _spec = ""  # as armed, for worker processes (they count on their own, from the start)
 KILL_PARENT = False  # set in worker processes: the crash takes the whole program down
 
@@ -60,16 +66,20 @@ def armed_spec() -> str:
 
 
 def failpoint(name: str) -> None:
-    """SIGKILL this process (or raise) when the armed count for ``name`` runs out."""
+    """SIGKILL this process (or raise, or SIGTERM it) when the armed count for ``name``
+    runs out."""
     if not _armed or name not in _armed:
         return
-    raises, left = _armed[name]
+    action, left = _armed[name]
     if left > 1:
-        _armed[name] = (raises, left - 1)
+        _armed[name] = (action, left - 1)
         return
     del _armed[name]
-    if raises:
+    if action == "raise":
         raise FailpointError(f"failpoint {name}")
+    if action == "sigterm":
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     if KILL_PARENT:
         os.kill(os.getppid(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)

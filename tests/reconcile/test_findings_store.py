@@ -30,7 +30,7 @@ from supplyfeed._sink.factory import open_sink
 from supplyfeed._sink.findings_store import finding_rows, record_findings
 from supplyfeed._sink.reconcile_query import Filters, open_reader
 
-from ..sink.helpers import unit
+from ..sink.helpers import forget_schema_mark, unit
 from ..supplier.helpers import QUICK
 from .helpers import T1, T2, part, view
 
@@ -169,12 +169,13 @@ async def _drop_findings(url: str) -> None:
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
         conn.execute("DROP TABLE sf_findings")
         conn.close()
-        return
-    pg = await asyncpg.connect(url)
-    try:
-        await pg.execute("DROP TABLE sf_findings")
-    finally:
-        await pg.close()
+    else:
+        pg = await asyncpg.connect(url)
+        try:
+            await pg.execute("DROP TABLE sf_findings")
+        finally:
+            await pg.close()
+    await forget_schema_mark(url)  # the build before sf_findings left no mark
 
 
 # -- a whole run ------------------------------------------------------------------------------

@@ -94,3 +94,28 @@ async def test_the_run_and_its_ledger_are_recorded_before_the_engine_is_imported
     assert verdict.ok, verdict
     assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
     assert runs(db) == ["finished"]
+
+
+async def test_a_sigterm_before_the_runner_exists_interrupts_the_run_it_recorded(
+    tmp_path: Path,
+) -> None:
+    """A SIGTERM while the run's own modules finish importing (the run is recorded, its
+    runner not made yet) stops that run as a stop mid-run does: it says so, fetches
+    nothing, is recorded as interrupted with every endpoint pending, and ``resume``
+    loads everything once."""
+    db = tmp_path / "early.db"
+    async with SupplierFleet(_FLEET, seed=8) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
+        truth = fleet.expected(attempts=3, timeout=2.0)
+        stop = {"SUPPLYFEED_FAILPOINTS": "run_modules=sigterm:1"}
+        code, output = await finish(await cli("run", str(feeds), "--quiet", env=stop))
+        assert code == 1, output
+        assert "stopping: finishing writes in flight" in output, output
+        [(run_id, status, pending)] = ledger(db)
+        assert (status, pending) == ("interrupted", len(_FLEET.endpoints)), output
+        code, output = await finish(await cli("resume", run_id, "--db", f"sqlite:///{db}"))
+        assert code == 0, output
+        verdict = await check(f"sqlite:///{db}", truth)
+    assert verdict.ok, verdict
+    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
+    assert runs(db) == ["finished"]

@@ -189,6 +189,7 @@ async def _execute_async(
     # The SQLite worker process starts first of all: while this process has one thread,
     # it is forked (worker_start.py), and ready in about 10 ms.
     await asyncio.sleep(0)
+    signals = _RunSignals(on_signal)  # after the fork: the worker keeps its own handlers
     console, progress = _display(args, config)
     timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
@@ -206,7 +207,7 @@ async def _execute_async(
             options.telemetry = _telemetry(args)
             options.timings = timings
             runner = runner_type(suppliers, sink, config, options)
-            _install_signal_handlers(runner, on_signal)
+            signals.attach(runner)
             summary = await runner.run()
     finally:
         await sink.close()
@@ -244,25 +245,39 @@ def _executor(args: argparse.Namespace) -> ExecutorSpec:
     return spec
 
 
-def _install_signal_handlers(runner: Runner, also: Callable[[], None] | None = None) -> None:
-    """First SIGINT/SIGTERM: stop starting fetches, write what is in flight, record the
-    checkpoint (and call ``also``: ``--every`` ends after this run). Second: exit at once
-    (committed work is safe; ``resume`` finishes)."""
-    loop = asyncio.get_running_loop()
-    signals_seen = 0
+class _RunSignals:
+    """SIGINT/SIGTERM for one run. First: stop starting fetches, write what is in flight,
+    record the checkpoint (and call ``also``: ``--every`` ends after this run). Second:
+    exit at once (committed work is safe; ``resume`` finishes).
 
-    def on_signal() -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen > 1:
+    The handlers are in place before the run is recorded as running, not only once its
+    runner exists: a signal in between (while the imports finish) is kept and given to
+    the runner when it is made, which then fetches nothing and records the run as
+    interrupted. Before, such a signal met ``--every``'s "no run in progress" handler and
+    the run went on to the end, or, for a single run, killed it (``resume`` finished it)."""
+
+    def __init__(self, also: Callable[[], None] | None = None) -> None:
+        self._also = also
+        self._runner: Runner | None = None
+        self._seen = 0
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal)
+
+    def attach(self, runner: Runner) -> None:
+        self._runner = runner
+        if self._seen:
+            runner.stop()
+
+    def _on_signal(self) -> None:
+        self._seen += 1
+        if self._seen > 1:
             os._exit(130)
         print("\nstopping: finishing writes in flight (signal again to quit now)", file=sys.stderr)
-        runner.stop()
-        if also is not None:
-            also()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+        if self._runner is not None:
+            self._runner.stop()
+        if self._also is not None:
+            self._also()
 
 
 def _display(

@@ -95,6 +95,7 @@ class Result:
     requests: int = 0  # supplyfeed: requests sent, hedges included
     hedges: int = 0
     phases: dict[str, float] | None = None  # supplyfeed: run --timings
+    last: str = ""  # supplyfeed: the endpoint that finished last, and why
 
 
 class Fleet:
@@ -142,6 +143,20 @@ def _timed(args: list[str]) -> tuple[float, str, str]:
     return wall, done.stdout, done.stderr
 
 
+def _last_to_finish(histories: list[list[dict[str, Any]]]) -> str:
+    """The endpoint whose last request ended last: when each of its requests began (s
+    from the run's first request), what it got and how long it then waited."""
+    if not any(histories):
+        return "-"
+    last = max((h for h in histories if h), key=lambda h: h[-1]["start"] + h[-1]["elapsed"])
+    steps = [
+        f"{a['start']:.2f}s {a.get('status') or a.get('outcome')}"
+        + (f" wait {a['wait']:.2f}s" if a.get("wait") else "")
+        for a in last
+    ]
+    return f"ends {last[-1]['start'] + last[-1]['elapsed']:.2f}s: " + ", ".join(steps)
+
+
 def _phases(stderr: str) -> dict[str, float]:
     """The table ``run --timings`` prints on stderr: phase -> seconds."""
     rows = (line.split() for line in stderr.splitlines())
@@ -175,12 +190,11 @@ def supplyfeed_run(
             records = sum(
                 conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in LINE_TABLES
             )
-            attempts = [
-                a
-                for (history,) in conn.execute("SELECT retry_history FROM sf_endpoints")
-                for a in json.loads(history)
+            histories = [
+                json.loads(h) for (h,) in conn.execute("SELECT retry_history FROM sf_endpoints")
             ]
         conn.close()
+    attempts = [a for history in histories for a in history]
     on_wire = [a for a in attempts if a.get("elapsed", 0) > 0]  # requests really sent
     return Result(
         wall,
@@ -188,6 +202,7 @@ def supplyfeed_run(
         records,
         run_wall=summary["wall_seconds"],
         phases=_phases(err),
+        last=_last_to_finish(histories),
         requests=len(on_wire),
         hedges=sum(1 for a in on_wire if a.get("hedge") is True),
     )
@@ -254,6 +269,8 @@ def _notes(w: Workload, results: dict[str, list[Result]], medians: dict[str, flo
             f"{w.name}: {name}: process wall minus the run's own wall: median "
             f"{statistics.median(outside):.2f} s; " + _phase_medians(results[name])
         )
+        notes += [f"{w.name}: {name[:3]} round {i + 1}: last endpoint {x.last}"
+                  for i, x in enumerate(results[name])]  # fmt: skip
     if E in medians:
         for name in [n for n in medians if n == D or n.startswith("(f)")]:
             notes.append(

@@ -9,11 +9,9 @@ import asyncio
 import datetime as dt
 import io
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import asyncpg
 import orjson
 import pytest
 import yaml
@@ -30,7 +28,7 @@ from supplyfeed._sink.factory import open_sink
 from supplyfeed._sink.findings_store import finding_rows, record_findings
 from supplyfeed._sink.reconcile_query import Filters, open_reader
 
-from ..sink.helpers import forget_schema_mark, unit
+from ..sink.helpers import forget_schema_mark, run_sql, unit
 from ..supplier.helpers import QUICK
 from .helpers import T1, T2, part, view
 
@@ -165,16 +163,7 @@ async def test_a_database_made_before_sf_findings_gets_it_at_open(
 
 
 async def _drop_findings(url: str) -> None:
-    if url.startswith("sqlite:"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.execute("DROP TABLE sf_findings")
-        conn.close()
-    else:
-        pg = await asyncpg.connect(url)
-        try:
-            await pg.execute("DROP TABLE sf_findings")
-        finally:
-            await pg.close()
+    await run_sql(url, "DROP TABLE sf_findings")
     await forget_schema_mark(url)  # the build before sf_findings left no mark
 
 

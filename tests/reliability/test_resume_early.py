@@ -73,27 +73,38 @@ def ledger(db: Path) -> list[tuple[str, str, int]]:
         ).fetchall()
 
 
+async def _stopped_early_then_resumed(
+    tmp_path: Path, failpoint: str, code: int, status: str, said: str = ""
+) -> None:
+    """``run`` with ``failpoint`` armed at ``run_modules`` (the run's own modules are
+    imported, its runner not made yet) exits ``code`` having said ``said`` and left the
+    run as ``status`` with every endpoint pending; ``resume RUN_ID`` then loads every
+    record once."""
+    db = tmp_path / "early.db"
+    async with SupplierFleet(_FLEET, seed=8) as fleet:
+        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
+        truth = fleet.expected(attempts=3, timeout=2.0)
+        armed = {"SUPPLYFEED_FAILPOINTS": f"run_modules={failpoint}"}
+        exit_code, output = await finish(await cli("run", str(feeds), "--quiet", env=armed))
+        assert exit_code == code, output
+        assert said in output, output
+        [(run_id, left_as, pending)] = ledger(db)
+        assert (left_as, pending) == (status, len(_FLEET.endpoints)), output
+        exit_code, output = await finish(await cli("resume", run_id, "--db", f"sqlite:///{db}"))
+        assert exit_code == 0, output
+        verdict = await check(f"sqlite:///{db}", truth)
+    assert verdict.ok, verdict
+    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
+    assert runs(db) == ["finished"]
+
+
 async def test_the_run_and_its_ledger_are_recorded_before_the_engine_is_imported(
     tmp_path: Path,
 ) -> None:
     """The run's own modules (aiohttp, the engine) fail to come up, right after their
     import: the run and every endpoint, pending, are recorded already (they do not wait
     for those modules), and ``resume RUN_ID`` loads everything."""
-    db = tmp_path / "early.db"
-    async with SupplierFleet(_FLEET, seed=8) as fleet:
-        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
-        truth = fleet.expected(attempts=3, timeout=2.0)
-        crash = {"SUPPLYFEED_FAILPOINTS": "run_modules=raise:1"}
-        code, output = await finish(await cli("run", str(feeds), "--quiet", env=crash))
-        assert code == 3, output
-        [(run_id, status, pending)] = ledger(db)
-        assert (status, pending) == ("running", len(_FLEET.endpoints)), output
-        code, output = await finish(await cli("resume", run_id, "--db", f"sqlite:///{db}"))
-        assert code == 0, output
-        verdict = await check(f"sqlite:///{db}", truth)
-    assert verdict.ok, verdict
-    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
-    assert runs(db) == ["finished"]
+    await _stopped_early_then_resumed(tmp_path, "raise:1", code=3, status="running")
 
 
 async def test_a_sigterm_before_the_runner_exists_interrupts_the_run_it_recorded(
@@ -103,19 +114,7 @@ async def test_a_sigterm_before_the_runner_exists_interrupts_the_run_it_recorded
     runner not made yet) stops that run as a stop mid-run does: it says so, fetches
     nothing, is recorded as interrupted with every endpoint pending, and ``resume``
     loads everything once."""
-    db = tmp_path / "early.db"
-    async with SupplierFleet(_FLEET, seed=8) as fleet:
-        feeds = write_feeds(fleet, tmp_path / "feeds.yaml", f"sqlite:///{db}")
-        truth = fleet.expected(attempts=3, timeout=2.0)
-        stop = {"SUPPLYFEED_FAILPOINTS": "run_modules=sigterm:1"}
-        code, output = await finish(await cli("run", str(feeds), "--quiet", env=stop))
-        assert code == 1, output
-        assert "stopping: finishing writes in flight" in output, output
-        [(run_id, status, pending)] = ledger(db)
-        assert (status, pending) == ("interrupted", len(_FLEET.endpoints)), output
-        code, output = await finish(await cli("resume", run_id, "--db", f"sqlite:///{db}"))
-        assert code == 0, output
-        verdict = await check(f"sqlite:///{db}", truth)
-    assert verdict.ok, verdict
-    assert verdict.rows == sum(len(truth.rows(t)) for t in truth.table_rows)
-    assert runs(db) == ["finished"]
+    await _stopped_early_then_resumed(
+        tmp_path, "sigterm:1", code=1, status="interrupted",
+        said="stopping: finishing writes in flight",
+    )  # fmt: skip

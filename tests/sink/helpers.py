@@ -121,10 +121,9 @@ def check_exactly(rows: list[dict[str, Any]], expected: Iterable[str], field: st
     assert (dict(lost), duplicated, dict(unexpected)) == ({}, {}, {})
 
 
-async def forget_schema_mark(url: str) -> None:
-    """Make a database look set up by another build of supplyfeed, as the tests that
-    fake an older or newer database need: without this build's DDL mark
-    (``schema.ddl_fingerprint``), its next open runs the DDL and its checks again."""
+async def run_sql(url: str, statement: str) -> None:
+    """One statement on a SQLite or PostgreSQL database, behind the sink's back (the
+    tests that fake a database made by another build of supplyfeed)."""
     if url.startswith("sqlite"):
         import sqlite3
         from contextlib import closing
@@ -132,12 +131,22 @@ async def forget_schema_mark(url: str) -> None:
         from supplyfeed._sink.sqlite import sqlite_path
 
         with closing(sqlite3.connect(sqlite_path(url))) as lite:
-            lite.execute("PRAGMA user_version = 0")
+            lite.execute(statement)
         return
     import asyncpg
 
     pg = await asyncpg.connect(url)
     try:
-        await pg.execute("COMMENT ON TABLE sf_schema_version IS NULL")
+        await pg.execute(statement)
     finally:
         await pg.close()
+
+
+async def forget_schema_mark(url: str) -> None:
+    """Make a database look set up by another build of supplyfeed, as the tests that
+    fake an older or newer database need: without this build's DDL mark
+    (``schema.ddl_fingerprint``), its next open runs the DDL and its checks again."""
+    if url.startswith("sqlite"):
+        await run_sql(url, "PRAGMA user_version = 0")
+    else:
+        await run_sql(url, "COMMENT ON TABLE sf_schema_version IS NULL")

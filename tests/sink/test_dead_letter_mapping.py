@@ -5,13 +5,10 @@ database made before the ``mapping`` column stays readable and gains it."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from supplyfeed._cli.main import main
@@ -20,10 +17,17 @@ from supplyfeed._formats.body import Body
 from supplyfeed._models import Document
 from supplyfeed._sink.base import DeadLetter, EndpointRecord, LoadUnit, Outcome, Sink
 from supplyfeed._sink.factory import open_sink
-from supplyfeed._sink.sqlite import sqlite_path
 
 from .conftest import reset_database, run_sync
-from .helpers import RUN, bad_payload, check_exactly, endpoint, forget_schema_mark, run_record
+from .helpers import (
+    RUN,
+    bad_payload,
+    check_exactly,
+    endpoint,
+    forget_schema_mark,
+    run_record,
+    run_sql,
+)
 
 _XML = b"""<?xml version="1.0"?>
 <Stock><Head><Site>W01</Site><At>2026-03-02T06:00:00Z</At></Head>
@@ -141,15 +145,7 @@ def test_replay_of_an_unknown_id_is_an_error(
 
 async def _drop_mapping_column(url: str) -> None:
     """What a database made before the column looks like (schema version 2 as shipped)."""
-    if url.startswith("sqlite"):
-        with closing(sqlite3.connect(sqlite_path(url))) as conn:
-            conn.execute("ALTER TABLE sf_dead_letters DROP COLUMN mapping")
-    else:
-        pg = await asyncpg.connect(url)
-        try:
-            await pg.execute("ALTER TABLE sf_dead_letters DROP COLUMN mapping")
-        finally:
-            await pg.close()
+    await run_sql(url, "ALTER TABLE sf_dead_letters DROP COLUMN mapping")
     await forget_schema_mark(url)  # the build before the column left no mark
 
 

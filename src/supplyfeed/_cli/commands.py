@@ -189,15 +189,16 @@ async def _execute_async(
     # The SQLite worker process starts first of all: while this process has one thread,
     # it is forked (worker_start.py), and ready in about 10 ms.
     await asyncio.sleep(0)
-    signals = _RunSignals(on_signal)  # after the fork: the worker keeps its own handlers
     console, progress = _display(args, config)
     timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
+    await opening  # a Ctrl-C until here ends the command: nothing is recorded yet
+    # From here the run is ours to stop: the handlers come before the run is recorded.
+    signals = _RunSignals(on_signal)
     # The run's own modules (aiohttp, the engine: about 0.14 s) import in a thread, so the
-    # loop can take the sink's open and record the run meanwhile: the run row is written
-    # as soon as the worker is up, not after the imports (issue 13, the early window).
+    # loop can record the run meanwhile: the run row is written as soon as the worker is
+    # up, not after the imports (issue 13, the early window).
     importing = asyncio.create_task(asyncio.to_thread(_run_modules))
-    await opening
     try:
         begun = None if run_id is not None else await begin_run(sink, suppliers, label)
         runner_type, options_type, scaled_executor = await importing

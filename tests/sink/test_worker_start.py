@@ -31,7 +31,7 @@ _PROBE = textwrap.dedent(
         if threaded:  # a thread that lives through the start, as a program's own would
             stop = threading.Event()
             threading.Thread(target=stop.wait, daemon=True).start()
-        method = worker_context().get_start_method()
+        method, threads = worker_context().get_start_method(), os_threads()
         sink = SqliteSink(f"sqlite:///{path}", worker="process")
         await sink.open()
         try:
@@ -42,7 +42,7 @@ _PROBE = textwrap.dedent(
             stored = len(await sink.endpoints("r1"))
         finally:
             await sink.close()
-        print(json.dumps({"method": method, "threads": os_threads(), "stored": stored,
+        print(json.dumps({"method": method, "threads": threads, "stored": stored,
                           "children": worker, "me": me.cmdline()}))
 
     asyncio.run(main(sys.argv[1], sys.argv[2] == "threaded"))

@@ -121,23 +121,25 @@ def check_exactly(rows: list[dict[str, Any]], expected: Iterable[str], field: st
     assert (dict(lost), duplicated, dict(unexpected)) == ({}, {}, {})
 
 
-async def run_sql(url: str, statement: str) -> None:
+async def run_sql(url: str, statement: str, *args: object) -> object:
     """One statement on a SQLite or PostgreSQL database, behind the sink's back (the
-    tests that fake a database made by another build of supplyfeed)."""
+    tests that fake a database made by another build of supplyfeed): the first value of
+    its first row, None without one. Parameters are written ``$1``, ``$2`` ..."""
     if url.startswith("sqlite"):
+        import re
         import sqlite3
         from contextlib import closing
 
         from supplyfeed._sink.sqlite import sqlite_path
 
         with closing(sqlite3.connect(sqlite_path(url))) as lite:
-            lite.execute(statement)
-        return
+            row = lite.execute(re.sub(r"\$\d+", "?", statement), args).fetchone()
+            return None if row is None else row[0]
     import asyncpg
 
     pg = await asyncpg.connect(url)
     try:
-        await pg.execute(statement)
+        return await pg.fetchval(statement, *args)
     finally:
         await pg.close()
 

@@ -3,17 +3,13 @@ this build already set up runs no DDL; one set up by another build runs it again
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from supplyfeed._sink.factory import open_sink
-from supplyfeed._sink.sqlite import sqlite_path
 
-from .helpers import forget_schema_mark
+from .helpers import forget_schema_mark, run_sql
 
 _INDEX = "sf_conflicts_run"  # a secondary index: nothing else depends on it
 
@@ -26,24 +22,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mark.db'}"
 
 
-async def _one(url: str, query: str, *args: object) -> object:
-    """The first value of ``query``'s first row (None without a row), on either kind."""
-    if url.startswith("sqlite"):
-        with closing(sqlite3.connect(sqlite_path(url))) as lite:
-            row = lite.execute(query.replace("$1", "?"), args).fetchone()
-            return None if row is None else row[0]
-    pg = await asyncpg.connect(url)
-    try:
-        return await pg.fetchval(query, *args)
-    finally:
-        await pg.close()
-
-
 async def _has_index(url: str) -> bool:
     if url.startswith("sqlite"):
         query = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = $1"
-        return await _one(url, query, _INDEX) is not None
-    return bool(await _one(url, "SELECT to_regclass($1) IS NOT NULL", _INDEX))
+        return await run_sql(url, query, _INDEX) is not None
+    return bool(await run_sql(url, "SELECT to_regclass($1) IS NOT NULL", _INDEX))
 
 
 async def _open_and_close(url: str) -> None:
@@ -57,7 +40,7 @@ async def test_an_open_of_a_database_this_build_set_up_runs_no_ddl(db: str) -> N
     await _open_and_close(url)
     assert await _has_index(url)
     # Dropped behind the sink's back: only an open that skips the DDL leaves it so.
-    await _one(url, f"DROP INDEX {_INDEX}")
+    await run_sql(url, f"DROP INDEX {_INDEX}")
     await _open_and_close(url)
     assert not await _has_index(url)
     await forget_schema_mark(url)  # now it looks set up by another build

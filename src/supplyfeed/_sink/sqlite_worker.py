@@ -51,7 +51,8 @@ def child_init(
 
 
 def _leave() -> None:
-    """The worker's exit, without the interpreter's teardown: freeing its modules and
+    """A spawned worker's exit, without the interpreter's teardown (a forked one leaves
+    by multiprocessing's own ``os._exit`` and never runs exit handlers): freeing its modules and
     objects one by one is 20-30 ms that ``SqliteSink.close`` waits for. By the time exit
     handlers run, the pool's sentinel has ended the worker loop, the Database is closed
     and multiprocessing has done its own exit work (``BaseProcess._bootstrap`` calls

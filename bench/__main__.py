@@ -5,8 +5,8 @@ XML records/s), sink (rows/s into SQLite and PostgreSQL), big (peak RSS of one 5
 payload), observability (telemetry on vs off), conditional (second run, unchanged fleet),
 reconcile (``reconcile --json`` over millions of inventory rows), html (``report --html``
 beside ``report`` and ``report --json``), progress (the progress model's cost).
-With no name, runs ``fetch``. Extra arguments after ``--`` go to the benchmarks that take
-arguments (fetch, decoders, sink, big, observability, reconcile).
+With no name, runs ``fetch``. Extra arguments after ``--`` (or from the first flag on) go
+to the benchmarks that take arguments (fetch, decoders, sink, big, observability, reconcile).
 """
 
 from __future__ import annotations
@@ -38,10 +38,14 @@ def main() -> None:
     if "--" in args:
         i = args.index("--")
         args, extra = args[:i], args[i + 1 :]
+    if not extra and any(a.startswith("-") for a in args):  # flags without "--"
+        i = next(i for i, a in enumerate(args) if a.startswith("-"))
+        args, extra = args[:i], args[i:]
     names = args or ["fetch"]
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:  # before any benchmark runs, not after the first has taken minutes
+        sys.exit(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHES)}")
     for name in names:
-        if name not in BENCHES:
-            sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
         print(f"\n== {name} ==")
         module = importlib.import_module(BENCHES[name])
         if inspect.signature(module.main).parameters:

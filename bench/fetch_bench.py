@@ -12,6 +12,11 @@ cron job sees).
 - (f) with ``--backoff-initial S`` only: (d) with that ``backoff_initial`` (default 1.0 s),
   to show how much of the tail is the backoff before a retry.
 
+Beside each wall time, the CPU seconds (user + system) of that process and the children
+it waited for (supplyfeed's SQLite worker, dlt's threads), and the simulator's while it
+served it: on a machine of few cores, a wall time is bounded below by the CPU all of
+them spend, and the notes give what that bound leaves (d) for a 1.3x target.
+
 supplyfeed runs with ``--timings``; the notes give, besides the process wall minus the
 run's own wall, its start-up (process birth to the run's first step), its run-end checks
 and its teardown (closing and printing), medians.
@@ -31,6 +36,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import signal
 import sqlite3
 import statistics
@@ -89,6 +95,7 @@ HAS_DLT = importlib.util.find_spec("dlt") is not None
 @dataclass
 class Result:
     wall: float  # the whole process
+    cpu: float  # user + system CPU seconds of the process and the children it waited for
     ok: int
     records: int | None
     run_wall: float | None = None  # supplyfeed's own run, as its summary says
@@ -96,6 +103,7 @@ class Result:
     hedges: int = 0
     phases: dict[str, float] | None = None  # supplyfeed: run --timings
     last: str = ""  # supplyfeed: the endpoint that finished last, and why
+    sim_cpu: float | None = None  # the simulator's CPU seconds while it served this one
 
 
 class Fleet:
@@ -123,7 +131,14 @@ class Fleet:
                 raise RuntimeError("the simulator did not start")
             time.sleep(0.05)
         data: dict[str, Any] = json.loads(self.path.read_text())
+        self.cpu_at_start = _process_cpu(self.proc.pid)
         return data
+
+    def cpu_served(self) -> float | None:
+        """The simulator's CPU seconds since it started serving (its start-up, building
+        the fleet, left out); None where /proc cannot tell."""
+        now = _process_cpu(self.proc.pid)
+        return None if now is None or self.cpu_at_start is None else now - self.cpu_at_start
 
     def __exit__(self, *exc: object) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -134,13 +149,30 @@ class Fleet:
         self.dir.cleanup()
 
 
-def _timed(args: list[str]) -> tuple[float, str, str]:
-    t0 = time.monotonic()
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a running process, all its threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(args: list[str]) -> tuple[float, float, str, str]:
+    """Wall and CPU seconds of one process, with its stdout and stderr. The CPU is that
+    of the process and every child it waited for (supplyfeed's SQLite worker, dlt's
+    threads): the simulator, a child of this process too, is waited for only later."""
+    cpu0, t0 = _children_cpu(), time.monotonic()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, _children_cpu() - cpu0
     if done.returncode not in (0, 1):  # 1: a run that finished with failed endpoints
         raise RuntimeError(f"{args[:3]} exited {done.returncode}: {done.stderr[-2000:]}")
-    return wall, done.stdout, done.stderr
+    return wall, cpu, done.stdout, done.stderr
 
 
 def _last_to_finish(histories: list[list[dict[str, Any]]]) -> str:
@@ -164,11 +196,11 @@ def _phases(stderr: str) -> dict[str, float]:
 
 
 def peer(kind: str, fleet_file: Path, w: Workload) -> Result:
-    wall, out, _ = _timed(
+    wall, cpu, out, _ = _timed(
         [sys.executable, "-m", "bench.fetch_clients", kind, str(fleet_file), str(w.timeout)]
     )
     data = json.loads(out.strip().splitlines()[-1])
-    return Result(wall, data["ok"], data["records"])
+    return Result(wall, cpu, data["ok"], data["records"])
 
 
 def supplyfeed_run(
@@ -184,7 +216,7 @@ def supplyfeed_run(
         feeds = Path(tmp) / "feeds.yaml"
         feeds.write_text(yaml.safe_dump(doc))
         exe = str(Path(sys.executable).with_name("supplyfeed"))
-        wall, out, err = _timed([exe, "run", str(feeds), "--quiet", "--json", "--timings"])
+        wall, cpu, out, err = _timed([exe, "run", str(feeds), "--quiet", "--json", "--timings"])
         summary = json.loads(out.strip().splitlines()[-1])
         with sqlite3.connect(db) as conn:
             records = sum(
@@ -198,6 +230,7 @@ def supplyfeed_run(
     on_wire = [a for a in attempts if a.get("elapsed", 0) > 0]  # requests really sent
     return Result(
         wall,
+        cpu,
         summary["outcomes"].get("loaded", 0),
         records,
         run_wall=summary["wall_seconds"],
@@ -236,6 +269,7 @@ def run_workload(
             with served as fleet:
                 recoverable = sum(fleet["totals"]["rows"][t] for t in LINE_TABLES)
                 results[name].append(impl(fleet, served.path))
+                results[name][-1].sim_cpu = served.cpu_served()
             print(f"  {w.name} round {r + 1}: {name}: {results[name][-1].wall:.2f}s",
                   file=sys.stderr)  # fmt: skip
     medians = {n: statistics.median(x.wall for x in rs) for n, rs in results.items()}
@@ -255,10 +289,16 @@ def _row(
     )
     return [
         w.name, name, f"{medians[name]:.2f}", " ".join(f"{x.wall:.2f}" for x in rs),
+        f"{statistics.median(x.cpu for x in rs):.2f}", _sim_cpu(rs),
         f"{statistics.median(x.ok for x in rs):.0f}/{w.endpoints}",
         f"{statistics.median(rec):,.0f}" if rec else "-", f"{recoverable:,}", share,
         f"{medians[B] / medians[name]:.1f}x", f"{medians[name] / medians[A]:.2f}",
     ]  # fmt: skip
+
+
+def _sim_cpu(rs: list[Result]) -> str:
+    known = [x.sim_cpu for x in rs if x.sim_cpu is not None]
+    return f"{statistics.median(known):.2f}" if known else "-"
 
 
 def _notes(w: Workload, results: dict[str, list[Result]], medians: dict[str, float]) -> list[str]:
@@ -271,6 +311,7 @@ def _notes(w: Workload, results: dict[str, list[Result]], medians: dict[str, flo
         )
         notes += [f"{w.name}: {name[:3]} round {i + 1}: last endpoint {x.last}"
                   for i, x in enumerate(results[name])]  # fmt: skip
+    notes.append(_cpu_note(w, results, medians))
     if E in medians:
         for name in [n for n in medians if n == D or n.startswith("(f)")]:
             notes.append(
@@ -279,6 +320,20 @@ def _notes(w: Workload, results: dict[str, list[Result]], medians: dict[str, flo
     else:
         notes.append(f"{w.name}: (e) dlt skipped: not installed (pip install -e '.[peers]')")
     return notes
+
+
+def _cpu_note(w: Workload, results: dict[str, list[Result]], medians: dict[str, float]) -> str:
+    """What (d) would have to spend to be within 1.3x of (a): on ``os.cpu_count()`` cores,
+    at most cores x 1.3 x (a)'s wall CPU seconds can run, the simulator's included."""
+    cores = os.cpu_count() or 1
+    budget = cores * 1.3 * medians[A]
+    cpu = statistics.median(x.cpu for x in results[D])
+    sim = statistics.median(x.sim_cpu or 0.0 for x in results[D])
+    return (
+        f"{w.name}: CPU: (d) spends {cpu:.2f} s and the simulator {sim:.2f} s; within 1.3x of "
+        f"(a)'s wall ({1.3 * medians[A]:.2f} s) {cores} cores run at most {budget:.2f} CPU s, "
+        f"so (d) would need at most {budget - sim:.2f} s, with every core busy throughout"
+    )
 
 
 def _phase_medians(rs: list[Result]) -> str:
@@ -295,7 +350,8 @@ def _phase_medians(rs: list[Result]) -> str:
 
 
 def print_table(rows: list[list[str]]) -> None:
-    head = ["workload", "implementation", "median s", "runs s", "endpoints ok",
+    head = ["workload", "implementation", "median s", "runs s", "cpu s", "sim cpu s",
+            "endpoints ok",
             "records loaded", "recoverable", "hedges", "(b)/this", "this/(a)"]  # fmt: skip
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
     for row in [head, ["-" * w for w in widths], *rows]:

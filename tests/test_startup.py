@@ -104,3 +104,19 @@ def test_the_commands_module_leaves_the_run_modules_for_the_run() -> None:
     loaded = _modules_after("import supplyfeed._cli.commands\n")
     assert not [m for m in ("aiohttp", "supplyfeed._run.pipeline", "prometheus_client")
                 if m in loaded]  # fmt: skip
+
+
+def test_a_local_run_without_metrics_imports_no_exposition_nor_backends(tmp_path: Path) -> None:
+    """Prometheus' client (and wsgiref) load only for ``--metrics-port`` or
+    ``--metrics-file``; the process and Dask backends only for ``--executor``."""
+    exposition = ("prometheus_client", "wsgiref.simple_server", "supplyfeed._telemetry.exposition")
+    backends = ("supplyfeed._scale.executors", "supplyfeed._scale.dask_executor")
+    with served_feeds(tmp_path, 3) as feeds:
+        loaded, out = _run_modules(feeds, "--json")
+        textfile = tmp_path / "run.prom"
+        with_file, _ = _run_modules(feeds, "--json", "--metrics-file", str(textfile))
+    assert json.loads(out.strip().splitlines()[-1])["outcomes"]["loaded"] == 3
+    assert "supplyfeed._telemetry.metrics" in loaded  # the counters are still kept
+    assert not [m for m in exposition + backends if m in loaded]
+    assert set(exposition) <= with_file
+    assert "supplyfeed_records_total" in textfile.read_text()

@@ -144,12 +144,12 @@ def _spool_prefix() -> str:
 def sweep_stale_spools(directory: Path | None = None) -> int:
     """Delete spool files left by runs that died (SIGKILL mid-download); return how many.
     A file whose pid is alive (another run, this one) is kept."""
-    import psutil  # here: only a run's start needs it
+    from .._procstat import pid_alive
 
     removed = 0
     for path in Path(directory or tempfile.gettempdir()).glob("supplyfeed-*-*.spool"):
         pid = path.name.split("-")[1]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

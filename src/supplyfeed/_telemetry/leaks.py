@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
+from .._procstat import fd_count
 
 __all__ = ["LeakCheck", "LeakReport"]
 
@@ -84,7 +83,6 @@ class LeakCheck:
         # database and its -wal/-shm files): their descriptors are not leaks.
         self._expected = expected
         self._grace = grace
-        self._proc = psutil.Process()
         self._fds0: dict[int, str] = {}
         self._count0 = 0
         self._by_fd = False  # /proc/self/fd readable: sockets found by descriptor
@@ -141,14 +139,15 @@ class LeakCheck:
         return found, {c[1:] for c in found} - self._conns0
 
     def _fd_count(self) -> int:
-        if sys.platform == "win32":  # pragma: no cover
-            return int(getattr(self._proc, "num_handles")())  # noqa: B009 (Windows only)
-        return self._proc.num_fds()
+        return fd_count()
 
     def _connections(self, fds: set[int] | None = None) -> set[_FdConn]:
-        """This process's TCP connections (not listeners); only those on ``fds`` if given."""
+        """This process's TCP connections (not listeners); only those on ``fds`` if given.
+        psutil is imported here: on Linux only a run with a socket left open gets here."""
+        import psutil
+
         try:
-            conns = self._proc.net_connections(kind="tcp")
+            conns = psutil.Process().net_connections(kind="tcp")
         except psutil.Error:  # not permitted on some platforms: fds still tell
             return set()
         return {

@@ -18,7 +18,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-import psutil
+from .._procstat import rss_bytes
 
 __all__ = ["MemoryMonitor"]
 
@@ -45,7 +45,7 @@ class MemoryMonitor:
         self._handle: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        self._rss_start = psutil.Process().memory_info().rss
+        self._rss_start = rss_bytes()
         if not self.profile:
             return
         if not tracemalloc.is_tracing():
@@ -88,7 +88,7 @@ class MemoryMonitor:
         out: dict[str, Any] = {
             "peak_rss_bytes": _peak_rss(),
             "rss_start_bytes": self._rss_start,
-            "rss_end_bytes": psutil.Process().memory_info().rss,
+            "rss_end_bytes": rss_bytes(),
         }
         if self.profile and tracemalloc.is_tracing():
             current, peak = tracemalloc.get_traced_memory()
@@ -106,6 +106,8 @@ class MemoryMonitor:
 def _peak_rss() -> int:
     """The process's high-water RSS (ru_maxrss: KiB on Linux, bytes on macOS)."""
     if sys.platform == "win32":  # pragma: no cover
+        import psutil
+
         return int(psutil.Process().memory_info().peak_wset)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)

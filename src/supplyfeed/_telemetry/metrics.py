@@ -8,7 +8,8 @@ The hot path keeps plain Python numbers: a dict of ints per counter and a list o
 counts per histogram, updated with no lock and no ``labels()`` call (prometheus_client's
 ``Counter.labels(...).inc()`` takes two locks and hashes its labels every time, and its
 ``Histogram.observe`` walks the buckets in Python). A custom collector turns them into
-the same metric families at scrape time and when the textfile is written. A scrape runs
+the same metric families at scrape time and when the textfile is written
+(``exposition.py``, imported only then). A scrape runs
 on the server's thread while the loop updates: it reads copies (``list(d.items())``,
 ``list(counts)``: single C calls under the GIL), and a histogram's ``_count`` is the sum
 of the buckets it read, so the two always agree.
@@ -21,21 +22,14 @@ import socket
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, make_wsgi_app, write_to_textfile
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.utils import floatToGoString
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
-from .._exceptions import ConfigError
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "CREATED_SERIES_ENV",
@@ -62,19 +56,13 @@ def created_series(env: Mapping[str, str]) -> bool:
     return env.get(CREATED_SERIES_ENV, "False").lower() not in ("true", "1", "t")
 
 
-def _le(bound: float) -> str:
-    """A bucket bound as prometheus_client writes it."""
-    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
-
-
 class Histogram:
     """Bucket counts (not cumulative; the last is +Inf), their sum and creation time."""
 
-    __slots__ = ("bounds", "counts", "created", "les", "total")
+    __slots__ = ("bounds", "counts", "created", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
-        self.les: tuple[str, ...] = (*map(_le, bounds), "+Inf")
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
         self.created = time.time()
@@ -84,14 +72,14 @@ class Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
 
-    def buckets(self) -> tuple[list[tuple[str, float]], float]:
-        """Cumulative ``(le, count)`` pairs ending with +Inf, and the sum."""
+    def buckets(self) -> tuple[list[tuple[float, int]], float]:
+        """Cumulative ``(bound, count)`` pairs ending with ``inf``, and the sum."""
         counts, total = list(self.counts), self.total
-        out: list[tuple[str, float]] = []
+        out: list[tuple[float, int]] = []
         acc = 0
-        for le, n in zip(self.les, counts, strict=True):
+        for bound, n in zip((*self.bounds, float("inf")), counts, strict=True):
             acc += n
-            out.append((le, acc))
+            out.append((bound, acc))
         return out, total
 
 
@@ -174,7 +162,7 @@ class Metrics:
 
     def __init__(self, *, created_series: bool = True) -> None:
         self.created_series = created_series
-        self.registry = CollectorRegistry(auto_describe=True)
+        self._registry: CollectorRegistry | None = None
         self.run = RunGauges()
         self.requests = Counter()  # by outcome
         self.retries = Counter()  # by reason
@@ -186,11 +174,21 @@ class Metrics:
         self.lag = Histogram(_LAG_BUCKETS)
         self.observe_lag: Callable[[float], None] = self.lag.observe
         self._in_flight: Callable[[], float] | None = None
-        self.registry.register(_Collector(self))
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._selector: selectors.BaseSelector | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry of these metrics, made on first use: a run that
+        neither serves nor writes them never imports prometheus_client (about 18 ms of
+        start-up, with wsgiref)."""
+        if self._registry is None:
+            from .exposition import new_registry
+
+            self._registry = new_registry(self)
+        return self._registry
 
     def track_in_flight(self, current: Callable[[], float]) -> None:
         """In-flight requests read at scrape time: no cost per request."""
@@ -232,18 +230,16 @@ class Metrics:
         shutdown every 0.5 s, which added up to half a second to every run's wall time.
         Here the thread sleeps in ``select`` on the listening socket and a wake-up socket:
         no wake-ups during the run, and :meth:`close` returns at once."""
-        try:
-            server = make_server(addr, port, make_wsgi_app(self.registry), handler_class=_Quiet)
-        except OSError as exc:  # a bad address, a port in use: the operator's to fix
-            reason = exc.strerror or str(exc)
-            raise ConfigError(f"cannot serve metrics on {addr}:{port}: {reason}") from exc
+        from .exposition import metrics_server, serve_requests
+
+        server = metrics_server(addr, port, self.registry)
         self._wake = socket.socketpair()
         # Every descriptor is opened here, before the leak check's baseline is taken.
         self._selector = selectors.DefaultSelector()
         self._selector.register(server, selectors.EVENT_READ)
         self._selector.register(self._wake[1], selectors.EVENT_READ)
         thread = threading.Thread(
-            target=_serve,
+            target=serve_requests,
             args=(server, self._selector, self._wake[1]),
             name="supplyfeed-metrics",
             daemon=True,
@@ -279,120 +275,6 @@ class Metrics:
 
     def write_textfile(self, path: Path) -> None:
         """Atomically (temp file + rename), as the textfile collector requires."""
+        from prometheus_client import write_to_textfile
+
         write_to_textfile(str(path), self.registry)
-
-
-def _serve(server: WSGIServer, selector: selectors.BaseSelector, wake: socket.socket) -> None:
-    while True:
-        ready = selector.select()
-        if any(key.fileobj is wake for key, _ in ready):
-            return
-        server.handle_request()  # the socket is readable: accepts without waiting
-
-
-class _Collector:
-    """The run's counters and histograms as Prometheus metric families."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._m = metrics
-
-    def describe(self) -> Iterator[Metric]:
-        return self._families(describe=True)
-
-    def collect(self) -> Iterator[Metric]:
-        return self._families(describe=False)
-
-    def _families(self, *, describe: bool) -> Iterator[Metric]:
-        m = self._m
-        yield _counter(
-            "supplyfeed_requests", "HTTP requests (attempts) by outcome", ("outcome",),
-            None if describe else m.requests, m.created_series,
-        )  # fmt: skip
-        yield _counter(
-            "supplyfeed_retries", "Retries by the reason of the failed attempt", ("reason",),
-            None if describe else m.retries, m.created_series,
-        )  # fmt: skip
-        yield _histogram(
-            "supplyfeed_request_duration_seconds", "Attempt latency per supplier host",
-            "host", {} if describe else m.latency, m.created_series,
-        )  # fmt: skip
-        yield _counter(
-            "supplyfeed_response_bytes", "Payload bytes received", ("supplier",),
-            None if describe else m.bytes, m.created_series,
-        )  # fmt: skip
-        yield _counter(
-            "supplyfeed_endpoints", "Endpoints finished by outcome", ("kind", "outcome"),
-            None if describe else m.endpoints, m.created_series,
-        )  # fmt: skip
-        yield _counter(
-            "supplyfeed_records", "Canonical records loaded by feed kind", ("kind",),
-            None if describe else m.records, m.created_series,
-        )  # fmt: skip
-        yield _counter(
-            "supplyfeed_dead_letters", "Payloads quarantined as dead letters", ("kind",),
-            None if describe else m.dead_letters, m.created_series,
-        )  # fmt: skip
-        yield GaugeMetricFamily(
-            "supplyfeed_in_flight_requests", "Requests on the wire now",
-            value=None if describe else m.in_flight(),
-        )  # fmt: skip
-        yield _histogram(
-            "supplyfeed_event_loop_lag_seconds", "Event-loop scheduling lag",
-            None, {} if describe else {"": m.lag}, m.created_series,
-        )  # fmt: skip
-        yield from _run_gauges(m.run, describe=describe)
-
-
-def _run_gauges(run: RunGauges, *, describe: bool) -> Iterator[Metric]:
-    """The batch-job gauges; one with no value yet (no success known) has no sample."""
-    for name, doc, value in (
-        (_LAST_SUCCESS, "Unix time the last successful run finished", run.last_success),
-        ("supplyfeed_run_duration_seconds", "Wall time of the run (so far, while it goes)",
-         run.duration),
-        ("supplyfeed_run_records_loaded", "Records the run loaded (so far, while it goes)",
-         run.records_loaded),
-    ):  # fmt: skip
-        family = GaugeMetricFamily(name, doc)
-        if not describe and value is not None:
-            family.add_metric([], value)
-        yield family
-
-
-def _counter(
-    name: str, doc: str, labels: tuple[str, ...], counter: Counter | None, created_series: bool
-) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, doc, labels=labels)
-    if counter is None:
-        return family
-    created = counter.created
-    for key, n in list(counter.values.items()):
-        values = [str(v) for v in key] if isinstance(key, tuple) else [str(key)]  # StrEnums
-        family.add_metric(values, n, created.get(key) if created_series else None)
-    return family
-
-
-def _histogram(
-    name: str,
-    doc: str,
-    label: str | None,
-    by_label: Mapping[str, Histogram],
-    created_series: bool,
-) -> HistogramMetricFamily:
-    """One family; ``label=None``: a single unlabelled histogram (under key "")."""
-    family = HistogramMetricFamily(name, doc, labels=[label] if label else [])
-    for value, h in list(by_label.items()):
-        values = [value] if label else []
-        buckets, total = h.buckets()
-        family.add_metric(values, buckets, total)
-        if created_series:
-            family.add_sample(
-                f"{name}_created",
-                dict(zip([label] if label else [], values, strict=True)),
-                h.created,
-            )
-    return family
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # one stderr line per scrape would drown our own logs

@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from supplyfeed._cli.main import main
 from supplyfeed._exceptions import ConfigError
-from supplyfeed._feedsfile import load_feeds_file
+from supplyfeed._feedsfile import (
+    _URL_SCHEMES,
+    _parsed_url_problem,
+    _plain_url_ok,
+    load_feeds_file,
+)
 
 _FEED = "      - {{kind: inventory_snapshot, format: json, urls: [{url!r}]}}\n"
 
@@ -113,3 +120,43 @@ def test_an_empty_env_variable_is_refused_like_an_unset_one(
     assert code == 2
     assert f"{path}:3: key 'suppliers[0].headers.Authorization'" in err
     assert "environment variable SF_EMPTY_TOKEN is empty" in err
+
+
+# -- the plain-URL fast path (issue 17: a 2,000-endpoint file loads in 10 ms, not 28) ------
+
+_PIECES = st.lists(
+    st.sampled_from(["http", "https", "HTTP", "ftp", "sftp", "file", ":", "//", "/", ":/", "@",
+                     "?", "#", "%", "%2e", ".", "..", "-", "_", "~", "[", "]", "::1", "a", "Z",
+                     "0", "9", "127.0.0.1", "host", "xn--bcher-kva", ":0", ":80", ":65535",
+                     ":65536", ":99999", ":00080", " ", "\\", "é", "\t"]),
+    min_size=1, max_size=12,
+)  # fmt: skip
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None)
+@given(_PIECES)
+def test_a_url_the_fast_path_passes_is_one_yarl_passes(pieces: list[str]) -> None:
+    url = "".join(pieces)
+    if _plain_url_ok(url, _URL_SCHEMES):
+        assert _parsed_url_problem(url, _URL_SCHEMES) is None, url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:46707/SUP001/asn/00730.json", "https://edi.example-supplier.com/v2/asn",
+     "HTTPS://Host.Example:443/", "http://host", "http://a-b.cd.example/~x/y_z.1-2"],
+)  # fmt: skip
+def test_plain_urls_take_the_fast_path_and_yarl_agrees(url: str) -> None:
+    assert _plain_url_ok(url, _URL_SCHEMES)
+    assert _parsed_url_problem(url, _URL_SCHEMES) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:0/x", "http://127.0.0.1:99999/x", "http://u:p@host/x", "http://host/x?a=1",
+     "http://host/x#f", "http://host/%41", "http://a..b/x", "http:/host/x", "ftp://host/x",
+     "http://[::1]/x", "sftp://host/x"],
+)  # fmt: skip
+def test_other_urls_go_to_yarl(url: str) -> None:
+    assert not _plain_url_ok(url, _URL_SCHEMES)

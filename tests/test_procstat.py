@@ -42,4 +42,5 @@ def test_a_pid_is_alive_until_its_process_is_reaped() -> None:
         child.wait()
     assert not pid_alive(child.pid)  # (reused only after the kernel's pid range wraps)
     assert pid_alive(os.getpid())
-    assert not pid_alive(0) and not pid_alive(-1)
+    assert not pid_alive(0)
+    assert not pid_alive(-1)

@@ -192,13 +192,19 @@ async def _execute_async(
     console, progress = _display(args, config)
     timings = PhaseTimer(process_started()) if getattr(args, "timings", False) else None
     sweep_stale_spools()  # spool files of runs SIGKILLed mid-download
-    await opening  # a Ctrl-C until here ends the command: nothing is recorded yet
+    # The run's own modules (aiohttp, the engine: about 0.09 s) import in a thread, from
+    # before the worker has opened the database (10-15 ms of it) until after the run is
+    # recorded: the run row is written as soon as the worker is up, not after the
+    # imports (issue 13, the early window). The worker is forked already: the task
+    # ``opening`` made it in its first step, during the sleep above.
+    importing = asyncio.create_task(asyncio.to_thread(_run_modules))
+    try:
+        await opening  # a Ctrl-C until here ends the command: nothing is recorded yet
+    except BaseException:
+        await asyncio.gather(importing, return_exceptions=True)  # no thread left mid-import
+        raise
     # From here the run is ours to stop: the handlers come before the run is recorded.
     signals = _RunSignals(on_signal)
-    # The run's own modules (aiohttp, the engine: about 0.14 s) import in a thread, so the
-    # loop can record the run meanwhile: the run row is written as soon as the worker is
-    # up, not after the imports (issue 13, the early window).
-    importing = asyncio.create_task(asyncio.to_thread(_run_modules))
     try:
         begun = None if run_id is not None else await begin_run(sink, suppliers, label)
         runner_type, options_type, scaled_executor = await importing
@@ -227,8 +233,9 @@ async def _execute_async(
 
 def _run_modules() -> tuple[type[Runner], type[RunOptions], OpenExecutor]:
     """The run's own modules, imported (in a thread: ``_execute_async``). Every module
-    the loop's thread uses meanwhile is imported before (this module's imports), so the
-    two threads never import the same module at once."""
+    the loop's thread uses meanwhile is imported before (this module's imports, the
+    display's and the spool sweep's), so the two threads never import the same module
+    at once."""
     from .._fetch.tls_defaults import import_aiohttp
 
     import_aiohttp()  # its CA certificates load on the first HTTPS request (~65 ms)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import selectors
 import socket
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -24,7 +24,9 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from .._exceptions import ConfigError
-from .metrics import _LAST_SUCCESS, Counter, Histogram, Metrics, RunGauges
+
+if TYPE_CHECKING:  # metrics.py imports this module (lazily): no import back
+    from .metrics import Counter, Histogram, Metrics, RunGauges
 
 __all__ = ["metrics_server", "new_registry", "serve_requests"]
 
@@ -119,7 +121,7 @@ class _Collector:
 def _run_gauges(run: RunGauges, *, describe: bool) -> Iterator[Metric]:
     """The batch-job gauges; one with no value yet (no success known) has no sample."""
     for name, doc, value in (
-        (_LAST_SUCCESS, "Unix time the last successful run finished", run.last_success),
+        (run.LAST_SUCCESS, "Unix time the last successful run finished", run.last_success),
         ("supplyfeed_run_duration_seconds", "Wall time of the run (so far, while it goes)",
          run.duration),
         ("supplyfeed_run_records_loaded", "Records the run loaded (so far, while it goes)",

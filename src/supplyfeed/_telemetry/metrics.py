@@ -24,7 +24,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -112,6 +112,7 @@ class RunGauges:
     ``time() - supplyfeed_last_success_timestamp_seconds`` keeps counting."""
 
     __slots__ = ("_clock", "_t0", "final_duration", "last_success", "records_loaded")
+    LAST_SUCCESS: ClassVar[str] = "supplyfeed_last_success_timestamp_seconds"
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -146,15 +147,12 @@ def last_success_in(textfile: Path) -> float | None:
         return None
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        if name == _LAST_SUCCESS:
+        if name == RunGauges.LAST_SUCCESS:
             try:
                 return float(value)
             except ValueError:
                 return None
     return None
-
-
-_LAST_SUCCESS = "supplyfeed_last_success_timestamp_seconds"
 
 
 class Metrics:

@@ -49,3 +49,17 @@ def test_the_process_start_comes_from_the_os() -> None:
     now = [5_000.0]
     age = now[0] - process_started(clock=lambda: now[0])
     assert 0 < age < 24 * 3600  # this test process began before the call, today
+
+
+def test_the_database_is_closed_when_the_printed_run_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sink closes while the summary prints (``report``), and the command returns
+    only once it has: the worker's last checkpoint has deleted the WAL."""
+    with served_feeds(tmp_path, 4) as feeds:
+        assert main(["run", str(feeds), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "records loaded" in out
+    assert "HTML report: supplyfeed report" in out  # printed beside the close, not instead
+    assert (tmp_path / "run.db").is_file()
+    assert not list(tmp_path.glob("run.db-*"))  # no -wal, no -shm: closed

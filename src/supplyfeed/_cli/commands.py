@@ -216,15 +216,18 @@ async def _execute_async(
             runner = runner_type(suppliers, sink, config, options)
             signals.attach(runner)
             summary = await runner.run()
-    finally:
+    except BaseException:
         await sink.close()
-    _print_result(console, summary)
-    if console is not None:
-        from .report_html import html_report_command
-
-        feeds = "" if getattr(args, "db", None) else label  # --db X: name X, not the file
-        hint = html_report_command(summary.run_id, feeds, sink_url)
-        console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
+        raise
+    # The sink lets go of the database while the result prints: the SQLite worker's
+    # last checkpoint and the WAL's deletion (30 ms after 100,000 rows) beside the
+    # summary table (about as long).
+    closing = asyncio.create_task(sink.close())
+    await asyncio.sleep(0)  # the close is on its way
+    try:
+        _print_run(console, summary, "" if getattr(args, "db", None) else label, sink_url)
+    finally:
+        await closing
     if timings is not None:
         timings.mark("report")
         timings.print()
@@ -302,6 +305,17 @@ def _display(
     console = make_console()
     progress = RichProgress(console, enabled=not args.quiet, timeout_seconds=config.timeout_seconds)
     return console, progress
+
+
+def _print_run(console: Console | None, summary: RunSummary, feeds: str, sink_url: str) -> None:
+    """The result, and on a terminal the command that renders its HTML report (``feeds``
+    empty when the database was named with --db: the command names it instead)."""
+    _print_result(console, summary)
+    if console is not None:
+        from .report_html import html_report_command
+
+        hint = html_report_command(summary.run_id, feeds, sink_url)
+        console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_result(console: Console | None, summary: RunSummary) -> None:

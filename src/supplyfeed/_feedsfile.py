@@ -102,6 +102,8 @@ _MAPPING_KEYS = ("records", "fields", "constants")
 
 @dataclass(frozen=True, slots=True)
 class FeedsFile:
+    """A loaded feeds file: its sink, defaults, suppliers, unit tables and executor."""
+
     path: str
     sink: str
     defaults: FeedConfig

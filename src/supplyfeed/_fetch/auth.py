@@ -92,6 +92,8 @@ def _static_headers(spec: AuthSpec) -> dict[str, str]:
 
 @dataclass(slots=True)
 class _Token:
+    """An OAuth2 access token and when to refresh it."""
+
     value: str
     refresh_at: float  # monotonic time after which the next request refreshes it
 

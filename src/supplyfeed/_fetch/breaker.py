@@ -47,6 +47,8 @@ def _open_error(host: HostKey, retry_in: float) -> CircuitOpenError:
 
 @dataclass(slots=True)
 class _Circuit:
+    """One host's circuit: consecutive failures, and whether and since when it is open."""
+
     failures: int = 0
     opened_at: float | None = None
     probe: FetchRequest | None = None  # the request let through after the cool-down

@@ -519,6 +519,8 @@ def _result(response: TransportResponse, elapsed: float) -> TransportResult:
 
 @dataclass(frozen=True, slots=True)
 class TransportResult:
+    """A response as the engine keeps it: status, headers, body, time, redirects."""
+
     status: int
     headers: Mapping[str, str]
     body: Body

@@ -85,6 +85,8 @@ class LatencyWindow:
 
 @dataclass(slots=True)
 class _Host:
+    """One host's latency window and its requests, hedges and hedge wins."""
+
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     requests: int = 0
     hedges: int = 0

@@ -70,6 +70,8 @@ class AttemptRecord:
 
 @dataclass(frozen=True, slots=True)
 class FetchSuccess:
+    """A request that got its payload: the final response and what it took."""
+
     request: FetchRequest
     status: int
     headers: Mapping[str, str]

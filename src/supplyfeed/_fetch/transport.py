@@ -49,6 +49,8 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class TransportRequest:
+    """One request as the transport sends it: URL, headers, limits and TLS."""
+
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     method: str = "GET"

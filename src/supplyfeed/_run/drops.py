@@ -23,6 +23,8 @@ _DONE = frozenset({Outcome.LOADED, Outcome.UNCHANGED})
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _File:
+    """A file found in a drop folder, to be fetched as an endpoint of its own."""
+
     url: str  # with its credentials: never logged
     supplier_id: str
     spec: DropSpec

@@ -68,6 +68,8 @@ _WRITES_IN_FLIGHT = 2
 
 @dataclass(slots=True)
 class RunOptions:
+    """How a Runner runs: a new or resumed run, its progress, transport and telemetry."""
+
     label: str = ""  # the feeds file path, or "demo"
     run_id: str | None = None  # resume this run instead of starting a new one
     begun: BegunRun | None = None  # a new run already recorded (begin.py): go on with it

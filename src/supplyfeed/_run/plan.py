@@ -16,6 +16,8 @@ __all__ = ["PlannedEndpoint", "endpoint_key", "plan_endpoints", "supplier_limits
 
 @dataclass(frozen=True, slots=True)
 class PlannedEndpoint:
+    """One endpoint of the plan: its ledger identity, its request and its feed."""
+
     endpoint: Endpoint
     request: FetchRequest
     feed: FeedSpec

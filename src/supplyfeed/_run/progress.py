@@ -94,6 +94,8 @@ class NullProgress:
 
 @dataclass(slots=True)
 class KindProgress:
+    """Progress of one feed kind: endpoints planned, done and failed, records."""
+
     total: int = 0
     done: int = 0
     records: int = 0
@@ -102,6 +104,8 @@ class KindProgress:
 
 @dataclass(frozen=True, slots=True)
 class Slowest:
+    """The request longest on the wire now."""
+
     url: str
     seconds: float  # on the wire so far
     attempt: int
@@ -109,6 +113,8 @@ class Slowest:
 
 @dataclass(frozen=True, slots=True)
 class ProgressView:
+    """One frame of the live progress: per kind, on the wire, retrying, ETA."""
+
     kinds: Mapping[str, KindProgress]
     in_flight: int
     retrying: int
@@ -127,6 +133,8 @@ class ProgressView:
 
 @dataclass(slots=True)
 class _Wire:
+    """A request on the wire: since when, and which attempt."""
+
     url: str
     started: float
     attempt: int
@@ -134,6 +142,8 @@ class _Wire:
 
 @dataclass(slots=True)
 class _Retry:
+    """An endpoint waiting to retry: until when, and whether it timed out."""
+
     until: float  # when the next attempt may start
     timed_out: bool  # the attempt before it hung to its timeout
 

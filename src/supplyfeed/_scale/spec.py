@@ -15,6 +15,8 @@ _USAGE = "use local, processes:N or dask://HOST:PORT"
 
 @dataclass(frozen=True, slots=True)
 class ExecutorSpec:
+    """Where a run's endpoints run: here, in N local processes, or on a Dask cluster."""
+
     kind: Literal["local", "processes", "dask"]
     workers: int = 1  # processes:N
     address: str = ""  # dask: the scheduler, tcp://HOST:PORT

@@ -173,6 +173,8 @@ class LoadUnit:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
+    """A run's row in the ledger: when, from which feeds file, how it ended."""
+
     run_id: str
     started_at: dt.datetime
     status: str  # running | finished | interrupted | failed

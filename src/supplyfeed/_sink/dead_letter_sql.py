@@ -23,6 +23,8 @@ __all__ = ["DeadLetterSql", "dead_letter_sql", "spool_letter"]
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterSql:
+    """The dead-letter statements that differ between SQLite and PostgreSQL."""
+
     open_letter: str  # (endpoint_key, sha256) -> id of the open letter holding those bytes
     seen_again: str  # (dead_letter_id, run_id, request_id, seen_at)
     letter_error: str  # (error_kind, error_where, error_message, id)

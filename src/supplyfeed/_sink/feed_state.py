@@ -43,6 +43,8 @@ CREATE_FEED_STATE: Final = (
 
 @dataclass(frozen=True, slots=True)
 class PageMark:
+    """How far a paged feed has loaded within a run: the next page to fetch."""
+
     next_index: int
     next_url: str | None  # None: the feed's last page has loaded
 

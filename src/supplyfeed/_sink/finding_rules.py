@@ -52,6 +52,8 @@ _GTIN_LENGTHS: Final = (8, 12, 13, 14)
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One rule broken by one document (or a line of it), as the report lists it."""
+
     rule: str
     severity: str  # error | warning
     supplier_id: str

@@ -55,6 +55,8 @@ _COLUMNS: Final = ("rule", "supplier_id", "document", "line", "severity", "detai
 
 @dataclass(frozen=True, slots=True)
 class RecordedFindings:
+    """What the run-end check stored, and whether the database is left checked."""
+
     new: int = 0  # rows this run added to sf_findings
     checked: bool = False  # the rules hold checked for the whole database, as left
     warnings: list[str] = field(default_factory=list)  # for the run summary

@@ -100,6 +100,8 @@ SQL_TYPES: Final[dict[str, dict[str, str]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Column:
+    """A column of a canonical table, in the dialect-neutral types of SQL_TYPES."""
+
     name: str
     type: str  # a key of SQL_TYPES
     nullable: bool = True
@@ -107,6 +109,8 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Table:
+    """A canonical table: its columns, primary key and database-assigned id."""
+
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]  # in index order (the order lookups and deletes use)

@@ -202,6 +202,8 @@ class StoredDoc:
 
 @dataclass(frozen=True, slots=True)
 class DocPlan:
+    """What becomes of an incoming document: its action, recount and conflict."""
+
     action: DocAction
     recount: Recount | None = None  # the stored document's records, if displaced this run
     conflict: bool = False  # a conflict (stored both ways: won or lost)

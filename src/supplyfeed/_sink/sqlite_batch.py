@@ -38,6 +38,8 @@ PerUnit: TypeAlias = Callable[[LoadUnit], UnitResult]
 
 @dataclass(slots=True)
 class _Decoded:
+    """A unit of a batch decoded: its documents and their record count."""
+
     index: int  # the unit's place in the batch
     unit: LoadUnit
     docs: list[WholeDoc]

@@ -38,6 +38,8 @@ _FdConn = tuple[int, str, str, str]  # fd (-1 when unknown), local, remote, stat
 
 @dataclass(slots=True)
 class LeakReport:
+    """Descriptors and TCP connections the run left open, if any."""
+
     fds_start: int
     fds_end: int
     new_fds: list[str] = field(default_factory=list)

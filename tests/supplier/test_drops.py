@@ -475,3 +475,18 @@ async def test_an_sftp_server_that_never_speaks_fails_within_connect_timeout() -
         2,
     )
     assert f"127.0.0.1:{port}" in (row.error_message or "")
+
+
+async def test_closing_the_sftp_sessions_leaves_the_server_nothing_to_send_into_the_void(
+    sftp: SftpDrop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run's end closes each SFTP channel and waits for the server's answer before it
+    drops the connection. Before, the simulated server (on the same loop, as in the demo)
+    answered into a closed connection and asyncio logged "socket.send() raised
+    exception" at the end of every demo."""
+    suppliers = sftp_feeds(sftp, "key")
+    with caplog.at_level("WARNING", logger="asyncio"):
+        summary = await run(suppliers, MemorySink(), suppliers[0].config)
+        await asyncio.sleep(0.2)  # the server's side of the close, on this loop
+    assert summary.outcomes == _outcomes(sftp.expected())
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

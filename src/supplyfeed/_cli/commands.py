@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
 from .._feedsfile import FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
+from .._gcpolicy import batch_collection, freeze_heap
 from .._run.begin import begin_run
 from .._run.summary import RunSummary
 from .._run.timings import PhaseTimer, process_started
@@ -183,20 +183,10 @@ async def _execute_async(
     *,
     on_signal: Callable[[], None] | None = None,
 ) -> int:
-    """One run of the command line: ``run``, ``resume``, ``demo``, each run of ``--every``.
-
-    The objects the run starts with (modules, classes, the feeds file's specs, the plan:
-    hundreds of thousands, alive until the process ends) are frozen for the garbage
-    collector (``gc.freeze``): its full collections, two or three a run, no longer walk
-    them. On a 2,000-endpoint run that took the parent's full collections from 66 ms to
-    22 ms (50 ms to 10 ms on a re-poll). Frozen before the SQLite worker is forked, they are
-    left out of the worker's collections too (which then do not write to the pages it
-    shares with this process). Unfrozen when the run ends, so that a long-lived process
-    (``--every``) can still collect what a run left behind."""
-    try:
+    """One run of the command line: ``run``, ``resume``, ``demo``, each run of ``--every``,
+    with the collector set for a batch (``_gcpolicy.py``)."""
+    with batch_collection():
         return await _execute_run(suppliers, config, sink_url, label, run_id, args, on_signal)
-    finally:
-        gc.unfreeze()
 
 
 async def _execute_run(
@@ -211,7 +201,7 @@ async def _execute_run(
     spec = _executor(args)
     check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
     sink = open_run_sink(sink_url)
-    gc.freeze()  # before the fork (_execute_async)
+    freeze_heap()  # before the fork: the worker's collections leave it out too
     opening = asyncio.create_task(sink.open())
     # The SQLite worker process starts first of all: while this process has one thread,
     # it is forked (worker_start.py), and ready in about 10 ms.
@@ -235,7 +225,7 @@ async def _execute_run(
     try:
         begun = None if run_id is not None else await begin_run(sink, suppliers, label)
         runner_type, options_type, scaled_executor = await importing
-        gc.freeze()  # and the run's own modules (_execute_async)
+        freeze_heap()  # and the run's own modules
         async with scaled_executor(spec, sink) as executor:
             options = options_type(label=label, run_id=run_id, progress=progress)
             options.begun, options.executor = begun, executor

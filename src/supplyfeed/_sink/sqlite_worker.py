@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _failpoints
+from .._gcpolicy import tune_for_batch
 from .._procutil import die_with_parent
 from .sqlite_db import Database, run_converted
 
@@ -46,6 +47,7 @@ def child_init(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _failpoints.arm(failpoints)  # as the parent was armed (tests only)
     _failpoints.KILL_PARENT = True  # a crash point means the whole program dies there
+    tune_for_batch()  # the worker allocates the most: a record's dicts and lists each
     _db = Database(path, busy_timeout=busy_timeout, pragmas=pragmas, chunk_rows=chunk_rows)
     atexit.register(_leave)  # registered last, so it runs first
 

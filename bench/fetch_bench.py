@@ -338,16 +338,26 @@ def _cpu_note(w: Workload, results: dict[str, list[Result]], medians: dict[str, 
 
 
 def _phase_medians(rs: list[Result]) -> str:
-    """Start-up, the run-end checks and teardown (``run --timings``), medians."""
-    timed = [x.phases for x in rs if x.phases]
+    """Start-up, the run-end checks and teardown (``run --timings``), medians. Teardown
+    is the ``report`` phase and what the process took after it printed its phases (the
+    interpreter's exit): the process wall minus the phases' sum."""
+    timed = [x for x in rs if x.phases]
     if not timed:
         return "no --timings"
-    parts = [
-        f"{label} {statistics.median(p.get(phase, 0.0) for p in timed):.2f} s"
-        for label, phase in (("start-up", "start"), ("checks", "checks"), ("teardown", "report"))
-    ]
-    both = statistics.median(p.get("start", 0.0) + p.get("report", 0.0) for p in timed)
-    return ", ".join(parts) + f"; start-up + teardown {both:.2f} s"
+
+    def teardown(x: Result) -> float:
+        assert x.phases is not None
+        return x.phases.get("report", 0.0) + max(0.0, x.wall - sum(x.phases.values()))
+
+    start = [x.phases.get("start", 0.0) for x in timed if x.phases]
+    checks = [x.phases.get("checks", 0.0) for x in timed if x.phases]
+    ends = [teardown(x) for x in timed]
+    both = [s + e for s, e in zip(start, ends, strict=True)]
+    return (
+        f"start-up {statistics.median(start):.2f} s, checks {statistics.median(checks):.2f} s, "
+        f"teardown {statistics.median(ends):.2f} s; start-up + teardown "
+        f"{statistics.median(both):.3f} s"
+    )
 
 
 def print_table(rows: list[list[str]]) -> None:

@@ -17,18 +17,29 @@ Two measures, each measured on a 2,000-endpoint run (bench/RESULTS.md, 2026-12-0
   out of its collections too, which then do not write to the pages it shares with the
   parent.
 
-:func:`batch_collection` undoes both when the run ends, so that a long-lived process
-(``--every``, or a test calling the CLI in-process) gets its thresholds back and can
-collect what a run left behind.
+:func:`batch_collection` (:func:`in_batch_collection` for a coroutine function) undoes
+both when the run ends, so that a long-lived process (``--every``, or a test calling the
+CLI in-process) gets its thresholds back and can collect what a run left behind.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["BATCH_THRESHOLD", "batch_collection", "freeze_heap", "tune_for_batch"]
+__all__ = [
+    "BATCH_THRESHOLD",
+    "batch_collection",
+    "freeze_heap",
+    "in_batch_collection",
+    "tune_for_batch",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 BATCH_THRESHOLD = 20_000  # allocations between young collections (CPython: 700)
 
@@ -56,3 +67,14 @@ def batch_collection() -> Iterator[None]:
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+def in_batch_collection(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """The coroutine function ``fn``, run within :func:`batch_collection`."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with batch_collection():
+            return await fn(*args, **kwargs)
+
+    return run

@@ -21,7 +21,7 @@ from .._config import FeedConfig, SupplierSpec
 from .._exceptions import ConfigError
 from .._feedsfile import FeedsFile, load_feeds_file
 from .._formats.body import sweep_stale_spools
-from .._gcpolicy import batch_collection, freeze_heap
+from .._gcpolicy import freeze_heap, in_batch_collection
 from .._run.begin import begin_run
 from .._run.summary import RunSummary
 from .._run.timings import PhaseTimer, process_started
@@ -173,6 +173,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo_fleet(args, _execute_async))
 
 
+@in_batch_collection  # the collector set for a batch (_gcpolicy.py)
 async def _execute_async(
     suppliers: Sequence[SupplierSpec],
     config: FeedConfig,
@@ -183,21 +184,7 @@ async def _execute_async(
     *,
     on_signal: Callable[[], None] | None = None,
 ) -> int:
-    """One run of the command line: ``run``, ``resume``, ``demo``, each run of ``--every``,
-    with the collector set for a batch (``_gcpolicy.py``)."""
-    with batch_collection():
-        return await _execute_run(suppliers, config, sink_url, label, run_id, args, on_signal)
-
-
-async def _execute_run(
-    suppliers: Sequence[SupplierSpec],
-    config: FeedConfig,
-    sink_url: str,
-    label: str,
-    run_id: str | None,
-    args: argparse.Namespace,
-    on_signal: Callable[[], None] | None,
-) -> int:
+    """One run of the command line: ``run``, ``resume``, ``demo``, each run of ``--every``."""
     spec = _executor(args)
     check_sink(spec, sink_url)  # before a SQLite file is made for a run that cannot start
     sink = open_run_sink(sink_url)

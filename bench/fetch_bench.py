@@ -341,17 +341,12 @@ def _phase_medians(rs: list[Result]) -> str:
     """Start-up, the run-end checks and teardown (``run --timings``), medians. Teardown
     is the ``report`` phase and what the process took after it printed its phases (the
     interpreter's exit): the process wall minus the phases' sum."""
-    timed = [x for x in rs if x.phases]
+    timed = [(x.phases, x.wall) for x in rs if x.phases]
     if not timed:
         return "no --timings"
-
-    def teardown(x: Result) -> float:
-        assert x.phases is not None
-        return x.phases.get("report", 0.0) + max(0.0, x.wall - sum(x.phases.values()))
-
-    start = [x.phases.get("start", 0.0) for x in timed if x.phases]
-    checks = [x.phases.get("checks", 0.0) for x in timed if x.phases]
-    ends = [teardown(x) for x in timed]
+    start = [p.get("start", 0.0) for p, _ in timed]
+    checks = [p.get("checks", 0.0) for p, _ in timed]
+    ends = [p.get("report", 0.0) + max(0.0, wall - sum(p.values())) for p, wall in timed]
     both = [s + e for s, e in zip(start, ends, strict=True)]
     return (
         f"start-up {statistics.median(start):.2f} s, checks {statistics.median(checks):.2f} s, "

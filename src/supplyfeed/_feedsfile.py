@@ -574,12 +574,9 @@ class _Reader:
         return value
 
     def check_url_secrets(self, node: yaml.Node, key: str) -> None:
-        if (
-            isinstance(node, yaml.ScalarNode)
-            and "@" in str(node.value)  # no "@": no user info, so no password
-            and ":" in str(node.value).split("@")[0].split("//")[-1]
-        ):
-            raw = str(node.value)
+        raw = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+        # no "@": no user info, so no password
+        if "@" in raw and ":" in raw.split("@")[0].split("//")[-1]:
             userinfo = urlsplit(raw).netloc.rpartition("@")[0]
             if ":" in userinfo and not _ENV_REF.search(userinfo):
                 raise self.fail(
@@ -589,9 +586,10 @@ class _Reader:
 
     def check_query_secrets(self, node: yaml.Node, key: str) -> None:
         """A credential in a query string (``?api_key=...``) must be an ${ENV} reference."""
-        if not isinstance(node, yaml.ScalarNode) or "?" not in str(node.value):
-            return  # no "?": no query string
-        query = urlsplit(str(node.value)).query
+        raw = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+        if "?" not in raw:
+            return  # no query string
+        query = urlsplit(raw).query
         for name, value in parse_qsl(query, keep_blank_values=True):
             if value and _SECRET_PARAM.search(name) and not _ENV_REF.search(value):
                 raise self.fail(

@@ -313,23 +313,18 @@ def _display(
 
 
 def _print_run(console: Console | None, summary: RunSummary, feeds: str, sink_url: str) -> None:
-    """The result, and on a terminal the command that renders its HTML report (``feeds``
-    empty when the database was named with --db: the command names it instead)."""
-    _print_result(console, summary)
-    if console is not None:
-        from .report_html import html_report_command
-
-        hint = html_report_command(summary.run_id, feeds, sink_url)
-        console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
-
-
-def _print_result(console: Console | None, summary: RunSummary) -> None:
+    """The result (one JSON line for --json), and on a terminal the command that renders
+    its HTML report (``feeds`` empty when the database was named with --db: the command
+    names it instead)."""
     if console is None:  # --json
         sys.stdout.buffer.write(msgspec.json.encode(summary.to_dict()) + b"\n")
         return
     from .display import print_summary
+    from .report_html import html_report_command
 
     print_summary(console, summary.to_dict())
+    hint = html_report_command(summary.run_id, feeds, sink_url)
+    console.print(f"HTML report: {hint}", markup=False, highlight=False, soft_wrap=True)
 
 
 # -- report / dead letters / trace / replay -------------------------------------------------

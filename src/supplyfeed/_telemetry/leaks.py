@@ -101,7 +101,7 @@ class LeakCheck:
 
     def start(self) -> None:
         self._fds0 = _fds()
-        self._count0 = self._fd_count()
+        self._count0 = fd_count()
         self._by_fd = bool(self._fds0)
         self._conns0 = set() if self._by_fd else {c[1:] for c in self._connections()}
 
@@ -125,7 +125,7 @@ class LeakCheck:
         conns = sorted(f"{loc} -> {rem} {st}" for loc, rem, st in opened if rem not in self._peers)
         return LeakReport(
             fds_start=self._count0,
-            fds_end=self._fd_count() - len(excused) - len(sink_fds),
+            fds_end=fd_count() - len(excused) - len(sink_fds),
             new_fds=new,
             open_connections=conns,
         )
@@ -139,9 +139,6 @@ class LeakCheck:
             return found, {c[1:] for c in found}
         found = self._connections()
         return found, {c[1:] for c in found} - self._conns0
-
-    def _fd_count(self) -> int:
-        return fd_count()
 
     def _connections(self, fds: set[int] | None = None) -> set[_FdConn]:
         """This process's TCP connections (not listeners); only those on ``fds`` if given.
